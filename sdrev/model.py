@@ -1,0 +1,300 @@
+"""Load stage: a model with its parameters, scenarios and documentation.
+
+:func:`load` reads a Vensim model (a library name or any ``.mdl`` path)
+through PySD and its metadata file, and returns a frozen :class:`Model`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from sdrev import library, translate
+from sdrev.errors import InvalidValueError
+from sdrev.scenario import Scenario, read_scenarios, resolve_parameter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Loop", "Model", "Parameter", "TimeSettings", "Variable", "load"]
+
+#: Vensim's control variables, which set the time axis rather than the model.
+CONTROL_NAMES = ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A constant of the model that runs can vary.
+
+    Attributes
+    ----------
+    name, py_name : str
+        Vensim name and PySD's snake_case name.
+    value : float or dict
+        The model's own value (per subscript element for subscripted
+        constants, keyed by the comma-joined element names).
+    units : str
+    range : tuple of float or None
+        The plausible range documented in the model (Vensim units field).
+    doc : str
+    """
+
+    name: str
+    py_name: str
+    value: float | Mapping[str, float]
+    units: str
+    range: tuple[float, float] | None
+    doc: str
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A stock, flow or auxiliary of the model."""
+
+    name: str
+    py_name: str
+    units: str
+    doc: str
+    kind: str  # "stock", "flow", "auxiliary", "lookup" or "data"
+
+
+@dataclass(frozen=True)
+class TimeSettings:
+    """The model's time axis, in the model's time unit."""
+
+    initial: float
+    final: float
+    step: float
+    saveper: float
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A feedback loop the model documents by name and gain parameter."""
+
+    id: str
+    name: str
+    polarity: str
+    gain: str
+    variables: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A loaded model. Create it with :func:`load`.
+
+    Attributes
+    ----------
+    name : str
+        Library name, or the file stem for a user model.
+    path : Path
+        The ``.mdl`` file.
+    sha256 : str
+        Hash of the ``.mdl`` file.
+    title, description, source, question : str
+        From the metadata file beside the model (empty if there is none).
+    key_outputs : tuple of str
+        Vensim names of the outputs to show first (the stocks if undocumented).
+    assumptions, omissions : tuple of str
+    parameters : tuple of Parameter
+    variables : tuple of Variable
+        Stocks, flows, auxiliaries, lookups and data, in model order.
+    scenarios : mapping of str to Scenario
+    loops : tuple of Loop
+    time : TimeSettings
+    """
+
+    name: str
+    path: Path
+    sha256: str
+    title: str
+    description: str
+    source: str
+    question: str
+    key_outputs: tuple[str, ...]
+    assumptions: tuple[str, ...]
+    omissions: tuple[str, ...]
+    parameters: tuple[Parameter, ...]
+    variables: tuple[Variable, ...]
+    scenarios: Mapping[str, Scenario]
+    loops: tuple[Loop, ...]
+    time: TimeSettings
+    translation: translate.Translation = field(repr=False)
+
+    @property
+    def stocks(self) -> tuple[Variable, ...]:
+        """The model's stocks (levels)."""
+        return tuple(v for v in self.variables if v.kind == "stock")
+
+    @property
+    def flows(self) -> tuple[Variable, ...]:
+        """The rates flowing into or out of stocks."""
+        return tuple(v for v in self.variables if v.kind == "flow")
+
+    def parameter(self, name: str) -> Parameter:
+        """The parameter called ``name`` (Vensim or snake_case name)."""
+        return resolve_parameter(self, name)
+
+    def simulate(self, *, scenario: str | None = None,
+                 params: Mapping[str, float] | None = None) -> pd.DataFrame:
+        """Run the model once with PySD, the reference engine.
+
+        Parameters
+        ----------
+        scenario : str, optional
+            A scenario of the model; ``None`` runs the model's own constants.
+        params : mapping, optional
+            Constants to set on top of the scenario (Vensim or snake_case
+            names; ``"TIME STEP"``, ``"FINAL TIME"`` and ``"SAVEPER"`` too).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by time, one column per stock, flow and auxiliary,
+            named in snake_case.
+        """
+        from sdrev.simulate import simulate
+        return simulate(self, scenario=scenario, params=params)
+
+
+def load(name_or_path: str | Path) -> Model:
+    """Load a model from the library or from any Vensim ``.mdl`` file.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A library name (see :func:`sdrev.list_models`) or a path.
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    ModelNotFoundError, ModelParseError, InvalidValueError
+    """
+    path = library.resolve_model_path(name_or_path)
+    translation = translate.translate(path)
+    pysd_model = translate.load_pysd(translation, initialize=True)
+    doc = pysd_model.doc
+    meta = library.read_metadata(path)
+    info = meta.get("model", {})
+    parameters, variables, time = _elements(doc, pysd_model)
+    stocks = [v.name for v in variables if v.kind == "stock"]
+    model = Model(
+        name=path.stem,
+        path=path,
+        sha256=translation.sha256,
+        title=info.get("title", path.stem),
+        description=info.get("description", ""),
+        source=info.get("source", ""),
+        question=info.get("question", ""),
+        key_outputs=tuple(info.get("key_outputs", stocks)),
+        assumptions=tuple(info.get("assumptions", ())),
+        omissions=tuple(info.get("omissions", ())),
+        parameters=parameters,
+        variables=variables,
+        scenarios=MappingProxyType({}),
+        loops=tuple(_loops(meta.get("loops", ()), path)),
+        time=time,
+        translation=translation,
+    )
+    scenarios = read_scenarios(model, meta.get("scenarios", {}))
+    model = replace(model, scenarios=MappingProxyType(scenarios))
+    _check_names(model, path)
+    return model
+
+
+def _elements(doc, pysd_model):
+    flows = set()
+    for key, deps in pysd_model.dependencies.items():
+        if key.startswith("_integ_") and isinstance(deps, dict):
+            flows.update(deps.get("step", {}))
+    parameters, variables, control = [], [], {}
+    for row in doc.itertuples(index=False):
+        real, py, kind, subtype = row[0], row[1], row[5], row[6]
+        units = "" if _missing(row[3]) else str(row[3])
+        comment = "" if _missing(row[7]) else " ".join(str(row[7]).split())
+        if real == "Time" or _missing(kind):
+            continue
+        if kind == "Constant":
+            value = _constant_value(pysd_model, py)
+            if real in CONTROL_NAMES:
+                control[real] = value
+                continue
+            parameters.append(Parameter(real, py, value, units, _limits(row[4]), comment))
+            continue
+        if kind == "Stateful" and subtype == "Integ":
+            role = "stock"
+        elif kind == "Lookup":
+            role = "lookup"
+        elif kind == "Data":
+            role = "data"
+        elif py in flows:
+            role = "flow"
+        else:
+            role = "auxiliary"
+        variables.append(Variable(real, py, units, comment, role))
+    missing = [n for n in CONTROL_NAMES if n not in control]
+    if missing:
+        raise InvalidValueError(
+            f"model lacks the control variable(s) {', '.join(missing)}; "
+            "Vensim models define them in the .Control group")
+    time = TimeSettings(control["INITIAL TIME"], control["FINAL TIME"],
+                        control["TIME STEP"], control["SAVEPER"])
+    return tuple(parameters), tuple(variables), time
+
+
+def _constant_value(pysd_model, py_name: str):
+    try:
+        value = getattr(pysd_model.components, py_name)()
+    except Exception:  # constants that need initialisation (rare)
+        return math.nan
+    if hasattr(value, "to_series"):
+        series = value.to_series()
+        return MappingProxyType({
+            ",".join(map(str, k)) if isinstance(k, tuple) else str(k): float(v)
+            for k, v in series.items()})
+    return float(value)
+
+
+def _limits(limits) -> tuple[float, float] | None:
+    if not isinstance(limits, tuple) or len(limits) < 2:
+        return None
+    lo, hi = limits[0], limits[1]
+    if _missing(lo) or _missing(hi):
+        return None
+    return (float(lo), float(hi))
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _loops(entries, path: Path):
+    for entry in entries:
+        try:
+            yield Loop(str(entry["id"]), str(entry.get("name", "")),
+                       str(entry["polarity"]), str(entry.get("gain", "")),
+                       tuple(entry.get("variables", ())))
+        except KeyError as exc:
+            raise InvalidValueError(
+                f"{path.with_suffix('.toml').name}: a [[loops]] entry lacks {exc.args[0]!r}"
+            ) from None
+
+
+def _check_names(model: Model, path: Path) -> None:
+    names = {v.name for v in model.variables} | {p.name for p in model.parameters}
+    meta = path.with_suffix(".toml").name
+    for name in model.key_outputs:
+        if name not in names:
+            raise InvalidValueError(f"{meta}: key output {name!r} is not a variable of the model")
+    for loop in model.loops:
+        for name in loop.variables + ((loop.gain,) if loop.gain else ()):
+            if name not in names:
+                raise InvalidValueError(
+                    f"{meta}: loop {loop.id} names {name!r}, which is not in the model")

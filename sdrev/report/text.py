@@ -1,0 +1,92 @@
+"""Plain-text views of models and runs for the terminal."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from sdrev.model import Model
+
+__all__ = ["describe_text", "library_text", "summary_table"]
+
+
+def library_text(entries) -> str:
+    """One line per library model: name and description."""
+    width = max((len(e.name) for e in entries), default=0)
+    return "\n".join(f"{e.name:<{width}}  {e.description}" for e in entries)
+
+
+def describe_text(model: Model) -> str:
+    """Everything a user needs to know before running ``model``."""
+    out = [model.title, "=" * len(model.title)]
+    for label, text in (("Description", model.description), ("Source", model.source),
+                        ("Question", model.question)):
+        if text:
+            out.append(f"{label}: {text}")
+    t = model.time
+    out.append(f"File: {model.path}\nTime: {t.initial:g} to {t.final:g}, "
+               f"TIME STEP {t.step:g}, SAVEPER {t.saveper:g}")
+    out += _section("Stocks", _table(model.stocks, ("name", "units")))
+    out += _section("Flows", _table(model.flows, ("name", "units")))
+    rows = [{"name": p.name, "value": _value(p.value), "units": p.units,
+             "range": "" if p.range is None else f"[{p.range[0]:g}, {p.range[1]:g}]"}
+            for p in model.parameters]
+    out += _section("Parameters", pd.DataFrame(rows).to_string(index=False) if rows else "none")
+    out += _section("Scenarios", "\n".join(
+        f"{s.name}: {s.description}" + (
+            "\n    sets " + ", ".join(f"{k} = {v:g}" for k, v in s.params.items())
+            if s.params else "")
+        for s in model.scenarios.values()) or "none")
+    if model.loops:
+        out += _section("Documented feedback loops", "\n".join(
+            f"{lp.id} ({lp.polarity}, gain '{lp.gain}'): {lp.name}\n    "
+            + " -> ".join(lp.variables) for lp in model.loops))
+    for label, items in (("Assumptions", model.assumptions), ("Leaves out", model.omissions)):
+        if items:
+            out += _section(label, "\n".join(_wrap("- " + i, "  ") for i in items))
+    docs = [_wrap(f"{v.name} ({v.units or 'no units'}): {v.doc or 'undocumented'}", "    ")
+            for v in (*model.variables, *model.parameters)]
+    out += _section("Documentation", "\n".join(docs))
+    return "\n".join(out)
+
+
+def summary_table(model: Model, frame: pd.DataFrame, *, points: int = 5) -> str:
+    """Key outputs at a few evenly spaced saved times."""
+    by_name = {v.name: v for v in model.variables}
+    times = frame.index.to_numpy()
+    picks = sorted({times[int(round(i))] for i in np.linspace(0, len(times) - 1, points)})
+    rows = {}
+    for name in model.key_outputs:
+        var = by_name.get(name)
+        if var is None or var.py_name not in frame:
+            continue
+        label = f"{name} ({var.units})" if var.units else name
+        rows[label] = [frame.at[t, var.py_name] for t in picks]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=[f"{t:g}" for t in picks])
+    return table.to_string(float_format=lambda x: f"{x:.4g}")
+
+
+def _section(title: str, body: str) -> list[str]:
+    return ["", title, "-" * len(title), body]
+
+
+def _table(variables, fields) -> str:
+    if not variables:
+        return "none"
+    return pd.DataFrame([{f: getattr(v, f) for f in fields} for v in variables]
+                        ).to_string(index=False)
+
+
+def _value(value) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {v:g}" for k, v in value.items())
+    return f"{value:g}"
+
+
+def _wrap(text: str, indent: str) -> str:
+    return textwrap.fill(text, width=100, subsequent_indent=indent)

@@ -1,0 +1,178 @@
+"""Scenario and parameter stage: which constants a run uses.
+
+A run's constants are the model's own values, overridden by a named
+scenario (from the metadata file beside the model), overridden in turn by
+explicit parameter values. Names may be given as in the model or in
+snake_case; unknown names and non-numeric values are errors that name the
+bad input and suggest close valid names.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from sdrev.errors import InvalidValueError, UnknownNameError, suggest
+
+if TYPE_CHECKING:
+    from sdrev.model import Model, Parameter
+
+__all__ = ["RunSettings", "Scenario", "read_scenarios", "resolve_parameter",
+           "run_settings"]
+
+#: Control variables a run may change, and PySD's keyword for each.
+TIME_CONTROLS = {"FINAL TIME": "final_time", "TIME STEP": "time_step",
+                 "SAVEPER": "saveper"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named set of parameter values."""
+
+    name: str
+    description: str
+    params: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that defines one run of a model.
+
+    Attributes
+    ----------
+    scenario : str or None
+    params : mapping of str to float
+        The constants that differ from the model's own values (scenario
+        values, then explicit values), keyed by Vensim name.
+    time : mapping of str to float
+        Overridden control variables, keyed by PySD keyword
+        (``final_time``, ``time_step``, ``saveper``).
+    """
+
+    scenario: str | None
+    params: Mapping[str, float]
+    time: Mapping[str, float]
+
+
+def read_scenarios(model: Model, table: Mapping) -> dict[str, Scenario]:
+    """Build the scenarios of ``model`` from its metadata table.
+
+    Raises
+    ------
+    InvalidValueError
+        If a scenario sets a constant the model does not have, or a value
+        that is not a number.
+    """
+    scenarios = {}
+    for name, entry in table.items():
+        values = {}
+        for key, value in dict(entry.get("params", {})).items():
+            try:
+                param = resolve_parameter(model, key)
+            except UnknownNameError as exc:
+                raise InvalidValueError(
+                    f"{model.path.with_suffix('.toml').name}: scenario {name!r}: {exc}") from None
+            values[param.name] = _number(value, f"scenario {name!r}, {key}")
+        scenarios[name] = Scenario(name, str(entry.get("description", "")),
+                                   MappingProxyType(values))
+    return scenarios
+
+
+def resolve_parameter(model: Model, name: str) -> Parameter:
+    """Find the constant called ``name`` (Vensim, case-insensitive, or snake_case).
+
+    Raises
+    ------
+    UnknownNameError
+        Saying what ``name`` is if it is a variable but not a constant, and
+        suggesting close names otherwise.
+    """
+    key = _key(name)
+    for param in model.parameters:
+        if key in (_key(param.name), _key(param.py_name)):
+            return param
+    for var in model.variables:
+        if key in (_key(var.name), _key(var.py_name)):
+            raise UnknownNameError(
+                f"{name!r} is a {var.kind} of {model.name}, not a constant; "
+                "only constants can be set")
+    names = [p.name for p in model.parameters] + list(TIME_CONTROLS)
+    raise UnknownNameError(
+        f"unknown parameter {name!r} in model {model.name}"
+        + (suggest(name, names) or "; see `sdrev describe " + model.name + "`"))
+
+
+def run_settings(model: Model, *, scenario: str | None = None,
+                 params: Mapping[str, object] | None = None) -> RunSettings:
+    """Resolve a scenario and explicit parameter values into run settings.
+
+    Parameters
+    ----------
+    model : Model
+    scenario : str, optional
+        Name of one of ``model.scenarios``.
+    params : mapping, optional
+        Values keyed by Vensim or snake_case names; control variables
+        ``FINAL TIME``, ``TIME STEP`` and ``SAVEPER`` are accepted too.
+
+    Raises
+    ------
+    UnknownNameError, InvalidValueError
+    """
+    values: dict[str, float] = {}
+    if scenario is not None:
+        if scenario not in model.scenarios:
+            known = ", ".join(model.scenarios) or "none"
+            raise UnknownNameError(
+                f"unknown scenario {scenario!r} for model {model.name}; "
+                f"known scenarios: {known}")
+        values.update(model.scenarios[scenario].params)
+    time: dict[str, float] = {}
+    for name, raw in dict(params or {}).items():
+        control = _control(name)
+        value = _number(raw, f"value of {name!r}")
+        if control:
+            if not value > 0:
+                raise InvalidValueError(f"{name} must be positive, got {raw!r}")
+            time[control] = value
+        else:
+            values[resolve_parameter(model, name).name] = value
+    _check_time(model, time)
+    return RunSettings(scenario, MappingProxyType(values), MappingProxyType(time))
+
+
+def _check_time(model: Model, time: Mapping[str, float]) -> None:
+    final = time.get("final_time", model.time.final)
+    step = time.get("time_step", model.time.step)
+    if final <= model.time.initial:
+        raise InvalidValueError(
+            f"FINAL TIME {final:g} must be after INITIAL TIME {model.time.initial:g}")
+    if step > final - model.time.initial:
+        raise InvalidValueError(f"TIME STEP {step:g} is longer than the simulated horizon")
+
+
+def _control(name: str) -> str | None:
+    key = _key(name)
+    for vensim, keyword in TIME_CONTROLS.items():
+        if key in (_key(vensim), keyword):
+            return keyword
+    return None
+
+
+def _key(name: str) -> str:
+    return " ".join(str(name).replace("_", " ").split()).lower()
+
+
+def _number(raw: object, what: str) -> float:
+    if isinstance(raw, bool):
+        raise InvalidValueError(f"{what} must be a number, got {raw!r}")
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"{what} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise InvalidValueError(f"{what} must be a finite number, got {raw!r}")
+    return value

@@ -1,0 +1,309 @@
+"""Translate stage: the only module of sdrev that imports PySD.
+
+PySD parses a Vensim ``.mdl`` file into an abstract model and builds a
+Python module from it. sdrev keeps the generated Python in a cache folder
+keyed by the model file's content hash (never next to the user's model) and
+hands out either the runnable PySD model (reference engine for single runs)
+or PySD's abstract model (for sdrev's own ensemble engine and loop analysis),
+so that every part of sdrev reads a model exactly as PySD does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pysd
+from pysd.builders.python.namespace import NamespaceManager
+from pysd.builders.python.python_model_builder import ModelBuilder
+from pysd.translators.structures import abstract_expressions
+from pysd.translators.vensim.vensim_file import VensimFile
+
+from sdrev.errors import ModelParseError, SdrevError
+
+__all__ = [
+    "PYSD_VERSION",
+    "Translation",
+    "abstract_expressions",
+    "abstract_model",
+    "cache_root",
+    "file_hash",
+    "load_pysd",
+    "python_names",
+    "run_pysd",
+    "translate",
+]
+
+PYSD_VERSION: str = pysd.__version__
+#: Bump when the way sdrev builds the cache changes, to invalidate old entries.
+_CACHE_LAYOUT = "1"
+_SKIP_LINK_SUFFIXES = {".mdl", ".py", ".pyc"}
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A model translated by PySD into the cache.
+
+    Attributes
+    ----------
+    mdl_path : Path
+        The Vensim model file (absolute).
+    py_path : Path
+        The generated Python module, inside the cache.
+    sha256 : str
+        Hash of the model file's bytes.
+    """
+
+    mdl_path: Path
+    py_path: Path
+    sha256: str
+
+
+def cache_root() -> Path:
+    """Folder holding translated models.
+
+    ``$SDREV_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/sdrev``, else
+    ``~/.cache/sdrev``.
+    """
+    if env := os.environ.get("SDREV_CACHE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "sdrev"
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes, as hex."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def abstract_model(mdl_path: Path):
+    """Parse a Vensim file into PySD's abstract model.
+
+    Parameters
+    ----------
+    mdl_path : Path
+        The ``.mdl`` file.
+
+    Returns
+    -------
+    pysd.translators.structures.abstract_model.AbstractModel
+        Typed syntax trees of every element, as PySD reads them.
+
+    Raises
+    ------
+    ModelParseError
+        If PySD cannot parse the file; the message says where.
+    """
+    return _parse(Path(mdl_path)).get_abstract_model()
+
+
+def translate(mdl_path: Path) -> Translation:
+    """Translate a Vensim model into the cache, or reuse a cached translation.
+
+    Parameters
+    ----------
+    mdl_path : Path
+        The ``.mdl`` file. Nothing is written next to it.
+
+    Returns
+    -------
+    Translation
+
+    Raises
+    ------
+    ModelParseError
+        If the file cannot be parsed or built; the message says where.
+    """
+    mdl_path = Path(mdl_path).resolve()
+    digest = file_hash(mdl_path)
+    key = hashlib.sha256(
+        f"{digest}:{PYSD_VERSION}:{_CACHE_LAYOUT}".encode()).hexdigest()[:20]
+    target = cache_root() / "translations" / f"{_safe_stem(mdl_path)}-{key}"
+    py_path = target / f"{_safe_stem(mdl_path)}.py"
+    if not (target / ".complete").exists():
+        _build_into(mdl_path, target)
+    _link_data_files(mdl_path.parent, target)
+    return Translation(mdl_path=mdl_path, py_path=py_path, sha256=digest)
+
+
+def load_pysd(translation: Translation, *, initialize: bool = False):
+    """Load a translated model as a PySD model object.
+
+    Raises
+    ------
+    ModelParseError
+        If PySD cannot initialise the model (e.g. a data file is missing).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pysd.load(str(translation.py_path), initialize=initialize)
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelParseError(
+                f"cannot initialise {translation.mdl_path.name}: {first}") from exc
+
+
+def python_names(abstract_section) -> tuple[dict[str, str], dict[str, str]]:
+    """Python identifiers PySD gives the elements of an abstract section.
+
+    Parameters
+    ----------
+    abstract_section : pysd.translators.structures.abstract_model.AbstractSection
+        Usually ``abstract_model(path).sections[0]``.
+
+    Returns
+    -------
+    namespace : dict of str to str
+        Vensim name -> Python name (e.g. ``"R and D Stock" -> "r_and_d_stock"``).
+    cleanspace : dict of str to str
+        PySD's case- and space-insensitive name (the form that references
+        in the abstract syntax trees use) -> Python name.
+    """
+    manager = NamespaceManager(abstract_section.params)
+    for element in abstract_section.elements:
+        manager.add_to_namespace(element.name)
+    return dict(manager.namespace), dict(manager.cleanspace)
+
+
+def _safe_stem(path: Path) -> str:
+    stem = re.sub(r"\W+", "_", path.stem).strip("_").lower() or "model"
+    if stem[0].isdigit():
+        stem = "m_" + stem
+    return stem
+
+
+def _parse(mdl_path: Path) -> VensimFile:
+    if not mdl_path.is_file():
+        raise ModelParseError(f"model file {str(mdl_path)!r} does not exist")
+    text = mdl_path.read_text(encoding="utf-8", errors="replace")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ven_file = VensimFile(mdl_path)
+            ven_file.parse()
+    except SdrevError:
+        raise
+    except Exception as exc:  # PySD raises many kinds; all mean "cannot parse"
+        raise ModelParseError(_parse_error_message(mdl_path, text, exc)) from exc
+    return ven_file
+
+
+def _build_into(mdl_path: Path, target: Path) -> None:
+    ven_file = _parse(mdl_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    try:
+        stem = _safe_stem(mdl_path)
+        for section in ven_file.sections:
+            section.path = staging / (
+                f"{stem}.py" if section is ven_file.sections[0]
+                else section.path.name)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ModelBuilder(ven_file.get_abstract_model()).build_model()
+        except Exception as exc:
+            raise ModelParseError(_build_error_message(mdl_path, exc)) from exc
+        (staging / ".complete").write_text(str(mdl_path))
+        try:
+            staging.rename(target)
+        except OSError:
+            # Another process finished the same translation first.
+            if not (target / ".complete").exists():
+                shutil.rmtree(target, ignore_errors=True)
+                staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _link_data_files(source: Path, target: Path) -> None:
+    """Make data files beside the model visible to the generated module.
+
+    PySD resolves external data (GET DIRECT DATA, lookups from files)
+    relative to the generated module, so the cache folder gets symlinks to
+    the files beside the ``.mdl``.
+    """
+    try:
+        entries = list(source.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith(".") or entry.suffix.lower() in _SKIP_LINK_SUFFIXES:
+            continue
+        link = target / entry.name
+        if not link.exists() and not link.is_symlink():
+            try:
+                link.symlink_to(entry)
+            except OSError:
+                pass
+
+
+def _parse_error_message(mdl_path: Path, text: str, exc: Exception) -> str:
+    snippet = getattr(exc, "text", None)
+    where = ""
+    if isinstance(snippet, str) and snippet.strip():
+        line = _locate(text, snippet)
+        pos = getattr(exc, "pos", 0) or 0
+        near = snippet[pos:pos + 40].strip()
+        if line is not None:
+            where = f" at line {line + snippet[:pos].count(chr(10))}"
+        detail = f"near {near!r}" if near else f"in {snippet[:60]!r}"
+    else:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"cannot parse {mdl_path.name}{where}: {detail}"
+
+
+def _build_error_message(mdl_path: Path, exc: Exception) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return (f"cannot build {mdl_path.name}: variable {exc.args[0]!r} "
+                "is used in an equation but never defined")
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"cannot build {mdl_path.name}: {first}"
+
+
+def _locate(text: str, snippet: str) -> int | None:
+    """1-based line of ``text`` where whitespace-normalised ``snippet`` starts."""
+    tokens = snippet.split()
+    if not tokens:
+        return None
+    pattern = r"\s*".join(re.escape(t) for t in tokens[:12])
+    match = re.search(pattern, text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def run_pysd(translation: Translation, *, params: dict[str, float],
+             time: dict[str, float], return_columns: list[str]):
+    """Run a translated model once with PySD, from a freshly loaded module.
+
+    A fresh module per run keeps runs independent (PySD keeps parameter
+    changes between runs of one model object).
+
+    Parameters
+    ----------
+    translation : Translation
+    params : dict
+        Constants by Vensim name.
+    time : dict
+        ``final_time``, ``time_step`` and/or ``saveper``.
+    return_columns : list of str
+        Vensim names of the variables to return.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by time, columns named as in the model (subscripted
+        variables get one column per element, ``Name[a,b]``).
+    """
+    model = load_pysd(translation)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.run(params=dict(params), return_columns=list(return_columns),
+                         **time)
