@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -42,7 +43,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         frame = simulate_settings(model, settings)
         runs.save_simulation(stage, model, settings, frame, plot=args.plot,
-                             command=runs.command_line(),
+                             command=args.command_line,
                              seconds=time.perf_counter() - start)
     print(summary_table(model, frame))
     print(f"\nrun written to {folder}")
@@ -87,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sdrev`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["sdrev", *argv])
     try:
         args.func(args)
     except SdrevError as exc:

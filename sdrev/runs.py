@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from sdrev.model import Model
     from sdrev.scenario import RunSettings
 
-__all__ = ["command_line", "default_run_dir", "manifest", "save_simulation",
+__all__ = ["default_run_dir", "manifest", "save_simulation",
            "software_versions", "staged_folder", "write_json"]
 
 _VERSIONED = ("sdrev", "pysd", "numpy", "pandas", "xarray", "SALib", "matplotlib")
@@ -159,11 +158,6 @@ def save_simulation(folder: Path, model: Model, settings: RunSettings, frame: pd
                                    extra={"engine": "pysd", "elapsed_seconds": round(seconds, 3),
                                           "files": files}))
     return paths
-
-
-def command_line() -> str:
-    """The command line of this process, as typed."""
-    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 def _jsonable(value):

@@ -19,11 +19,15 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import pysd
-from pysd.builders.python.namespace import NamespaceManager
-from pysd.builders.python.python_model_builder import ModelBuilder
-from pysd.translators.structures import abstract_expressions
-from pysd.translators.vensim.vensim_file import VensimFile
+with warnings.catch_warnings():
+    # PySD's dependencies emit deprecation warnings on import (chardet);
+    # they are PySD's to fix and say nothing to sdrev's users.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import pysd
+    from pysd.builders.python.namespace import NamespaceManager
+    from pysd.builders.python.python_model_builder import ModelBuilder
+    from pysd.translators.structures import abstract_expressions
+    from pysd.translators.vensim.vensim_file import VensimFile
 
 from sdrev.errors import ModelParseError, SdrevError
 

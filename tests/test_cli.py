@@ -1,0 +1,99 @@
+"""The command line: outputs, run folders and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from sdrev.cli import main
+
+
+def test_list_prints_each_library_model(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "crrc_standards" in out and "standard" in out.lower()
+
+
+def test_describe_prints_structure(capsys, widgets_path):
+    assert main(["describe", str(widgets_path)]) == 0
+    out = capsys.readouterr().out
+    for expected in ("Stocks", "Stock A", "Parameters", "[0.1, 1]", "Scenarios", "fast",
+                     "Documentation", "logistic growth"):
+        assert expected in out
+
+
+def test_simulate_writes_a_complete_run_folder(tmp_path, capsys, user_model_copy):
+    out = tmp_path / "run"
+    code = main(["simulate", str(user_model_copy), "--scenario", "fast",
+                 "--set", "Cap=12", "--out", str(out), "--plot"])
+    assert code == 0
+    frame = pd.read_csv(out / "trajectories.csv", index_col="time")
+    assert {"stock_a", "inflow_a", "outflow_a"} <= set(frame.columns)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["scenario"] == "fast"
+    assert manifest["parameters"]["Rate"] == 1.0 and manifest["parameters"]["Cap"] == 12.0
+    assert len(manifest["model_sha256"]) == 64
+    assert {"sdrev", "pysd", "numpy"} <= set(manifest["software"])
+    assert manifest["time"]["time_step"] == 0.0625
+    assert "--set Cap=12" in manifest["command"] and manifest["command"].startswith("sdrev simulate")
+    assert (out / "figures" / "stock_a.png").stat().st_size > 1000
+    assert "Stock A" in capsys.readouterr().out
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_simulate_default_folder_is_under_results(tmp_path, monkeypatch, user_model_copy):
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", str(user_model_copy)]) == 0
+    (folder,) = (tmp_path / "results" / "widgets").iterdir()
+    assert folder.name.endswith("-baseline")
+    assert (folder / "manifest.json").exists()
+
+
+def test_failed_run_leaves_no_folder(tmp_path, monkeypatch, user_model_copy):
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr("sdrev.cli.simulate_settings", crash)
+    out = tmp_path / "run"
+    assert main(["simulate", str(user_model_copy), "--out", str(out)]) == 1
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [user_model_copy.parent]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["simulate", "nosuch"], "unknown model 'nosuch'; known models:"),
+    (["describe", "missing/model.mdl"], "model file 'missing/model.mdl' does not exist"),
+    (["simulate", "{m}", "--set", "Rat=1"], "did you mean 'Rate'"),
+    (["simulate", "{m}", "--set", "Rate=abc"], "value of 'Rate' must be a number, got 'abc'"),
+    (["simulate", "{m}", "--set", "Rate"], "expected NAME=VALUE"),
+    (["simulate", "{m}", "--scenario", "slow"], "unknown scenario 'slow'"),
+    (["simulate", "{m}", "--out", "/proc/forbidden/run"], "cannot write to output folder"),
+    (["simulate", "{broken}"], "cannot parse broken.mdl at line"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys, user_model_copy):
+    broken = user_model_copy.with_name("broken.mdl")
+    broken.write_text("{UTF-8}\nX = INTEG( , 1) ~ w ~ |\n")
+    args = [a.format(m=user_model_copy, broken=broken) for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sdrev: error: ")
+    assert message in err
+
+
+def test_existing_run_folder_is_never_overwritten(tmp_path, capsys, user_model_copy):
+    out = tmp_path / "run"
+    assert main(["simulate", str(user_model_copy), "--out", str(out)]) == 0
+    before = (out / "manifest.json").read_text()
+    assert main(["simulate", str(user_model_copy), "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "manifest.json").read_text() == before
+
+
+def test_console_entry_point_exit_code(widgets_path):
+    proc = subprocess.run([sys.executable, "-m", "sdrev.cli", "simulate", "no_model_here"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("sdrev: error: unknown model")
