@@ -155,9 +155,11 @@ class Program:
 class Simulator:
     """Generated code of a program for a fixed set of outputs and overrides.
 
-    ``init(C, n)`` returns ``(S, control)``: the state tuple and the values
-    of the control variables; ``step(S, C, time)`` returns ``(S_next,
-    outputs)``: the state after one Euler step and the outputs at ``time``.
+    ``init(C, n)`` returns ``(S, control, orders, hoisted)``: the state
+    tuple, the values of the control variables, the delay orders and the
+    elements constant in time (to merge into ``C``); ``step(S, C, time,
+    orders)`` returns ``(S_next, outputs)``: the state after one Euler step
+    and the outputs at ``time``.
     """
 
     outputs: tuple[str, ...]
@@ -648,6 +650,27 @@ def _toposort(equations: dict[str, Equation], roots, first=()) -> list[str]:
     return order
 
 
+def _static(step_eqs: dict, init_eqs: dict, stateful) -> set[str]:
+    """Elements constant in time: computed once at initialisation."""
+    static: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, eq in step_eqs.items():
+            if name in static or name in stateful or name in CONTROL:
+                continue
+            if eq.expr.startswith("C["):
+                continue  # already read from C
+            if init_eqs[name].expr != eq.expr or "time" in eq.refs:
+                continue
+            if all(r in static or step_eqs.get(r, eq).expr.startswith("C[")
+                   for r in eq.refs if r in step_eqs) and all(
+                       r in step_eqs or r not in ("time",) for r in eq.refs):
+                static.add(name)
+                changed = True
+    return static
+
+
 def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
     """Generate the init and step functions of ``program``.
 
@@ -686,6 +709,9 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
         if program.slots else set()
     step_roots = sorted(update_refs | set(outputs) | {"time_step"})
     step_eqs.pop("time", None)
+    static = _static(step_eqs, init_eqs, program.stateful)
+    for name in static:
+        step_eqs[name] = Equation((), f"C[{name!r}]", frozenset())
     step_order = _toposort(step_eqs, step_roots)
     lines = ["def init(C, n):", "    O = {}"]
     for name in init_order:
@@ -695,8 +721,9 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
         lines.append(f"    {target} = {eq.expr}")
     state = ", ".join(f"s{s.index}" for s in program.slots)
     control = ", ".join(f"v_{c}" for c in CONTROL)
+    hoisted = ", ".join(f"{k!r}: v_{k}" for k in sorted(static))
     lines.append(f"    return ({state}{',' if program.slots else ''}), "
-                 f"({control}), O")
+                 f"({control}), O, {{{hoisted}}}")
     lines += ["", "def step(S, C, time, O):"]
     if program.slots:
         lines.append(f"    ({state}{','}) = S")

@@ -1,0 +1,33 @@
+"""Vectorised ensemble engine: many runs of one model in one array pass.
+
+Stages, one module each::
+
+    compile   PySD's abstract model -> vectorised program (generated numpy code)
+    functions Vensim builtins over arrays with a leading run axis
+    engine    Euler integration of one chunk, exactly as PySD/Vensim
+    execute   chunks over local processes or a Dask cluster
+    api       run / sample_lhs / write
+    conformance  Vensim test-model suite
+
+Examples
+--------
+>>> import sdrev.ensemble as ens                       # doctest: +SKIP
+>>> samples = ens.sample_lhs({"R and D Spending": (0.5, 2)}, 1000, seed=1)
+>>> ds = ens.run("models/crrc_standards.mdl", samples,
+...              outputs=["Standards Influence"])
+>>> ens.write(ds, "results/run-1")
+"""
+
+from sdrev.ensemble import conformance
+from sdrev.ensemble.api import model_path, run, sample_lhs, write
+from sdrev.ensemble.compile import UnsupportedConstructError, compile_model
+
+__all__ = [
+    "UnsupportedConstructError",
+    "compile_model",
+    "conformance",
+    "model_path",
+    "run",
+    "sample_lhs",
+    "write",
+]

@@ -1,0 +1,122 @@
+"""Engine stage: Euler integration of one chunk of runs, as PySD does it.
+
+The time loop follows ``pysd.py_backend.model.Model._integrate``: at each
+time the saved outputs are taken before the state is advanced by one Euler
+step, time advances by repeated addition of TIME STEP (so the float times
+equal PySD's), a time is saved when its distance from INITIAL TIME is a
+multiple of SAVEPER within PySD's relative precision, and the final time is
+saved after the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sdrev.errors import InvalidValueError
+from sdrev.ensemble.compile import CONTROL, Simulator
+
+__all__ = ["TimeGrid", "simulate_chunk", "time_grid"]
+
+#: PySD's relative precision for the final and saving times.
+_RPREC = 1e-5
+
+
+@dataclass(frozen=True)
+class TimeGrid:
+    """Integration and saving times.
+
+    Attributes
+    ----------
+    times : ndarray
+        Every integration time, ``INITIAL TIME`` to ``FINAL TIME``.
+    saved : ndarray of bool
+        Which of ``times`` are saved.
+    labels : ndarray
+        Saved times rounded as PySD rounds its output index.
+    """
+
+    times: np.ndarray
+    saved: np.ndarray
+    labels: np.ndarray
+
+
+def _scalar(name: str, value) -> float:
+    values = np.unique(np.asarray(value, dtype=float))
+    if len(values) != 1:
+        raise InvalidValueError(
+            f"{name.upper()} must be the same in every run of an ensemble; "
+            f"got {len(values)} different values ({values[:3].tolist()} ...)")
+    return float(values[0])
+
+
+def time_grid(initial: float, final: float, dt: float, saveper: float) -> TimeGrid:
+    """Times of PySD's Euler loop and which of them it saves.
+
+    Parameters
+    ----------
+    initial, final, dt, saveper : float
+        INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER.
+    """
+    if not dt > 0:
+        raise InvalidValueError(f"TIME STEP must be positive, got {dt}")
+    if not saveper > 0:
+        raise InvalidValueError(f"SAVEPER must be positive, got {saveper}")
+    prec = dt * _RPREC
+    times = [initial]
+    time = initial
+    while time + prec < final:
+        time = time + dt
+        times.append(time)
+    times_arr = np.array(times)
+    delay = times_arr - initial
+    saved = (np.mod(delay, saveper) < prec) | (np.mod(-delay, saveper) < prec)
+    labels = np.round(times_arr[saved], -int(np.log10(prec)))
+    return TimeGrid(times=times_arr, saved=saved, labels=labels)
+
+
+def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
+                   saveper: float | None = None) -> tuple[np.ndarray, dict]:
+    """Integrate ``n`` runs at once.
+
+    Parameters
+    ----------
+    sim : Simulator
+        Generated code (see :func:`sdrev.ensemble.compile.build_simulator`).
+    constants : dict of str to float or ndarray
+        Value of every constant or overridden element, by Python name;
+        arrays have shape ``(n,)``.
+    n : int
+        Number of runs.
+    saveper : float, optional
+        Saving interval replacing the model's SAVEPER.
+
+    Returns
+    -------
+    times : ndarray
+        Saved times.
+    outputs : dict of str to ndarray
+        Each output as an array of shape ``(n, len(times))``.
+    """
+    with np.errstate(all="ignore"):
+        state, control, orders, hoisted = sim.init(constants, n)
+        constants = {**constants, **hoisted}
+        t0, tf, dt, sp = (_scalar(c, v) for c, v in zip(CONTROL, control))
+        grid = time_grid(t0, tf, dt, sp if saveper is None else saveper)
+        out = {name: np.empty((n, int(grid.saved.sum())))
+               for name in sim.outputs}
+        column = 0
+        last = len(grid.times) - 1
+        for k, time in enumerate(grid.times):
+            if k < last:
+                new_state, values = sim.step(state, constants, time, orders)
+            else:
+                _, values = sim.step(state, constants, time, orders)
+                new_state = state
+            if grid.saved[k]:
+                for name, value in zip(sim.outputs, values):
+                    out[name][:, column] = value
+                column += 1
+            state = new_state
+    return grid.labels, out

@@ -1,0 +1,204 @@
+"""Execute stage: split runs into chunks and run them locally or on Dask.
+
+A chunk is a block of rows of the samples table. Each worker compiles the
+model once (cached per process) and integrates its chunk with
+:func:`sdrev.ensemble.engine.simulate_chunk`; models the engine cannot
+vectorise run through PySD, one run at a time, in the same workers. The
+caller receives chunks as they finish, in any order, and places them by
+their first row, so memory holds the result plus the chunks in flight.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sdrev.errors import InvalidValueError
+from sdrev.ensemble.compile import Program, build_simulator, compile_model
+from sdrev.ensemble.engine import simulate_chunk
+
+__all__ = ["ChunkResult", "Job", "iter_chunks", "run_chunk"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to run one chunk.
+
+    Attributes
+    ----------
+    path : str
+        The model file.
+    outputs : tuple of str
+        Python names of the outputs (native engine) or Vensim names
+        (fallback).
+    columns : tuple of str
+        Python names of the varied parameters.
+    start : int
+        Index of the chunk's first run.
+    values : ndarray
+        Parameter values, shape ``(runs, len(columns))``.
+    saveper : float or None
+        Saving interval replacing the model's SAVEPER.
+    fallback : bool
+        Run with PySD instead of the vectorised engine.
+    program : Program or None
+        The compiled model (sent to workers so they need not parse it).
+    """
+
+    path: str
+    outputs: tuple[str, ...]
+    columns: tuple[str, ...]
+    start: int
+    values: np.ndarray
+    saveper: float | None
+    fallback: bool
+    program: Program | None = None
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """Outputs of one chunk: ``data[name]`` has shape ``(runs, times)``."""
+
+    start: int
+    times: np.ndarray
+    data: dict
+
+
+_SIMULATORS: dict = {}
+
+
+def _simulator(job: Job):
+    """Simulator of a job, built once per worker process and job kind."""
+    key = (job.path, os.path.getmtime(job.path), job.outputs, job.columns)
+    if key not in _SIMULATORS:
+        program = job.program or compile_model(job.path)
+        if len(_SIMULATORS) > 8:
+            _SIMULATORS.clear()
+        _SIMULATORS[key] = (build_simulator(program, job.outputs,
+                                            overrides=job.columns), program)
+    return _SIMULATORS[key]
+
+
+def run_chunk(job: Job) -> ChunkResult:
+    """Run one chunk (in a worker process or inline)."""
+    if job.fallback:
+        return _run_chunk_pysd(job)
+    sim, program = _simulator(job)
+    n = len(job.values)
+    constants: dict = dict(program.constants)
+    for k, name in enumerate(job.columns):
+        constants[name] = np.ascontiguousarray(job.values[:, k], dtype=float)
+    times, data = simulate_chunk(sim, constants, n, saveper=job.saveper)
+    return ChunkResult(start=job.start, times=times, data=data)
+
+
+def _run_chunk_pysd(job: Job) -> ChunkResult:
+    from sdrev.translate import run_pysd, translate
+
+    translation = translate(Path(job.path))
+    time = {} if job.saveper is None else {"saveper": job.saveper}
+    data: dict = {}
+    times = None
+    for row, values in enumerate(job.values):
+        params = {name: float(v) for name, v in zip(job.columns, values)}
+        frame = run_pysd(translation, params=params, time=time,
+                         return_columns=list(job.outputs))
+        if times is None:
+            times = frame.index.to_numpy(dtype=float)
+            data = {c: np.empty((len(job.values), len(frame))) for c in frame.columns}
+        for column in frame.columns:
+            data[column][row] = frame[column].to_numpy(dtype=float)
+    return ChunkResult(start=job.start, times=times, data=data)
+
+
+def iter_chunks(jobs: list[Job], *, scheduler: str | None = None,
+                workers: int | None = None,
+                progress: Callable[[int], None] | None = None
+                ) -> Iterator[ChunkResult]:
+    """Run jobs and yield their results as they finish.
+
+    Parameters
+    ----------
+    jobs : list of Job
+    scheduler : str, optional
+        ``None`` for local worker processes, ``"local"`` for a local Dask
+        cluster, or the address of a Dask scheduler (``tcp://host:8786``).
+    workers : int, optional
+        Local processes (default: all cores); ``1`` runs inline.
+    progress : callable, optional
+        Called with the number of runs of each finished chunk.
+    """
+    tick = progress or (lambda n: None)
+    if scheduler is not None:
+        yield from _iter_dask(jobs, scheduler, workers, tick)
+        return
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers < 1:
+        raise InvalidValueError(f"workers must be at least 1, got {workers}")
+    if workers == 1 or len(jobs) == 1:
+        for job in jobs:
+            result = run_chunk(job)
+            tick(len(job.values))
+            yield result
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        pending = {}
+        queue = iter(jobs)
+        for job in queue:  # keep at most 2 chunks per worker in flight
+            pending[pool.submit(run_chunk, job)] = job
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done = next(as_completed(pending))
+            job = pending.pop(done)
+            tick(len(job.values))
+            yield done.result()
+            nxt = next(queue, None)
+            if nxt is not None:
+                pending[pool.submit(run_chunk, nxt)] = nxt
+
+
+def _iter_dask(jobs, scheduler, workers, tick):
+    from distributed import Client, LocalCluster, as_completed as dask_completed
+
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
+                               threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as exc:
+            raise InvalidValueError(
+                f"cannot reach the Dask scheduler {scheduler!r}: {exc}; give "
+                "'local' for a local cluster or an address like "
+                "'tcp://host:8786'") from exc
+    try:
+        limit = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+        queue = iter(jobs)
+        futures = [client.submit(run_chunk, job, pure=False)
+                   for job in (next(queue, None) for _ in range(limit))
+                   if job is not None]
+        sizes = {f.key: len(j.values) for f, j in zip(futures, jobs)}
+        pool = dask_completed(futures)
+        for future in pool:
+            result = future.result()
+            tick(sizes.pop(future.key))
+            future.release()
+            yield result
+            job = next(queue, None)
+            if job is not None:
+                new = client.submit(run_chunk, job, pure=False)
+                sizes[new.key] = len(job.values)
+                pool.add(new)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
