@@ -49,6 +49,72 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     print(f"\nrun written to {folder}")
 
 
+def cmd_ensemble(args: argparse.Namespace) -> None:
+    from sdrev import ensemble
+    model = load(args.model)
+    samples = ensemble_samples(model, args)
+    outputs = [o.strip() for o in args.outputs.split(",") if o.strip()]
+    settings = run_settings(model, scenario=args.scenario)
+    for name, value in settings.params.items():  # the scenario, where not sampled
+        if name not in samples and model.parameter(name).py_name not in samples:
+            samples[name] = value
+    folder = args.out or runs.default_run_dir(model.name, "ensemble")
+    with runs.staged_folder(folder) as stage:
+        start = time.perf_counter()
+        data = ensemble.run(model, samples, outputs=outputs, scheduler=args.scheduler,
+                            progress=not args.quiet)
+        samples.to_csv(stage / "samples.csv", index_label="run")
+        ensemble.write(data, stage, format=args.format, manifest=runs.manifest(
+            model, settings, command=args.command_line,
+            extra={"engine": data.attrs.get("engine"), "seed": args.seed,
+                   "elapsed_seconds": round(time.perf_counter() - start, 3)}))
+    print(f"{data.sizes['run']} runs x {data.sizes['time']} saved times of "
+          f"{', '.join(data.data_vars)} ({data.attrs.get('engine')}) written to {folder}")
+
+
+def ensemble_samples(model, args: argparse.Namespace):
+    """The runs of ``sdrev ensemble``: a samples CSV or a Latin hypercube."""
+    import pandas as pd
+
+    from sdrev import ensemble
+    if args.samples:
+        try:
+            return pd.read_csv(args.samples)
+        except (OSError, ValueError) as exc:
+            raise InvalidValueError(f"cannot read samples file {str(args.samples)!r}: {exc}"
+                                    ) from None
+    method, _, size = (args.sample or "").partition(":")
+    if method != "lhs" or not size.isdigit() or int(size) < 1:
+        raise InvalidValueError(
+            f"--sample {args.sample!r}: expected lhs:N with N a positive integer")
+    ranges = parameter_ranges(model, args.ranges)
+    return ensemble.sample_lhs(ranges, int(size), seed=args.seed)
+
+
+def parameter_ranges(model, spec_path: Path | None) -> dict[str, tuple[float, float]]:
+    """Ranges to sample: a sensitivity spec's factors, or every documented range."""
+    if spec_path is None:
+        return {p.name: p.range for p in model.parameters
+                if p.range is not None and p.range[0] < p.range[1]}
+    from sdrev.sensitivity import load_spec
+    spec = load_spec(model, spec_path)
+    return {f.name: (f.lo, f.hi) for f in spec.factors}
+
+
+def cmd_conformance(args: argparse.Namespace) -> None:
+    import json
+
+    from sdrev.ensemble import conformance
+    results = conformance.check_folder(args.folder, rtol=args.rtol, progress=not args.quiet)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        for r in (r for r in results if not r.passed):
+            why = r.reason or f"worst relative error {r.worst_rel_error:.3g} in {r.worst_column}"
+            print(f"FAILED {r.model}: {why}")
+    print(conformance.summary(results))
+
+
 def parse_assignments(items: Sequence[str] | None) -> dict[str, str]:
     """``["NAME=VALUE", ...]`` to ``{NAME: VALUE}`` (values checked later)."""
     values = {}
@@ -83,6 +149,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run folder (default results/MODEL/<run-id>/)")
     p.add_argument("--plot", action="store_true", help="also write PNG figures of key outputs")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("ensemble", help="many runs at once on the vectorised engine")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--samples", type=Path, metavar="FILE.csv",
+                     help="one row per run, one column per varied constant")
+    how.add_argument("--sample", metavar="lhs:N", help="Latin hypercube of N runs")
+    p.add_argument("--ranges", type=Path, metavar="FILE",
+                   help="sensitivity spec whose factors give the ranges "
+                        "(default: every documented parameter range)")
+    p.add_argument("--outputs", required=True, metavar="A,B",
+                   help="variables to save (Vensim or snake_case names)")
+    p.add_argument("--scenario", help="scenario for the constants not sampled")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler address, or 'local' for a local Dask cluster")
+    p.add_argument("--format", choices=("netcdf", "parquet"), default="netcdf")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="run folder (default results/MODEL/<run-id>/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_ensemble)
+
+    p = sub.add_parser("conformance",
+                       help="run Vensim test models and compare with their canonical output")
+    p.add_argument("folder", type=Path, metavar="DIR")
+    p.add_argument("--rtol", type=float, default=0.05, help="relative tolerance (default 0.05)")
+    p.add_argument("--json", action="store_true", help="per-model results as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_conformance)
     return parser
 
 
