@@ -97,3 +97,56 @@ def test_console_entry_point_exit_code(widgets_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("sdrev: error: unknown model")
+
+
+def test_ensemble_lhs_writes_netcdf_samples_and_manifest(tmp_path, user_model_copy):
+    xr = pytest.importorskip("xarray")
+    out = tmp_path / "ens"
+    assert main(["ensemble", str(user_model_copy), "--sample", "lhs:24", "--seed", "7",
+                 "--outputs", "Stock A,inflow_a", "--out", str(out), "--quiet"]) == 0
+    data = xr.load_dataset(out / "ensemble.nc")
+    assert dict(data.sizes) == {"run": 24, "time": 81}
+    samples = pd.read_csv(out / "samples.csv", index_col="run")
+    assert set(samples.columns) == {"Cap", "Initial A", "Lifetime", "Rate"}
+    assert samples["Rate"].between(0.1, 1).all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 7 and manifest["ensemble"]["runs"] == 24
+    # One sampled run equals the reference engine's single run.
+    row = samples.iloc[5].to_dict()
+    reference = pd.read_csv(_simulate(tmp_path, user_model_copy, row), index_col="time")
+    assert abs(float(data["stock_a"][5, -1]) - reference["stock_a"].iloc[-1]) < 1e-9
+
+
+def _simulate(tmp_path, model_path, values):
+    out = tmp_path / "single"
+    args = ["simulate", str(model_path), "--out", str(out)]
+    for name, value in values.items():
+        args += ["--set", f"{name}={value!r}"]
+    assert main(args) == 0
+    return out / "trajectories.csv"
+
+
+def test_ensemble_reads_a_samples_csv_in_snake_case(tmp_path, user_model_copy):
+    xr = pytest.importorskip("xarray")
+    samples = tmp_path / "runs.csv"
+    pd.DataFrame({"rate": [0.2, 0.4, 0.8], "cap": [6, 8, 10]}).to_csv(samples, index=False)
+    out = tmp_path / "ens"
+    assert main(["ensemble", str(user_model_copy), "--samples", str(samples),
+                 "--outputs", "Stock A", "--out", str(out), "--quiet"]) == 0
+    final = xr.load_dataset(out / "ensemble.nc")["stock_a"][:, -1].to_numpy()
+    assert final[0] < final[1] < final[2]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--sample", "grid:10"], "expected lhs:N"),
+    (["--sample", "lhs:10", "--outputs", "Stok A"], "Stok A"),
+    (["--samples", "missing.csv"], "cannot read samples file"),
+])
+def test_ensemble_bad_input_is_one_line(extra, message, capsys, user_model_copy, tmp_path):
+    args = ["ensemble", str(user_model_copy), "--out", str(tmp_path / "e"), "--quiet", *extra]
+    if "--outputs" not in args:
+        args += ["--outputs", "Stock A"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "e").exists()
