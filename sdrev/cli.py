@@ -115,6 +115,26 @@ def cmd_conformance(args: argparse.Namespace) -> None:
     print(conformance.summary(results))
 
 
+def cmd_loops(args: argparse.Namespace) -> None:
+    from sdrev import loops
+    from sdrev.report import loop_score_figure, loops_table_text, save_figure
+    model = load(args.model)
+    analysis = loops.analyze(model, scenario=args.scenario, params=parse_assignments(args.set))
+    print(analysis.to_json(indent=2) if args.json else loops_table_text(analysis))
+    if args.plot:
+        folder = args.out or runs.default_run_dir(model.name, "loops")
+        with runs.staged_folder(folder) as stage:
+            paths = save_figure(loop_score_figure(analysis), stage / "loop_scores",
+                                formats=("png", "svg"))
+            (stage / "loops.json").write_text(analysis.to_json(indent=2) + "\n")
+            runs.write_json(stage / "manifest.json", runs.manifest(
+                model, run_settings(model, scenario=args.scenario,
+                                    params=parse_assignments(args.set)),
+                command=args.command_line,
+                extra={"files": [p.name for p in paths] + ["loops.json"]}))
+        print(f"\nfigure written to {folder / 'loop_scores.png'}", file=sys.stderr)
+
+
 def parse_assignments(items: Sequence[str] | None) -> dict[str, str]:
     """``["NAME=VALUE", ...]`` to ``{NAME: VALUE}`` (values checked later)."""
     values = {}
@@ -170,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run folder (default results/MODEL/<run-id>/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_ensemble)
+
+    p = sub.add_parser("loops", help="feedback loops, polarity and dominance (Loops that Matter)")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("--scenario", help="scenario to analyse (default: the model's constants)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a constant")
+    p.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    p.add_argument("--plot", action="store_true",
+                   help="write the stacked relative-loop-score figure (PNG, SVG)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="folder for --plot")
+    p.set_defaults(func=cmd_loops)
 
     p = sub.add_parser("conformance",
                        help="run Vensim test models and compare with their canonical output")

@@ -1,0 +1,305 @@
+"""Loops stage: feedback loops, their polarity and their dominance over time.
+
+:func:`analyze` finds every feedback loop of a model from its structure
+(:mod:`sdrev.loops.graph`), runs the model once saving every variable at
+every time step with sdrev's ensemble engine, scores every link and loop by
+the Loops that Matter method (Schoenberg, Davidsen & Eberlein 2020;
+:mod:`sdrev.loops.scores`), names the loops from the model's documentation
+(:mod:`sdrev.loops.naming`) and finds the dominant periods
+(:mod:`sdrev.loops.dominance`). :mod:`sdrev.loops.metrics` turns an analysis
+into numbers for sensitivity analysis.
+
+Examples
+--------
+>>> import sdrev, sdrev.loops
+>>> analysis = sdrev.loops.analyze(sdrev.load("crrc_standards"), scenario="baseline")
+>>> analysis.loops[["id", "name", "polarity", "length"]]  # doctest: +SKIP
+>>> analysis.dominant_periods  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sdrev.errors import InvalidValueError, UnknownNameError, suggest
+from sdrev.loops import graph as _graph
+from sdrev.loops import scores as _scores
+from sdrev.loops.dominance import DOMINANCE_THRESHOLD, dominant_periods
+from sdrev.loops.graph import MAX_LOOPS
+from sdrev.loops.metrics import dominance_share, dominance_shift_time, relative_score_at
+from sdrev.loops.naming import name_loops
+
+__all__ = ["DOMINANCE_THRESHOLD", "MAX_LOOPS", "LoopAnalysis", "analyze",
+           "causal_structure",
+           "dominance_share", "dominance_shift_time", "relative_score_at"]
+
+_LOOP_COLUMNS = ["id", "name", "polarity", "confidence", "length", "variables",
+                 "partition", "documented", "mean_abs_score", "max_abs_score"]
+
+
+@dataclass(frozen=True)
+class LoopAnalysis:
+    """Feedback loops of one run and their dominance.
+
+    Attributes
+    ----------
+    model : str
+        Model name.
+    scenario : str or None
+    params : mapping
+        Parameters set on top of the scenario (Vensim names).
+    loops : DataFrame
+        One row per loop: ``id`` (R1, B1, U1, ...), ``name`` (documented
+        name or ""), ``polarity`` (``reinforcing``, ``balancing``,
+        ``mostly reinforcing``, ``mostly balancing`` or ``undetermined``),
+        ``confidence`` (``|r - |b|| / (r + |b|)`` of its relative scores),
+        ``length``, ``variables`` (tuple of Vensim names in causal order),
+        ``partition`` (cycle partition; scores compare only within one),
+        ``documented``, ``mean_abs_score`` and ``max_abs_score`` (of the
+        relative score over saved times).
+    relative_scores : DataFrame
+        Relative loop scores indexed by saved time, one column per loop id.
+    loop_scores : DataFrame
+        Raw loop scores (products of link scores), same layout.
+    dominant_periods : DataFrame
+        ``partition``, ``start``, ``end``, ``loops``, ``polarity``, ``share``
+        (see :func:`sdrev.loops.dominance.dominant_periods`).
+    method : str
+        ``"exhaustive"`` (every loop) or ``"strongest path"`` (more than
+        ``max_loops`` loops; the loops found by the strongest-path search).
+    """
+
+    model: str
+    scenario: str | None
+    params: Mapping[str, float]
+    loops: pd.DataFrame
+    relative_scores: pd.DataFrame
+    loop_scores: pd.DataFrame
+    dominant_periods: pd.DataFrame
+    method: str
+    _names: Mapping[str, str] = field(repr=False, default_factory=dict)
+
+    def loop_id(self, loop) -> str:
+        """Id of a loop given by id, documented name or variables.
+
+        Raises
+        ------
+        UnknownNameError
+        """
+        table = self.loops
+        if isinstance(loop, str):
+            if loop in set(table["id"]):
+                return loop
+            key = loop.strip().lower()
+            for row in table.itertuples(index=False):
+                if row.name and row.name.lower() == key:
+                    return row.id
+            raise UnknownNameError(
+                f"no loop {loop!r} in {self.model}"
+                + suggest(loop, list(table["id"]) + [n for n in table["name"] if n]))
+        wanted = {self._names.get(_key(v), _key(v)) for v in loop}
+        for row in table.itertuples(index=False):
+            if {_key(v) for v in row.variables} == wanted:
+                return row.id
+        raise UnknownNameError(f"no loop through exactly {sorted(wanted)} in {self.model}")
+
+    def dominant_at(self, time: float, partition: int | None = None) -> tuple[str, ...]:
+        """Ids of the dominant loops at a saved time (largest partition by default)."""
+        part = self.main_partition() if partition is None else partition
+        rows = self.dominant_periods[self.dominant_periods["partition"] == part]
+        for row in rows.itertuples(index=False):
+            if row.start <= time <= row.end:
+                return row.loops
+        return ()
+
+    def main_partition(self) -> int:
+        """The partition with the most loops (ties: the lowest number)."""
+        if self.loops.empty:
+            return 0
+        counts = self.loops["partition"].value_counts()
+        return int(min(counts[counts == counts.max()].index))
+
+    def to_dict(self) -> dict:
+        """Plain-data form (lists, floats, strings) of the analysis."""
+        def clean(v):
+            if isinstance(v, (tuple, list)):
+                return [clean(x) for x in v]
+            if isinstance(v, (np.integer,)):
+                return int(v)
+            if isinstance(v, (float, np.floating)):
+                return None if not math.isfinite(float(v)) else float(v)
+            if isinstance(v, np.bool_):
+                return bool(v)
+            return v
+        rel = self.relative_scores
+        return {
+            "model": self.model,
+            "scenario": self.scenario,
+            "params": dict(self.params),
+            "method": self.method,
+            "loops": [{k: clean(v) for k, v in row.items()}
+                      for row in self.loops.to_dict(orient="records")],
+            "dominant_periods": [{k: clean(v) for k, v in row.items()}
+                                 for row in self.dominant_periods.to_dict(orient="records")],
+            "times": [float(t) for t in rel.index],
+            "relative_scores": {c: [clean(x) for x in rel[c].to_numpy()] for c in rel},
+        }
+
+    def to_json(self, **kwargs) -> str:
+        """The analysis as JSON (see :meth:`to_dict`)."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+
+def _key(name: str) -> str:
+    return " ".join(str(name).replace("_", " ").split()).lower()
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(path: str, mtime: float):
+    from sdrev.ensemble.compile import compile_model
+    program = compile_model(path)
+    return program, _graph.causal_graph(program)
+
+
+def causal_structure(path):
+    """The compiled program and causal graph of a model file (cached).
+
+    Returns
+    -------
+    program : sdrev.ensemble.compile.Program
+    graph : sdrev.loops.graph.CausalGraph
+
+    Raises
+    ------
+    sdrev.ensemble.compile.UnsupportedConstructError
+    """
+    path = str(Path(path).resolve())
+    return _compiled(path, os.path.getmtime(path))
+
+
+@functools.lru_cache(maxsize=16)
+def _structure(path: str, mtime: float, max_loops: int):
+    program, cg = _compiled(path, mtime)
+    loops, complete = _graph.enumerate_loops(cg, max_loops=max_loops)
+    return loops, complete, _graph.partitions(cg)
+
+
+def analyze(model, *, scenario: str | None = None,
+            params: Mapping[str, object] | None = None,
+            max_loops: int = MAX_LOOPS,
+            threshold: float = DOMINANCE_THRESHOLD) -> LoopAnalysis:
+    """Find a model's feedback loops and their dominance in one run.
+
+    Parameters
+    ----------
+    model : sdrev.Model, str or Path
+        A loaded model, a library name or a ``.mdl`` path.
+    scenario : str, optional
+    params : mapping, optional
+        Constants (and ``FINAL TIME``, ``TIME STEP``, ``SAVEPER``) on top of
+        the scenario, as for :meth:`sdrev.Model.simulate`.
+    max_loops : int
+        Cap on exhaustive enumeration; a model with more loops is analysed
+        with the strongest-path search instead (``method`` says which).
+    threshold : float
+        Combined share a dominant set must reach (0.5).
+
+    Returns
+    -------
+    LoopAnalysis
+
+    Raises
+    ------
+    UnknownNameError, InvalidValueError
+        For a bad scenario or parameter.
+    sdrev.ensemble.compile.UnsupportedConstructError
+        For models the ensemble engine cannot compile (subscripts, macros).
+    """
+    from sdrev.model import Model, load
+    from sdrev.scenario import run_settings
+
+    if not isinstance(model, Model):
+        model = load(model)
+    if max_loops < 1:
+        raise InvalidValueError(f"max_loops must be at least 1, got {max_loops}")
+    settings = run_settings(model, scenario=scenario, params=params)
+    path = str(Path(model.path).resolve())
+    mtime = os.path.getmtime(path)
+    program, cg = _compiled(path, mtime)
+    loops, complete, part = _structure(path, mtime, max_loops)
+    constants = {program.resolve(name): float(value)
+                 for name, value in settings.params.items()}
+    constants.update({k: float(v) for k, v in settings.time.items()})
+    traj = _scores.simulate_every_step(program, cg, constants)
+    links = _scores.link_scores(program, cg, traj)
+    method = "exhaustive"
+    if not complete:
+        method = "strongest path"
+        step = max(1, int(round(np.count_nonzero(traj.saved) / 50)))
+        times = np.flatnonzero(traj.saved)[1::step]
+        loops = _graph.strongest_path_loops(cg, links, times=times)
+    raw = _scores.loop_scores(loops, links)
+    partition = [part[loop[0]] for loop in loops]
+    rel = _scores.relative_scores(raw, partition)
+    saved = traj.saved
+    times = traj.times[saved]
+    rel_s, raw_s = rel[:, saved], raw[:, saved]
+    polarity = [_scores.classify_polarity(r) for r in rel_s]
+    users = {}
+    for node, refs in cg.refs.items():
+        for ref in refs:
+            users.setdefault(ref, set()).add(node)
+    synthetic = frozenset(n for n in cg.equations if n not in program.step)
+
+    def py_of(name):
+        try:
+            return program.resolve(name)
+        except UnknownNameError:
+            return None
+
+    names = name_loops(loops, [p for p, _ in polarity], documented=model.loops,
+                       py_of=py_of, users_of=lambda c: users.get(c, set()),
+                       synthetic=synthetic)
+    index = pd.Index(np.round(times, 10), name="time")
+    ids = [n.id for n in names]
+    rows = []
+    for i, loop in enumerate(loops):
+        rows.append({
+            "id": ids[i], "name": names[i].name, "polarity": polarity[i][0],
+            "confidence": polarity[i][1], "length": len(loop),
+            "variables": tuple(cg.label(v) for v in loop),
+            "partition": partition[i], "documented": names[i].documented,
+            "mean_abs_score": float(np.abs(rel_s[i]).mean()) if len(times) else 0.0,
+            "max_abs_score": float(np.abs(rel_s[i]).max()) if len(times) else 0.0,
+        })
+    table = pd.DataFrame(rows, columns=_LOOP_COLUMNS)
+    order = sorted(range(len(rows)), key=lambda i: _sort_key(ids[i]))
+    table = table.iloc[order].reset_index(drop=True)
+    ordered = [ids[i] for i in order]
+    relative = pd.DataFrame(rel_s.T, index=index, columns=ids)[ordered] \
+        if loops else pd.DataFrame(index=index)
+    raw_df = pd.DataFrame(raw_s.T, index=index, columns=ids)[ordered] \
+        if loops else pd.DataFrame(index=index)
+    periods = dominant_periods(relative, table, threshold=threshold)
+    names_map = {_key(v): _key(k) for k, v in cg.labels.items()}
+    return LoopAnalysis(model=model.name, scenario=scenario,
+                        params=dict(settings.params), loops=table,
+                        relative_scores=relative, loop_scores=raw_df,
+                        dominant_periods=periods, method=method,
+                        _names={**names_map, **{_key(k): _key(cg.label(k))
+                                                for k in cg.labels}})
+
+
+def _sort_key(loop_id: str):
+    head = loop_id.rstrip("0123456789")
+    tail = loop_id[len(head):]
+    return ({"R": 0, "B": 1}.get(head, 2), head, int(tail) if tail else 0)

@@ -1,0 +1,274 @@
+"""Structure stage of loop analysis: the causal graph and its feedback loops.
+
+The graph is read from the program the ensemble engine compiles from PySD's
+abstract model (:func:`sdrev.ensemble.compile.compile_model`), so it is the
+model exactly as PySD reads it:
+
+* a node per stock, flow and auxiliary (constants, lookups, control
+  variables and ``Time`` are not nodes: nothing feeds back into them);
+* an edge ``x -> z`` for every variable ``x`` in ``z``'s equation;
+* an edge ``f -> S`` from every flow into or out of stock ``S``, signed
+  ``+1`` for an inflow and ``-1`` for an outflow. A stock whose rate is not
+  a signed sum of variables (``INTEG((a - S) / t, ...)``) gets a synthetic
+  inflow node ``<stock>_net_flow`` (label ``"<Stock> net flow"``) carrying
+  that expression, as pysimlin does;
+* no edge into an ``INITIAL(x)`` element: it reads ``x`` only once, at the
+  start, so it cannot carry feedback (pysimlin 0.8.5 keeps such edges and so
+  reports loops whose score is always zero);
+* edges into SMOOTH/DELAY/TREND elements from their inputs, marked
+  ``"delay"`` (their internal stocks are not expanded; see
+  :mod:`sdrev.loops.scores`).
+
+Loops are the elementary cycles of this graph, enumerated with Johnson's
+algorithm (:func:`networkx.simple_cycles`) up to a cap (:data:`MAX_LOOPS`).
+Above the cap, :func:`strongest_path_loops` finds the loops that matter
+from the link scores instead (Eberlein & Schoenberg 2020).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from sdrev.ensemble.compile import CONTROL, Program
+
+__all__ = ["MAX_LOOPS", "CausalGraph", "Flow", "canonical_cycle", "causal_graph",
+           "enumerate_loops", "partitions", "strongest_path_loops"]
+
+#: Most loops :func:`enumerate_loops` lists before giving up on exhaustive
+#: enumeration (Johnson's algorithm is linear per loop, but the number of
+#: loops can grow exponentially with the model's size).
+MAX_LOOPS: int = 2000
+
+_SLOT_RE = re.compile(r"^s(\d+)$")
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A flow into (+1) or out of (-1) a stock."""
+
+    name: str      # python name of the flow (or the synthetic net-flow node)
+    sign: int
+
+
+@dataclass(frozen=True)
+class CausalGraph:
+    """The causal structure of a model.
+
+    Attributes
+    ----------
+    graph : networkx.DiGraph
+        Nodes are Python names; each edge has ``kind`` (``"aux"``,
+        ``"flow"`` or ``"delay"``) and, for flow edges, ``sign``.
+    stocks : dict of str to tuple of Flow
+        The flows of every stock.
+    equations : dict of str to str
+        Numpy expression of every non-stock node (from the compiled
+        program; synthetic net-flow nodes included).
+    refs : dict of str to frozenset
+        Every name each expression reads (constants and ``time`` included).
+    labels : dict of str to str
+        Python name -> Vensim name, for display.
+    """
+
+    graph: nx.DiGraph
+    stocks: dict[str, tuple[Flow, ...]]
+    equations: dict[str, str]
+    refs: dict[str, frozenset]
+    labels: dict[str, str]
+    delayed: frozenset = field(default_factory=frozenset)
+
+    def label(self, node: str) -> str:
+        return self.labels.get(node, node)
+
+
+def _flow_terms(node, sign: int, out: list) -> bool:
+    """Split ``node`` (a Python AST) into signed variable references."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        return (_flow_terms(node.left, sign, out)
+                and _flow_terms(node.right, -sign if isinstance(node.op, ast.Sub)
+                                else sign, out))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _flow_terms(node.operand, -sign if isinstance(node.op, ast.USub)
+                           else sign, out)
+    if isinstance(node, ast.Name) and node.id.startswith("v_"):
+        out.append((node.id[2:], sign))
+        return True
+    return False
+
+
+def _integ_rate(update: str) -> ast.expr:
+    """The rate expression of an INTEG slot's update ``n = s + (rate) * dt``."""
+    value = ast.parse(update).body[0].value
+    if isinstance(value, ast.Call):  # non-negative INTEG: np.maximum(new, 0.0)
+        value = value.args[0]
+    return value.right.left  # s + (rate) * v_time_step
+
+
+def causal_graph(program: Program) -> CausalGraph:
+    """Build the causal graph of a compiled model."""
+    labels = {py: name for name, py in program.names.items()}
+    slots = {s.index: s for s in program.slots}
+    skip = set(CONTROL) | set(program.constants) | {"time"}
+    stock_names: dict[str, int] = {}
+    for py, eq in program.step.items():
+        match = _SLOT_RE.match(eq.expr.strip())
+        if match and slots[int(match.group(1))].kind in ("integ", "nninteg"):
+            stock_names[py] = int(match.group(1))
+    g = nx.DiGraph()
+    equations: dict[str, str] = {}
+    refs: dict[str, frozenset] = {}
+    delayed = set()
+    for py, eq in program.step.items():
+        if py in skip or py in stock_names:
+            continue
+        g.add_node(py)
+        inputs = set(eq.refs)
+        used = {s for s in slots.values() if f"s{s.index}" in eq.expr
+                and s.element == py and s.kind not in ("integ", "nninteg")}
+        for slot in used:
+            if slot.kind == "initial":
+                continue
+            delayed.add(py)
+            for ref in slot.update_refs - skip:
+                g.add_edge(ref, py, kind="delay")
+        if used:  # the element's value comes from its state, not its refs
+            inputs = inputs - set().union(*(s.update_refs for s in used))
+        equations[py] = eq.expr
+        refs[py] = frozenset(eq.refs)
+        for ref in inputs - skip:
+            if ref in program.step:
+                g.add_edge(ref, py, kind="aux")
+    stocks: dict[str, tuple[Flow, ...]] = {}
+    for py, index in stock_names.items():
+        g.add_node(py)
+        slot = slots[index]
+        rate = _integ_rate(slot.update_code[0])
+        terms: list = []
+        if not _flow_terms(rate, 1, terms) or any(t in skip for t, _ in terms):
+            name = f"{py}_net_flow"
+            while name in program.step:
+                name += "_"
+            labels[name] = f"{labels.get(py, py)} net flow"
+            equations[name] = ast.unparse(rate)
+            refs[name] = frozenset(slot.update_refs - {"time_step"})
+            for ref in refs[name] - skip:
+                if ref in program.step:
+                    g.add_edge(ref, name, kind="aux")
+            terms = [(name, 1)]
+        merged: dict[str, int] = {}
+        for name, sign in terms:
+            merged[name] = merged.get(name, 0) + sign
+        flows = tuple(Flow(n, int(np.sign(s))) for n, s in merged.items() if s)
+        stocks[py] = flows
+        for f in flows:
+            g.add_edge(f.name, py, kind="flow", sign=f.sign)
+    return CausalGraph(graph=g, stocks=stocks, equations=equations, refs=refs,
+                       labels=labels, delayed=frozenset(delayed))
+
+
+def canonical_cycle(cycle) -> tuple[str, ...]:
+    """Rotate a cycle so that it starts at its smallest node (a stable key)."""
+    cycle = list(cycle)
+    i = cycle.index(min(cycle))
+    return tuple(cycle[i:] + cycle[:i])
+
+
+def enumerate_loops(cg: CausalGraph, *, max_loops: int = MAX_LOOPS
+                    ) -> tuple[list[tuple[str, ...]], bool]:
+    """Every elementary feedback loop, or the first ``max_loops`` of them.
+
+    Returns
+    -------
+    loops : list of tuple of str
+        Each loop's nodes in causal order, starting at its smallest name.
+    complete : bool
+        False when the cap stopped the enumeration.
+    """
+    loops = []
+    for cycle in nx.simple_cycles(cg.graph):
+        if len(loops) >= max_loops:
+            return sorted(loops), False
+        loops.append(canonical_cycle(cycle))
+    return sorted(loops, key=lambda c: (len(c), c)), True
+
+
+def partitions(cg: CausalGraph) -> dict[str, int]:
+    """Cycle partition of every node on a loop.
+
+    Nodes in one strongly connected component share their stocks' feedback;
+    relative loop scores are normalised within a partition. Partitions are
+    numbered by their smallest stock name, so the numbering is stable.
+    """
+    comps = [c for c in nx.strongly_connected_components(cg.graph)
+             if len(c) > 1 or cg.graph.has_edge(next(iter(c)), next(iter(c)))]
+    comps.sort(key=lambda c: min(c))
+    return {node: k for k, comp in enumerate(comps) for node in comp}
+
+
+def strongest_path_loops(cg: CausalGraph, link_scores: dict, *,
+                         times=None, max_loops: int | None = None
+                         ) -> list[tuple[str, ...]]:
+    """The loops that matter, found from the link scores (no enumeration).
+
+    For every stock and every selected time, a depth-first search follows
+    links from the stock in order of decreasing ``|link score|`` and keeps
+    the strongest closed path back to the stock, pruning a branch when it
+    reaches a variable more weakly than an earlier path did (Eberlein &
+    Schoenberg 2020, "Finding the loops that matter").
+
+    Parameters
+    ----------
+    cg : CausalGraph
+    link_scores : dict of (str, str) to ndarray
+        Link score series per edge.
+    times : iterable of int, optional
+        Indices into the score series to search at (default: all).
+    max_loops : int, optional
+        Stop once this many distinct loops are found (default: no limit;
+        at most one loop per stock and time is found anyway).
+    """
+    g = cg.graph
+    length = len(next(iter(link_scores.values()))) if link_scores else 0
+    found: set = set()
+    indices = range(length) if times is None else times
+    for k in indices:
+        weight = {e: abs(float(s[k])) for e, s in link_scores.items()}
+        for stock in cg.stocks:
+            best: dict[str, float] = {}
+            loop = _strongest_from(g, stock, weight, best)
+            if loop:
+                found.add(canonical_cycle(loop))
+            if max_loops is not None and len(found) >= max_loops:
+                return sorted(found, key=lambda c: (len(c), c))
+    return sorted(found, key=lambda c: (len(c), c))
+
+
+def _strongest_from(g, start, weight, best):
+    result = [0.0, None]
+
+    def visit(node, score, path, on_path):
+        for succ in sorted(g.successors(node),
+                           key=lambda s: -weight.get((node, s), 0.0)):
+            w = score * weight.get((node, succ), 0.0)
+            if w <= 0.0:
+                continue
+            if succ == start:
+                if w > result[0]:
+                    result[0], result[1] = w, list(path)
+                continue
+            if succ in on_path or w <= best.get(succ, 0.0):
+                continue
+            best[succ] = w
+            on_path.add(succ)
+            path.append(succ)
+            visit(succ, w, path, on_path)
+            path.pop()
+            on_path.discard(succ)
+
+    visit(start, 1.0, [start], {start})
+    return result[1]

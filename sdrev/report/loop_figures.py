@@ -1,0 +1,114 @@
+"""Loop-dominance figures and tables (matplotlib, no global pyplot state).
+
+:func:`loop_score_figure` draws the relative loop scores of an analysis
+(:func:`sdrev.loops.analyze`) stacked over time, reinforcing shares above
+zero and balancing shares below, one panel per cycle partition;
+:func:`loops_table_text` prints the loops and the dominant periods.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = ["loop_score_figure", "loops_table_text"]
+
+#: Loops drawn individually per panel; the rest are summed as "other loops".
+TOP_LOOPS = 8
+
+
+def _label(row) -> str:
+    name = f" {row.name}" if row.name else ""
+    return f"{row.id}{name}"
+
+
+def loop_score_figure(analysis, *, top: int = TOP_LOOPS,
+                      partitions=None, time_units: str = "Year") -> Figure:
+    """Stacked relative loop scores over time.
+
+    Parameters
+    ----------
+    analysis : sdrev.loops.LoopAnalysis
+    top : int
+        Loops shown individually in each panel (by mean ``|score|``).
+    partitions : iterable of int, optional
+        Cycle partitions to draw (default: every partition with more than
+        one loop, or the only one).
+    time_units : str
+        Shown on the x axis.
+    """
+    loops = analysis.loops
+    rel = analysis.relative_scores
+    if partitions is None:
+        counts = loops["partition"].value_counts()
+        partitions = sorted(counts[counts > 1].index) or sorted(counts.index)
+    partitions = list(partitions)[:4]
+    n = max(1, len(partitions))
+    fig = Figure(figsize=(8.0, 3.2 * n + 0.6), layout="constrained")
+    axes = fig.subplots(n, 1, squeeze=False)[:, 0]
+    t = rel.index.to_numpy(dtype=float)
+    cmap = _colours()
+    for ax, part in zip(axes, partitions):
+        table = loops[loops["partition"] == part].sort_values(
+            "mean_abs_score", ascending=False)
+        shown = list(table.head(top).itertuples(index=False))
+        rest = [r.id for r in table.iloc[top:].itertuples(index=False)]
+        series = [(_label(r), rel[r.id].to_numpy(dtype=float)[:, None]) for r in shown]
+        if rest:
+            series.append(("other loops", rel[rest].to_numpy(dtype=float)))
+        colours = [cmap[i % len(cmap)] for i in range(len(series))]
+        pos = [np.clip(s, 0, None).sum(axis=1) for _, s in series]
+        neg = [np.clip(s, None, 0).sum(axis=1) for _, s in series]
+        if series:
+            ax.stackplot(t, *pos, colors=colours, labels=[s[0] for s in series],
+                         alpha=0.9, linewidth=0)
+            ax.stackplot(t, *neg, colors=colours, alpha=0.9, linewidth=0)
+        ax.axhline(0, color="0.2", linewidth=0.8)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_ylabel("Relative loop score")
+        ax.set_title(f"{analysis.model}: loop dominance"
+                     + (f" (partition {part})" if len(partitions) > 1 else ""))
+        ax.grid(True, color="0.85", linewidth=0.6)
+        ax.text(0.005, 0.98, "reinforcing", transform=ax.transAxes, va="top",
+                fontsize=8, color="0.3")
+        ax.text(0.005, 0.02, "balancing", transform=ax.transAxes, va="bottom",
+                fontsize=8, color="0.3")
+        if series:
+            ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5),
+                      frameon=False, fontsize=8)
+    axes[-1].set_xlabel(f"Time ({time_units})")
+    return fig
+
+
+def _colours():
+    from matplotlib import colormaps
+    cmap = colormaps["tab10"]
+    return [cmap(i) for i in range(10)]
+
+
+def loops_table_text(analysis, *, max_variables: int = 8) -> str:
+    """The loops and dominant periods of an analysis as plain text."""
+    lines = [f"Feedback loops of {analysis.model}"
+             + (f" (scenario {analysis.scenario})" if analysis.scenario else "")
+             + f": {len(analysis.loops)} loops, {analysis.method} search", ""]
+    lines.append(f"{'id':<5} {'polarity':<19} {'len':>3} {'mean|RS|':>8}  "
+                 "name / variables")
+    for row in analysis.loops.itertuples(index=False):
+        chain = list(row.variables)
+        if len(chain) > max_variables:
+            chain = chain[:max_variables] + [f"... ({len(row.variables)} in all)"]
+        text = " -> ".join(chain)
+        name = f"{row.name}: " if row.name else ""
+        lines.append(f"{row.id:<5} {row.polarity:<19} {row.length:>3} "
+                     f"{row.mean_abs_score:>8.3f}  {name}{text}")
+    lines += ["", "Dominant periods (loops accounting for at least half of the "
+              "change in their partition):"]
+    periods = analysis.dominant_periods
+    multi = periods["partition"].nunique() > 1 if len(periods) else False
+    for row in periods.itertuples(index=False):
+        part = f"[{row.partition}] " if multi else ""
+        lines.append(f"  {part}{row.start:g}-{row.end:g}  {row.polarity:<11} "
+                     f"{', '.join(row.loops)}  (share {row.share:.2f})")
+    if not len(periods):
+        lines.append("  none")
+    return "\n".join(lines) + "\n"
