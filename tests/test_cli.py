@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from sdrev.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_list_prints_each_library_model(capsys):
@@ -150,3 +153,20 @@ def test_ensemble_bad_input_is_one_line(extra, message, capsys, user_model_copy,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not (tmp_path / "e").exists()
+
+
+def test_loops_prints_table_and_writes_figure(tmp_path, capsys):
+    sir = FIXTURES / "sir.mdl"
+    out = tmp_path / "loops"
+    assert main(["loops", str(sir), "--plot", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "reinforcing" in text and "balancing" in text and "Dominant periods" in text
+    assert (out / "loop_scores.png").stat().st_size > 1000
+    assert (out / "loop_scores.svg").exists() and (out / "manifest.json").exists()
+
+
+def test_loops_json_lists_loops_with_polarity(capsys):
+    assert main(["loops", str(FIXTURES / "sir.mdl"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    polarities = {loop["polarity"] for loop in data["loops"]}
+    assert {"reinforcing", "balancing"} <= polarities
