@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -135,11 +136,17 @@ def million(path: Path, n: int) -> None:
     ds = run(path, samples, outputs=outputs, progress=False, saveper=1.0)
     elapsed = time.perf_counter() - start
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # workers start from a forkserver (not our direct children), so each
+    # reports its own peak with its chunks; RUSAGE_CHILDREN covers the rest
+    kids = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+               float(ds.attrs.get("worker_peak_mib", 0.0)))
+    workers = os.cpu_count() or 1
     print(f"{n} runs x {len(outputs)} outputs x {ds.sizes['time']} times in "
           f"{elapsed:.0f} s ({n / elapsed:.0f} runs/s); result "
-          f"{ds.nbytes / 2**20:.0f} MiB; peak RSS main {own:.0f} MiB, largest "
-          f"worker {kids:.0f} MiB, total <= {own + 2 * kids:.0f} MiB")
+          f"{ds.nbytes / 2**20:.0f} MiB (outputs "
+          f"{sum(ds[o].nbytes for o in ds.data_vars) / 2**20:.0f} MiB); peak RSS "
+          f"main {own:.0f} MiB, largest worker {kids:.0f} MiB, total <= "
+          f"{own + workers * kids:.0f} MiB ({workers} workers)")
 
 
 def main(argv=None) -> None:

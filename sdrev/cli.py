@@ -135,6 +135,54 @@ def cmd_loops(args: argparse.Namespace) -> None:
         print(f"\nfigure written to {folder / 'loop_scores.png'}", file=sys.stderr)
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> None:
+    from sdrev import sensitivity as sa
+    model = load(args.model)
+    spec = sa.load_spec(model, args.spec)
+    result = sa.run(model, spec, method=args.method, n=args.N, seed=args.seed,
+                    progress=not args.quiet)
+    folder = args.out or runs.default_run_dir(model.name, f"sensitivity-{result.method}")
+    sa.write(result, folder, command=args.command_line)
+    print(sa.summary_text(result))
+    print(f"\nsensitivity run written to {folder}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from sdrev import compare
+    model = load(args.model)
+    comparison = rmap = None
+    if args.regime_map:
+        x, y = (compare.parse_range(item, model) for item in args.regime_map)
+        rmap = compare.regime_map(model, x=x, y=y,
+                                  grid=compare.parse_grid(args.grid) if args.grid else None,
+                                  output=args.output, year=args.year, progress=not args.quiet)
+    if not args.regime_map or args.scenarios or args.vary:
+        comparison = compare.compare_scenarios(model, split_names(args.scenarios),
+                                               vary=compare.parse_vary(args.vary),
+                                               outputs=split_names(args.outputs))
+    folder = args.out or runs.default_run_dir(model.name, "compare")
+    compare.write(folder, model, comparison=comparison, regime_map=rmap,
+                  command=args.command_line)
+    print(compare.summary_text(comparison, rmap))
+    print(f"\ncomparison written to {folder}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from sdrev.report import brief
+    model = load(args.model)
+    result = brief.build_brief(model, scenarios=split_names(args.scenarios),
+                               sensitivity=args.sensitivity, loops=args.loops,
+                               compare=args.compare, progress=not args.quiet)
+    folder = args.out or runs.default_run_dir(model.name, "brief")
+    paths = brief.write_brief(result, folder, command=args.command_line)
+    print(f"brief written to {paths[0]} and {paths[1]}")
+
+
+def split_names(text: str | None) -> list[str] | None:
+    """``"A, B"`` to ``["A", "B"]``; ``None`` stays ``None``."""
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
 def parse_assignments(items: Sequence[str] | None) -> dict[str, str]:
     """``["NAME=VALUE", ...]`` to ``{NAME: VALUE}`` (values checked later)."""
     values = {}
@@ -200,6 +248,47 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the stacked relative-loop-score figure (PNG, SVG)")
     p.add_argument("--out", type=Path, metavar="DIR", help="folder for --plot")
     p.set_defaults(func=cmd_loops)
+
+    p = sub.add_parser("sensitivity", help="global sensitivity analysis with SALib")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("--spec", type=Path, metavar="FILE",
+                   help="sensitivity spec (default sensitivity/MODEL.toml)")
+    p.add_argument("--method", choices=("sobol", "morris", "fast", "rbd_fast", "pawn", "delta"),
+                   help="SALib method (default from the spec)")
+    p.add_argument("-N", type=int, help="sample size (meaning depends on the method)")
+    p.add_argument("--seed", type=int, help="random seed (default from the spec)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sensitivity)
+
+    p = sub.add_parser("compare", help="scenarios side by side, or a regime map")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("--scenarios", metavar="A,B",
+                   help="scenarios (default: all, or the model's [compare] list)")
+    p.add_argument("--vary", action="append", metavar="PARAM=v1,v2",
+                   help="compare values of a constant (repeatable)")
+    p.add_argument("--outputs", metavar="A,B", help="outputs (default: key outputs)")
+    p.add_argument("--regime-map", nargs=2, metavar=("X=lo:hi", "Y=lo:hi"),
+                   help="map two regimes over two conditions")
+    p.add_argument("--grid", metavar="NXxNY", help="regime-map grid (default 50x50)")
+    p.add_argument("--output", help="regime-map outcome (default from the model)")
+    p.add_argument("--year", type=float, help="regime-map year (default from the model)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="policy brief: self-contained HTML and PDF")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("--scenarios", metavar="A,B", help="scenarios to compare")
+    p.add_argument("--sensitivity", type=Path, metavar="RUN_DIR",
+                   help="sensitivity run folder (default: a small Sobol' run, N=256)")
+    p.add_argument("--loops", action=argparse.BooleanOptionalAction, default=True,
+                   help="include the loop analysis (default yes)")
+    p.add_argument("--compare", type=Path, metavar="RUN_DIR",
+                   help="`sdrev compare` run folder to reuse")
+    p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("conformance",
                        help="run Vensim test models and compare with their canonical output")

@@ -26,6 +26,7 @@ with warnings.catch_warnings():
     import pysd
     from pysd.builders.python.namespace import NamespaceManager
     from pysd.builders.python.python_model_builder import ModelBuilder
+    from pysd.builders.python.subscripts import SubscriptManager
     from pysd.translators.structures import abstract_expressions
     from pysd.translators.vensim.vensim_file import VensimFile
 
@@ -41,6 +42,7 @@ __all__ = [
     "load_pysd",
     "python_names",
     "run_pysd",
+    "subscript_manager",
     "translate",
 ]
 
@@ -174,6 +176,26 @@ def python_names(abstract_section) -> tuple[dict[str, str], dict[str, str]]:
     for element in abstract_section.elements:
         manager.add_to_namespace(element.name)
     return dict(manager.namespace), dict(manager.cleanspace)
+
+
+def subscript_manager(abstract_section, root: Path):
+    """PySD's subscript manager of an abstract section.
+
+    Parameters
+    ----------
+    abstract_section : pysd.translators.structures.abstract_model.AbstractSection
+    root : Path
+        Folder of the model (subscript ranges may be read from files there).
+
+    Returns
+    -------
+    pysd.builders.python.subscripts.SubscriptManager
+        ``.subscripts`` (range -> elements), ``.mapping``, ``.subranges``
+        and ``make_merge_list`` (the dimensions PySD gives an element).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SubscriptManager(abstract_section.subscripts, Path(root))
 
 
 def _safe_stem(path: Path) -> str:

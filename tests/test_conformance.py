@@ -27,7 +27,12 @@ pytestmark = pytest.mark.skipif(not SUITE.is_dir(),
 # test_exp is left out: at t=50 Vensim writes -3e-6 where the exact value is 0.
 NATIVE = ["abs", "builtin_max", "builtin_min", "if_stmt",
           "initial_function", "ln", "logicals", "lookups", "smooth_and_stock",
-          "trend", "delay_parentheses"]
+          "trend", "delay_parentheses",
+          # subscripts: ranges, subranges, mapping, SUM/PROD/VMIN/VMAX, :EXCEPT:,
+          # subscripts as numbers, subscripted stocks and delays
+          "subscript_aggregation", "subscript_mapping_vensim", "except",
+          "subscript_logicals", "subscripted_delays", "subrange_merge",
+          "subscript_individually_defined_stocks"]
 
 
 @pytest.mark.parametrize("name", NATIVE)

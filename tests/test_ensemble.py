@@ -78,7 +78,7 @@ def _ranges(program) -> dict:
 
 def _check_against_pysd(path: Path, n_sets: int, seed: int) -> None:
     try:
-        program = compile_model(path)
+        program = compile_model(path, subscripts=True)
     except UnsupportedConstructError as exc:
         pytest.xfail(f"runs through the PySD fallback: {exc}")
     ranges = _ranges(program)
@@ -103,10 +103,16 @@ def _check_against_pysd(path: Path, n_sets: int, seed: int) -> None:
         np.testing.assert_allclose(result["time"].values,
                                    frame.index.to_numpy(float), rtol=0, atol=1e-9)
         for o in outputs:
-            np.testing.assert_allclose(
-                result[o].values[i], frame[vensim[o]].to_numpy(float),
-                rtol=1e-9, atol=1e-300, equal_nan=True,
-                err_msg=f"{path.name}: {o}, run {i}, params {params}")
+            ours = result[o].values[i]
+            for cell in np.ndindex(ours.shape[1:]):  # () for scalars
+                column = vensim[o]
+                if cell:  # PySD's column of one element: Name[a,b]
+                    column += "[" + ",".join(
+                        program.coords[o][j][c] for j, c in enumerate(cell)) + "]"
+                np.testing.assert_allclose(
+                    ours[(slice(None),) + cell], frame[column].to_numpy(float),
+                    rtol=1e-9, atol=1e-300, equal_nan=True,
+                    err_msg=f"{path.name}: {column}, run {i}, params {params}")
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
@@ -230,14 +236,53 @@ TIME STEP  = 0.5
 """
 
 
-def test_unsupported_construct_is_named_and_falls_back(tmp_path, caplog):
+MACRO = """\
+:MACRO: SCALED(input, factor)
+SCALED = input * factor
+\t~\tinput\t~\t|
+:END OF MACRO:
+Level= INTEG (SCALED(Level, Rate), 1)
+\t~\tunits\t~\t|
+Rate= 0.1
+\t~\t1/Year [0,0.5]\t~\t|
+FINAL TIME  = 4
+\t~\tYear\t~\t|
+INITIAL TIME  = 0
+\t~\tYear\t~\t|
+SAVEPER  = 1
+\t~\tYear\t~\t|
+TIME STEP  = 0.5
+\t~\tYear\t~\t|
+"""
+
+
+def test_subscripts_run_natively_with_dims_and_coords(tmp_path):
     path = tmp_path / "sub.mdl"
     path.write_text(SUBSCRIPTED)
-    with pytest.raises(UnsupportedConstructError, match="subscript"):
-        run(path, None, outputs=["Total"], progress=False, engine="sdrev")
-    ds = run(path, pd.DataFrame({"Rate": [0.1, 0.2]}), outputs=["Total"],
-             progress=False, workers=1)
-    assert ds.attrs["engine"] == "pysd-fallback"
-    assert "subscript" in ds.attrs["fallback_reason"]
+    ds = run(path, pd.DataFrame({"Rate": [0.1, 0.2]}), outputs=["Total", "Level"],
+             progress=False, workers=1, engine="sdrev")
+    assert ds.attrs["engine"] == "sdrev"
+    assert ds["level"].dims == ("run", "time", "Region")
+    assert list(ds["Region"].values) == ["north", "south"]
     np.testing.assert_allclose(ds["total"].values[:, -1],
                                [2 * 1.05 ** 8, 2 * 1.1 ** 8], rtol=1e-12)
+    np.testing.assert_allclose(ds["level"].sel(Region="south").values[:, -1],
+                               [1.05 ** 8, 1.1 ** 8], rtol=1e-12)
+    # the PySD reference gives the same arrays, dims and coords
+    ref = run(path, pd.DataFrame({"Rate": [0.1, 0.2]}), outputs=["Total", "Level"],
+              progress=False, workers=1, engine="pysd")
+    assert ref["level"].dims == ds["level"].dims
+    np.testing.assert_allclose(ref["level"].values, ds["level"].values, rtol=1e-12)
+
+
+def test_unsupported_construct_is_named_and_falls_back(tmp_path):
+    path = tmp_path / "macro.mdl"
+    path.write_text(MACRO)
+    with pytest.raises(UnsupportedConstructError, match="macro"):
+        run(path, None, outputs=["Level"], progress=False, engine="sdrev")
+    ds = run(path, pd.DataFrame({"Rate": [0.1, 0.2]}), outputs=["Level"],
+             progress=False, workers=1)
+    assert ds.attrs["engine"] == "pysd-fallback"
+    assert "macro" in ds.attrs["fallback_reason"]
+    np.testing.assert_allclose(ds["level"].values[:, -1],
+                               [1.05 ** 8, 1.1 ** 8], rtol=1e-12)

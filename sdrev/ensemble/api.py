@@ -23,9 +23,14 @@ __all__ = ["model_path", "run", "sample_lhs", "write"]
 
 log = logging.getLogger("sdrev.ensemble")
 
-#: Default number of runs per chunk: large enough to amortise numpy call
-#: overhead, small enough that a chunk's state stays in cache-friendly sizes.
-DEFAULT_CHUNK = 20_000
+#: Default largest number of runs per chunk: large enough to amortise numpy
+#: call overhead, small enough that a chunk's arrays (32 KB each) stay in
+#: the CPU caches; chunks are balanced over the workers.
+DEFAULT_CHUNK = 4_000
+
+#: Sample tables larger than this start workers from a clean forkserver
+#: rather than forking the caller (whose memory they would map).
+ISOLATE_BYTES = 64 * 2**20
 
 
 def model_path(model) -> Path:
@@ -111,9 +116,13 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
     Returns
     -------
     xarray.Dataset
-        One variable per output (Python names), dims ``(run, time)``;
-        attributes ``engine`` (``"sdrev"`` or ``"pysd-fallback"``) and,
-        for the fallback, ``fallback_reason``.
+        One variable per output (Python names), dims ``(run, time)``, plus
+        one dim per subscript range for subscripted outputs (PySD's range
+        names, coordinates the elements: ``ds["x"].sel(Region="north")``),
+        with either engine; a samples column that names a subscripted
+        constant sets every element of it. Attributes ``engine``
+        (``"sdrev"`` or ``"pysd-fallback"``), ``worker_peak_mib`` and, for
+        the fallback, ``fallback_reason``.
 
     Raises
     ------
@@ -139,7 +148,7 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
     try:
         if engine == "pysd":
             raise UnsupportedConstructError("PySD engine requested")
-        program = compile_model(path)
+        program = compile_model(path, subscripts=True)
         reason = None
     except UnsupportedConstructError as exc:
         if engine == "sdrev":
@@ -153,7 +162,11 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
     columns = _resolve_all(program, [str(c) for c in frame.columns],
                            namespace, "parameter")
     try:
-        values = frame.to_numpy(dtype=float)
+        if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+               for t in frame.dtypes):
+            values = None  # read chunk by chunk: no copy of a large table
+        else:
+            values = frame.to_numpy(dtype=float)
     except (TypeError, ValueError) as exc:
         raise InvalidValueError(f"samples must be numeric: {exc}") from exc
     n = len(frame)
@@ -161,41 +174,140 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
         inverse = {v: k for k, v in namespace.items()}
         job_outputs = tuple(inverse.get(o, o) for o in out_names)
         size = max(1, min(chunk_size, math.ceil(n / max(1, (workers or 2) * 4))))
-    else:  # at least one chunk per core
+    else:  # chunks of equal size, at most chunk_size, a multiple per core
         job_outputs = tuple(out_names)
-        cores = workers or os.cpu_count() or 1
-        size = max(1, min(chunk_size, math.ceil(n / cores)))
-    jobs = [Job(path=str(path), outputs=job_outputs, columns=tuple(columns),
-                start=s, values=values[s:s + size], saveper=saveper,
-                fallback=program is None, program=program)
-            for s in range(0, n, size)]
+        cores = 1 if scheduler is None and workers == 1 else (
+            workers or os.cpu_count() or 1)
+        count = cores * math.ceil(n / (cores * chunk_size))
+        size = max(1, math.ceil(n / count))
+    jobs = _Jobs(frame, values, size, dict(
+        path=str(path), outputs=job_outputs, columns=tuple(columns),
+        saveper=saveper, fallback=program is None, program=program))
     bar = _bar(n, progress, path.name)
     arrays: dict = {}
     times = None
+    worker_peak = 0.0
     try:
+        isolate = frame.memory_usage(deep=False).sum() > ISOLATE_BYTES
         for result in iter_chunks(jobs, scheduler=scheduler, workers=workers,
-                                  progress=bar.update if bar else None):
+                                  progress=bar.update if bar else None,
+                                  isolate=bool(isolate)):
             if times is None:
                 times = result.times
-                arrays = {name: np.empty((n, len(times)))
-                          for name in result.data}
+                arrays = {name: np.empty((n,) + block.shape[1:])
+                          for name, block in result.data.items()}
             for name, block in result.data.items():
                 arrays[name][result.start:result.start + len(block)] = block
+            worker_peak = max(worker_peak, result.peak_mib)
     finally:
         if bar:
             bar.close()
-    if program is None:  # rename PySD's Vensim columns to Python names
-        arrays = {namespace.get(k, k): v for k, v in arrays.items()}
-    data = {name: (("run", "time"), arrays[name]) for name in arrays}
+    if program is None:  # PySD's Vensim columns -> Python names and arrays
+        arrays, dims, coords = _restack(arrays, namespace, _layout_of(path))
+    else:
+        dims, coords = program.dims, program.coords
+    data = {name: (("run", "time") + tuple(dims.get(name, ())), arrays[name])
+            for name in arrays}
+    extra = {}
+    for name in arrays:
+        for dim, elements in zip(dims.get(name, ()), coords.get(name, ())):
+            extra[dim] = list(elements)
     attrs = {"model": str(path), "engine": "sdrev" if program else "pysd-fallback",
              "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    attrs["worker_peak_mib"] = round(worker_peak, 1)
     if reason and engine == "auto":
         attrs["fallback_reason"] = reason
-    dataset = xr.Dataset(data, coords={"run": np.arange(n), "time": times},
-                         attrs=attrs)
+    dataset = xr.Dataset(data, coords={"run": np.arange(n), "time": times,
+                                       **extra}, attrs=attrs)
     for k, name in enumerate(columns):
-        dataset.coords[name] = ("run", values[:, k])
+        column = (values[:, k] if values is not None
+                  else frame.iloc[:, k].to_numpy(dtype=float))
+        dataset.coords[name] = ("run", column)
     return dataset
+
+
+class _Jobs:
+    """The chunks of a run, made as they are submitted (so that a large
+    samples table is never copied whole)."""
+
+    def __init__(self, frame: pd.DataFrame, values, size: int, fields: dict):
+        self.frame, self.values, self.size, self.fields = frame, values, size, fields
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.frame) / self.size)
+
+    def __iter__(self):
+        for start in range(0, len(self.frame), self.size):
+            if self.values is not None:
+                block = self.values[start:start + self.size]
+            else:
+                block = self.frame.iloc[start:start + self.size].to_numpy(dtype=float)
+            yield Job(start=start, values=block, **self.fields)
+
+
+def _layout_of(path: Path) -> dict:
+    """``{python name: (dims, coords)}`` of the subscripted elements, as PySD
+    merges them (also for models the engine cannot compile)."""
+    import warnings
+
+    from sdrev.translate import abstract_model, python_names, subscript_manager
+
+    section = abstract_model(path).sections[0]
+    if not section.subscripts:
+        return {}
+    namespace = python_names(section)[0]
+    try:
+        sm = subscript_manager(section, path.parent)
+    except Exception:  # noqa: BLE001 - ranges from files etc.: no layout
+        return {}
+    out = {}
+    for element in section.elements:
+        subs = [c.subscripts[0] for c in element.components]
+        if not any(subs):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                dims = sm.make_merge_list(subs, element.name)
+            coords = tuple(tuple(sm.subscripts[d]) for d in dims)
+        except Exception:  # noqa: BLE001 - leave such columns flat
+            continue
+        out[namespace[element.name]] = (tuple(dims), coords)
+    return out
+
+
+def _split(column: str) -> tuple[str, tuple[str, ...]]:
+    """``"Var[a, b]"`` -> ``("Var", ("a", "b"))``."""
+    name, bracket, rest = str(column).partition("[")
+    if not bracket:
+        return name.strip(), ()
+    return name.strip(), tuple(e.strip() for e in rest.rstrip("]").split(","))
+
+
+def _restack(arrays: dict, namespace: dict, layout: dict):
+    """PySD's flat columns (``Var[a,b]``) -> one array per variable with
+    the subscript axes after (run, time)."""
+    out: dict = {}
+    dims: dict = {}
+    coords: dict = {}
+    lowered = {" ".join(k.split()).lower(): v for k, v in namespace.items()}
+    for column, block in arrays.items():
+        base, elements = _split(column)
+        py = namespace.get(base) or lowered.get(" ".join(base.split()).lower())
+        if py is None or not elements or py not in layout:
+            out[namespace.get(column, column)] = block
+            continue
+        dim, coord = layout[py]
+        try:
+            index = tuple(c.index(e) for c, e in zip(coord, elements))
+        except ValueError:
+            out[column] = block
+            continue
+        if py not in out:
+            out[py] = np.full(block.shape + tuple(len(c) for c in coord), np.nan)
+            dims[py], coords[py] = dim, coord
+        out[py][(slice(None), slice(None)) + index] = block
+    return out, dims, coords
 
 
 def _namespace(path: Path) -> dict:

@@ -1,8 +1,13 @@
 """Compile stage: PySD's abstract model -> a vectorised program.
 
 The model is read exactly as PySD reads it (``sdrev.translate``), then each
-element's syntax tree is turned into a numpy expression over arrays whose
-only axis is the run axis. Stateful functions (INTEG, SMOOTH, DELAY,
+element's syntax tree is turned into a numpy expression over arrays with a
+leading run axis. Subscripted elements (``compile_model(path,
+subscripts=True)``) add one axis per subscript range, with PySD's dimension
+names; references are aligned to the equation's ranges (by range, subrange
+or positional mapping), ``Range!`` axes are reduced by SUM/PROD/VMIN/VMAX,
+and elements defined by several equations (single elements, subranges,
+``:EXCEPT:``) are assembled from their regions. Stateful functions (INTEG, SMOOTH, DELAY,
 DELAY FIXED, TREND, FORECAST, INITIAL, SAMPLE IF TRUE) become *slots*: a
 piece of state with its initialisation, its current value and its Euler
 update, following PySD's ``statefuls`` module line by line.
@@ -23,7 +28,7 @@ import numpy as np
 from sdrev.errors import SdrevError, UnknownNameError, suggest
 from sdrev.ensemble import functions as fn
 from sdrev.translate import abstract_expressions as ae
-from sdrev.translate import abstract_model, python_names
+from sdrev.translate import abstract_model, python_names, subscript_manager
 
 __all__ = [
     "CONTROL",
@@ -118,6 +123,13 @@ class Program:
     slots : tuple of Slot
     lookups : tuple of tuple
         ``(xs, ys, kind)`` tables referenced as ``L[i]`` in the code.
+    dims : dict of str to tuple of str
+        Subscript ranges of each subscripted element (PySD's dimension
+        names); its values have shape ``(runs, *sizes)``.
+    coords : dict of str to tuple
+        Elements of each of those ranges, per subscripted element.
+    arrays : tuple
+        Constant arrays and index tuples referenced as ``K[i]``.
     """
 
     path: Path
@@ -129,6 +141,9 @@ class Program:
     step: dict[str, Equation]
     slots: tuple[Slot, ...]
     lookups: tuple[tuple[np.ndarray, np.ndarray, str], ...]
+    dims: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    coords: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    arrays: tuple = ()
 
     def resolve(self, name: str) -> str:
         """Python name of ``name`` (a Vensim or Python name).
@@ -166,6 +181,10 @@ class Simulator:
     source: str
     init: object = field(repr=False)
     step: object = field(repr=False)
+    #: shape of each subscripted output after the run axis
+    shapes: dict = field(default_factory=dict)
+    #: ``prepare(C)`` -> values constant in time hoisted out of ``step``
+    prepare: object = field(default=None, repr=False)
 
 
 # --------------------------------------------------------------- compiling
@@ -179,15 +198,31 @@ class _Ctx:
     builder: "_Builder"
     refs: set = field(default_factory=set)
     pre: list = field(default_factory=list)
+    #: ``(name, elements)`` of each trailing array axis: the subscript
+    #: ranges of the equation being compiled, then the ``Range!`` axes of
+    #: enclosing SUM/PROD/VMIN/VMAX calls
+    axes: tuple = ()
 
     def sub(self) -> "_Ctx":
-        return _Ctx(self.element, self.phase, self.builder, set(), self.pre)
+        return _Ctx(self.element, self.phase, self.builder, set(), self.pre,
+                    self.axes)
+
+    @property
+    def tail(self) -> tuple[int, ...]:
+        """Shape of the equation's values after the run axis."""
+        return tuple(len(e) for _, e in self.axes)
 
 
 class _Builder:
-    def __init__(self, clean: dict[str, str], lookups_of: dict[str, int]):
+    def __init__(self, clean: dict[str, str], lookups_of: dict[str, int],
+                 subscripts=None):
         self.clean = clean
         self.lookups_of = lookups_of
+        self.sm = subscripts
+        self.ranges: dict = dict(subscripts.subscripts) if subscripts else {}
+        self.dims: dict[str, tuple] = {}
+        self.coords: dict[str, tuple] = {}
+        self.arrays: list = []  # constant arrays K[i] and indices I[i]
         self.tables: list = []
         self.slots: dict[int, Slot] = {}
         self.slot_init_refs: dict[int, frozenset] = {}
@@ -199,6 +234,10 @@ class _Builder:
         if name == "time":
             ctx.refs.add("time")
             return "time"
+        if name not in self.clean and self.sm is not None:
+            number = self.subscript_number(name, ctx)
+            if number is not None:
+                return number
         if name not in self.clean:
             raise UnsupportedConstructError(
                 f"element {ctx.element!r} refers to {name!r}, "
@@ -211,13 +250,17 @@ class _Builder:
         if isinstance(node, bool):
             return repr(float(node))
         if isinstance(node, (int, float, np.number)):
-            return repr(float(node))
+            value = float(node)
+            if not np.isfinite(value):
+                return "np.nan" if np.isnan(value) else (
+                    "np.inf" if value > 0 else "-np.inf")
+            return repr(value)
+        if isinstance(node, np.ndarray):
+            return self.array(node, ctx)
         if isinstance(node, ae.ReferenceStructure):
-            if node.subscripts is not None:
-                raise UnsupportedConstructError(
-                    f"element {ctx.element!r} uses subscripts "
-                    f"({node.reference}[...]); subscripted models run "
-                    "through the PySD fallback")
+            if node.subscripts is not None or ctx.axes or (
+                    self.dims.get(self.clean.get(node.reference))):
+                return self.subscripted_ref(node, ctx)
             return self.ref(node.reference, ctx)
         if isinstance(node, (ae.ArithmeticStructure, ae.LogicStructure)):
             return self.operation(node, ctx)
@@ -234,9 +277,177 @@ class _Builder:
             f"element {ctx.element!r} uses {_describe(node)}, which the "
             "ensemble engine does not support yet")
 
+    # -- subscripts
+    def _range_named(self, name: str):
+        for range_ in self.ranges:
+            if range_.replace(" ", "_").lower() == name.lower():
+                return range_
+        return None
+
+    def _main_elements(self, range_: str) -> list:
+        for main, subs in self.sm.subranges.items():
+            if range_ == main or range_ in subs:
+                return list(self.ranges[main])
+        return list(self.ranges[range_])
+
+    def subscript_number(self, name: str, ctx: _Ctx):
+        """A range or element used as a number: its position (from 1) in
+        its main range, as Vensim (and PySD) evaluate it."""
+        range_ = self._range_named(name)
+        if range_ is not None:
+            main = self._main_elements(range_)
+            axis, elements = self.match_axis(range_, ctx, name)
+            shape = [1] * (1 + len(ctx.axes))
+            shape[1 + axis] = len(elements)
+            values = np.array([main.index(e) + 1 for e in elements],
+                              dtype=float).reshape(shape)
+            return self.const(values)
+        for main in self.sm.subranges:
+            for k, element in enumerate(self.ranges[main]):
+                if element.replace(" ", "_").lower() == name.lower():
+                    return repr(float(k + 1))
+        return None
+
+    def const(self, value) -> str:
+        """Name of a constant array in the generated code's namespace."""
+        self.arrays.append(value)
+        return f"K[{len(self.arrays) - 1}]"
+
+    def array(self, node: np.ndarray, ctx: _Ctx) -> str:
+        ranged = tuple(len(e) for n, e in ctx.axes if not n.endswith("!"))
+        node = np.asarray(node, dtype=float)
+        if node.shape != ranged and node.size == int(np.prod(ranged)):
+            node = node.reshape(ranged)  # tabbed arrays come flat
+        if node.shape != ranged or len(ranged) != len(ctx.axes):
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: a constant array of shape "
+                f"{node.shape} does not fit its subscripts")
+        return self.const(node[None])
+
+    def subscripted_ref(self, node, ctx: _Ctx) -> str:
+        code = self.ref(node.reference, ctx)
+        if code == "time" or node.reference not in self.clean:
+            return code  # time, or a subscript used as a number
+        py = self.clean[node.reference]
+        dims, coords = self.dims.get(py, ()), self.coords.get(py, ())
+        subs = list(node.subscripts.subscripts) if node.subscripts else []
+        k = len(ctx.axes)
+        if not dims:
+            if subs:
+                raise UnsupportedConstructError(
+                    f"element {ctx.element!r} subscripts the scalar "
+                    f"{node.reference!r}")
+            return f"fn.up({code}, {k})" if k else code
+        if len(subs) != len(dims):
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r} refers to {node.reference!r} with "
+                f"{len(subs)} subscript(s); it has {len(dims)}")
+        basic, takes, targets = [], [], []
+        for j, sub in enumerate(subs):
+            own = coords[j]
+            name = sub[:-1] if sub.endswith("!") else sub
+            if name not in self.ranges and sub in own:  # one element
+                basic.append(str(own.index(sub)))
+                continue
+            axis, wanted = self.match_axis(sub, ctx, node.reference)
+            try:
+                index = [own.index(e) for e in wanted]
+            except ValueError:
+                raise UnsupportedConstructError(
+                    f"element {ctx.element!r}: {node.reference}[{sub}] "
+                    f"reaches outside the elements of {node.reference!r}"
+                ) from None
+            basic.append(":")
+            takes.append(None if index == list(range(len(own))) else index)
+            targets.append(axis)
+        if len(set(targets)) != len(targets):
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r} uses one subscript range twice in "
+                f"{node.reference}[{', '.join(subs)}]")
+        if any(b != ":" for b in basic):
+            code = f"{code}[:, {', '.join(basic)}]"
+        for r, index in enumerate(takes):
+            if index is not None:
+                code = (f"np.take({code}, {self.const(np.array(index))}, "
+                        f"axis={1 + r})")
+        order = sorted(range(len(targets)), key=lambda r: targets[r])
+        if order != list(range(len(targets))):
+            code = (f"np.transpose({code}, "
+                    f"{tuple([0] + [1 + r for r in order])})")
+        present = set(targets)
+        if len(present) < k:
+            code += "[:, " + ", ".join(
+                ":" if q in present else "None" for q in range(k)) + "]"
+        return code
+
+    def match_axis(self, sub: str, ctx: _Ctx, reference: str):
+        """Axis of ``ctx`` a range subscript runs along, and its elements.
+
+        The range itself; a range mapped to or from it (elements matched
+        by position); or a subrange axis of the range (the axis's
+        elements).
+        """
+        names = [n for n, _ in ctx.axes]
+        if sub in names:
+            return names.index(sub), ctx.axes[names.index(sub)][1]
+        elements = self.ranges.get(sub)
+        if elements is None:
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: {sub!r} in {reference}[...] is "
+                "not a subscript range or element")
+        mapping = self.sm.mapping if self.sm else {}
+        for q, (name, axis_elements) in enumerate(ctx.axes):
+            linked = (sub in [m for m in mapping.get(name, []) if isinstance(m, str)]
+                      or name in [m for m in mapping.get(sub, []) if isinstance(m, str)])
+            if linked and len(axis_elements) == len(elements):
+                return q, tuple(elements)
+        for q, (name, axis_elements) in enumerate(ctx.axes):
+            if not name.endswith("!") and set(axis_elements) <= set(elements):
+                return q, axis_elements
+        raise UnsupportedConstructError(
+            f"element {ctx.element!r}: subscript range {sub!r} of "
+            f"{reference}[...] matches none of the equation's subscripts "
+            f"{names}")
+
+    def reduce(self, func: str, node, ctx: _Ctx) -> str:
+        bangs = []
+        for sub in _bang_subscripts(node):
+            if sub not in [n for n, _ in ctx.axes] and sub not in bangs:
+                bangs.append(sub)
+        if not bangs:
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: {func.upper()} needs a "
+                "subscript range marked with '!'")
+        for sub in bangs:
+            if sub[:-1] not in self.ranges:
+                raise UnsupportedConstructError(
+                    f"element {ctx.element!r}: {sub!r} is not a range")
+        inner = _Ctx(ctx.element, ctx.phase, self, ctx.refs, ctx.pre,
+                     ctx.axes + tuple((b, tuple(self.ranges[b[:-1]]))
+                                      for b in bangs))
+        code = self.expr(node, inner)
+        k = len(ctx.axes)
+        axes = tuple(1 + k + i for i in range(len(bangs)))
+        np_func = {"sum": "np.sum", "prod": "np.prod", "vmin": "np.min",
+                   "vmax": "np.max"}[func]
+        return f"fn.reduce({np_func}, {code}, {axes}, {k + len(bangs)})"
+
     def operation(self, node, ctx: _Ctx) -> str:
-        args = [f"({self.expr(a, ctx)})" for a in node.arguments]
+        # a negative number stays bare, as PySD writes it: -2^2 is -(2^2)
+        args = [repr(float(a)) if _numeric(a) and not isinstance(a, np.ndarray)
+                and np.isfinite(a) and a < 0 else f"({self.expr(a, ctx)})"
+                for a in node.arguments]
         ops = list(node.operators)
+        if ops and all(op == "^" for op in ops) and len(args) > 1:
+            # np.power, not **: a negative base to a fractional power is
+            # NaN (as in PySD's arrays), never a Python complex number
+            out = args[-1]
+            for arg in reversed(args[:-1]):
+                if arg.startswith("-"):  # -2^x is -(2^x)
+                    out = f"(-np.power({arg[1:]}, {out}))"
+                else:
+                    out = f"np.power({arg}, {out})"
+            return out
         if len(args) == 1:
             op = ops[0]
             if op == "negative":
@@ -266,6 +477,12 @@ class _Builder:
             table = self.lookups_of[self.clean[name]]
             ctx.refs.add(self.clean[name])
             return f"fn.lookup({self.expr(args[0], ctx)}, *L[{table}])"
+        if name == "elmcount" and len(args) == 1 and self.sm is not None:
+            range_ = self._range_named(getattr(args[0], "reference", ""))
+            if range_ is not None:
+                return repr(float(len(self.ranges[range_])))
+        if name in ("sum", "prod", "vmin", "vmax") and len(args) == 1:
+            return self.reduce(name, args[0], ctx)
         if name == "active_initial":
             return self.expr(args[1] if ctx.phase == "init" else args[0], ctx)
         if name in ("step", "pulse", "pulse_train", "Xpulse"):
@@ -332,14 +549,19 @@ class _Builder:
         i = next(self.counter)
         s = f"s{i}"
         kind = type(node).__name__
+        if any(name.endswith("!") for name, _ in ctx.axes):
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r} uses a stateful function inside "
+                "SUM/PROD/VMIN/VMAX")
+        tail = f", {ctx.tail}" if ctx.axes else ""
 
         def code(arg, phase):
-            sub = _Ctx(ctx.element, phase, self)
+            sub = _Ctx(ctx.element, phase, self, axes=ctx.axes)
             text = self.expr(arg, sub)
             return text, sub
 
         def init_code(arg):
-            sub = _Ctx(ctx.element, "init", self)
+            sub = _Ctx(ctx.element, "init", self, axes=ctx.axes)
             text = self.expr(arg, sub)
             return text, sub
 
@@ -373,7 +595,7 @@ class _Builder:
             if node.non_negative:
                 new = f"np.maximum({new}, 0.0)"
             slot_kind = "nninteg" if node.non_negative else "integ"
-            init_lines = [f"{s} = fn.full({init}, n)"]
+            init_lines = [f"{s} = fn.full({init}, n{tail})"]
             update = [f"n{i} = {new}"]
             value = s
             upd_refs.add("time_step")
@@ -382,7 +604,7 @@ class _Builder:
             init, order = inits("initial", "order")
             slot_kind = "smooth"
             init_lines = [f"o{i} = _order({order})",
-                          f"{s} = np.stack([fn.full({init}, n)] * o{i})",
+                          f"{s} = np.stack([fn.full({init}, n{tail})] * o{i})",
                           f"O[{i}] = o{i}"]
             update = [f"t{i} = np.roll({s}, 1, axis=0)",
                       f"t{i}[0] = {inp}",
@@ -396,11 +618,11 @@ class _Builder:
             slot_kind = "delayn" if variable else "delay"
             init_lines = [
                 f"o{i} = _delay_order({order}, {dtime}, v_time_step)",
-                f"{s} = np.stack([fn.full(({init}) * ({dtime}), n)] * o{i})",
+                f"{s} = np.stack([fn.full(({init}) * ({dtime}), n{tail})] * o{i})",
                 f"O[{i}] = o{i}"]
             if variable:
                 init_lines += [
-                    f"T{i} = np.stack([fn.full({dtime}, n)] * o{i})",
+                    f"T{i} = np.stack([fn.full({dtime}, n{tail})] * o{i})",
                     f"{s} = np.concatenate([{s}, T{i}])"]
                 update = [
                     f"o{i} = O[{i}]",
@@ -429,16 +651,16 @@ class _Builder:
             slot_kind = "delayfixed"
             init_lines = [
                 f"o{i} = _fixed_order({dtime}, v_time_step)",
-                f"{s} = np.concatenate([np.zeros((1, n)), "
-                f"np.stack([fn.full({init}, n)] * o{i})])",
+                f"{s} = np.concatenate([np.zeros((1, n) + {ctx.tail}), "
+                f"np.stack([fn.full({init}, n{tail})] * o{i})])",
                 f"O[{i}] = o{i}"]
             # row 0 holds the pointer; rows 1.. the pipe
             update = [
                 f"n{i} = {s}.copy()",
-                f"p{i} = int({s}[0, 0])",
+                f"p{i} = int({s}[0].flat[0])",
                 f"n{i}[1 + p{i}] = {inp}",
                 f"n{i}[0] = (p{i} + 1) % O[{i}]"]
-            value = f"{s}[1 + int({s}[0, 0])]"
+            value = f"{s}[1 + int({s}[0].flat[0])]"
             init_refs.add("time_step")
         elif kind == "TrendStructure":
             inp, avg = args("input", "average_time")
@@ -446,7 +668,7 @@ class _Builder:
                 "input", "average_time", "initial_trend")
             slot_kind = "trend"
             init_lines = [f"{s} = fn.full(({init_in}) / (1 + ({init_trend}) "
-                          f"* ({init_avg})), n)"]
+                          f"* ({init_avg})), n{tail})"]
             update = [f"n{i} = {s} + (({inp}) - {s}) / ({avg}) * v_time_step"]
             upd_refs.add("time_step")
             value = f"fn.zidz(({inp}) - {s}, ({avg}) * np.abs({s}))"
@@ -455,7 +677,7 @@ class _Builder:
             inp, avg, hor = args("input", "average_time", "horizon")
             init_in, init_trend = inits("input", "initial_trend")
             slot_kind = "forecast"
-            init_lines = [f"{s} = fn.full(({init_in}) / (1 + ({init_trend})), n)"]
+            init_lines = [f"{s} = fn.full(({init_in}) / (1 + ({init_trend})), n{tail})"]
             update = [f"n{i} = {s} + (({inp}) - {s}) / ({avg}) * v_time_step"]
             upd_refs.add("time_step")
             value = (f"(({inp}) * (1 + fn.zidz(({inp}) - {s}, ({avg}) * {s}) "
@@ -464,14 +686,14 @@ class _Builder:
         elif kind == "InitialStructure":
             init, = inits("initial")
             slot_kind = "initial"
-            init_lines = [f"{s} = fn.full({init}, n)"]
+            init_lines = [f"{s} = fn.full({init}, n{tail})"]
             update = [f"n{i} = {s}"]
             value = s
         elif kind == "SampleIfTrueStructure":
             cond, inp = args("condition", "input")
             init, = inits("initial")
             slot_kind = "sample"
-            init_lines = [f"{s} = fn.full({init}, n)"]
+            init_lines = [f"{s} = fn.full({init}, n{tail})"]
             update = [f"n{i} = np.where({cond}, {inp}, {s}) + 0.0 * {s}"]
             value = f"np.where({cond}, {inp}, {s})"
             value_refs.update(upd_refs)
@@ -504,13 +726,19 @@ def _describe(node) -> str:
     return words.get(name, name)
 
 
-def compile_model(path: str | Path) -> Program:
+def compile_model(path: str | Path, *, subscripts: bool = False) -> Program:
     """Compile a Vensim model for vectorised simulation.
 
     Parameters
     ----------
     path : str or Path
         The ``.mdl`` file.
+    subscripts : bool, optional
+        Compile subscripted models (values get one array axis per
+        subscript range after the run axis). ``False`` (the default, for
+        consumers that need scalar programs, such as loop analysis) raises
+        :class:`UnsupportedConstructError` for models with subscript
+        ranges.
 
     Returns
     -------
@@ -532,56 +760,80 @@ def compile_model(path: str | Path) -> Program:
             f"{path.name} defines macros ({names}); macros run through the "
             "PySD fallback")
     section = model.sections[0]
-    if section.subscripts:
+    if section.subscripts and not subscripts:
         raise UnsupportedConstructError(
-            f"{path.name} defines subscript ranges; subscripted models run "
-            "through the PySD fallback")
+            f"{path.name} defines subscript ranges; compile it with "
+            "subscripts=True (loop analysis needs scalar models)")
     namespace, clean = python_names(section)
-    constants: dict[str, float] = {}
+    constants: dict = {}
     limits: dict[str, tuple] = {}
     lookups_of: dict[str, int] = {}
-    builder = _Builder(clean, lookups_of)
+    manager = subscript_manager(section, path.parent) if section.subscripts else None
+    builder = _Builder(clean, lookups_of, manager)
     elements = []
     for element in section.elements:
         py = namespace[element.name]
-        if len(element.components) != 1:
-            raise UnsupportedConstructError(
-                f"element {element.name!r} has {len(element.components)} "
-                "equations (subscripted definitions); it runs through the "
-                "PySD fallback")
-        comp = element.components[0]
-        if comp.subscripts and comp.subscripts[0]:
-            raise UnsupportedConstructError(
-                f"element {element.name!r} is subscripted "
-                f"({comp.subscripts[0]}); it runs through the PySD fallback")
-        if comp.type == "Lookup":
-            if not isinstance(comp.ast, ae.LookupsStructure):
+        comps = element.components
+        if not any(c.subscripts and c.subscripts[0] for c in comps):
+            if len(comps) != 1:
                 raise UnsupportedConstructError(
-                    f"element {element.name!r} uses "
-                    f"{_describe(comp.ast)}, which the ensemble engine "
-                    "does not support yet")
-            lookups_of[py] = builder.table(comp.ast)
+                    f"element {element.name!r} has {len(comps)} equations "
+                    "without subscripts")
+            comp = comps[0]
+            if comp.type == "Lookup":
+                if not isinstance(comp.ast, ae.LookupsStructure):
+                    raise UnsupportedConstructError(
+                        f"element {element.name!r} uses "
+                        f"{_describe(comp.ast)}, which the ensemble engine "
+                        "does not support yet")
+                lookups_of[py] = builder.table(comp.ast)
+                continue
+            if comp.type not in ("Auxiliary", "Constant"):
+                raise UnsupportedConstructError(
+                    f"element {element.name!r} is of type {comp.type!r} "
+                    "(supported: Auxiliary, Constant, Lookup)")
+            if isinstance(comp.ast, (int, float)) and not isinstance(comp.ast, bool):
+                constants[py] = float(comp.ast)
+                lo, hi = (tuple(element.limits) + (None, None))[:2]
+                limits[py] = (lo, hi)
+            elements.append((py, comp.ast, None))
             continue
-        if comp.type not in ("Auxiliary", "Constant"):
-            raise UnsupportedConstructError(
-                f"element {element.name!r} is of type {comp.type!r} "
-                "(supported: Auxiliary, Constant, Lookup)")
-        if isinstance(comp.ast, (int, float)) and not isinstance(comp.ast, bool):
-            constants[py] = float(comp.ast)
+        for comp in comps:
+            if comp.type not in ("Auxiliary", "Constant"):
+                raise UnsupportedConstructError(
+                    f"element {element.name!r} is a subscripted "
+                    f"{comp.type!r}; the ensemble engine supports subscripted "
+                    "auxiliaries, constants and stocks")
+        layout = _layout(builder, element, py)
+        if all(_numeric(c.ast) for c in comps):
+            full = np.full(layout.shape, np.nan)
+            for comp, part in zip(comps, layout.parts):
+                value = _fit(np.asarray(comp.ast, dtype=float), part, element.name)
+                region = fn.region(value[None], part.fixed, part.shape)[0]
+                full[part.target] = region[part.source]
+            constants[py] = full[None]
             lo, hi = (tuple(element.limits) + (None, None))[:2]
             limits[py] = (lo, hi)
-        elements.append((py, comp.ast))
+        elements.append((py, comps, layout))
     init: dict[str, Equation] = {}
     step: dict[str, Equation] = {}
     stateful = set()
-    for py, ast in elements:
+    for py, ast, layout in elements:
         for phase, target in (("step", step), ("init", init)):
-            ctx = _Ctx(py, phase, builder)
             before = len(builder.slots)
-            text = builder.expr(ast, ctx)
-            target[py] = Equation(pre=tuple(ctx.pre) if phase == "init" else (),
-                                  expr=text, refs=frozenset(ctx.refs))
-            if len(builder.slots) > before or type(ast).__name__ in _SLOT_TYPES:
+            if layout is None:
+                ctx = _Ctx(py, phase, builder)
+                text = builder.expr(ast, ctx)
+                refs, pre = ctx.refs, ctx.pre
+                asts = [ast]
+            else:
+                text, refs, pre = _compile_subscripted(builder, py, ast,
+                                                       layout, phase)
+                asts = [c.ast for c in ast]
+            target[py] = Equation(pre=tuple(pre) if phase == "init" else (),
+                                  expr=text, refs=frozenset(refs))
+            if len(builder.slots) > before or any(
+                    type(a).__name__ in _SLOT_TYPES for a in asts):
                 stateful.add(py)
     for name in CONTROL:
         if name not in step:
@@ -590,7 +842,118 @@ def compile_model(path: str | Path) -> Program:
     slots = tuple(sorted(builder.slots.values(), key=lambda s: s.index))
     return Program(path=path, names=dict(namespace), constants=constants,
                    limits=limits, stateful=frozenset(stateful), init=init,
-                   step=step, slots=slots, lookups=tuple(builder.tables))
+                   step=step, slots=slots, lookups=tuple(builder.tables),
+                   dims=dict(builder.dims), coords=dict(builder.coords),
+                   arrays=tuple(builder.arrays))
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Where one equation of a subscripted element writes its values."""
+
+    axes: tuple      # (range, elements) of each ranged position
+    fixed: tuple     # positions given as a single element
+    shape: tuple     # region shape, one entry per position
+    target: tuple    # index arrays into the element's array (kept cells)
+    source: tuple    # index arrays into the region (kept cells)
+    whole: bool      # the region is the whole element, in order
+
+
+@dataclass(frozen=True)
+class _Layout:
+    shape: tuple
+    parts: tuple
+
+
+def _fit(value: np.ndarray, part: _Part, name: str) -> np.ndarray:
+    """A constant's values shaped like the ranged subscripts of its part."""
+    ranged = tuple(len(e) for _, e in part.axes)
+    if value.ndim == 0:
+        return np.broadcast_to(value, ranged)
+    if value.shape != ranged and value.size == int(np.prod(ranged)):
+        return value.reshape(ranged)  # tabbed arrays come flat
+    if value.shape != ranged:
+        raise UnsupportedConstructError(
+            f"element {name!r}: {value.size} values do not fit its "
+            f"subscripts {[n for n, _ in part.axes]}")
+    return value
+
+
+def _numeric(ast) -> bool:
+    return isinstance(ast, (int, float, np.ndarray)) and not isinstance(ast, bool)
+
+
+def _layout(builder: _Builder, element, py: str) -> _Layout:
+    """Dimensions of a subscripted element (as PySD merges them) and the
+    region each of its equations defines."""
+    import warnings
+
+    sm = builder.sm
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dims = sm.make_merge_list([c.subscripts[0] for c in element.components],
+                                  element.name)
+    if any(d is None for d in dims):
+        raise UnsupportedConstructError(
+            f"element {element.name!r}: cannot merge the subscripts of its "
+            "equations into ranges")
+    builder.ranges = dict(sm.subscripts)
+    coords = tuple(tuple(sm.subscripts[d]) for d in dims)
+    builder.dims[py] = tuple(dims)
+    builder.coords[py] = coords
+    shape = tuple(len(c) for c in coords)
+    parts = []
+    for comp in element.components:
+        subs, excepts = comp.subscripts
+        axes, fixed, lists = [], [], []
+        for j, sub in enumerate(subs):
+            if sub in builder.ranges:
+                elems = tuple(builder.ranges[sub])
+                axes.append((sub, elems))
+            else:
+                elems = (sub,)
+                fixed.append(j)
+            try:
+                lists.append([coords[j].index(e) for e in elems])
+            except ValueError:
+                raise UnsupportedConstructError(
+                    f"element {element.name!r}: subscript {sub!r} is not in "
+                    f"range {dims[j]!r}") from None
+        rshape = tuple(len(x) for x in lists)
+        cells = np.indices(rshape).reshape(len(rshape), -1).T
+        keep = np.ones(len(cells), dtype=bool)
+        for ex in excepts:
+            sets = [set(builder.ranges.get(e, [e])) for e in ex]
+            hit = np.ones(len(cells), dtype=bool)
+            for j, allowed in enumerate(sets):
+                hit &= np.array([coords[j][lists[j][c]] in allowed
+                                 for c in cells[:, j]])
+            keep &= ~hit
+        cells = cells[keep]
+        target = tuple(np.array([lists[j][c] for c in cells[:, j]], dtype=int)
+                       for j in range(len(rshape)))
+        source = tuple(cells[:, j].copy() for j in range(len(rshape)))
+        whole = (len(element.components) == 1 and not fixed and not excepts
+                 and all(x == list(range(len(c))) for x, c in zip(lists, coords)))
+        parts.append(_Part(tuple(axes), tuple(fixed), rshape, target, source,
+                           whole))
+    return _Layout(shape, tuple(parts))
+
+
+def _compile_subscripted(builder: _Builder, py: str, comps, layout: _Layout,
+                         phase: str):
+    refs: set = set()
+    pre: list = []
+    pieces = []
+    for comp, part in zip(comps, layout.parts):
+        ctx = _Ctx(py, phase, builder, refs, pre, part.axes)
+        text = builder.expr(comp.ast, ctx)
+        if part.whole:
+            return f"fn.bcast({text}, {layout.shape})", refs, pre
+        where = builder.const((part.target, part.source))
+        pieces.append(f"(fn.region({text}, {part.fixed}, {part.shape}), "
+                      f"{where})")
+    return (f"fn.assemble({layout.shape}, ({', '.join(pieces)},))", refs, pre)
 
 
 # ----------------------------------------------------------- code generation
@@ -607,7 +970,7 @@ def _delay_order(order, delay_time, dt) -> int:
     """Delay order as PySD sets it (reduced while order*dt > delay time)."""
     base = _order(order)
     orders = set()
-    for d in np.atleast_1d(np.asarray(delay_time, dtype=float)):
+    for d in np.asarray(delay_time, dtype=float).ravel():
         o = base
         while o * dt > d:
             o -= 1
@@ -621,7 +984,7 @@ def _delay_order(order, delay_time, dt) -> int:
 
 def _fixed_order(delay_time, dt) -> int:
     values = {round(max(d / dt, 1) + fn.SMALL_VENSIM)
-              for d in np.atleast_1d(np.asarray(delay_time, dtype=float))}
+              for d in np.asarray(delay_time, dtype=float).ravel()}
     if len(values) != 1:
         raise UnsupportedConstructError(
             "a DELAY FIXED time differs between runs; it must be the same")
@@ -695,8 +1058,14 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
             f"cannot set stateful variable(s) {sorted(bad)} per run; set "
             "the constants their initial values use instead")
 
+    def read(k):
+        if program.dims.get(k):
+            shape = tuple(len(c) for c in program.coords[k])
+            return f"fn.bcast(C[{k!r}], {shape})"
+        return f"C[{k!r}]"
+
     def eqs(table):
-        return {k: (Equation((), f"C[{k!r}]", frozenset()) if k in overrides
+        return {k: (Equation((), read(k), frozenset()) if k in overrides
                     else v) for k, v in table.items()}
 
     init_eqs = eqs(program.init)
@@ -724,21 +1093,126 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
     hoisted = ", ".join(f"{k!r}: v_{k}" for k in sorted(static))
     lines.append(f"    return ({state}{',' if program.slots else ''}), "
                  f"({control}), O, {{{hoisted}}}")
+    body = [f"v_{name} = {step_eqs[name].expr}" for name in step_order]
+    for slot in program.slots:
+        body += list(slot.update_code)
+    reads = {f"v_{name}": step_eqs[name].expr for name in step_order
+             if step_eqs[name].expr.startswith(("C[", "fn.bcast(C["))}
+    body, hoisted = _hoist_invariants(body, reads)
+    lines += ["", "def prepare(C):"]
+    lines += [f"    {name} = {expr}" for name, expr in reads.items()]
+    lines += [f"    {name} = {expr}" for name, expr in hoisted]
+    lines.append("    return {" + ", ".join(f"{n!r}: {n}" for n, _ in hoisted)
+                 + "}")
     lines += ["", "def step(S, C, time, O):"]
     if program.slots:
         lines.append(f"    ({state}{','}) = S")
-    for name in step_order:
-        lines.append(f"    v_{name} = {step_eqs[name].expr}")
-    for slot in program.slots:
-        lines += [f"    {u}" for u in slot.update_code]
+    lines += [f"    {name} = C[{name!r}]" for name, _ in hoisted]
+    lines += [f"    {line}" for line in body]
     new = ", ".join(f"n{s.index}" for s in program.slots)
     outs = ", ".join(f"v_{o}" for o in outputs)
     lines.append(f"    return ({new}{',' if program.slots else ''}), "
                  f"({outs}{',' if outputs else ''})")
     source = "\n".join(lines) + "\n"
-    namespace = {"np": np, "fn": fn, "L": program.lookups, "_order": _order,
+    namespace = {"np": np, "fn": fn, "L": program.lookups, "K": program.arrays,
+                 "_order": _order,
                  "_delay_order": _delay_order, "_fixed_order": _fixed_order}
     exec(compile(source, f"<sdrev ensemble {program.path.name}>", "exec"),
          namespace)
+    shapes = {o: tuple(len(c) for c in program.coords[o])
+              for o in outputs if program.dims.get(o)}
     return Simulator(outputs=outputs, source=source, init=namespace["init"],
-                     step=namespace["step"])
+                     step=namespace["step"], shapes=shapes,
+                     prepare=namespace["prepare"])
+
+
+#: calls whose value is constant in time when their arguments are
+_PURE_CALLS = {"np.maximum", "np.minimum", "np.abs", "np.exp", "np.log",
+               "np.sqrt", "np.power", "np.sin", "np.cos", "np.tan",
+               "np.arctan", "np.tanh", "fn.xidz", "fn.zidz", "fn.integer",
+               "fn.modulo", "fn.quantum", "fn.if_then_else", "fn.up"}
+
+
+def _hoist_invariants(body: list[str], reads: dict) -> tuple[list[str], list]:
+    """Move subexpressions constant in time out of the time step.
+
+    ``reads`` are the step's names read from the constants (varied
+    parameters and elements constant in time). Every maximal subexpression
+    of the step built only from them and from numbers is computed once per
+    chunk (``prepare``) and read as a local ``_h{i}`` in the step: the same
+    operations in the same order, so results are bit-identical, with fewer
+    array operations per step.
+    """
+    import ast as pyast
+
+    invariant = set(reads)
+    hoisted: list = []
+    seen: dict = {}
+
+    def hoist(node):
+        if isinstance(node, (pyast.Name, pyast.Constant)):
+            return node
+        text = pyast.unparse(node)
+        if text not in seen:
+            seen[text] = f"_h{len(seen)}"
+            hoisted.append((seen[text], text))
+        return pyast.Name(id=seen[text], ctx=pyast.Load())
+
+    def visit(node):
+        if isinstance(node, pyast.Constant):
+            return node, True
+        if isinstance(node, pyast.Name):
+            return node, node.id in invariant
+        if isinstance(node, pyast.BinOp):
+            (l, li), (r, ri) = visit(node.left), visit(node.right)
+            new = pyast.BinOp(left=l, op=node.op, right=r)
+            if li and ri:
+                return new, True
+            new.left = hoist(l) if li else l
+            new.right = hoist(r) if ri else r
+            return new, False
+        if isinstance(node, pyast.UnaryOp):
+            o, oi = visit(node.operand)
+            return pyast.UnaryOp(op=node.op, operand=o), oi
+        if isinstance(node, pyast.Call) and not node.keywords and not any(
+                isinstance(a, pyast.Starred) for a in node.args):
+            parts = [visit(a) for a in node.args]
+            new = pyast.Call(func=node.func, args=[a for a, _ in parts],
+                             keywords=[])
+            if (pyast.unparse(node.func) in _PURE_CALLS
+                    and all(i for _, i in parts)):
+                return new, True
+            new.args = [hoist(a) if i else a for a, i in parts]
+            return new, False
+        return node, False
+
+    out = []
+    for line in body:
+        tree = pyast.parse(line)
+        stmt = tree.body[0]
+        if (isinstance(stmt, pyast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], pyast.Name)):
+            value, inv = visit(stmt.value)
+            if inv and not isinstance(value, (pyast.Name, pyast.Constant)):
+                value = hoist(value)
+            if inv:
+                invariant.add(stmt.targets[0].id)
+            stmt.value = value
+            line = pyast.unparse(stmt)
+        out.append(line)
+    return out, hoisted
+
+
+def _bang_subscripts(node) -> list[str]:
+    """``Range!`` subscripts used anywhere inside a syntax tree."""
+    out: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ae.SubscriptsReferenceStructure):
+            out += [s for s in item.subscripts if s.endswith("!")]
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        elif hasattr(item, "__dict__") and not isinstance(item, np.ndarray):
+            stack.extend(reversed(list(vars(item).values())))
+    return list(dict.fromkeys(out))

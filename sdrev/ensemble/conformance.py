@@ -18,12 +18,18 @@ import pandas as pd
 
 from sdrev.errors import InvalidValueError, ModelNotFoundError, SdrevError
 
-__all__ = ["ModelResult", "check_folder", "check_model", "load_canonical",
+__all__ = ["ModelResult", "check_folder", "check_model", "check_model_at",
+           "load_canonical",
            "summary"]
 
 log = logging.getLogger("sdrev.ensemble")
 
 _CONTROL = {"FINAL TIME", "INITIAL TIME", "TIME STEP", "SAVEPER"}
+
+#: Absolute tolerance of the comparison, that of PySD's own conformance
+#: harness (``pysd.tools.benchmarking.assert_allclose``): canonical outputs
+#: are written with 6 significant digits and float noise around zero.
+ATOL = 1e-5
 
 
 @dataclass(frozen=True)
@@ -102,11 +108,18 @@ def _compare(result, canon: pd.DataFrame, rtol: float):
             return False, np.inf, column, f"column {column!r} not produced"
         actual = np.asarray(result[column])[index]
         expected = canon[column].to_numpy(dtype=float)
-        close = np.isclose(actual, expected, rtol=rtol, atol=1e-8, equal_nan=True)
+        # Vensim writes constants only at the first time: blank cells are
+        # not values to compare
+        given = ~np.isnan(expected)
+        actual, expected = actual[given], expected[given]
+        close = np.isclose(actual, expected, rtol=rtol, atol=ATOL, equal_nan=True)
         ok &= bool(close.all())
         with np.errstate(all="ignore"):
-            rel = np.abs(actual - expected) / np.maximum(np.abs(expected), 1e-12)
-        rel = np.where(close & ~np.isfinite(rel), 0.0, rel)
+            diff = np.abs(actual - expected)
+            rel = diff / np.maximum(np.abs(expected), 1e-12)
+        # values within the absolute tolerance count as equal (Vensim
+        # writes rounding noise such as 6e-8 where the exact value is 0)
+        rel = np.where(close & ((diff <= ATOL) | ~np.isfinite(rel)), 0.0, rel)
         rel = np.where(np.isnan(rel), np.inf, rel)
         if rel.size and rel.max() > worst:
             worst, where = float(rel.max()), column
@@ -130,39 +143,86 @@ def check_model(mdl: Path, *, rtol: float = 0.05, engine: str = "auto",
     """
     from sdrev.ensemble.api import run
 
+    return check_model_at(mdl, (rtol,), engine=engine, root=root)[0]
+
+
+def check_model_at(mdl: Path, rtols, *, engine: str = "auto",
+                   root: Path | None = None) -> list[ModelResult]:
+    """Run one test model once and compare it at several tolerances.
+
+    Returns one :class:`ModelResult` per entry of ``rtols``.
+    """
+    from sdrev.ensemble.api import run
+
     mdl = Path(mdl)
     name = str(mdl.relative_to(root)) if root else mdl.name
     try:
         canon = load_canonical(mdl.parent)
-        dataset = run(mdl, None, outputs=list(canon.columns), progress=False,
+        wanted = _names_of(mdl, canon.columns)
+        outputs = list(dict.fromkeys(py for py, _ in wanted.values() if py))
+        if not outputs:
+            raise SdrevError("no canonical column names a model variable")
+        dataset = run(mdl, None, outputs=outputs, progress=False,
                       workers=1, engine=engine)
     except Exception as exc:  # any failure of one model is a failed model
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return ModelResult(name, False, "error", np.inf, "",
-                           f"{type(exc).__name__}: {first}")
+        return [ModelResult(name, False, "error", np.inf, "",
+                            f"{type(exc).__name__}: {first}") for _ in rtols]
     result = {"time": dataset["time"].to_numpy()}
-    names = _names_of(mdl, canon.columns)
-    for column in canon.columns:
-        key = names.get(column)
-        if key in dataset:
-            result[column] = dataset[key].to_numpy()[0]
-    ok, worst, where, reason = _compare(result, canon, rtol)
+    for column, (py, elements) in wanted.items():
+        values = _select(dataset, py, elements)
+        if values is not None:
+            result[column] = values
     used = dataset.attrs.get("engine", engine)
     if used == "pysd-fallback" and engine == "pysd":
         used = "pysd"
     note = dataset.attrs.get("fallback_reason", "")
-    return ModelResult(name, ok, used, worst, where,
-                       "; ".join(r for r in (reason, note) if r))
+    out = []
+    for rtol in rtols:
+        ok, worst, where, reason = _compare(result, canon, rtol)
+        out.append(ModelResult(name, ok, used, worst, where,
+                               "; ".join(r for r in (reason, note) if r)))
+    return out
+
+
+def _key(name: str) -> str:
+    """Vensim's case-, space- and quote-insensitive form of a name."""
+    return " ".join(str(name).replace('"', " ").replace("_", " ").split()).lower()
 
 
 def _names_of(mdl: Path, columns) -> dict:
-    """Map canonical (Vensim) column names to dataset variable names."""
-    from sdrev.ensemble.api import _namespace
+    """Canonical column -> (Python name or None, subscript elements).
+
+    ``"Var[A, b]"`` names element ``(A, b)`` of ``Var``; names match with
+    case, spaces, underscores and quotes ignored, as in Vensim.
+    """
+    from sdrev.ensemble.api import _namespace, _split
 
     namespace = _namespace(mdl)
-    lowered = {" ".join(k.split()).lower(): v for k, v in namespace.items()}
-    return {c: namespace.get(c) or lowered.get(" ".join(c.split()).lower(), c)
-            for c in columns}
+    lowered = {_key(k): v for k, v in namespace.items()}
+    out = {}
+    for column in columns:
+        base, elements = _split(column)
+        py = namespace.get(base) or lowered.get(_key(base))
+        out[column] = (py, elements)
+    return out
+
+
+def _select(dataset, py, elements):
+    """Values of run 0 of one canonical column, or None if not produced."""
+    if py is None or py not in dataset:
+        return None
+    array = dataset[py]
+    dims = array.dims[2:]
+    if len(dims) != len(elements):
+        return None
+    index = {}
+    for dim, element in zip(dims, elements):
+        keys = [_key(c) for c in array[dim].values.tolist()]
+        if _key(element) not in keys:
+            return None
+        index[dim] = keys.index(_key(element))
+    return array.isel(run=0, **index).to_numpy()
 
 
 def check_folder(path, *, rtol: float = 0.05, engine: str = "auto",

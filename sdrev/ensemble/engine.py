@@ -102,9 +102,12 @@ def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
     with np.errstate(all="ignore"):
         state, control, orders, hoisted = sim.init(constants, n)
         constants = {**constants, **hoisted}
+        if sim.prepare is not None:
+            constants.update(sim.prepare(constants))
         t0, tf, dt, sp = (_scalar(c, v) for c, v in zip(CONTROL, control))
         grid = time_grid(t0, tf, dt, sp if saveper is None else saveper)
-        out = {name: np.empty((n, int(grid.saved.sum())))
+        out = {name: np.empty((n, int(grid.saved.sum()))
+                              + sim.shapes.get(name, ()))
                for name in sim.outputs}
         column = 0
         last = len(grid.times) - 1

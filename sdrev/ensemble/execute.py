@@ -67,6 +67,8 @@ class ChunkResult:
     start: int
     times: np.ndarray
     data: dict
+    #: peak resident memory of the process that ran the chunk, in MiB
+    peak_mib: float = 0.0
 
 
 _SIMULATORS: dict = {}
@@ -92,9 +94,19 @@ def run_chunk(job: Job) -> ChunkResult:
     n = len(job.values)
     constants: dict = dict(program.constants)
     for k, name in enumerate(job.columns):
-        constants[name] = np.ascontiguousarray(job.values[:, k], dtype=float)
+        column = np.ascontiguousarray(job.values[:, k], dtype=float)
+        dims = program.dims.get(name, ())
+        # a subscripted constant set by one number takes it in every element
+        constants[name] = column.reshape((n,) + (1,) * len(dims))
     times, data = simulate_chunk(sim, constants, n, saveper=job.saveper)
-    return ChunkResult(start=job.start, times=times, data=data)
+    return ChunkResult(start=job.start, times=times, data=data,
+                       peak_mib=_peak_mib())
+
+
+def _peak_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _run_chunk_pysd(job: Job) -> ChunkResult:
@@ -113,18 +125,20 @@ def _run_chunk_pysd(job: Job) -> ChunkResult:
             data = {c: np.empty((len(job.values), len(frame))) for c in frame.columns}
         for column in frame.columns:
             data[column][row] = frame[column].to_numpy(dtype=float)
-    return ChunkResult(start=job.start, times=times, data=data)
+    return ChunkResult(start=job.start, times=times, data=data,
+                       peak_mib=_peak_mib())
 
 
-def iter_chunks(jobs: list[Job], *, scheduler: str | None = None,
+def iter_chunks(jobs, *, scheduler: str | None = None,
                 workers: int | None = None,
-                progress: Callable[[int], None] | None = None
-                ) -> Iterator[ChunkResult]:
+                progress: Callable[[int], None] | None = None,
+                isolate: bool = False) -> Iterator[ChunkResult]:
     """Run jobs and yield their results as they finish.
 
     Parameters
     ----------
-    jobs : list of Job
+    jobs : sized iterable of Job
+        Iterated once (chunks are made as they are submitted).
     scheduler : str, optional
         ``None`` for local worker processes, ``"local"`` for a local Dask
         cluster, or the address of a Dask scheduler (``tcp://host:8786``).
@@ -132,6 +146,10 @@ def iter_chunks(jobs: list[Job], *, scheduler: str | None = None,
         Local processes (default: all cores); ``1`` runs inline.
     progress : callable, optional
         Called with the number of runs of each finished chunk.
+    isolate : bool, optional
+        Start local workers from a clean forkserver process instead of
+        forking the caller, so that they do not map the caller's memory
+        (for large sample tables; costs ~1 s of worker start-up).
     """
     tick = progress or (lambda n: None)
     if scheduler is not None:
@@ -146,7 +164,8 @@ def iter_chunks(jobs: list[Job], *, scheduler: str | None = None,
             tick(len(job.values))
             yield result
         return
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
+                             mp_context=_context(isolate)) as pool:
         pending = {}
         queue = iter(jobs)
         for job in queue:  # keep at most 2 chunks per worker in flight
@@ -161,6 +180,20 @@ def iter_chunks(jobs: list[Job], *, scheduler: str | None = None,
             nxt = next(queue, None)
             if nxt is not None:
                 pending[pool.submit(run_chunk, nxt)] = nxt
+
+
+def _context(isolate: bool):
+    """Worker start method: the platform's default, or with ``isolate`` a
+    forkserver (preloaded with the engine) where available."""
+    import multiprocessing
+
+    if not isolate:
+        return None
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["sdrev.ensemble.execute"])
+    return context
 
 
 def _iter_dask(jobs, scheduler, workers, tick):
@@ -183,10 +216,10 @@ def _iter_dask(jobs, scheduler, workers, tick):
     try:
         limit = 2 * max(1, len(client.scheduler_info().get("workers", {})))
         queue = iter(jobs)
-        futures = [client.submit(run_chunk, job, pure=False)
-                   for job in (next(queue, None) for _ in range(limit))
-                   if job is not None]
-        sizes = {f.key: len(j.values) for f, j in zip(futures, jobs)}
+        first = [job for job in (next(queue, None) for _ in range(limit))
+                 if job is not None]
+        futures = [client.submit(run_chunk, job, pure=False) for job in first]
+        sizes = {f.key: len(j.values) for f, j in zip(futures, first)}
         pool = dask_completed(futures)
         for future in pool:
             result = future.result()

@@ -31,9 +31,10 @@ __all__ = [
 SMALL_VENSIM: float = 1e-6
 
 
-def full(value, n: int) -> np.ndarray:
-    """Return ``value`` broadcast to a fresh float array of shape ``(n,)``."""
-    return np.array(np.broadcast_to(np.asarray(value, dtype=float), (n,)))
+def full(value, n: int, tail: tuple = ()) -> np.ndarray:
+    """Return ``value`` broadcast to a fresh float array of shape ``(n, *tail)``."""
+    return np.array(np.broadcast_to(np.asarray(value, dtype=float),
+                                    (n,) + tuple(tail)))
 
 
 def if_then_else(condition, if_true, if_false):
@@ -120,3 +121,60 @@ def lookup(x, xs: np.ndarray, ys: np.ndarray, kind: str = "interpolate"):
         high = ys[-1] + (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]) * (x - xs[-1])
         out = np.where(x < xs[0], low, np.where(x > xs[-1], high, out))
     return out
+
+
+# ------------------------------------------------------------- subscripts
+# A subscripted value has shape (runs, *sizes) where the run axis may be 1
+# (the same in every run); a scalar value in a subscripted equation is
+# reshaped to (runs, 1, ..., 1) so that numpy broadcasting aligns axes.
+
+def up(x, k: int):
+    """Scalar ``x`` (a float or shape ``(runs,)``) with ``k`` unit axes added."""
+    if np.ndim(x) == 0:
+        return x
+    return np.reshape(x, np.shape(x) + (1,) * k)
+
+
+def bcast(x, shape: tuple):
+    """``x`` broadcast to ``(runs, *shape)`` (a read-only view)."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 0:
+        x = x.reshape((1,) * (1 + len(shape)))
+    return np.broadcast_to(x, (x.shape[0],) + tuple(shape))
+
+
+def region(x, fixed: tuple, shape: tuple):
+    """Values of one equation of a subscripted element over its region.
+
+    ``x`` has one axis per ranged subscript; ``fixed`` lists the positions
+    given as single elements, which get unit axes.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 0:
+        x = x.reshape((1,) * (1 + len(shape)))
+    else:
+        for f in fixed:
+            x = np.expand_dims(x, 1 + f)
+    return np.broadcast_to(x, (x.shape[0],) + tuple(shape))
+
+
+def assemble(shape: tuple, parts) -> np.ndarray:
+    """A subscripted element from the regions its equations define.
+
+    ``parts`` holds ``(region, (target, source))``: the region's values and
+    the index arrays of its cells in the element and in the region. Cells
+    no equation defines are NaN.
+    """
+    runs = max(p[0].shape[0] for p in parts)
+    out = np.full((runs,) + tuple(shape), np.nan)
+    for values, (target, source) in parts:
+        out[(slice(None),) + target] = values[(slice(None),) + source]
+    return out
+
+
+def reduce(func, x, axes: tuple, ndim: int):
+    """SUM/PROD/VMIN/VMAX over the ``Range!`` axes (the trailing ``axes``)."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim < ndim + 1:
+        x = x.reshape(x.shape + (1,) * (ndim + 1 - x.ndim))
+    return func(x, axis=axes)

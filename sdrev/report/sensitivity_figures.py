@@ -22,7 +22,8 @@ from sdrev.report.figures import save_figure
 if TYPE_CHECKING:
     from sdrev.sensitivity import SensitivityResult
 
-__all__ = ["index_bar_figure", "knockout_figure", "morris_figure", "sobol_figure",
+__all__ = ["index_bar_figure", "knockout_figure", "morris_figure", "output_figure",
+           "sobol_figure",
            "time_resolved_figure", "write_sensitivity_figures"]
 
 #: Most factors shown in one chart; the rest are summarised in the title.
@@ -186,6 +187,68 @@ def knockout_figure(knockout: pd.DataFrame, *, title: str = "Loop knockout") -> 
     return fig
 
 
+def output_figure(indices: pd.DataFrame, *, group: str, output: str, metrics: list[str],
+                  method: str, index: str, labels: Mapping[str, str] | None = None) -> Figure:
+    """All metrics of one output side by side: Sobol' bars (S1, ST with
+    intervals), Morris mu*-sigma points, or bars of ``index`` for the other
+    methods. One figure per output keeps the number of files (and the time
+    to render them) down."""
+    cols = len(metrics)
+    part = _select(indices, group, output, metrics[0])
+    nf = min(MAX_FACTORS, part["factor"].nunique())
+    height = 4.4 if method == "morris" else 1.4 + 0.3 * nf
+    fig = Figure(figsize=(4.6 * cols, height), layout="constrained")
+    axes = fig.subplots(1, cols, squeeze=False)[0]
+    for ax, metric in zip(axes, metrics):
+        part = _select(indices, group, output, metric)
+        if method == "sobol":
+            _sobol_axes(ax, part, labels)
+        elif method == "morris":
+            _morris_axes(ax, part, labels)
+        else:
+            _bar_axes(ax, part, index, labels)
+        ax.set_title(metric, fontsize=9)
+    fig.suptitle(f"{output} ({group}, {method})", fontsize=10)
+    return fig
+
+
+def _sobol_axes(ax, part, labels):
+    wide = part.pivot_table(index="factor", columns="index", values=["value", "conf"],
+                            dropna=False)
+    shown = wide[("value", "ST")].sort_values(na_position="first").index[-MAX_FACTORS:]
+    y = np.arange(len(shown))
+    for k, (index, shift) in enumerate((("ST", -0.2), ("S1", 0.2))):
+        if ("value", index) in wide:
+            ax.barh(y + shift, wide.loc[shown, ("value", index)], height=0.38,
+                    xerr=wide.loc[shown, ("conf", index)], color=_GREYS[k], label=index,
+                    error_kw={"ecolor": "0.3", "capsize": 2, "linewidth": 0.8})
+    ax.set_yticks(y, _labels(shown, labels), fontsize=7)
+    ax.axvline(0, color="0.3", linewidth=0.6)
+    ax.set_xlabel("Sobol' index (95% interval)", fontsize=8)
+    ax.legend(frameon=False, fontsize=7, loc="lower right")
+
+
+def _morris_axes(ax, part, labels):
+    wide = part.pivot_table(index="factor", columns="index", values="value", dropna=False)
+    ax.scatter(wide["mu_star"], wide["sigma"], color="0.2", s=14)
+    for f in wide["mu_star"].sort_values(ascending=False).index[:6]:
+        ax.annotate(_labels([f], labels)[0], (wide.at[f, "mu_star"], wide.at[f, "sigma"]),
+                    fontsize=6, xytext=(2, 2), textcoords="offset points")
+    ax.set_xlabel("mu*", fontsize=8)
+    ax.set_ylabel("sigma", fontsize=8)
+
+
+def _bar_axes(ax, part, index, labels):
+    part = part[part["index"] == index].sort_values("value", na_position="first")
+    part = part.tail(MAX_FACTORS)
+    conf = part["conf"].to_numpy(dtype=float)
+    ax.barh(np.arange(len(part)), part["value"], color=_GREYS[0],
+            xerr=None if np.isnan(conf).all() else conf,
+            error_kw={"ecolor": "0.4", "capsize": 2, "linewidth": 0.8})
+    ax.set_yticks(np.arange(len(part)), _labels(part["factor"], labels), fontsize=7)
+    ax.set_xlabel(index, fontsize=8)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_").lower()
 
@@ -201,21 +264,15 @@ def write_sensitivity_figures(result: SensitivityResult, folder: Path, *,
     method = result.method
     for group in dict.fromkeys(idx["group"]):
         labels = {f.name: f.label for f in result.spec.group(group)}
-        keys = dict.fromkeys(zip(idx.loc[idx["group"] == group, "output"],
-                                 idx.loc[idx["group"] == group, "metric"]))
-        for output, metric in keys:
-            kw = {"group": group, "output": output, "metric": metric, "labels": labels,
-                  "title": f"{output}: {metric} ({group}, {method})"}
-            part = _select(idx, group, output, metric)
-            if part["value"].isna().all():
+        rows = idx[idx["group"] == group]
+        for output in dict.fromkeys(rows["output"]):
+            metrics = [m for m in dict.fromkeys(rows.loc[rows["output"] == output, "metric"])
+                       if not _select(idx, group, output, m)["value"].isna().all()]
+            if not metrics:
                 continue
-            if method == "sobol":
-                fig = sobol_figure(idx, **kw)
-            elif method == "morris":
-                fig = morris_figure(idx, **kw)
-            else:
-                fig = index_bar_figure(idx, index=result.main_index, **kw)
-            stem = folder / _slug(f"{method}_{group}_{output}_{metric}")
+            fig = output_figure(idx, group=group, output=output, metrics=metrics,
+                                method=method, index=result.main_index, labels=labels)
+            stem = folder / _slug(f"{method}_{group}_{output}")
             paths += save_figure(fig, stem, formats=formats)
     tr = result.time_resolved
     if len(tr):

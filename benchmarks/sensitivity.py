@@ -1,0 +1,80 @@
+"""Benchmark: Sobol' analysis of crrc_standards, N = 1024, second order off.
+
+Wall time end to end (load, sample, ensemble, metrics, analysis, writing the
+run folder with figures) and the share spent simulating versus analysing.
+Goal (issue 5): under 30 s on a 2-core machine.
+
+Run::
+
+    python benchmarks/sensitivity.py [-N 1024] [--model crrc_standards] [--cli]
+
+``--cli`` times the ``sdrev sensitivity`` command in a subprocess instead
+of the Python API (the command must be wired in ``sdrev/cli.py``).
+The convergence check reuses the first N/4 and N/2 base samples (no extra
+runs); time-resolved indices and the loop group are included, as the
+command computes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def via_api(model_name: str, n: int, seed: int, method: str) -> dict:
+    import sdrev
+    import sdrev.sensitivity as sa
+
+    t0 = time.perf_counter()
+    model = sdrev.load(model_name)
+    spec = sa.load_spec(model)
+    t1 = time.perf_counter()
+    result = sa.run(model, spec, method=method, n=n, seed=seed, progress=False)
+    t2 = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="sdrev-bench-")) / "run"
+    sa.write(result, folder, command="benchmarks/sensitivity.py")
+    t3 = time.perf_counter()
+    return {"model": model_name, "method": method, "n": n, "runs": result.runs,
+            "factors": len(spec.factors), "loop_factors": len(spec.loop_factors),
+            "engine": result.engine, "load_s": round(t1 - t0, 2),
+            "simulation_s": result.timings["simulation"],
+            "analysis_s": result.timings["analysis"], "run_s": round(t2 - t1, 2),
+            "write_s": round(t3 - t2, 2), "total_s": round(t3 - t0, 2),
+            "simulation_share": round(result.timings["simulation"] / (t3 - t0), 3),
+            "folder": str(folder)}
+
+
+def via_cli(model_name: str, n: int, seed: int, method: str) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="sdrev-bench-")) / "run"
+    cmd = [sys.executable, "-m", "sdrev.cli", "sensitivity", model_name, "--method", method,
+           "-N", str(n), "--seed", str(seed), "--out", str(folder)]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    total = time.perf_counter() - start
+    manifest = json.loads((folder / "manifest.json").read_text())
+    timings = manifest["timings_seconds"]
+    return {"model": model_name, "method": method, "n": n, "runs": manifest["runs"],
+            "engine": manifest["engine"], "total_s": round(total, 2),
+            "simulation_s": timings["simulation"], "analysis_s": timings["analysis"],
+            "simulation_share": round(timings["simulation"] / total, 3), "folder": str(folder)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-N", type=int, default=1024)
+    parser.add_argument("--model", default="crrc_standards")
+    parser.add_argument("--method", default="sobol")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cli", action="store_true")
+    args = parser.parse_args()
+    run = via_cli if args.cli else via_api
+    print(json.dumps(run(args.model, args.N, args.seed, args.method), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,600 @@
+"""Orchestration: spec -> sample -> ensemble -> metrics -> analysis -> tables.
+
+:func:`run` draws SALib's sample for each factor group (the model's
+parameters, and the loop gains as a group of their own), runs the model
+once per sample row on the ensemble engine, reduces each output trajectory
+to the spec's metrics, and analyses them with the chosen method. It also
+reports the indices at N/4 and N/2 beside those at N (convergence), the
+indices at every saved time of trajectory outputs (time-resolved), and a
+loop-knockout experiment (each loop gain set to 0 in turn).
+
+:func:`write` puts the tables, figures and a manifest into a run folder;
+:func:`summary_text` says in plain words which factors matter most.
+"""
+
+from __future__ import annotations
+
+import time as _time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from sdrev.errors import InvalidValueError
+from sdrev.sensitivity import metrics as _metrics
+from sdrev.sensitivity import methods as _methods
+from sdrev.sensitivity.spec import Factor, Spec, check_method
+
+if TYPE_CHECKING:
+    from sdrev.model import Model
+
+__all__ = ["SensitivityResult", "run", "stage_seed", "summary_text", "write",
+           "INDEX_COLUMNS", "CONVERGENCE_TOLERANCE"]
+
+#: Columns of :attr:`SensitivityResult.indices`.
+INDEX_COLUMNS = ("group", "output", "metric", "factor", "index", "value", "conf",
+                 "ci_low", "ci_high")
+#: Largest change of the main index between N/2 and N (indices scaled to a
+#: maximum of 1 for unnormalised ones such as Morris mu*) counted as settled.
+CONVERGENCE_TOLERANCE = 0.05
+#: Most saved times analysed for time-resolved indices (evenly spaced, first
+#: and last included) and the bootstrap resamples for their intervals: the
+#: per-time analyses dominate the analysis time otherwise.
+TIME_RESOLVED_POINTS = 41
+TIME_RESOLVED_RESAMPLES = 30
+#: Stages where randomness enters, in the order of their derived seeds.
+_STAGES = ("sample_parameters", "analyze_parameters", "sample_loops", "analyze_loops",
+           "resample_quarter", "resample_half")
+_GROUPS = ("parameters", "loops")
+
+
+@dataclass(frozen=True)
+class SensitivityResult:
+    """Everything one sensitivity analysis produced.
+
+    Attributes
+    ----------
+    model : Model
+    spec : Spec
+    method : str
+    n : int
+        Sample size as the method counts it (see ``N_MEANING`` of its module).
+    seed : int
+        The seed given; ``seeds`` holds the seed of each stage derived from it.
+    seeds : mapping of str to int
+    problems : mapping of str to dict
+        SALib problem dict of each analysed group.
+    runs : int
+        Simulations made, all groups, convergence resamples and knockouts.
+    indices : pandas.DataFrame
+        One row per group x output x metric x factor x index, with the
+        value, the 95% half-width ``conf`` (NaN when the method gives none)
+        and ``ci_low``, ``ci_high``.
+    convergence : pandas.DataFrame
+        The main index at N/4, N/2 and N side by side (columns ``n_quarter``,
+        ``n_half``, ``n_full``), the largest change and ``settled``.
+    time_resolved : pandas.DataFrame
+        Indices at each saved time of trajectory outputs: group, output,
+        factor, index, time, value, conf.
+    knockout : pandas.DataFrame
+        Each loop's gain set to 0: baseline and knockout value of each
+        scalar metric, change and relative change.
+    metric_values : mapping of str to pandas.DataFrame
+        Per group, the sample (one column per factor) and the metric values
+        (one column per ``output: metric``), one row per run.
+    warnings : tuple of str
+    timings : mapping of str to float
+        Seconds spent simulating, analysing, and in total.
+    engine : str
+        ``"sdrev"`` (vectorised) or ``"pysd-fallback"``.
+    """
+
+    model: Model = field(repr=False)
+    spec: Spec = field(repr=False)
+    method: str
+    n: int
+    seed: int
+    seeds: Mapping[str, int]
+    problems: Mapping[str, dict] = field(repr=False)
+    runs: int
+    indices: pd.DataFrame = field(repr=False)
+    convergence: pd.DataFrame = field(repr=False)
+    time_resolved: pd.DataFrame = field(repr=False)
+    knockout: pd.DataFrame = field(repr=False)
+    metric_values: Mapping[str, pd.DataFrame] = field(repr=False)
+    warnings: tuple[str, ...]
+    timings: Mapping[str, float]
+    engine: str
+
+    @property
+    def main_index(self) -> str:
+        """The index that ranks factors for this method (ST for Sobol, mu_star for Morris ...)."""
+        return _methods.get(self.method).MAIN
+
+
+def stage_seed(seed: int, stage: str) -> int:
+    """The seed of one stage (see ``_STAGES``), derived from the user's seed."""
+    k = _STAGES.index(stage)
+    return int(np.random.SeedSequence([int(seed), k]).generate_state(1)[0])
+
+
+def run(model: Model, spec: Spec, *, method: str | None = None, n: int | None = None,
+        seed: int | None = None, progress: bool = True,
+        groups: Sequence[str] = _GROUPS, convergence: bool = True,
+        time_resolved: bool = True, knockout: bool = True,
+        workers: int | None = None) -> SensitivityResult:
+    """Run a sensitivity analysis of ``model`` as ``spec`` defines it.
+
+    Parameters
+    ----------
+    model : Model
+        The model the spec was validated against.
+    spec : Spec
+        From :func:`sdrev.sensitivity.load_spec`.
+    method : str, optional
+        One of ``sobol, morris, fast, rbd_fast, pawn, delta``; default the spec's.
+    n : int, optional
+        Sample size as the method counts it; default the spec's.
+    seed : int, optional
+        Default the spec's. The same seed gives identical indices.
+    progress : bool, optional
+        Show the ensemble engine's progress bar.
+    groups : sequence of str, optional
+        Factor groups to analyse: ``"parameters"`` and/or ``"loops"``.
+    convergence, time_resolved, knockout : bool, optional
+        Compute the convergence check, the time-resolved indices and the
+        loop-knockout experiment.
+    workers : int, optional
+        Worker processes of the ensemble engine (default all cores).
+
+    Returns
+    -------
+    SensitivityResult
+
+    Raises
+    ------
+    InvalidValueError
+        For an unknown method or group, an N that does not suit the method,
+        or a model whose outputs are not finite.
+    """
+    if spec.model != model.name:
+        raise InvalidValueError(f"the spec was validated for model {spec.model!r}, "
+                                f"not {model.name!r}")
+    method = check_method(method if method is not None else spec.method)
+    n = spec.n if n is None else n
+    seed = spec.seed if seed is None else seed
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InvalidValueError(f"N must be a positive integer, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidValueError(f"seed must be a non-negative integer, got {seed!r}")
+    n, seed = int(n), int(seed)
+    for g in groups:
+        if g not in _GROUPS:
+            raise InvalidValueError(f"unknown factor group {g!r}; valid groups: "
+                                    f"{', '.join(_GROUPS)}")
+    mod = _methods.get(method)
+    ctx = _Context(model, spec, method, mod, workers, progress)
+    active = [g for g in groups if spec.group(g)]
+    for g in active:
+        mod.check_n(spec.problem(g), n)
+    seeds = {s: stage_seed(seed, s) for s in _STAGES}
+    start = _time.perf_counter()
+    tables, conv, tres, values, problems = [], [], [], {}, {}
+    for g in active:
+        problem = spec.problem(g)
+        problems[g] = problem
+        result = ctx.analyse_group(g, problem, n, seeds, convergence=convergence,
+                                   time_resolved=time_resolved)
+        tables.append(result["indices"])
+        conv.append(result["convergence"])
+        tres.append(result["time_resolved"])
+        values[g] = result["values"]
+    ko = ctx.knockout() if knockout else _empty_knockout()
+    total = _time.perf_counter() - start
+    indices = _concat(tables, INDEX_COLUMNS)
+    return SensitivityResult(
+        model=model, spec=spec, method=method, n=n, seed=seed, seeds=seeds,
+        problems=problems, runs=ctx.runs, indices=indices,
+        convergence=_concat(conv, _CONV_COLUMNS),
+        time_resolved=_concat(tres, _TR_COLUMNS), knockout=ko, metric_values=values,
+        warnings=tuple(ctx.warnings),
+        timings={"simulation": round(ctx.sim_seconds, 3),
+                 "analysis": round(total - ctx.sim_seconds, 3), "total": round(total, 3)},
+        engine=ctx.engine or "none")
+
+
+_CONV_COLUMNS = ("group", "output", "metric", "factor", "index", "n_quarter", "n_half",
+                 "n_full", "value_quarter", "value_half", "value_full", "change", "settled")
+_TR_COLUMNS = ("group", "output", "factor", "index", "time", "value", "conf")
+_KO_COLUMNS = ("loop", "gain", "output", "metric", "baseline", "knockout", "change",
+               "relative_change")
+
+
+def _thin(count: int, most: int) -> list[int]:
+    """At most ``most`` evenly spaced indices of ``range(count)``, ends included."""
+    if count <= most:
+        return list(range(count))
+    return sorted({int(round(i)) for i in np.linspace(0, count - 1, most)})
+
+
+def _concat(frames, columns) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(columns))
+    return pd.concat(frames, ignore_index=True)[list(columns)]
+
+
+def _empty_knockout() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(_KO_COLUMNS))
+
+
+class _Context:
+    """State shared by the stages of one analysis (timings, warnings, run count)."""
+
+    def __init__(self, model, spec: Spec, method: str, mod, workers, progress):
+        self.model, self.spec, self.method, self.mod = model, spec, method, mod
+        self.workers, self.progress = workers, progress
+        self.runs = 0
+        self.sim_seconds = 0.0
+        self.warnings: list[str] = [mod.NOTE] if getattr(mod, "NOTE", "") else []
+        self.engine: str | None = None
+        base = {}
+        if spec.scenario is not None:
+            base.update(model.scenarios[spec.scenario].params)
+        self.base = base  # constants set by the scenario, by Vensim name
+        self.bounds = {f.name: f.range for f in spec.factors + spec.loop_factors}
+
+    # -- simulation -------------------------------------------------------
+    def simulate(self, frame: pd.DataFrame, *, progress: bool | None = None):
+        """Run the ensemble; return times and ``{py_name: (runs, T) array}``."""
+        from sdrev import ensemble
+
+        frame = frame.copy()
+        for name, value in self.base.items():
+            if name not in frame.columns:
+                frame[name] = value
+        outputs = list(dict.fromkeys(o.py_name for o in self.spec.outputs))
+        start = _time.perf_counter()
+        ds = ensemble.run(self.model, frame, outputs=outputs,
+                          progress=self.progress if progress is None else progress,
+                          workers=self.workers if len(frame) > 2000 else 1)
+        self.sim_seconds += _time.perf_counter() - start
+        self.runs += len(frame)
+        self.engine = str(ds.attrs.get("engine", "sdrev"))
+        times = np.asarray(ds["time"].values, dtype=float)
+        data = {}
+        for out in self.spec.outputs:
+            Y = np.asarray(ds[out.py_name].values, dtype=float)
+            bad = ~np.isfinite(Y)
+            if bad.any():
+                rows = np.nonzero(bad.any(axis=1))[0]
+                row = frame.iloc[int(rows[0])]
+                # name the values at their range ends first: the likely culprits
+                ends = [f"{k} = {v:g}" for k, v in row.items() if k in self.bounds
+                        and v in self.bounds[k]]
+                shown = (ends or [f"{k} = {v:g}" for k, v in row.items()])[:8]
+                raise InvalidValueError(
+                    f"{out.variable} is not finite in {len(rows)} of {len(frame)} runs, "
+                    f"e.g. run {int(rows[0])} with {', '.join(shown)}"
+                    f"{' ...' if len(row) > len(shown) else ''}; narrow the factor "
+                    "ranges in the spec or fix the model at those values")
+            data[out.py_name] = Y
+        return times, data
+
+    # -- metrics ----------------------------------------------------------
+    def scalar_metrics(self, times, data, *, note: bool = False) -> dict:
+        """``{(output, metric): values}`` of every scalar metric."""
+        out = {}
+        final = self.model.time.final
+        for o in self.spec.outputs:
+            for m in o.metrics:
+                if m.kind == "trajectory":
+                    continue
+                values = _metrics.compute(m, times, data[o.py_name])
+                if m.kind == "first_crossing":
+                    never = np.isnan(values)
+                    if note and never.any():
+                        self.warnings.append(
+                            f"{o.variable} never crosses {m.threshold:g} in {int(never.sum())}"
+                            f" of {len(values)} runs; those runs count as crossing at FINAL "
+                            f"TIME {final:g}")
+                    values = np.where(never, final, values)
+                out[(o.variable, m.name)] = values
+        return out
+
+    # -- analysis ---------------------------------------------------------
+    def analyse(self, problem, X, Y, seed, what: str, *, note: bool = True,
+                resamples: int = 100) -> pd.DataFrame:
+        Y = np.asarray(Y, dtype=float)
+        if np.ptp(Y) <= 1e-12 * max(1.0, float(np.abs(Y).max())):
+            if note:
+                self.warnings.append(f"{what} does not vary over the sample; its indices "
+                                     "are undefined (NaN)")
+            rows = [(f, i, np.nan, np.nan) for i in self.mod.INDICES if i != "S2"
+                    for f in problem["names"]]
+            return pd.DataFrame(rows, columns=["factor", "index", "value", "conf"])
+        with warnings.catch_warnings():
+            # SALib divides by the sample variance of each index estimate;
+            # near-degenerate bootstrap resamples only affect the intervals.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return self.mod.analyze(problem, X, Y, seed=seed,
+                                    second_order=self.spec.second_order, resamples=resamples)
+
+    def analyse_group(self, group, problem, n, seeds, *, convergence, time_resolved):
+        mod, spec = self.mod, self.spec
+        second = spec.second_order
+        s_sample, s_analyze = seeds[f"sample_{group}"], seeds[f"analyze_{group}"]
+        X = mod.sample(problem, n, seed=s_sample, second_order=second)
+        frame = pd.DataFrame(X, columns=problem["names"])
+        times, data = self.simulate(frame)
+        scalars = self.scalar_metrics(times, data, note=True)
+        tables = []
+        for (output, metric), Y in scalars.items():
+            t = self.analyse(problem, X, Y, s_analyze, f"{output} ({metric})")
+            t.insert(0, "metric", metric)
+            t.insert(0, "output", output)
+            tables.append(t)
+        indices = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
+            columns=["output", "metric", "factor", "index", "value", "conf"])
+        indices.insert(0, "group", group)
+        indices["ci_low"] = indices["value"] - indices["conf"]
+        indices["ci_high"] = indices["value"] + indices["conf"]
+        values = frame.copy()
+        for (output, metric), Y in scalars.items():
+            values[f"{output}: {metric}"] = Y
+        conv = (self.convergence(group, problem, n, X, scalars, indices, seeds)
+                if convergence else pd.DataFrame(columns=list(_CONV_COLUMNS)))
+        tres = (self.time_resolved(group, problem, X, times, data, s_analyze)
+                if time_resolved else pd.DataFrame(columns=list(_TR_COLUMNS)))
+        return {"indices": indices, "convergence": conv, "time_resolved": tres,
+                "values": values}
+
+    def convergence(self, group, problem, n, X, scalars, indices, seeds) -> pd.DataFrame:
+        mod, main = self.mod, self.mod.MAIN
+        sizes = {"quarter": n // 4, "half": n // 2}
+        subsets = {}
+        for label, size in sizes.items():
+            try:
+                mod.check_n(problem, size)
+            except InvalidValueError:
+                self.warnings.append(f"convergence check of {group}: N/{4 if label == 'quarter' else 2}"
+                                     f" = {size} is too small for {self.method}; skipped")
+                continue
+            rows = mod.prefix(problem, size, second_order=self.spec.second_order)
+            if rows is not None:
+                subsets[label] = (X[:rows], {k: v[:rows] for k, v in scalars.items()})
+            else:  # draw a smaller sample anew (eFAST)
+                Xs = mod.sample(problem, size, seed=seeds[f"resample_{label}"],
+                                second_order=self.spec.second_order)
+                t, d = self.simulate(pd.DataFrame(Xs, columns=problem["names"]),
+                                     progress=False)
+                subsets[label] = (Xs, self.scalar_metrics(t, d))
+        full = indices[indices["index"] == main].set_index(["output", "metric", "factor"])["value"]
+        frame = full.rename("value_full").reset_index()
+        frame.insert(0, "group", group)
+        frame.insert(4, "index", main)
+        frame["n_full"] = n
+        for label, size in sizes.items():
+            frame[f"n_{label}"] = size
+            if label not in subsets:
+                frame[f"value_{label}"] = np.nan
+                continue
+            Xs, scal = subsets[label]
+            parts = []
+            for (output, metric), Y in scal.items():
+                t = self.analyse(problem, Xs, Y, seeds[f"analyze_{group}"], "", note=False)
+                t = t[t["index"] == main]
+                parts.append(t.assign(output=output, metric=metric))
+            sub = pd.concat(parts).set_index(["output", "metric", "factor"])["value"]
+            frame[f"value_{label}"] = sub.reindex(
+                pd.MultiIndex.from_frame(frame[["output", "metric", "factor"]])).to_numpy()
+        # change between N/2 and N, scaled for unnormalised indices (Morris mu*)
+        scale = frame.groupby(["output", "metric"])["value_full"].transform(
+            lambda v: max(float(np.nanmax(np.abs(v))) if v.notna().any() else 1.0, 1e-300))
+        normalised = main in ("S1", "ST", "delta", "median")
+        ref = frame["value_half"] if frame["value_half"].notna().any() else frame["value_quarter"]
+        change = (frame["value_full"] - ref).abs()
+        frame["change"] = change if normalised else change / scale
+        frame["settled"] = ~(frame["change"] > CONVERGENCE_TOLERANCE)
+        for (output, metric), part in frame.groupby(["output", "metric"], sort=False):
+            if (~part["settled"]).any():
+                worst = part.loc[part["change"].idxmax()]
+                self.warnings.append(
+                    f"{group}: {self.method} {main} of {output} ({metric}) has not settled: "
+                    f"it changes by {worst['change']:.3f} for {worst['factor']} between "
+                    f"N/2 = {n // 2} and N = {n}; increase N")
+        return frame
+
+    def time_resolved(self, group, problem, X, times, data, seed) -> pd.DataFrame:
+        parts = []
+        for o in self.spec.outputs:
+            if not any(m.kind == "trajectory" for m in o.metrics):
+                continue
+            Y = data[o.py_name]
+            undefined = []
+            for k in _thin(len(times), TIME_RESOLVED_POINTS):
+                t = times[k]
+                table = self.analyse(problem, X, Y[:, k], seed, "", note=False,
+                                     resamples=TIME_RESOLVED_RESAMPLES)
+                table = table[table["index"] != "S2"]
+                if table["value"].isna().all():
+                    undefined.append(t)
+                parts.append(table.assign(group=group, output=o.variable, time=float(t)))
+            if undefined:
+                self.warnings.append(
+                    f"time-resolved indices of {o.variable} are undefined (NaN) at "
+                    f"{len(undefined)} time(s) where it does not vary, e.g. {undefined[0]:g}")
+        if not parts:
+            return pd.DataFrame(columns=list(_TR_COLUMNS))
+        return pd.concat(parts, ignore_index=True)[list(_TR_COLUMNS)]
+
+    # -- loop knockout ------------------------------------------------------
+    def knockout(self) -> pd.DataFrame:
+        loops = list(self.spec.loop_factors)
+        if not loops:
+            loops = [Factor(lp.gain, self.model.parameter(lp.gain).py_name, (0.0, 2.0),
+                            "uniform", (0.0, 2.0), "loops", f"{lp.id} {lp.name}".strip())
+                     for lp in self.model.loops if lp.gain]
+        if not loops:
+            return _empty_knockout()
+        base = {f.name: self.base.get(f.name, self.model.parameter(f.name).value)
+                for f in loops}
+        rows = [dict(base)]
+        for f in loops:
+            rows.append({**base, f.name: 0.0})
+        times, data = self.simulate(pd.DataFrame(rows), progress=False)
+        scalars = self.scalar_metrics(times, data)
+        out = []
+        for k, f in enumerate(loops, start=1):
+            for (output, metric), values in scalars.items():
+                b, v = float(values[0]), float(values[k])
+                # a relative change of a calendar year means nothing: years only
+                rel = ((v - b) / abs(b) if b != 0 and not metric.startswith("first_crossing")
+                       else np.nan)
+                out.append((f.label, f.name, output, metric, b, v, v - b, rel))
+        return pd.DataFrame(out, columns=list(_KO_COLUMNS))
+
+
+# -- reporting ---------------------------------------------------------------
+
+def summary_text(result: SensitivityResult, *, top: int = 3) -> str:
+    """The top factors per output metric, and the deciding loop, in plain words.
+
+    Parameters
+    ----------
+    result : SensitivityResult
+    top : int, optional
+        Factors named per output metric.
+    """
+    main = result.main_index
+    idx = result.indices
+    label = {"ST": "total-order Sobol' index ST", "mu_star": "Morris mu*",
+             "S1": "first-order index S1", "delta": "delta index",
+             "median": "PAWN median KS statistic"}.get(main, main)
+    lines = [f"Sensitivity of {result.model.title or result.model.name}: {result.method}, "
+             f"N = {result.n}, seed {result.seed}, {result.runs} runs "
+             f"({result.timings['total']:.1f} s; {result.timings['simulation']:.1f} s "
+             f"simulating). Factors ranked by {label}."]
+    for group, title in (("parameters", "Parameters"), ("loops", "Feedback loops")):
+        part = idx[(idx["group"] == group) & (idx["index"] == main)]
+        if part.empty:
+            continue
+        names = {f.name: f.label for f in result.spec.group(group)}
+        lines.append("")
+        lines.append(f"{title}:")
+        for (output, metric), rows in part.groupby(["output", "metric"], sort=False):
+            rows = rows.sort_values("value", ascending=False, na_position="last")
+            if rows["value"].isna().all():
+                lines.append(f"  {output}, {_metric_words(metric)}: does not vary")
+                continue
+            best = [f"{names.get(r.factor, r.factor)} ({main} {r.value:.2f})"
+                    for r in rows.head(top).itertuples()]
+            if group == "loops":
+                lines.append(f"  {output}, {_metric_words(metric)}: decided by "
+                             f"{best[0]}; then " + ", ".join(best[1:]) if len(best) > 1 else
+                             f"  {output}, {_metric_words(metric)}: decided by {best[0]}")
+            else:
+                lines.append(f"  {output}, {_metric_words(metric)}: " + ", ".join(best))
+    ko = result.knockout
+    if len(ko):
+        lines.append("")
+        lines.append("Loop knockout (gain set to 0), largest effect per output metric:")
+        for (output, metric), rows in ko.groupby(["output", "metric"], sort=False):
+            r = rows.loc[rows["change"].abs().idxmax()]
+            if metric.startswith("first_crossing"):
+                rel = f", {r['change']:+.1f} years"
+            else:
+                rel = "" if pd.isna(r["relative_change"]) else f", {r['relative_change']:+.0%}"
+            lines.append(f"  {output}, {_metric_words(metric)}: {r['loop']} "
+                         f"({r['baseline']:.4g} -> {r['knockout']:.4g}{rel})")
+    if result.warnings:
+        lines.append("")
+        lines.append("Warnings:")
+        lines += [f"  - {w}" for w in result.warnings]
+    return "\n".join(lines)
+
+
+def _metric_words(metric: str) -> str:
+    parts = metric.split("_")
+    if metric.startswith("value_at_"):
+        return f"value at {parts[-1]}"
+    if metric.startswith("time_average_"):
+        return f"average {parts[-2]}-{parts[-1]}"
+    if metric.startswith("first_crossing_"):
+        return f"time it first reaches {parts[-1]}"
+    return metric.replace("_", " ")
+
+
+def write(result: SensitivityResult, folder: str | Path, *, command: str = "",
+          figures: bool = True, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Write ``result`` into a new run folder, atomically.
+
+    Files: ``indices.csv``, ``convergence.csv``, ``time_resolved.csv``,
+    ``knockout.csv``, ``samples_<group>.csv`` (factors and metric values per
+    run), ``spec.toml``, ``summary.txt``, ``figures/`` and ``manifest.json``
+    (seeds, method, N, problems, timings, software versions).
+
+    Parameters
+    ----------
+    result : SensitivityResult
+    folder : str or Path
+        The run folder; it must not exist or be empty.
+    command : str, optional
+        The command line, recorded in the manifest.
+    figures : bool, optional
+        Also write figures.
+    formats : sequence of str, optional
+        Figure formats.
+
+    Returns
+    -------
+    list of Path
+        The files written (under their final names).
+    """
+    from sdrev import runs
+    from sdrev.scenario import run_settings
+
+    folder = Path(folder)
+    written: list[str] = []
+    with runs.staged_folder(folder) as stage:
+        def put(name: str, frame: pd.DataFrame, **kw) -> None:
+            frame.to_csv(stage / name, **kw)
+            written.append(name)
+
+        put("indices.csv", result.indices, index=False)
+        put("convergence.csv", result.convergence, index=False)
+        put("time_resolved.csv", result.time_resolved, index=False)
+        put("knockout.csv", result.knockout, index=False)
+        for group, frame in result.metric_values.items():
+            put(f"samples_{group}.csv", frame, index_label="run")
+        (stage / "spec.toml").write_text(result.spec.text, encoding="utf-8")
+        (stage / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")
+        written += ["spec.toml", "summary.txt"]
+        if figures:
+            from sdrev.report.sensitivity_figures import write_sensitivity_figures
+            paths = write_sensitivity_figures(result, stage / "figures", formats=formats)
+            written += [str(p.relative_to(stage)) for p in paths]
+        settings = run_settings(result.model, scenario=result.spec.scenario)
+        extra = {
+            "analysis": "sensitivity",
+            "method": result.method,
+            "n": result.n,
+            "seed": result.seed,
+            "seeds": dict(result.seeds),
+            "runs": result.runs,
+            "engine": result.engine,
+            "spec_file": str(result.spec.path) if result.spec.path else None,
+            "problems": dict(result.problems),
+            "second_order": result.spec.second_order,
+            "outputs": {o.variable: [m.name for m in o.metrics] for o in result.spec.outputs},
+            "timings_seconds": dict(result.timings),
+            "warnings": list(result.warnings),
+            "files": written,
+        }
+        runs.write_json(stage / "manifest.json",
+                        runs.manifest(result.model, settings, command=command, extra=extra))
+    return [folder / name for name in written] + [folder / "manifest.json"]

@@ -1,0 +1,467 @@
+"""Sensitivity specs: which factors vary, which outputs and metrics are analysed.
+
+A spec is a TOML file, ``sensitivity/<model>.toml`` for library models or
+any path for a user's model::
+
+    [sensitivity]
+    description = "What the analysis asks."
+    scenario = "baseline"        # constants not varied take this scenario's values
+    method = "sobol"             # default method (the CLI's --method overrides)
+    n = 1024                     # default sample size (the CLI's -N overrides)
+    seed = 20240501              # default seed (the CLI's --seed overrides)
+    second_order = false         # Sobol second-order indices (S2)
+
+    [[factor]]                   # a model constant varied over its range
+    name = "R and D Spending"    # Vensim or snake_case name
+    range = [0.0, 0.2]           # optional: defaults to the model's documented range
+    distribution = "uniform"     # uniform | loguniform | triangular | normal
+                                 # | truncnormal | lognormal
+    # mode = 0.1                 # triangular: the peak, inside range
+    # mean = 0.1, sd = 0.02      # normal, truncnormal (range truncates), lognormal (of ln x)
+
+    [[loop]]                     # a loop-gain factor: analysed as a group of its own
+    id = "R1"                    # loop id from the model's metadata
+    # gain = "Strategic Guiding Loop Gain"   # needed when the model documents no loops
+    range = [0.0, 2.0]           # optional, default [0, 2]
+
+    [[output]]
+    variable = "Standards Influence"
+    metrics = [
+      { kind = "value_at" },                      # at FINAL TIME unless time = ...
+      { kind = "value_at", time = 2030 },
+      { kind = "time_average", start = 2010 },    # start/end default to the horizon
+      { kind = "maximum" },
+      { kind = "first_crossing", threshold = 0.5 },   # direction = "up" | "down"
+      { kind = "trajectory" },                    # time-resolved indices
+    ]
+
+:func:`load_spec` reads and validates a spec against a model: every error
+names the bad value and the valid ones.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sdrev.errors import InvalidValueError, ModelNotFoundError, UnknownNameError, suggest
+
+if TYPE_CHECKING:
+    from sdrev.model import Model
+
+__all__ = ["DISTRIBUTIONS", "METHODS", "METRICS", "Factor", "Metric", "Output", "Spec",
+           "check_method", "load_spec", "parse_spec", "spec_path"]
+
+#: Analysis methods, each a module of :mod:`sdrev.sensitivity.methods`.
+METHODS = ("sobol", "morris", "fast", "rbd_fast", "pawn", "delta")
+#: Output metric kinds (see :mod:`sdrev.sensitivity.metrics`).
+METRICS = ("value_at", "time_average", "maximum", "first_crossing", "trajectory")
+#: Spec distribution name -> SALib ``dists`` code.
+DISTRIBUTIONS = {"uniform": "unif", "loguniform": "logunif", "triangular": "triang",
+                 "normal": "norm", "truncnormal": "truncnorm", "lognormal": "lognorm"}
+#: Default range of a loop gain (models/README.md: gains are in [0, 2]).
+LOOP_GAIN_RANGE = (0.0, 2.0)
+
+_TOP_KEYS = {"sensitivity", "factor", "loop", "output"}
+_SETTINGS = {"description", "scenario", "method", "n", "seed", "second_order"}
+_FACTOR_KEYS = {"name", "range", "distribution", "mode", "mean", "sd"}
+_LOOP_KEYS = {"id", "gain", "range", "distribution", "mode", "mean", "sd"}
+_METRIC_KEYS = {"value_at": {"time"}, "time_average": {"start", "end"}, "maximum": set(),
+                "first_crossing": {"threshold", "direction"}, "trajectory": set()}
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One varied constant.
+
+    Attributes
+    ----------
+    name, py_name : str
+        Vensim and snake_case name of the constant.
+    range : tuple of float
+        Lower and upper bound (for ``normal`` and ``lognormal``, the bounds
+        within which sampled values are expected, used for plots only).
+    distribution : str
+        One of :data:`DISTRIBUTIONS`.
+    salib_bounds : tuple of float
+        The bounds as SALib's ``problem["bounds"]`` wants them for the
+        distribution.
+    group : str
+        ``"parameters"`` or ``"loops"``.
+    label : str
+        Name shown in tables: the constant, or ``"R1 strategic guiding"`` for
+        a loop gain.
+    """
+
+    name: str
+    py_name: str
+    range: tuple[float, float]
+    distribution: str
+    salib_bounds: tuple[float, ...]
+    group: str = "parameters"
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One scalar (or per-time) summary of an output trajectory.
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`METRICS`.
+    name : str
+        Short label, e.g. ``"value_at_2040"``, ``"first_crossing_0.5"``.
+    time, start, end, threshold : float or None
+    direction : str
+        ``"up"`` or ``"down"`` (first crossing).
+    """
+
+    kind: str
+    name: str
+    time: float | None = None
+    start: float | None = None
+    end: float | None = None
+    threshold: float | None = None
+    direction: str = "up"
+
+
+@dataclass(frozen=True)
+class Output:
+    """A model variable and the metrics computed from its trajectory."""
+
+    variable: str
+    py_name: str
+    units: str
+    metrics: tuple[Metric, ...]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated sensitivity spec for one model.
+
+    Attributes
+    ----------
+    model : str
+        Name of the model it was validated against.
+    path : Path or None
+        The file it was read from.
+    description : str
+    scenario : str or None
+    method : str
+        Default method.
+    n : int
+        Default sample size (meaning per method: see :mod:`sdrev.sensitivity.methods`).
+    seed : int
+        Default seed.
+    second_order : bool
+    factors : tuple of Factor
+        The parameter group.
+    loop_factors : tuple of Factor
+        The loop-gain group.
+    outputs : tuple of Output
+    """
+
+    model: str
+    path: Path | None
+    description: str
+    scenario: str | None
+    method: str
+    n: int
+    seed: int
+    second_order: bool
+    factors: tuple[Factor, ...]
+    loop_factors: tuple[Factor, ...]
+    outputs: tuple[Output, ...]
+    text: str = field(default="", repr=False)
+
+    def problem(self, group: str = "parameters") -> dict:
+        """The SALib problem dict of a factor group (``"parameters"`` or ``"loops"``)."""
+        factors = self.group(group)
+        return {
+            "num_vars": len(factors),
+            "names": [f.name for f in factors],
+            "bounds": [list(f.salib_bounds) for f in factors],
+            "dists": [DISTRIBUTIONS[f.distribution] for f in factors],
+        }
+
+    def group(self, group: str) -> tuple[Factor, ...]:
+        """The factors of ``group``."""
+        if group == "parameters":
+            return self.factors
+        if group == "loops":
+            return self.loop_factors
+        raise InvalidValueError(f"unknown factor group {group!r}; valid groups: parameters, loops")
+
+
+def check_method(method: str) -> str:
+    """Return ``method`` if it is one of :data:`METHODS`, else raise naming the valid ones."""
+    if method not in METHODS:
+        raise InvalidValueError(
+            f"unknown sensitivity method {method!r}; valid methods: {', '.join(METHODS)}"
+            + suggest(str(method), METHODS))
+    return method
+
+
+def spec_path(model: Model) -> Path:
+    """Where the library keeps the spec of ``model``."""
+    from sdrev.library import sensitivity_dir
+    return sensitivity_dir() / f"{model.name}.toml"
+
+
+def load_spec(model: Model, path: str | Path | None = None) -> Spec:
+    """Read and validate the sensitivity spec of ``model``.
+
+    Parameters
+    ----------
+    model : Model
+    path : str or Path, optional
+        A spec file; by default the library's ``sensitivity/<model>.toml``.
+
+    Returns
+    -------
+    Spec
+
+    Raises
+    ------
+    ModelNotFoundError
+        If there is no spec file.
+    InvalidValueError, UnknownNameError
+        If the spec is invalid; the message names the bad entry and the
+        valid values.
+    """
+    file = Path(path) if path is not None else spec_path(model)
+    if not file.is_file():
+        hint = ("" if path is not None else
+                f"; the model has no library spec, give one with --spec FILE")
+        raise ModelNotFoundError(f"sensitivity spec {str(file)!r} does not exist{hint}")
+    text = file.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidValueError(f"cannot read sensitivity spec {file.name}: {exc}") from None
+    return parse_spec(model, data, path=file, text=text)
+
+
+def parse_spec(model: Model, data: Mapping, *, path: Path | None = None, text: str = "") -> Spec:
+    """Validate a spec already read into a mapping; see :func:`load_spec`."""
+    where = path.name if path is not None else "spec"
+    _keys(data, _TOP_KEYS, where)
+    settings = dict(data.get("sensitivity", {}))
+    _keys(settings, _SETTINGS, f"{where} [sensitivity]")
+    method = check_method(str(settings.get("method", "sobol")))
+    n = settings.get("n", 1024)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InvalidValueError(f"{where}: n must be a positive integer, got {n!r}")
+    seed = settings.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidValueError(f"{where}: seed must be a non-negative integer, got {seed!r}")
+    scenario = settings.get("scenario")
+    if scenario is not None and scenario not in model.scenarios:
+        raise UnknownNameError(
+            f"{where}: unknown scenario {scenario!r} for model {model.name}; known scenarios: "
+            f"{', '.join(model.scenarios) or 'none'}")
+    second = settings.get("second_order", False)
+    if not isinstance(second, bool):
+        raise InvalidValueError(f"{where}: second_order must be true or false, got {second!r}")
+
+    factors = tuple(_factor(model, entry, f"{where} [[factor]] #{i + 1}")
+                    for i, entry in enumerate(_tables(data, "factor", where)))
+    loops = tuple(_loop_factor(model, entry, f"{where} [[loop]] #{i + 1}")
+                  for i, entry in enumerate(_tables(data, "loop", where)))
+    if not factors and not loops:
+        raise InvalidValueError(f"{where}: no [[factor]] or [[loop]] entries; nothing to vary")
+    seen: dict[str, str] = {}
+    for f in factors + loops:
+        if f.name in seen:
+            raise InvalidValueError(f"{where}: {f.name!r} is varied twice ({seen[f.name]} and "
+                                    f"{f.group}); list each constant once")
+        seen[f.name] = f.group
+    outputs = tuple(_output(model, entry, f"{where} [[output]] #{i + 1}")
+                    for i, entry in enumerate(_tables(data, "output", where)))
+    if not outputs:
+        raise InvalidValueError(f"{where}: no [[output]] entries; name at least one variable")
+    return Spec(model=model.name, path=path, description=str(settings.get("description", "")),
+                scenario=scenario, method=method, n=n, seed=seed, second_order=second,
+                factors=factors, loop_factors=loops, outputs=outputs, text=text)
+
+
+def _tables(data: Mapping, key: str, where: str) -> list:
+    entries = data.get(key, [])
+    if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
+        raise InvalidValueError(f"{where}: {key} must be an array of tables ([[{key}]])")
+    return entries
+
+
+def _keys(entry: Mapping, valid: set[str], where: str) -> None:
+    for key in entry:
+        if key not in valid:
+            raise InvalidValueError(
+                f"{where}: unknown key {key!r}; valid keys: {', '.join(sorted(valid))}"
+                + suggest(key, valid))
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidValueError(f"{what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _constant(model: Model, name, where: str):
+    from sdrev.scenario import resolve_parameter
+    if not isinstance(name, str):
+        raise InvalidValueError(f"{where}: name must be a string, got {name!r}")
+    try:
+        param = resolve_parameter(model, name)
+    except UnknownNameError as exc:
+        raise UnknownNameError(f"{where}: {exc}") from None
+    if isinstance(param.value, Mapping):
+        raise InvalidValueError(f"{where}: {param.name!r} is subscripted; sensitivity "
+                                "factors must be scalar constants")
+    return param
+
+
+def _factor(model: Model, entry: Mapping, where: str, *, group: str = "parameters",
+            default_range=None, label: str = "") -> Factor:
+    _keys(entry, _LOOP_KEYS if group == "loops" else _FACTOR_KEYS, where)
+    param = _constant(model, entry.get("gain" if group == "loops" else "name"), where)
+    where = f"{where} ({param.name})"
+    raw = entry.get("range", default_range if default_range is not None else param.range)
+    if raw is None:
+        raise InvalidValueError(f"{where}: no range given and the model documents none; "
+                                "add range = [low, high]")
+    if not isinstance(raw, (list, tuple)) or len(raw) != 2:
+        raise InvalidValueError(f"{where}: range must be [low, high], got {raw!r}")
+    lo, hi = (_number(v, f"{where}: range bound") for v in raw)
+    if not lo < hi:
+        kind = "empty" if lo == hi else "inverted"
+        raise InvalidValueError(f"{where}: range [{lo:g}, {hi:g}] is {kind}; "
+                                "the low bound must be below the high bound")
+    dist = entry.get("distribution", "uniform")
+    if dist not in DISTRIBUTIONS:
+        raise InvalidValueError(f"{where}: unknown distribution {dist!r}; valid distributions: "
+                                f"{', '.join(DISTRIBUTIONS)}" + suggest(str(dist), DISTRIBUTIONS))
+    extra = {"triangular": {"mode"}, "normal": {"mean", "sd"}, "truncnormal": {"mean", "sd"},
+             "lognormal": {"mean", "sd"}}.get(dist, set())
+    for key in ("mode", "mean", "sd"):
+        if key in entry and key not in extra:
+            raise InvalidValueError(f"{where}: {key!r} does not apply to a {dist} distribution")
+        if key in extra and key not in entry:
+            raise InvalidValueError(f"{where}: a {dist} distribution needs {key!r}")
+    if dist in ("uniform", "loguniform"):
+        if dist == "loguniform" and lo <= 0:
+            raise InvalidValueError(f"{where}: a loguniform range must be positive, got "
+                                    f"[{lo:g}, {hi:g}]")
+        bounds: tuple[float, ...] = (lo, hi)
+    elif dist == "triangular":
+        mode = _number(entry["mode"], f"{where}: mode")
+        if not lo <= mode <= hi:
+            raise InvalidValueError(f"{where}: mode {mode:g} is outside the range "
+                                    f"[{lo:g}, {hi:g}]")
+        bounds = (lo, hi, (mode - lo) / (hi - lo))
+    else:
+        mean = _number(entry["mean"], f"{where}: mean")
+        sd = _number(entry["sd"], f"{where}: sd")
+        if sd <= 0:
+            raise InvalidValueError(f"{where}: sd must be positive, got {sd:g}")
+        bounds = (lo, hi, mean, sd) if dist == "truncnormal" else (mean, sd)
+    return Factor(param.name, param.py_name, (lo, hi), dist, bounds, group,
+                  label or param.name)
+
+
+def _loop_factor(model: Model, entry: Mapping, where: str) -> Factor:
+    loop_id = entry.get("id")
+    loops = {lp.id: lp for lp in model.loops}
+    entry = dict(entry)
+    label = ""
+    if loop_id is not None:
+        if loop_id in loops:
+            loop = loops[loop_id]
+            label = f"{loop.id} {loop.name}".strip()
+            entry.setdefault("gain", loop.gain)
+        elif "gain" not in entry:
+            raise UnknownNameError(
+                f"{where}: unknown loop {loop_id!r} in model {model.name}; documented loops: "
+                + (", ".join(loops) or "none (give gain = ... Loop Gain)"))
+        else:
+            label = str(loop_id)
+    if "gain" not in entry:
+        raise InvalidValueError(f"{where}: give the loop id or its gain parameter (gain = ...)")
+    factor = _factor(model, entry, where, group="loops", default_range=LOOP_GAIN_RANGE,
+                     label=label)
+    return factor
+
+
+def _output(model: Model, entry: Mapping, where: str) -> Output:
+    _keys(entry, {"variable", "metrics"}, where)
+    name = entry.get("variable")
+    variables = {v.name.lower(): v for v in model.variables
+                 if v.kind in ("stock", "flow", "auxiliary")}
+    variables.update({v.py_name: v for v in model.variables
+                      if v.kind in ("stock", "flow", "auxiliary")})
+    var = variables.get(str(name).lower()) or variables.get(str(name))
+    if var is None:
+        valid = [v.name for v in model.variables if v.kind in ("stock", "flow", "auxiliary")]
+        raise UnknownNameError(
+            f"{where}: unknown variable {name!r} in model {model.name}"
+            + (suggest(str(name), valid) or f"; valid variables: {', '.join(valid)}"))
+    raw = entry.get("metrics", [{"kind": "value_at"}])
+    if not isinstance(raw, list) or not raw:
+        raise InvalidValueError(f"{where} ({var.name}): metrics must be a non-empty list")
+    metrics = tuple(_metric(model, m, f"{where} ({var.name})") for m in raw)
+    names = [m.name for m in metrics]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise InvalidValueError(f"{where} ({var.name}): metric {sorted(dup)[0]!r} listed twice")
+    return Output(var.name, var.py_name, var.units, metrics)
+
+
+def _metric(model: Model, entry, where: str) -> Metric:
+    if isinstance(entry, str):
+        entry = {"kind": entry}
+    if not isinstance(entry, Mapping):
+        raise InvalidValueError(f"{where}: a metric must be a table like {{ kind = \"maximum\" }}")
+    kind = entry.get("kind")
+    if kind not in METRICS:
+        raise InvalidValueError(f"{where}: unknown metric {kind!r}; valid metrics: "
+                                f"{', '.join(METRICS)}" + suggest(str(kind), METRICS))
+    _keys(entry, {"kind", "name"} | _METRIC_KEYS[kind], f"{where} metric {kind}")
+    t0, t1 = model.time.initial, model.time.final
+
+    def when(key, default):
+        value = _number(entry.get(key, default), f"{where}: {kind} {key}")
+        if not t0 <= value <= t1:
+            raise InvalidValueError(f"{where}: {kind} {key} = {value:g} is outside the "
+                                    f"simulated horizon [{t0:g}, {t1:g}]")
+        return value
+
+    if kind == "value_at":
+        time = when("time", t1)
+        metric = Metric(kind, f"value_at_{time:g}", time=time)
+    elif kind == "time_average":
+        start, end = when("start", t0), when("end", t1)
+        if not start < end:
+            raise InvalidValueError(f"{where}: time_average start {start:g} must be before "
+                                    f"end {end:g}")
+        metric = Metric(kind, f"time_average_{start:g}_{end:g}", start=start, end=end)
+    elif kind == "first_crossing":
+        if "threshold" not in entry:
+            raise InvalidValueError(f"{where}: first_crossing needs threshold = <value>")
+        threshold = _number(entry["threshold"], f"{where}: threshold")
+        direction = entry.get("direction", "up")
+        if direction not in ("up", "down"):
+            raise InvalidValueError(f"{where}: unknown direction {direction!r}; valid: up, down")
+        metric = Metric(kind, f"first_crossing_{threshold:g}", threshold=threshold,
+                        direction=direction)
+    else:
+        metric = Metric(kind, kind)
+    if "name" in entry:
+        name = entry["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidValueError(f"{where}: metric name must be a non-empty string")
+        metric = Metric(**{**metric.__dict__, "name": name.strip()})
+    return metric

@@ -1,0 +1,115 @@
+"""Reference behaviour of ``mne_reverse_knowledge`` (Fu, Sun & Ghauri, 2018).
+
+Developed-market subsidiaries of an emerging-market MNE learn from customers,
+collaborators and the host country, share knowledge vertically (through
+regional hubs to the HQ and back) and horizontally (between subsidiaries), and
+the HQ integrates it in two tiers and three steps. Huawei and ZTE grow
+capability and internationalisation together; TCL and SAIC, without learning,
+sharing or integration management, lose the value of internationalisation.
+"""
+
+import pytest
+
+import sdrev
+
+SUBSIDIARIES = ("sub1", "sub2", "sub3", "sub4")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return sdrev.load("mne_reverse_knowledge")
+
+
+@pytest.fixture(scope="module")
+def runs(model):
+    return {name: model.simulate(scenario=name)
+            for name in ("baseline", "huawei_zte", "tcl_saic", "no_horizontal_sharing")}
+
+
+def subsidiary_capabilities(frame):
+    """One column per subsidiary of the subscripted Subsidiary Capability stock."""
+    columns = [f"subsidiary_capability[{s}]" for s in SUBSIDIARIES]
+    missing = [c for c in columns if c not in frame.columns]
+    assert not missing, f"subscripted columns missing: {missing}"
+    return frame[columns]
+
+
+def test_model_uses_subscripts_for_subsidiaries_and_sources(runs):
+    frame = runs["baseline"]
+    subsidiary_capabilities(frame)
+    learning = [c for c in frame.columns if c.startswith("reverse_learning[")]
+    # one reverse-learning flow per subsidiary and per source
+    assert len(learning) == len(SUBSIDIARIES) * 3
+    for sub in SUBSIDIARIES:
+        for src in ("customers", "collaborators", "host"):
+            assert sum(sub in c and src in c for c in learning) == 1
+
+
+def test_huawei_zte_grows_capability_and_internationalisation_together(runs):
+    hz = runs["huawei_zte"]
+    cap = hz["technological_capability"]
+    intl = hz["internationalisation"]
+    # both rise substantially over the horizon
+    assert cap.iloc[-1] > 2.5 * cap.iloc[0]
+    assert intl.iloc[-1] > 3 * intl.iloc[0]
+    # and together: both higher at mid-horizon than at entry, and
+    # internationalisation reaches about the two-thirds share Huawei had by
+    # 2014 (13 years after its first major European sales) within a few years
+    mid = hz.index[len(hz.index) // 2]
+    assert cap.loc[mid] > cap.iloc[0] + 0.2 and intl.loc[mid] > intl.iloc[0] + 0.2
+    assert 0.55 < intl.loc[13.0] < 0.75
+    # capability ends higher than with moderate management (baseline)
+    assert cap.iloc[-1] > runs["baseline"]["technological_capability"].iloc[-1] + 0.05
+    # internationalisation pays: its net value ends well above its entry value
+    value = hz["net_value_of_internationalisation"]
+    assert value.iloc[-1] > value.iloc[0] + 0.3
+
+
+def test_tcl_saic_ends_with_lower_capability(runs):
+    tcl = runs["tcl_saic"]["technological_capability"].iloc[-1]
+    assert tcl < runs["huawei_zte"]["technological_capability"].iloc[-1] - 0.1
+    assert tcl < runs["baseline"]["technological_capability"].iloc[-1]
+    # no reverse knowledge is integrated at all
+    assert runs["tcl_saic"]["integrated_reverse_knowledge"].abs().max() < 1e-9
+
+
+def test_tcl_saic_loses_the_value_of_internationalisation(runs):
+    tcl = runs["tcl_saic"]
+    value = tcl["net_value_of_internationalisation"]
+    # positive at entry (capable acquired units), negative at the end
+    assert value.iloc[0] > 0.03
+    assert value.iloc[-1] < 0
+    assert value.iloc[-1] < value.iloc[0] - 0.05
+    # the acquired subsidiaries' capability is not renewed and decays
+    mean_sub = tcl["mean_subsidiary_capability"]
+    assert mean_sub.iloc[-1] < 0.5 * mean_sub.iloc[0]
+    # losses lead to retreat: internationalisation ends below its peak
+    intl = tcl["internationalisation"]
+    assert intl.iloc[-1] < intl.max() - 0.1
+
+
+def test_horizontal_sharing_off_lowers_weakest_subsidiary_and_mean(runs):
+    on, off = runs["baseline"], runs["no_horizontal_sharing"]
+    weakest_on = subsidiary_capabilities(on).min(axis=1)
+    weakest_off = subsidiary_capabilities(off).min(axis=1)
+    for t in (10.0, on.index[-1]):
+        # diffusion to the weakest subsidiary: clearly lower without peers
+        assert weakest_off.loc[t] < weakest_on.loc[t] - 0.05
+        # the activity-weighted mean across subsidiaries is lower too
+        assert off["mean_subsidiary_capability"].loc[t] < on["mean_subsidiary_capability"].loc[t] - 0.03
+    # without horizontal sharing the weakest subsidiary falls further behind the strongest
+    gap_on = subsidiary_capabilities(on).max(axis=1) - weakest_on
+    gap_off = subsidiary_capabilities(off).max(axis=1) - weakest_off
+    assert gap_off.loc[10.0] > gap_on.loc[10.0]
+
+
+def test_learning_sources_all_contribute_with_customers_first(model):
+    frame = model.simulate(scenario="huawei_zte", params={"FINAL TIME": 5})
+    by_source = {}
+    for src in ("customers", "collaborators", "host"):
+        cols = [c for c in frame.columns if c.startswith("reverse_learning[") and src in c]
+        assert len(cols) == len(SUBSIDIARIES)
+        by_source[src] = frame[cols].sum(axis=1).iloc[-1]
+    assert all(v > 0 for v in by_source.values())
+    assert by_source["customers"] > by_source["collaborators"] > 0
+    assert by_source["customers"] > by_source["host"]
