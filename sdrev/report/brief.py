@@ -231,7 +231,7 @@ def levers_from_folder(model: Model, folder: str | Path, *, output: str | None =
 def default_spec(model: Model, output: str | None = None, *, band: float | None = None):
     """The spec of a brief's default sensitivity run.
 
-    The library spec of the model if it has one, else every documented
+    The library spec of the model if it has one (and no ``band``), else every documented
     parameter range (except loop gains, which form the loop group, and the
     ``[compare]`` regime parameter); one output (``output`` or the first key
     output) at FINAL TIME. With ``band``, each parameter of a spec made here
@@ -244,7 +244,7 @@ def default_spec(model: Model, output: str | None = None, *, band: float | None 
     name = output or model.key_outputs[0]
     out_table = {"variable": name, "metrics": [{"kind": "value_at"}]}
     try:
-        spec = sa.load_spec(model)
+        spec = sa.load_spec(model) if band is None else None
     except ModelNotFoundError:
         spec = None
     if spec is not None:
@@ -299,10 +299,10 @@ def default_sensitivity(model: Model, *, n: int = DEFAULT_SENSITIVITY_N,
     spec = default_spec(model, output)
     kw = {"method": "sobol", "n": n, "progress": progress, "time_resolved": False,
           "knockout": True}
-    if spec.path is not None:
-        return sa.run(model, spec, **kw), f"library spec {spec.path.name}"
+    source = (f"library spec {spec.path.name}" if spec.path is not None
+              else "every documented parameter range")
     try:
-        return sa.run(model, spec, **kw), "every documented parameter range"
+        return sa.run(model, spec, **kw), source
     except InvalidValueError as exc:
         if "not finite" not in str(exc):
             raise
