@@ -323,3 +323,68 @@ def test_write_run_folder(ishigami_sobol, tmp_path):
     assert len(table) == 2 * 3 * 2  # outputs x factors x (S1, ST)
     text = summary_text(ishigami_sobol)
     assert "X1 (ST 0.56)" in text and "X3" in text
+
+
+# -- the command line -----------------------------------------------------------------
+
+def _cli_indices(folder: Path, output: str, metric: str) -> pd.DataFrame:
+    table = pd.read_csv(folder / "indices.csv")
+    part = table[(table.group == "parameters") & (table.output == output)
+                 & (table.metric == metric)]
+    return part.pivot_table(index="factor", columns="index", values="value")
+
+
+def test_cli_sobol_on_ishigami_gives_the_analytic_indices(tmp_path, capsys):
+    from sdrev.cli import main
+
+    out = tmp_path / "sens"
+    code = main(["sensitivity", str(FIXTURES / "ishigami.mdl"), "--spec",
+                 str(FIXTURES / "ishigami_sensitivity.toml"), "--method", "sobol",
+                 "-N", "4096", "--seed", "11", "--out", str(out), "--quiet"])
+    assert code == 0
+    wide = _cli_indices(out, "Ishigami Output", "value_at_2")
+    for factor in ISHIGAMI_S1:
+        assert wide.at[factor, "S1"] == pytest.approx(ISHIGAMI_S1[factor], abs=TOLERANCE)
+        assert wide.at[factor, "ST"] == pytest.approx(ISHIGAMI_ST[factor], abs=TOLERANCE)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 11 and manifest["n"] == 4096
+    assert manifest["command"].startswith("sdrev sensitivity")
+    assert (out / "figures" / "sobol_parameters_ishigami_output.svg").exists()
+    printed = capsys.readouterr().out
+    assert "X2" in printed and "ST" in printed
+
+
+def test_cli_morris_on_gfunction_ranks_as_analytic(tmp_path):
+    from sdrev.cli import main
+
+    out = tmp_path / "morris"
+    assert main(["sensitivity", str(FIXTURES / "gfunction.mdl"), "--spec",
+                 str(FIXTURES / "gfunction_sensitivity.toml"), "--method", "morris",
+                 "-N", "64", "--seed", "5", "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out / "indices.csv")
+    mu = table[(table["index"] == "mu_star") & (table.group == "parameters")]
+    mu = mu.groupby("factor")["value"].mean().sort_values(ascending=False)
+    s1, _ = g_function_indices(G_IMPORTANCE)
+    assert list(mu.index) == sorted(s1, key=s1.get, reverse=True)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--method", "sobol", "-N", "1000"], "power of 2"),
+    (["--spec", "{missing}"], "does not exist"),
+    (["--spec", "{inverted}"], "inverted"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
+    from sdrev.cli import main
+
+    inverted = tmp_path / "inverted.toml"
+    inverted.write_text((FIXTURES / "ishigami_sensitivity.toml").read_text().replace(
+        'name = "X1"', 'name = "X1"\nrange = [2, -2]'))
+    extra = [e.format(missing=tmp_path / "nope.toml", inverted=inverted) for e in extra]
+    args = ["sensitivity", str(FIXTURES / "ishigami.mdl"), "--out", str(tmp_path / "o"),
+            "--quiet"]
+    if "--spec" not in extra:
+        args += ["--spec", str(FIXTURES / "ishigami_sensitivity.toml")]
+    assert main(args + extra) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sdrev: error: ") and message in err
+    assert not (tmp_path / "o").exists()
