@@ -60,9 +60,12 @@ def loop_score_figure(analysis, *, top: int = TOP_LOOPS,
         pos = [np.clip(s, 0, None).sum(axis=1) for _, s in series]
         neg = [np.clip(s, None, 0).sum(axis=1) for _, s in series]
         if series:
-            ax.stackplot(t, *pos, colors=colours, labels=[s[0] for s in series],
-                         alpha=0.9, linewidth=0)
-            ax.stackplot(t, *neg, colors=colours, alpha=0.9, linewidth=0)
+            upper = ax.stackplot(t, *pos, colors=colours, labels=[s[0] for s in series],
+                                 linewidth=0.3, edgecolor="0.2")
+            lower = ax.stackplot(t, *neg, colors=colours, linewidth=0.3, edgecolor="0.2")
+            for i, (a, b) in enumerate(zip(upper, lower)):
+                a.set_hatch(_HATCHES[i % len(_HATCHES)])
+                b.set_hatch(_HATCHES[i % len(_HATCHES)])
         ax.axhline(0, color="0.2", linewidth=0.8)
         ax.set_ylim(-1.05, 1.05)
         ax.set_ylabel("Relative loop score")
@@ -81,9 +84,17 @@ def loop_score_figure(analysis, *, top: int = TOP_LOOPS,
 
 
 def _colours():
+    """Colours that stay distinct in grey-scale print: lightness steps of the
+    perceptually uniform cividis map, alternating dark and light so that
+    neighbouring layers contrast; hatches (:data:`_HATCHES`) separate the rest."""
     from matplotlib import colormaps
-    cmap = colormaps["tab10"]
-    return [cmap(i) for i in range(10)]
+    cmap = colormaps["cividis"]
+    steps = [0.05, 0.75, 0.3, 0.95, 0.5, 0.15, 0.85, 0.4, 0.6, 0.25]
+    return [cmap(x) for x in steps]
+
+
+#: Hatch patterns, one per layer, so layers are told apart without colour.
+_HATCHES = ["", "//", "..", "\\\\", "xx", "--", "++", "oo", "||", "**"]
 
 
 def loops_table_text(analysis, *, max_variables: int = 8) -> str:
