@@ -13,9 +13,9 @@ import warnings
 import numpy as np
 import pandas as pd
 from SALib.analyze import delta as _analyze
-from SALib.sample import latin as _sample
 
 from sdrev.sensitivity.methods._legacy_rng import isolated
+from sdrev.sensitivity.methods import _latin
 from sdrev.sensitivity.methods._tidy import check_at_least, tidy
 
 INDICES = ("delta", "S1")
@@ -30,17 +30,13 @@ def check_n(problem: dict, n: int) -> None:
     check_at_least(n, 100, "delta", "the density estimate needs a few dozen runs at N/4")
 
 
-def runs(problem: dict, n: int, *, second_order: bool = False) -> int:
-    return n
-
-
-def prefix(problem: dict, n: int, *, second_order: bool = False) -> int | None:
-    return n
+runs = _latin.runs
+prefix = _latin.prefix
 
 
 def sample(problem: dict, n: int, *, seed: int, second_order: bool = False) -> np.ndarray:
     check_n(problem, n)
-    return _sample.sample(problem, n, seed=seed)
+    return _latin.sample(problem, n, seed=seed)
 
 
 def analyze(problem: dict, X: np.ndarray, Y: np.ndarray, *, seed: int,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from SALib.analyze import rbd_fast as _analyze
-from SALib.sample import latin as _sample
 
+from sdrev.sensitivity.methods import _latin
 from sdrev.sensitivity.methods._tidy import check_at_least, tidy
 
 INDICES = ("S1",)
@@ -22,17 +22,13 @@ def check_n(problem: dict, n: int) -> None:
     check_at_least(n, 8 * 2 * M, "rbd_fast", f"RBD-FAST needs N > 2 M with M = {M}, also at N/4")
 
 
-def runs(problem: dict, n: int, *, second_order: bool = False) -> int:
-    return n
-
-
-def prefix(problem: dict, n: int, *, second_order: bool = False) -> int | None:
-    return n
+runs = _latin.runs
+prefix = _latin.prefix
 
 
 def sample(problem: dict, n: int, *, seed: int, second_order: bool = False) -> np.ndarray:
     check_n(problem, n)
-    return _sample.sample(problem, n, seed=seed)
+    return _latin.sample(problem, n, seed=seed)
 
 
 def analyze(problem: dict, X: np.ndarray, Y: np.ndarray, *, seed: int,
