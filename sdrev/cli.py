@@ -171,8 +171,9 @@ def cmd_report(args: argparse.Namespace) -> None:
     from sdrev.report import brief
     model = load(args.model)
     result = brief.build_brief(model, scenarios=split_names(args.scenarios),
-                               sensitivity=args.sensitivity, loops=args.loops,
-                               compare=args.compare, progress=not args.quiet)
+                               sensitivity=args.sensitivity, sensitivity_n=args.N,
+                               loops=args.loops, compare=args.compare,
+                               progress=not args.quiet)
     folder = args.out or runs.default_run_dir(model.name, "brief")
     paths = brief.write_brief(result, folder, command=args.command_line)
     print(f"brief written to {paths[0]} and {paths[1]}")
@@ -282,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenarios", metavar="A,B", help="scenarios to compare")
     p.add_argument("--sensitivity", type=Path, metavar="RUN_DIR",
                    help="sensitivity run folder (default: a small Sobol' run, N=256)")
+    p.add_argument("-N", type=int, default=256,
+                   help="N of that default Sobol' run, a power of 2 (default 256)")
     p.add_argument("--loops", action=argparse.BooleanOptionalAction, default=True,
                    help="include the loop analysis (default yes)")
     p.add_argument("--compare", type=Path, metavar="RUN_DIR",

@@ -313,45 +313,42 @@ def compare_scenarios(model: Model | str, scenarios: Sequence[str] | None = None
         model = load(model)
     defaults = compare_defaults(model)
     runs = _plan_runs(model, scenarios, vary, defaults)
-    variables = [_variable(model, o) for o in (outputs or model.key_outputs)]
-    if not variables:
+    requested = [_requested(model, o) for o in (outputs or model.key_outputs)]
+    if not requested:
         raise InvalidValueError("name at least one output to compare")
-    variables = list({v.name: v for v in variables}.values())
+    requested = list(dict.fromkeys(requested))
     frames, settings_of = [], {}
     for run in runs:
         settings = run_settings(model, scenario=run.scenario,
                                 params={**dict(params or {}), **dict(run.params)})
         settings_of[run.label] = settings
         frames.append(simulate_settings(model, settings))
-    columns = {}
-    for var in variables:
-        for run, frame in zip(runs, frames):
-            if var.py_name not in frame:
-                raise InvalidValueError(f"{var.name} is not a scalar output of {model.name}; "
-                                        "compare a variable without subscripts")
-            columns[(var.name, run.label)] = frame[var.py_name].astype(float)
+    series = [s for var, element in requested
+              for s in _output_series(model, var, frames[0], element)]
+    columns = {(s.name, run.label): frame[s.column].astype(float)
+               for s in series for run, frame in zip(runs, frames)}
     traj = pd.DataFrame(columns)
     traj.columns = pd.MultiIndex.from_tuples(traj.columns, names=["output", "label"])
     traj.index.name = "time"
     wanted = {**dict(defaults.thresholds), **{_variable(model, k).name: v
                                               for k, v in dict(thresholds or {}).items()}}
     rows, changes, used = [], [], {}
-    for var in variables:
-        table = traj[var.name]
-        limit = wanted.get(var.name)
+    for s in series:
+        table = traj[s.name]
+        limit = wanted.get(s.name, wanted.get(s.variable))
         per_run = {}
         for run in runs:
             per_run[run.label] = _threshold_value(model, limit, settings_of[run.label])
         if limit is None:
             per_run = dict.fromkeys(per_run, _default_threshold(table))
-        used[var.name] = per_run[runs[0].label]
-        rows += _metric_rows(var, runs, table, per_run)
-        changes += [(var.name, *c) for c in leader_changes(table)]
+        used[s.name] = per_run[runs[0].label]
+        rows += _metric_rows(s, runs, table, per_run)
+        changes += [(s.name, *c) for c in leader_changes(table)]
     metrics = pd.DataFrame(rows, columns=_METRIC_COLUMNS)
     return Comparison(
         model=model.name, model_sha256=model.sha256, runs=tuple(runs),
-        outputs=tuple(v.name for v in variables),
-        units=MappingProxyType({v.name: v.units for v in variables}),
+        outputs=tuple(s.name for s in series),
+        units=MappingProxyType({s.name: s.units for s in series}),
         trajectories=traj, metrics=metrics,
         leader_changes=pd.DataFrame(changes, columns=_LEADER_COLUMNS),
         thresholds=MappingProxyType(used))
@@ -392,6 +389,45 @@ def _plan_runs(model, scenarios, vary, defaults) -> list[ComparedRun]:
     if len(runs) > 50:
         raise InvalidValueError(f"{len(runs)} runs to compare; at most 50 fit side by side")
     return runs
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One compared output: a scalar variable or one element of a subscripted one."""
+
+    name: str
+    variable: str
+    column: str
+    units: str
+
+
+def _requested(model, name: str) -> tuple:
+    """``"Name"`` or ``"Name[element]"`` to (variable, element or None)."""
+    base, sep, rest = str(name).partition("[")
+    element = rest.rstrip("]").strip() if sep else None
+    return _variable(model, base), element
+
+
+def _output_series(model, var, frame: pd.DataFrame, element: str | None) -> list[_Series]:
+    """The columns of ``frame`` holding ``var``: itself, or each of its elements
+    (``Name[element]``) when it is subscripted (only ``element`` if given)."""
+    if var.py_name in frame and element is None:
+        return [_Series(var.name, var.name, var.py_name, var.units)]
+    prefix = f"{var.py_name}["
+    found = [c for c in frame.columns if c.startswith(prefix)]
+    if not found:
+        raise InvalidValueError(f"{var.name} is not an output of the runs of {model.name}; "
+                                "compare a stock, flow or auxiliary")
+    if element is not None:
+        labels = {c[len(prefix):-1]: c for c in found}
+        key = element.lower().replace(" ", "_")
+        match = [c for lab, c in labels.items() if lab.lower().replace(" ", "_") == key]
+        if not match:
+            raise UnknownNameError(f"unknown element {element!r} of {var.name}; its elements: "
+                                   f"{', '.join(labels)}" + suggest(element, list(labels)))
+        found = match
+    return [_Series(f"{var.name}{c[len(var.py_name):]}", var.name, c, var.units)
+            for c in found]
 
 
 def _variable(model, name: str):

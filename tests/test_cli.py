@@ -170,3 +170,56 @@ def test_loops_json_lists_loops_with_polarity(capsys):
     data = json.loads(capsys.readouterr().out)
     polarities = {loop["polarity"] for loop in data["loops"]}
     assert {"reinforcing", "balancing"} <= polarities
+
+
+LIBRARY = sorted(p.stem for p in (Path(__file__).parent.parent / "models").glob("*.mdl"))
+
+
+@pytest.mark.parametrize("name", LIBRARY)
+def test_compare_and_report_work_for_every_library_model(name, tmp_path, capsys):
+    """`sdrev compare NAME` (every scenario) and `sdrev report NAME` (HTML + PDF,
+    small Sobol' run, loop analysis) for each model of the library."""
+    import sdrev
+
+    model = sdrev.load(name)
+    cmp_dir = tmp_path / "cmp"
+    assert main(["compare", name, "--out", str(cmp_dir), "--quiet"]) == 0
+    from sdrev.compare import compare_defaults
+
+    metrics = pd.read_csv(cmp_dir / "metrics.csv")
+    expected = compare_defaults(model).scenarios or tuple(model.scenarios)
+    assert set(metrics["scenario"]) == set(expected)
+    assert "comparison written to" in capsys.readouterr().out
+    brief_dir = tmp_path / "brief"
+    assert main(["report", name, "-N", "16", "--compare", str(cmp_dir),
+                 "--out", str(brief_dir), "--quiet"]) == 0
+    html = (brief_dir / "brief.html").read_text()
+    assert (brief_dir / "brief.pdf").read_bytes().startswith(b"%PDF")
+    assert "Loop analysis left out" not in html
+    assert html.count("data:image/png;base64,") >= 3  # trajectories, levers, loops
+
+
+def test_compare_regime_map_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "map"
+    assert main(["compare", "machine_tool_io", "--regime-map", "IP Protection=0.2:0.95",
+                 "Inter Firm Trust=0.2:0.95", "--grid", "6x5", "--out", str(out),
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "comparison written to" in printed
+    assert (out / "manifest.json").exists()
+    assert any(p.suffix == ".nc" or p.suffix == ".csv" for p in out.iterdir())
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["compare", "crrc_standards", "--scenarios", "baseline,nosuch"], "unknown scenario 'nosuch'"),
+    (["compare", "crrc_standards", "--vary", "Nosuch Param=1,2"], "Nosuch Param"),
+    (["compare", "machine_tool_io", "--regime-map", "IP Protection=0.9:0.2",
+      "Inter Firm Trust=0.2:0.9"], "0.9:0.2"),
+    (["report", "crrc_standards", "-N", "10"], "power of 2"),
+    (["report", "crrc_standards", "--sensitivity", "/nonexistent/run"], "/nonexistent/run"),
+])
+def test_compare_and_report_bad_input_is_one_line(args, message, tmp_path, capsys):
+    assert main(args + ["--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sdrev: error: ") and message in err
+    assert not (tmp_path / "o").exists()

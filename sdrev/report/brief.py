@@ -381,6 +381,9 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
     from sdrev import compare as cmp
     from sdrev.model import Model, load
 
+    if sensitivity in (None, True):
+        from sdrev.sensitivity.methods import sobol
+        sobol.check_n({}, sensitivity_n)  # bad N: an error now, not after the runs
     if not isinstance(model, Model):
         model = load(model)
     timings, notes, sources = {}, [], {}
