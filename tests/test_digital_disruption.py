@@ -76,3 +76,39 @@ def test_low_digital_capability_gives_slower_smaller_takeover(baseline, low):
     # of its own final level
     assert first_time(low_users, 0.25) > first_time(base_users, 0.25) + 2
     assert first_time(low_users, low_users.iloc[-1] / 2) > first_time(base_users, base_users.iloc[-1] / 2)
+
+
+@pytest.mark.parametrize("gain", [0.0, 0.5, 1.0, 2.0])
+def test_the_user_base_never_exceeds_the_market_at_any_saturation_gain(model, gain):
+    """Loop B1's gain scales saturation, not the number of households: no
+    household adopts twice, so the share stays below 1 even with B1 cut."""
+    frame = model.simulate(scenario="baseline", params={"Market Saturation Loop Gain": gain})
+    assert frame["user_share"].max() <= 1.0
+    assert (frame["potential_adopters"] >= 0).all()
+
+
+def test_market_saturation_gain_acts_in_the_documented_direction(model, baseline):
+    finals = [model.simulate(scenario="baseline",
+                             params={"Market Saturation Loop Gain": g})["user_share"].iloc[-1]
+              for g in (0.0, 2.0)]
+    # stronger saturation, smaller take-over; gain 1 is plain Bass (the baseline)
+    assert finals[0] > baseline["user_share"].iloc[-1] > finals[1]
+
+
+def test_bounded_quantities_stay_bounded_over_joint_samples_of_the_spec(model):
+    """LHS over every sensitivity factor and loop gain at once (ensemble engine):
+    shares stay in [0, 1] and product value below its ceiling."""
+    from sdrev import ensemble
+    from sdrev.sensitivity import load_spec
+
+    spec = load_spec(model)
+    ranges = {f.name: f.range for f in (*spec.factors, *spec.loop_factors)}
+    samples = ensemble.sample_lhs(ranges, 300, seed=5)
+    unit = ["user_share", "user_loyalty", "digital_connectivity", "digital_collaboration"]
+    data = ensemble.run(model, samples, outputs=[*unit, "product_value"], progress=False,
+                        workers=1)
+    for name in unit:
+        values = data[name].to_numpy()
+        assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all(), name
+    ceiling = samples["Value Ceiling"].to_numpy()[:, None]
+    assert (data["product_value"].to_numpy() <= ceiling).all()

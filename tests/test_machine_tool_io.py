@@ -147,3 +147,39 @@ def test_loop_gains_act_in_the_documented_direction(model, runs):
     # B2 monopoly holds down the LIE's diversity and, through it, its capability
     assert no_monopoly[DIVERSITY].iloc[-1] > 1.5 * lie[DIVERSITY].iloc[-1]
     assert no_monopoly[CAPABILITY].iloc[-1] > lie[CAPABILITY].iloc[-1]
+
+
+#: Every multiplier of LIE R&D at the top of its range: the corner where the
+#: selective-policy loop R1 used to run away (capability -> policy resources ->
+#: effort -> indigenous innovation, which grows with the square of effort).
+RUNAWAY_CORNER = {"IO Regime": LIE, "Selective Policy Loop Gain": 2, "Selective Policy Strength": 2,
+                  "Market Reinvestment Loop Gain": 2, "Market Incentive Strength": 1.5,
+                  "Diversity Loop Gain": 2, "Radical Innovation Effect": 2,
+                  "LIE Resource Concentration": 2, "Indigenous Innovation Rate": 0.02,
+                  "Turnover Innovation Disruption": 0, "Political Project Share": 0}
+#: Stocks that are shares or indices in [0, 1] by definition.
+UNIT_STOCKS = ["technological_diversity", "network_development", "domestic_market_share",
+               "absorptive_capacity", "entrepreneurial_commitment"]
+
+
+def test_selective_policy_saturates_at_the_frontier_so_the_lie_cannot_run_away(model):
+    frame = model.simulate(scenario="baseline", params=RUNAWAY_CORNER)
+    assert np.isfinite(frame.to_numpy(dtype=float)).all()
+    # policy resources follow capability only up to the frontier
+    assert frame["policy_resource_multiplier"].max() <= 1 + 2 * 2 + 1e-12
+    for stock in UNIT_STOCKS:
+        assert frame[stock].between(0, 1).all(), stock
+
+
+def test_shares_stay_in_the_unit_interval_over_joint_samples_of_the_spec(model):
+    """LHS over every sensitivity factor and loop gain at once (ensemble engine)."""
+    from sdrev import ensemble
+    from sdrev.sensitivity import load_spec
+
+    spec = load_spec(model)
+    ranges = {f.name: f.range for f in (*spec.factors, *spec.loop_factors)}
+    samples = ensemble.sample_lhs(ranges, 300, seed=5)
+    data = ensemble.run(model, samples, outputs=UNIT_STOCKS, progress=False, workers=1)
+    for stock in UNIT_STOCKS:
+        values = data[stock].to_numpy()
+        assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all(), stock

@@ -119,3 +119,46 @@ def test_no_stock_goes_negative_at_range_extremes(model):
             bad = ~np.isfinite(values).all(axis=1) | (values < -1e-9).any(axis=1)
             failures += [f"{name} at {label}" for label, b in zip(labels, bad) if b]
     assert not failures, f"negative or non-finite stocks: {failures}"
+
+
+
+#: Joint samples per model in the test below, and their seed.
+JOINT_SAMPLES, JOINT_SEED = 300, 20240917
+
+
+def test_joint_extremes_of_the_sensitivity_ranges_stay_finite_and_non_negative(model):
+    """A Latin hypercube over every factor of the model's sensitivity spec at once.
+
+    Parameters and loop gains vary together over their full spec ranges, as a
+    Sobol or LHS analysis samples them, so combinations that no one-at-a-time
+    test reaches (several reinforcing loops at gain 2 with the balancing ones
+    near 0, every multiplier of one flow near its top) are covered. Every
+    saved stock and spec output must be finite and every stock non-negative.
+    """
+    from sdrev import ensemble
+    from sdrev.sensitivity import load_spec
+
+    spec = load_spec(model)
+    ranges = {f.name: f.range for f in (*spec.factors, *spec.loop_factors)}
+    samples = ensemble.sample_lhs(ranges, JOINT_SAMPLES, seed=JOINT_SEED)
+    for name, value in model.scenarios[spec.scenario or "baseline"].params.items():
+        if name not in samples.columns:
+            samples[name] = value
+    stocks = [s.py_name for s in model.stocks]
+    outputs = list(dict.fromkeys([*stocks, *(o.py_name for o in spec.outputs)]))
+    data = ensemble.run(model, samples, outputs=outputs, progress=False, workers=1)
+    # the factors within 5% of a range end, to name the likely culprits
+    span = {k: hi - lo for k, (lo, hi) in ranges.items()}
+    failures = []
+    for name in outputs:
+        values = data[name].transpose("run", ...).to_numpy().reshape(len(samples), -1)
+        bad = ~np.isfinite(values).all(axis=1)
+        if name in stocks:
+            bad |= (values < -1e-9).any(axis=1)
+        if bad.any():
+            run = int(np.argmax(bad))
+            ends = [f"{k}={v:g}" for k, v in samples.iloc[run].items() if k in ranges
+                    and min(v - ranges[k][0], ranges[k][1] - v) < 0.05 * span[k]]
+            failures.append(f"{name} non-finite or negative in {int(bad.sum())} of "
+                            f"{len(samples)} runs, e.g. run {run} ({', '.join(ends[:8])})")
+    assert not failures, "; ".join(failures)
