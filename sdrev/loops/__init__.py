@@ -1,7 +1,8 @@
 """Loops stage: feedback loops, their polarity and their dominance over time.
 
 :func:`analyze` finds every feedback loop of a model from its structure
-(:mod:`sdrev.loops.graph`), runs the model once saving every variable at
+(:mod:`sdrev.loops.graph`; for a subscripted model, over one node per
+variable element, :mod:`sdrev.loops.elements`), runs the model once saving every variable at
 every time step with sdrev's ensemble engine, scores every link and loop by
 the Loops that Matter method (Schoenberg, Davidsen & Eberlein 2020;
 :mod:`sdrev.loops.scores`), names the loops from the model's documentation
@@ -31,12 +32,14 @@ import numpy as np
 import pandas as pd
 
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
+from sdrev.loops import elements as _elements
 from sdrev.loops import graph as _graph
 from sdrev.loops import scores as _scores
-from sdrev.loops.dominance import DOMINANCE_THRESHOLD, dominant_periods
+from sdrev.loops.dominance import (DOMINANCE_THRESHOLD, documented_periods,
+                                   dominant_periods)
 from sdrev.loops.graph import MAX_LOOPS
 from sdrev.loops.metrics import dominance_share, dominance_shift_time, relative_score_at
-from sdrev.loops.naming import name_loops
+from sdrev.loops.naming import id_sort_key, name_element_loops, name_loops
 
 __all__ = ["DOMINANCE_THRESHOLD", "MAX_LOOPS", "LoopAnalysis", "analyze",
            "causal_structure",
@@ -73,6 +76,10 @@ class LoopAnalysis:
     dominant_periods : DataFrame
         ``partition``, ``start``, ``end``, ``loops``, ``polarity``, ``share``
         (see :func:`sdrev.loops.dominance.dominant_periods`).
+    documented_periods : DataFrame
+        The same among the model's documented loops only (see
+        :func:`sdrev.loops.dominance.documented_periods` for why the full
+        analysis is dominated by first-order balancing loops).
     method : str
         ``"exhaustive"`` (every loop) or ``"strongest path"`` (more than
         ``max_loops`` loops; the loops found by the strongest-path search).
@@ -86,6 +93,7 @@ class LoopAnalysis:
     loop_scores: pd.DataFrame
     dominant_periods: pd.DataFrame
     method: str
+    documented_periods: pd.DataFrame = field(default_factory=pd.DataFrame)
     _names: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     def loop_id(self, loop) -> str:
@@ -150,6 +158,9 @@ class LoopAnalysis:
                       for row in self.loops.to_dict(orient="records")],
             "dominant_periods": [{k: clean(v) for k, v in row.items()}
                                  for row in self.dominant_periods.to_dict(orient="records")],
+            "documented_periods": [
+                {k: clean(v) for k, v in row.items()}
+                for row in self.documented_periods.to_dict(orient="records")],
             "times": [float(t) for t in rel.index],
             "relative_scores": {c: [clean(x) for x in rel[c].to_numpy()] for c in rel},
         }
@@ -165,13 +176,19 @@ def _key(name: str) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _compiled(path: str, mtime: float):
+    """Program, variable-level graph and (subscripted models) element graph."""
     from sdrev.ensemble.compile import compile_model
-    program = compile_model(path)
-    return program, _graph.causal_graph(program)
+    program = compile_model(path, subscripts=True)
+    cg = _graph.causal_graph(program)
+    eg = _elements.element_graph(program, cg) if program.dims else None
+    return program, cg, eg
 
 
 def causal_structure(path):
     """The compiled program and causal graph of a model file (cached).
+
+    For a subscripted model the graph has one node per variable element
+    (:mod:`sdrev.loops.elements`): the graph its loops are found in.
 
     Returns
     -------
@@ -183,14 +200,16 @@ def causal_structure(path):
     sdrev.ensemble.compile.UnsupportedConstructError
     """
     path = str(Path(path).resolve())
-    return _compiled(path, os.path.getmtime(path))
+    program, cg, eg = _compiled(path, os.path.getmtime(path))
+    return program, (eg.graph if eg is not None else cg)
 
 
 @functools.lru_cache(maxsize=16)
 def _structure(path: str, mtime: float, max_loops: int):
-    program, cg = _compiled(path, mtime)
-    loops, complete = _graph.enumerate_loops(cg, max_loops=max_loops)
-    return loops, complete, _graph.partitions(cg)
+    program, cg, eg = _compiled(path, mtime)
+    lg = eg.graph if eg is not None else cg
+    loops, complete = _graph.enumerate_loops(lg, max_loops=max_loops)
+    return loops, complete, _graph.partitions(lg)
 
 
 def analyze(model, *, scenario: str | None = None,
@@ -222,7 +241,7 @@ def analyze(model, *, scenario: str | None = None,
     UnknownNameError, InvalidValueError
         For a bad scenario or parameter.
     sdrev.ensemble.compile.UnsupportedConstructError
-        For models the ensemble engine cannot compile (subscripts, macros).
+        For models the ensemble engine cannot compile (macros, for one).
     """
     from sdrev.model import Model, load
     from sdrev.scenario import run_settings
@@ -234,19 +253,23 @@ def analyze(model, *, scenario: str | None = None,
     settings = run_settings(model, scenario=scenario, params=params)
     path = str(Path(model.path).resolve())
     mtime = os.path.getmtime(path)
-    program, cg = _compiled(path, mtime)
+    program, cg, eg = _compiled(path, mtime)
+    lg = eg.graph if eg is not None else cg  # the graph loops run in
     loops, complete, part = _structure(path, mtime, max_loops)
-    constants = {program.resolve(name): float(value)
+    constants = {program.resolve(name): _number(value)
                  for name, value in settings.params.items()}
     constants.update({k: float(v) for k, v in settings.time.items()})
     traj = _scores.simulate_every_step(program, cg, constants)
-    links = _scores.link_scores(program, cg, traj)
+    if eg is None:
+        links = _scores.link_scores(program, cg, traj)
+    else:
+        links = _elements.element_link_scores(program, cg, eg, traj)
     method = "exhaustive"
     if not complete:
         method = "strongest path"
         step = max(1, int(round(np.count_nonzero(traj.saved) / 50)))
         times = np.flatnonzero(traj.saved)[1::step]
-        loops = _graph.strongest_path_loops(cg, links, times=times)
+        loops = _graph.strongest_path_loops(lg, links, times=times)
     raw = _scores.loop_scores(loops, links)
     partition = [part[loop[0]] for loop in loops]
     rel = _scores.relative_scores(raw, partition)
@@ -266,9 +289,16 @@ def analyze(model, *, scenario: str | None = None,
         except UnknownNameError:
             return None
 
-    names = name_loops(loops, [p for p, _ in polarity], documented=model.loops,
-                       py_of=py_of, users_of=lambda c: users.get(c, set()),
-                       synthetic=synthetic)
+    pols = [p for p, _ in polarity]
+    if eg is None:
+        names = name_loops(loops, pols, documented=model.loops, py_of=py_of,
+                           users_of=lambda c: users.get(c, set()),
+                           synthetic=synthetic)
+    else:
+        names = name_element_loops(loops, pols, variable_of=eg.variable.get,
+                                   documented=model.loops, py_of=py_of,
+                                   users_of=lambda c: users.get(c, set()),
+                                   synthetic=synthetic)
     index = pd.Index(np.round(times, 10), name="time")
     ids = [n.id for n in names]
     rows = []
@@ -276,7 +306,7 @@ def analyze(model, *, scenario: str | None = None,
         rows.append({
             "id": ids[i], "name": names[i].name, "polarity": polarity[i][0],
             "confidence": polarity[i][1], "length": len(loop),
-            "variables": tuple(cg.label(v) for v in loop),
+            "variables": tuple(lg.label(v) for v in loop),
             "partition": partition[i], "documented": names[i].documented,
             "mean_abs_score": float(np.abs(rel_s[i]).mean()) if len(times) else 0.0,
             "max_abs_score": float(np.abs(rel_s[i]).max()) if len(times) else 0.0,
@@ -290,16 +320,21 @@ def analyze(model, *, scenario: str | None = None,
     raw_df = pd.DataFrame(raw_s.T, index=index, columns=ids)[ordered] \
         if loops else pd.DataFrame(index=index)
     periods = dominant_periods(relative, table, threshold=threshold)
-    names_map = {_key(v): _key(k) for k, v in cg.labels.items()}
+    names_map = {_key(v): _key(k) for k, v in lg.labels.items()}
     return LoopAnalysis(model=model.name, scenario=scenario,
                         params=dict(settings.params), loops=table,
                         relative_scores=relative, loop_scores=raw_df,
                         dominant_periods=periods, method=method,
-                        _names={**names_map, **{_key(k): _key(cg.label(k))
-                                                for k in cg.labels}})
+                        documented_periods=documented_periods(
+                            raw_df, table, threshold=threshold),
+                        _names={**names_map, **{_key(k): _key(lg.label(k))
+                                                for k in lg.labels}})
 
 
-def _sort_key(loop_id: str):
-    head = loop_id.rstrip("0123456789")
-    tail = loop_id[len(head):]
-    return ({"R": 0, "B": 1}.get(head, 2), head, int(tail) if tail else 0)
+def _number(value):
+    """A parameter value as the engine takes it: a float, or an array for a
+    subscripted constant."""
+    return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)
+
+
+_sort_key = id_sort_key

@@ -16,7 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["DOMINANCE_THRESHOLD", "dominant_periods", "dominant_sets"]
+from sdrev.loops.naming import id_sort_key
+
+__all__ = ["DOMINANCE_THRESHOLD", "documented_periods", "dominant_periods",
+           "dominant_sets"]
 
 #: Combined share of the partition's loop activity a dominant set must reach.
 DOMINANCE_THRESHOLD = 0.5
@@ -111,7 +114,52 @@ def dominant_periods(relative: pd.DataFrame, loops: pd.DataFrame, *,
                                        "polarity", "share"])
 
 
-def _id_key(loop_id: str):
-    head = loop_id.rstrip("0123456789")
-    tail = loop_id[len(head):]
-    return ({"R": 0, "B": 1}.get(head, 2), head, int(tail) if tail else 0)
+_id_key = id_sort_key
+
+
+def documented_periods(loop_scores: pd.DataFrame, loops: pd.DataFrame, *,
+                       threshold: float = DOMINANCE_THRESHOLD) -> pd.DataFrame:
+    """Dominant periods among the model's documented (named) loops only.
+
+    Loops that Matter measures each loop's share of the change in the
+    stocks it runs through. In a smooth model every first-order stock has a
+    two-link balancing loop with its own outflow or adjustment flow (decay,
+    erosion, ``(goal - S) / time``): the stock-to-flow link scores 1 (the
+    flow's change is all due to the stock) and the flow-to-stock link the
+    flow's share of the net-flow change, so the loop scores near ``-1``
+    whenever the stock moves, while a long reinforcing loop's score is a
+    product of many link scores below 1. These housekeeping loops therefore
+    carry most of the partition's total score at almost every time and
+    dominate the full analysis, although no mechanism of the model's story
+    lives in them. The mechanisms the model documents (``[[loops]]`` in its
+    metadata) are compared here among themselves: their raw loop scores are
+    normalised by the summed absolute scores of the documented loops of the
+    same partition, and the dominant periods are found as in
+    :func:`dominant_periods`.
+
+    Parameters
+    ----------
+    loop_scores : DataFrame
+        Raw loop scores indexed by saved time, one column per loop id.
+    loops : DataFrame
+        The loops table (``id``, ``polarity``, ``partition``, ``documented``).
+
+    Returns
+    -------
+    DataFrame
+        As :func:`dominant_periods`; empty when the model documents no loop.
+    """
+    table = loops[loops["documented"]]
+    if table.empty:
+        return dominant_periods(pd.DataFrame(index=loop_scores.index), table,
+                                threshold=threshold)
+    raw = loop_scores[list(table["id"])]
+    rel = pd.DataFrame(0.0, index=raw.index, columns=raw.columns)
+    for _, part in table.groupby("partition"):
+        cols = list(part["id"])
+        total = raw[cols].abs().sum(axis=1).to_numpy()
+        with np.errstate(all="ignore"):
+            share = np.where(total[:, None] > 0, raw[cols].to_numpy()
+                             / np.where(total > 0, total, 1.0)[:, None], 0.0)
+        rel[cols] = share
+    return dominant_periods(rel, table, threshold=threshold)

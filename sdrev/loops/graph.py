@@ -44,7 +44,8 @@ __all__ = ["MAX_LOOPS", "CausalGraph", "Flow", "canonical_cycle", "causal_graph"
 #: loops can grow exponentially with the model's size).
 MAX_LOOPS: int = 2000
 
-_SLOT_RE = re.compile(r"^s(\d+)$")
+#: a stock element's step expression: its slot, broadcast if subscripted
+_SLOT_RE = re.compile(r"^(?:fn\.bcast\()?s(\d+)(?:, \([\d, ]*\)\))?$")
 
 
 @dataclass(frozen=True)

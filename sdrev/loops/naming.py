@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LoopName", "name_loops", "polarity_letter"]
+__all__ = ["LoopName", "id_sort_key", "name_element_loops", "name_loops",
+           "polarity_letter"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,14 @@ def _number(loop_id: str) -> tuple[str, int]:
     head = loop_id.rstrip("0123456789")
     tail = loop_id[len(head):]
     return head, int(tail) if tail else 0
+
+
+def id_sort_key(loop_id: str):
+    """Sort key of a loop id: R before B before others, then by number, then
+    by element suffix (``B5[sub2]`` after ``B5[sub1]``)."""
+    base, _, suffix = loop_id.partition("[")
+    head, num = _number(base)
+    return ({"R": 0, "B": 1}.get(head, 2), head, num, suffix)
 
 
 def name_loops(loops: list[tuple[str, ...]], polarities: list[str], *,
@@ -107,3 +116,70 @@ def name_loops(loops: list[tuple[str, ...]], polarities: list[str], *,
         used.add(f"{letter}{num}")
         names[i] = LoopName(f"{letter}{num}", "", False, "")
     return names  # type: ignore[return-value]
+
+
+def _rotation(seq: tuple) -> tuple:
+    """Smallest rotation of a cyclic sequence (a key for repeated names)."""
+    return min(seq[i:] + seq[:i] for i in range(len(seq))) if seq else seq
+
+
+def _elements_of(node: str) -> str:
+    return node[node.index("[") + 1:-1] if node.endswith("]") and "[" in node else ""
+
+
+def name_element_loops(loops: list[tuple[str, ...]], polarities: list[str], *,
+                       variable_of, documented=(), py_of=None, users_of=None,
+                       synthetic=frozenset()) -> list[LoopName]:
+    """Ids and names of the loops of a subscripted model's element graph.
+
+    Loops that run through the same variables in the same order, with the
+    same polarity letter, and differ only in their elements (the
+    recovery loop of ``sub1`` and of ``sub2``) form a group. Each group is
+    named as one loop by :func:`name_loops` (documented names and ids
+    match by variables or gain parameter); a group of several loops gives
+    each member the group's id with its elements appended, in the order
+    the loop visits them: ``B5[sub1]``, ``R4[sub3;sub1;sub2]``.
+
+    Parameters
+    ----------
+    loops : list of tuple of str
+        Loops of element nodes.
+    polarities : list of str
+    variable_of : callable
+        Element node -> Python name of its variable.
+    documented, py_of, users_of, synthetic
+        As for :func:`name_loops` (variable level).
+    """
+    keys = []
+    for loop, pol in zip(loops, polarities):
+        keys.append((_rotation(tuple(variable_of(n) for n in loop)),
+                     polarity_letter(pol)))
+    groups: dict = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    reps = list(groups)
+    names = name_loops([k[0] for k in reps],
+                       [{"R": "reinforcing", "B": "balancing"}.get(k[1], "undetermined")
+                        for k in reps],
+                       documented=documented, py_of=py_of, users_of=users_of,
+                       synthetic=synthetic)
+    out: list[LoopName | None] = [None] * len(loops)
+    for rep, name in zip(reps, names):
+        members = groups[rep]
+        if len(members) == 1:
+            out[members[0]] = name
+            continue
+        seen: dict[str, int] = {}
+        for i in sorted(members, key=lambda m: loops[m]):
+            tags = []
+            for node in loops[i]:
+                tag = _elements_of(node)
+                if tag and tag not in tags:
+                    tags.append(tag)
+            suffix = ";".join(tags)
+            seen[suffix] = seen.get(suffix, 0) + 1
+            if seen[suffix] > 1:
+                suffix += f"#{seen[suffix]}"
+            out[i] = LoopName(f"{name.id}[{suffix}]", name.name, name.documented,
+                              name.match)
+    return out  # type: ignore[return-value]

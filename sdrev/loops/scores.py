@@ -86,15 +86,19 @@ def simulate_every_step(program: Program, cg: CausalGraph,
     outputs = tuple(sorted(n for n in program.step
                            if n not in program.constants and n != "time"))
     sim = build_simulator(program, outputs)
-    c = {k: float(v) for k, v in consts.items()}
+    c = {k: float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float)
+         for k, v in consts.items()}
     dt = c["time_step"]
     _, data = simulate_chunk(sim, c, 1, saveper=dt)
     grid = time_grid(c["initial_time"], c["final_time"], dt, c["saveper"])
     values = {k: np.asarray(v[0], dtype=float) for k, v in data.items()}
     values["time"] = grid.times
-    for name, eq in cg.equations.items():  # synthetic net-flow nodes
-        if name not in values:
-            values[name] = _evaluate(eq, program, values, c)
+    for stock, flows in cg.stocks.items():  # synthetic net-flow nodes
+        for f in flows:
+            if f.name not in values and f.name in cg.equations:
+                shape = np.shape(values[stock])
+                values[f.name] = _evaluate(cg.equations[f.name], program,
+                                           values, c, shape=shape)
     if len(grid.times) != len(next(iter(values.values()))):
         raise RuntimeError("time grid and simulation disagree")  # pragma: no cover
     return Trajectories(times=grid.times, saved=grid.saved, values=values,
@@ -102,7 +106,7 @@ def simulate_every_step(program: Program, cg: CausalGraph,
 
 
 def _namespace(program: Program, values: dict, constants: dict) -> dict:
-    ns = {"np": np, "fn": fn, "L": program.lookups}
+    ns = {"np": np, "fn": fn, "L": program.lookups, "K": program.arrays}
     for k, v in constants.items():
         ns[f"v_{k}"] = v
     for k, v in values.items():
@@ -120,11 +124,15 @@ def _code(expr: str):
     return code
 
 
-def _evaluate(expr: str, program: Program, values: dict, constants: dict):
+def _evaluate(expr: str, program: Program, values: dict, constants: dict,
+              shape: tuple | None = None):
+    """Value of ``expr`` over the time axis, broadcast to ``shape`` (by
+    default the shape of the first value: a scalar model's time axis)."""
     with np.errstate(all="ignore"):
         out = eval(_code(expr), _namespace(program, values, constants))
-    return np.broadcast_to(np.asarray(out, dtype=float),
-                           np.shape(next(iter(values.values())))).copy()
+    if shape is None:
+        shape = np.shape(next(iter(values.values())))
+    return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
 
 
 def _ratio(num, den):
