@@ -78,3 +78,15 @@ def test_no_capability_growth_without_r_and_d(model):
         assert series.max() <= series.iloc[0] + 1e-12, stock
     # and the capability actually decays (the check is not vacuous)
     assert df["technological_capability"].iloc[-1] < df["technological_capability"].iloc[0]
+
+
+def test_knocking_out_imitation_returns_leaves_capability_bounded(model, baseline):
+    """Loop B2 at gain 0: imitation never runs out, but the engine's Leadership
+    Returns still stops learning at the Leadership Ceiling (capability reached
+    4.1 times the frontier by 2040 before issue 5's bound)."""
+    knocked = model.simulate(params={"Imitation Gap Loop Gain": 0})
+    ceiling = model.parameter("Leadership Ceiling").value
+    frontier = model.parameter("Technology Frontier").value
+    capability = knocked["technological_capability"]
+    assert capability.max() < ceiling * frontier
+    assert capability.iloc[-1] > baseline["technological_capability"].iloc[-1] + 0.1

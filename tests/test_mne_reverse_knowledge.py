@@ -113,3 +113,16 @@ def test_learning_sources_all_contribute_with_customers_first(model):
     assert all(v > 0 for v in by_source.values())
     assert by_source["customers"] > by_source["collaborators"] > 0
     assert by_source["customers"] > by_source["host"]
+
+
+@pytest.mark.parametrize("scenario", ["baseline", "huawei_zte"])
+def test_knocking_out_the_saturation_loop_leaves_internationalisation_a_share(model, runs, scenario):
+    """Loop B2 at gain 0 (the sensitivity knockout) removes the managerial ceiling,
+    not the structural one: the share of activity abroad stays at most 1 (it
+    grew exponentially to 39 and 1,362 before issue 5's fix), and it goes
+    further than with the loop."""
+    knocked = model.simulate(scenario=scenario,
+                             params={"Internationalisation Saturation Loop Gain": 0})
+    intl = knocked["internationalisation"]
+    assert intl.max() <= 1 + 1e-9
+    assert intl.max() > runs[scenario]["internationalisation"].max() + 0.1

@@ -122,8 +122,93 @@ def test_no_stock_goes_negative_at_range_extremes(model):
 
 
 
-#: Joint samples per model in the test below, and their seed.
+#: Joint samples per model in the tests below, and their seeds.
 JOINT_SAMPLES, JOINT_SEED = 300, 20240917
+CORNER_SAMPLES, CORNER_SEED = 256, 20261123
+#: Capability-type stocks must stay below this multiple of their yardstick in
+#: every joint run. The shared engine's Leadership Returns stops learning at
+#: the Leadership Ceiling (at most 2 x the frontier in the specs); 3 leaves room
+#: for one Euler step past it, and catches the runaway that the reinforcing
+#: R&D loops produced before the bound (up to hundreds of times the frontier).
+CAPABILITY_BOUND = 3.0
+#: Capability-type stocks (a name pattern) and the constant that measures them.
+CAPABILITY_YARDSTICKS = {"Technology Frontier": re.compile(r"Capability$"),
+                         "Value Ceiling": re.compile(r"^Product Value$")}
+
+
+def _joint_factors(model):
+    from sdrev.sensitivity import load_spec
+
+    spec = load_spec(model)
+    ranges = {f.name: f.range for f in (*spec.factors, *spec.loop_factors)}
+    return spec, ranges
+
+
+def _capability_stocks(model) -> dict[str, str]:
+    """Capability-type stock (Vensim name) -> the constant it is relative to."""
+    constants = {p.name for p in model.parameters}
+    found = {}
+    for yardstick, pattern in CAPABILITY_YARDSTICKS.items():
+        if yardstick in constants:
+            found |= {s.name: yardstick for s in model.stocks if pattern.search(s.name)}
+    return found
+
+
+def _joint_failures(model, spec, ranges, samples) -> list[str]:
+    """Runs ``samples`` on the ensemble engine; one line per violated property.
+
+    Every saved stock and spec output must be finite, every stock
+    non-negative, and every capability-type stock below ``CAPABILITY_BOUND``
+    times its yardstick (the frontier as sampled, or its model value).
+    """
+    from sdrev import ensemble
+
+    samples = samples.copy()
+    for name, value in model.scenarios[spec.scenario or "baseline"].params.items():
+        if name not in samples.columns:
+            samples[name] = value
+    stocks = [s.py_name for s in model.stocks]
+    outputs = list(dict.fromkeys([*stocks, *(o.py_name for o in spec.outputs)]))
+    data = ensemble.run(model, samples, outputs=outputs, progress=False, workers=1)
+    values = {name: data[name].transpose("run", ...).to_numpy().reshape(len(samples), -1)
+              for name in outputs}
+    # the factors within 5% of a range end, to name the likely culprits
+    span = {k: hi - lo for k, (lo, hi) in ranges.items()}
+
+    def ends(run: int) -> str:
+        row = samples.iloc[run]
+        return ", ".join([f"{k}={v:g}" for k, v in row.items() if k in ranges
+                          and min(v - ranges[k][0], ranges[k][1] - v) <= 0.05 * span[k]][:8])
+
+    failures = []
+    for name in outputs:
+        bad = ~np.isfinite(values[name]).all(axis=1)
+        if name in stocks:
+            bad |= (values[name] < -1e-9).any(axis=1)
+        if bad.any():
+            run = int(np.argmax(bad))
+            failures.append(f"{name} non-finite or negative in {int(bad.sum())} of "
+                            f"{len(samples)} runs, e.g. run {run} ({ends(run)})")
+    params = {p.name: p.value for p in model.parameters}
+    py = {s.name: s.py_name for s in model.stocks}
+    for stock, yardstick in _capability_stocks(model).items():
+        scale = (samples[yardstick].to_numpy(dtype=float) if yardstick in samples.columns
+                 else np.full(len(samples), float(params[yardstick])))
+        with np.errstate(invalid="ignore"):
+            peak = np.nanmax(np.where(np.isfinite(values[py[stock]]), values[py[stock]], np.inf),
+                             axis=1) / scale
+        bad = ~(peak < CAPABILITY_BOUND)
+        if bad.any():
+            run = int(np.argmax(np.where(bad, peak, -np.inf)))
+            failures.append(f"{stock} above {CAPABILITY_BOUND:g} x {yardstick} in "
+                            f"{int(bad.sum())} of {len(samples)} runs, up to {peak[run]:.3g} "
+                            f"in run {run} ({ends(run)})")
+    return failures
+
+
+def test_every_model_has_a_capability_type_stock_with_its_yardstick(model):
+    """So the bound checked below is never checked on nothing."""
+    assert _capability_stocks(model), model.name
 
 
 def test_joint_extremes_of_the_sensitivity_ranges_stay_finite_and_non_negative(model):
@@ -133,32 +218,35 @@ def test_joint_extremes_of_the_sensitivity_ranges_stay_finite_and_non_negative(m
     Sobol or LHS analysis samples them, so combinations that no one-at-a-time
     test reaches (several reinforcing loops at gain 2 with the balancing ones
     near 0, every multiplier of one flow near its top) are covered. Every
-    saved stock and spec output must be finite and every stock non-negative.
+    saved stock and spec output must be finite, every stock non-negative and
+    every capability-type stock below ``CAPABILITY_BOUND`` times the frontier.
     """
     from sdrev import ensemble
-    from sdrev.sensitivity import load_spec
 
-    spec = load_spec(model)
-    ranges = {f.name: f.range for f in (*spec.factors, *spec.loop_factors)}
+    spec, ranges = _joint_factors(model)
     samples = ensemble.sample_lhs(ranges, JOINT_SAMPLES, seed=JOINT_SEED)
-    for name, value in model.scenarios[spec.scenario or "baseline"].params.items():
-        if name not in samples.columns:
-            samples[name] = value
-    stocks = [s.py_name for s in model.stocks]
-    outputs = list(dict.fromkeys([*stocks, *(o.py_name for o in spec.outputs)]))
-    data = ensemble.run(model, samples, outputs=outputs, progress=False, workers=1)
-    # the factors within 5% of a range end, to name the likely culprits
-    span = {k: hi - lo for k, (lo, hi) in ranges.items()}
-    failures = []
-    for name in outputs:
-        values = data[name].transpose("run", ...).to_numpy().reshape(len(samples), -1)
-        bad = ~np.isfinite(values).all(axis=1)
-        if name in stocks:
-            bad |= (values < -1e-9).any(axis=1)
-        if bad.any():
-            run = int(np.argmax(bad))
-            ends = [f"{k}={v:g}" for k, v in samples.iloc[run].items() if k in ranges
-                    and min(v - ranges[k][0], ranges[k][1] - v) < 0.05 * span[k]]
-            failures.append(f"{name} non-finite or negative in {int(bad.sum())} of "
-                            f"{len(samples)} runs, e.g. run {run} ({', '.join(ends[:8])})")
+    failures = _joint_failures(model, spec, ranges, samples)
+    assert not failures, "; ".join(failures)
+
+
+def test_corners_of_the_sensitivity_ranges_stay_finite_non_negative_and_bounded(model):
+    """Random corners of the spec's hypercube: every factor at one end of its range.
+
+    A Latin hypercube rarely puts many factors at their ends at once; the
+    corners are where stiff flows overshoot in one time step and reinforcing
+    loops run away (before the leadership bound and the fixes of issue 5, 2
+    of these 256 corners overflowed in crrc_standards, 4 in
+    ets_reverse_innovation and 15 in mne_reverse_knowledge, and capability
+    reached 2,280 times the frontier in machine_tool_io). The all-low and
+    all-high corners are always included; the others are drawn with a fixed
+    seed.
+    """
+    spec, ranges = _joint_factors(model)
+    rng = np.random.default_rng(CORNER_SEED)
+    bits = rng.integers(0, 2, size=(CORNER_SAMPLES, len(ranges)))
+    bits[0], bits[1] = 0, 1
+    lo = np.array([r[0] for r in ranges.values()], dtype=float)
+    hi = np.array([r[1] for r in ranges.values()], dtype=float)
+    samples = pd.DataFrame(np.where(bits == 1, hi, lo), columns=list(ranges))
+    failures = _joint_failures(model, spec, ranges, samples)
     assert not failures, "; ".join(failures)
