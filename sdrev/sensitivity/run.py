@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from sdrev.errors import InvalidValueError
 from sdrev.sensitivity import metrics as _metrics
@@ -184,16 +185,20 @@ def run(model: Model, spec: Spec, *, method: str | None = None, n: int | None = 
     seeds = {s: stage_seed(seed, s) for s in _STAGES}
     start = _time.perf_counter()
     tables, conv, tres, values, problems = [], [], [], {}, {}
-    for g in active:
-        problem = spec.problem(g)
-        problems[g] = problem
-        result = ctx.analyse_group(g, problem, n, seeds, convergence=convergence,
-                                   time_resolved=time_resolved)
-        tables.append(result["indices"])
-        conv.append(result["convergence"])
-        tres.append(result["time_resolved"])
-        values[g] = result["values"]
-    ko = ctx.knockout() if knockout else _empty_knockout()
+    # SALib's estimators make many tiny linear-algebra calls (delta: a kernel
+    # density per bootstrap resample); a multi-threaded BLAS spends far longer
+    # waking threads than computing them (27x slower on 2 busy cores).
+    with threadpool_limits(limits=1, user_api="blas"):
+        for g in active:
+            problem = spec.problem(g)
+            problems[g] = problem
+            result = ctx.analyse_group(g, problem, n, seeds, convergence=convergence,
+                                       time_resolved=time_resolved)
+            tables.append(result["indices"])
+            conv.append(result["convergence"])
+            tres.append(result["time_resolved"])
+            values[g] = result["values"]
+        ko = ctx.knockout() if knockout else _empty_knockout()
     total = _time.perf_counter() - start
     indices = _concat(tables, INDEX_COLUMNS)
     return SensitivityResult(
@@ -317,12 +322,18 @@ class _Context:
             rows = [(f, i, np.nan, np.nan) for i in self.mod.INDICES if i != "S2"
                     for f in problem["names"]]
             return pd.DataFrame(rows, columns=["factor", "index", "value", "conf"])
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
             # SALib divides by the sample variance of each index estimate;
             # near-degenerate bootstrap resamples only affect the intervals.
             warnings.simplefilter("ignore", RuntimeWarning)
-            return self.mod.analyze(problem, X, Y, seed=seed,
-                                    second_order=self.spec.second_order, resamples=resamples)
+            warnings.simplefilter("always", UserWarning)
+            table = self.mod.analyze(problem, X, Y, seed=seed,
+                                     second_order=self.spec.second_order, resamples=resamples)
+        for w in caught:  # the estimator's own cautions go to the run's warnings
+            text = " ".join(str(w.message).split())
+            if note and f"{what}: {text}" not in self.warnings:
+                self.warnings.append(f"{what}: {text}")
+        return table
 
     def analyse_group(self, group, problem, n, seeds, *, convergence, time_resolved):
         mod, spec = self.mod, self.spec

@@ -41,11 +41,15 @@ def sample(problem: dict, n: int, *, seed: int, second_order: bool = False) -> n
 
 def analyze(problem: dict, X: np.ndarray, Y: np.ndarray, *, seed: int,
             second_order: bool = False, resamples: int = 100) -> pd.DataFrame:
-    with isolated(seed):
-        # SALib warns when its balanced and raw estimates differ; we report raw.
-        warnings.filterwarnings("ignore", message=r".*Potential Bias Notice")
+    with isolated(seed), warnings.catch_warnings(record=True) as caught:
+        # SALib resets the warning filters inside (simplefilter "once"), so its
+        # notices are caught here: that its balanced and raw estimates differ
+        # and how it merged the balanced estimator's bins (we report raw).
         result = _analyze.analyze(problem, np.asarray(X, dtype=float),
                                   np.asarray(Y, dtype=float), seed=int(seed) % 2**32 or 1,
                                   num_resamples=min(resamples, NUM_RESAMPLES))
+    for w in caught:
+        if "Notice" not in str(w.message):
+            warnings.warn(w.message, w.category, stacklevel=2)
     result = {**result, "delta": result["delta_raw"], "delta_conf": result["delta_raw_conf"]}
     return tidy(problem, result, {"delta": "delta_conf", "S1": "S1_conf"})
