@@ -5,6 +5,7 @@ Stages, one module each::
     compile   PySD's abstract model -> vectorised program (generated numpy code)
     functions Vensim builtins over arrays with a leading run axis
     engine    Euler integration of one chunk, exactly as PySD/Vensim
+    kernel    the same time loop compiled by numba (scalar models), cached
     execute   chunks over local processes or a Dask cluster
     api       run / sample_lhs / write
     conformance  Vensim test-model suite

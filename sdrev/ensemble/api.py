@@ -17,7 +17,7 @@ from sdrev.errors import (InvalidValueError, ModelNotFoundError, OutputError,
                           UnknownNameError, suggest)
 from sdrev.ensemble.compile import (Program, UnsupportedConstructError,
                                     compile_model)
-from sdrev.ensemble.execute import Job, iter_chunks
+from sdrev.ensemble.execute import Job, iter_chunks, kernel_ready
 
 __all__ = ["model_path", "run", "sample_lhs", "write"]
 
@@ -27,6 +27,10 @@ log = logging.getLogger("sdrev.ensemble")
 #: call overhead, small enough that a chunk's arrays (32 KB each) stay in
 #: the CPU caches; chunks are balanced over the workers.
 DEFAULT_CHUNK = 4_000
+
+#: Fewest runs for which ``run`` compiles a kernel by default (below, the
+#: one-off compilation costs more than it saves when nothing is cached).
+JIT_MIN_RUNS = 1_000
 
 #: Sample tables larger than this start workers from a clean forkserver
 #: rather than forking the caller (whose memory they would map).
@@ -82,7 +86,7 @@ def _resolve_all(program: Program | None, names, namespace: dict, what: str):
 def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
         scheduler: str | None = None, workers: int | None = None,
         progress: bool = True, saveper: float | None = None,
-        engine: str = "auto") -> xr.Dataset:
+        engine: str = "auto", jit: bool | None = None) -> xr.Dataset:
     """Run a model once per row of ``samples``, vectorised.
 
     Parameters
@@ -112,6 +116,14 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
         the engine does not support, logging the reason; ``"sdrev"``
         raises :class:`UnsupportedConstructError` instead; ``"pysd"``
         always runs PySD (the reference).
+    jit : bool, optional
+        Integrate scalar models with a kernel compiled by numba
+        (:mod:`sdrev.ensemble.kernel`; machine code cached under sdrev's
+        cache folder), its runs shared by threads of this process.
+        ``None`` (the default) does so from ``JIT_MIN_RUNS`` runs on, where
+        the one-off compilation pays; ``False`` always runs the numpy
+        engine. Results are the same either way. Models the kernel does not
+        cover (subscripts, DELAY N, DELAY FIXED) run on the numpy engine.
 
     Returns
     -------
@@ -121,8 +133,9 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
         names, coordinates the elements: ``ds["x"].sel(Region="north")``),
         with either engine; a samples column that names a subscripted
         constant sets every element of it. Attributes ``engine``
-        (``"sdrev"`` or ``"pysd-fallback"``), ``worker_peak_mib`` and, for
-        the fallback, ``fallback_reason``.
+        (``"sdrev"`` or ``"pysd-fallback"``), ``kernel`` (1 when the
+        compiled kernel integrated the runs, else 0), ``worker_peak_mib``
+        and, for the fallback, ``fallback_reason``.
 
     Raises
     ------
@@ -174,31 +187,44 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
         inverse = {v: k for k, v in namespace.items()}
         job_outputs = tuple(inverse.get(o, o) for o in out_names)
         size = max(1, min(chunk_size, math.ceil(n / max(1, (workers or 2) * 4))))
-    else:  # chunks of equal size, at most chunk_size, a multiple per core
+    else:
         job_outputs = tuple(out_names)
+    use_jit = n >= JIT_MIN_RUNS if jit is None else bool(jit)
+    fields = dict(path=str(path), outputs=job_outputs, columns=tuple(columns),
+                  saveper=saveper, fallback=program is None, program=program,
+                  jit=use_jit and program is not None)
+    if program is not None:  # chunks of equal size
         cores = 1 if scheduler is None and workers == 1 else (
             workers or os.cpu_count() or 1)
-        count = cores * math.ceil(n / (cores * chunk_size))
-        size = max(1, math.ceil(n / count))
-    jobs = _Jobs(frame, values, size, dict(
-        path=str(path), outputs=job_outputs, columns=tuple(columns),
-        saveper=saveper, fallback=program is None, program=program))
+        if scheduler is None and kernel_ready(
+                Job(start=0, values=np.empty((0, len(columns))), **fields)):
+            # the kernel's threads share each chunk: chunks of up to
+            # chunk_size runs per thread
+            count = math.ceil(n / (chunk_size * min(cores, 8)))
+        else:  # at most chunk_size, a multiple per core
+            count = cores * math.ceil(n / (cores * chunk_size))
+        size = max(1, math.ceil(n / max(1, count)))
+    jobs = _Jobs(frame, values, size, fields)
     bar = _bar(n, progress, path.name)
     arrays: dict = {}
     times = None
     worker_peak = 0.0
+    compiled = False
+    store = _Store(len(job_outputs), n)
     try:
         isolate = frame.memory_usage(deep=False).sum() > ISOLATE_BYTES
         for result in iter_chunks(jobs, scheduler=scheduler, workers=workers,
                                   progress=bar.update if bar else None,
-                                  isolate=bool(isolate)):
+                                  isolate=bool(isolate), sink=store.get):
             if times is None:
                 times = result.times
-                arrays = {name: np.empty((n,) + block.shape[1:])
-                          for name, block in result.data.items()}
+                arrays = store.arrays(result.data, n)
             for name, block in result.data.items():
-                arrays[name][result.start:result.start + len(block)] = block
+                target = arrays[name][result.start:result.start + len(block)]
+                if not np.shares_memory(target, block):  # else written there
+                    target[...] = block
             worker_peak = max(worker_peak, result.peak_mib)
+            compiled = compiled or result.kernel
     finally:
         if bar:
             bar.close()
@@ -215,15 +241,45 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
     attrs = {"model": str(path), "engine": "sdrev" if program else "pysd-fallback",
              "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     attrs["worker_peak_mib"] = round(worker_peak, 1)
+    attrs["kernel"] = int(compiled)
     if reason and engine == "auto":
         attrs["fallback_reason"] = reason
-    dataset = xr.Dataset(data, coords={"run": np.arange(n), "time": times,
-                                       **extra}, attrs=attrs)
+    inputs = {}
     for k, name in enumerate(columns):
-        column = (values[:, k] if values is not None
-                  else frame.iloc[:, k].to_numpy(dtype=float))
-        dataset.coords[name] = ("run", column)
+        inputs[name] = ("run", values[:, k] if values is not None
+                        else frame.iloc[:, k].to_numpy(dtype=float))
+    # one constructor call: adding coordinates one by one costs ~2 ms each
+    together = {k: v for k, v in inputs.items() if k not in data}
+    dataset = xr.Dataset(data, coords={"run": np.arange(n), "time": times,
+                                       **extra, **together}, attrs=attrs)
+    for name, column in inputs.items():
+        if name not in together:
+            dataset.coords[name] = column
     return dataset
+
+
+class _Store:
+    """The result arrays of a run: the compiled kernel writes into them
+    directly (one ``(outputs, runs, times)`` block); other chunks are
+    copied in."""
+
+    def __init__(self, outputs: int, n: int):
+        self.outputs, self.n = outputs, n
+        self.block = None
+
+    def get(self, times: int) -> np.ndarray:
+        """The ``(outputs, runs, times)`` block (made on first use)."""
+        if self.block is None:
+            self.block = np.empty((self.outputs, self.n, times))
+        return self.block
+
+    def arrays(self, data: dict, n: int) -> dict:
+        """One ``(runs, times, ...)`` array per output: views of the block
+        when the kernel made it, else new arrays shaped like ``data``."""
+        if self.block is not None and len(data) == self.outputs:
+            return dict(zip(data, self.block))
+        return {name: np.empty((n,) + block.shape[1:])
+                for name, block in data.items()}
 
 
 class _Jobs:
@@ -235,6 +291,11 @@ class _Jobs:
 
     def __len__(self) -> int:
         return math.ceil(len(self.frame) / self.size)
+
+    @property
+    def first(self) -> Job | None:
+        """The first chunk (``None`` for no runs)."""
+        return next(iter(self), None)
 
     def __iter__(self):
         for start in range(0, len(self.frame), self.size):

@@ -20,6 +20,8 @@ from source: ``init(C, n)`` and ``step(S, C, time)``.
 from __future__ import annotations
 
 import itertools
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,6 +187,10 @@ class Simulator:
     shapes: dict = field(default_factory=dict)
     #: ``prepare(C)`` -> values constant in time hoisted out of ``step``
     prepare: object = field(default=None, repr=False)
+    #: the program's lookup tables ``(xs, ys, kind)``, read as ``L[i]``
+    lookups: tuple = field(default=(), repr=False)
+    #: whether the program has subscripted elements
+    subscripted: bool = False
 
 
 # --------------------------------------------------------------- compiling
@@ -726,7 +732,8 @@ def _describe(node) -> str:
     return words.get(name, name)
 
 
-def compile_model(path: str | Path, *, subscripts: bool = False) -> Program:
+def compile_model(path: str | Path, *, subscripts: bool = False,
+                  cache: bool = True) -> Program:
     """Compile a Vensim model for vectorised simulation.
 
     Parameters
@@ -739,6 +746,12 @@ def compile_model(path: str | Path, *, subscripts: bool = False) -> Program:
         consumers that need scalar programs, such as loop analysis) raises
         :class:`UnsupportedConstructError` for models with subscript
         ranges.
+    cache : bool, optional
+        Reuse the program compiled earlier from the same file contents
+        (kept under ``<sdrev cache>/programs``, keyed by the file's hash,
+        its path, sdrev's compiler source and the PySD and numpy
+        versions). Models that read other files (GET XLS, data, external
+        subscripts) are always compiled afresh.
 
     Returns
     -------
@@ -753,6 +766,60 @@ def compile_model(path: str | Path, *, subscripts: bool = False) -> Program:
         message names the construct and the element.
     """
     path = Path(path).resolve()
+    if not cache:
+        return _compile(path, subscripts)
+    import pickle
+
+    target = _cache_entry(path, subscripts)
+    if target is None:
+        return _compile(path, subscripts)
+    try:
+        with open(target, "rb") as handle:
+            return pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError,
+            ImportError, TypeError, ValueError):
+        pass  # absent or unreadable: compile and store
+    program = _compile(path, subscripts)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as handle:
+            pickle.dump(program, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, target)
+    except OSError:
+        pass  # a read-only cache only costs the next compile
+    return program
+
+
+#: Vensim's functions that read other files (data, constants, lookups,
+#: subscript ranges): a model using them depends on more than its own file,
+#: so its program is not cached.
+_EXTERNAL = re.compile(r"\bGET[ _]+(XLS|DIRECT|123|DATA|VDF)", re.IGNORECASE)
+
+
+def _cache_entry(path: Path, subscripts: bool) -> Path | None:
+    """Cache file of a compiled program, or ``None`` when not cacheable."""
+    import hashlib
+
+    from sdrev.translate import PYSD_VERSION, cache_root
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None  # let the parser report it
+    if _EXTERNAL.search(data.decode("utf-8", errors="replace")):
+        return None
+    digest = hashlib.sha256(data)
+    here = Path(__file__).parent
+    for source in ("compile.py", "functions.py"):
+        digest.update((here / source).read_bytes())
+    digest.update(f"|{path}|{subscripts}|{PYSD_VERSION}|{np.__version__}"
+                  .encode())
+    return cache_root() / "programs" / f"{path.stem[:40]}-{digest.hexdigest()[:24]}.pkl"
+
+
+def _compile(path: Path, subscripts: bool) -> Program:
+    """Compile without the cache (see :func:`compile_model`)."""
     model = abstract_model(path)
     if len(model.sections) > 1:
         names = ", ".join(s.name for s in model.sections[1:])
@@ -1123,7 +1190,8 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
               for o in outputs if program.dims.get(o)}
     return Simulator(outputs=outputs, source=source, init=namespace["init"],
                      step=namespace["step"], shapes=shapes,
-                     prepare=namespace["prepare"])
+                     prepare=namespace["prepare"], lookups=program.lookups,
+                     subscripted=bool(program.dims))
 
 
 #: calls whose value is constant in time when their arguments are

@@ -5,11 +5,15 @@ time the saved outputs are taken before the state is advanced by one Euler
 step, time advances by repeated addition of TIME STEP (so the float times
 equal PySD's), a time is saved when its distance from INITIAL TIME is a
 multiple of SAVEPER within PySD's relative precision, and the final time is
-saved after the loop.
+saved after the loop. With ``jit=True`` the same loop runs compiled
+(:mod:`sdrev.ensemble.kernel`) for the models the kernel covers; the
+initial state and the values constant in time still come from the numpy
+code, so both paths start from the same numbers.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +22,8 @@ from sdrev.errors import InvalidValueError
 from sdrev.ensemble.compile import CONTROL, Simulator
 
 __all__ = ["TimeGrid", "simulate_chunk", "time_grid"]
+
+log = logging.getLogger("sdrev.ensemble")
 
 #: PySD's relative precision for the final and saving times.
 _RPREC = 1e-5
@@ -77,7 +83,9 @@ def time_grid(initial: float, final: float, dt: float, saveper: float) -> TimeGr
 
 
 def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
-                   saveper: float | None = None) -> tuple[np.ndarray, dict]:
+                   saveper: float | None = None, jit: bool = False,
+                   threads: int = 1, report: dict | None = None,
+                   sink=None, shift: int = 0) -> tuple[np.ndarray, dict]:
     """Integrate ``n`` runs at once.
 
     Parameters
@@ -91,6 +99,21 @@ def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
         Number of runs.
     saveper : float, optional
         Saving interval replacing the model's SAVEPER.
+    jit : bool, optional
+        Run the time loop as a compiled kernel
+        (:mod:`sdrev.ensemble.kernel`) when numba is installed and the
+        kernel covers the model; ``False`` (the default) runs the numpy
+        loop, the reference. Both give the same results.
+    threads : int, optional
+        Threads sharing the runs in the compiled kernel.
+    report : dict, optional
+        Receives ``"kernel"``: whether the compiled kernel ran.
+    sink : callable, optional
+        ``sink(saved_times)`` returns an array of shape ``(outputs, runs,
+        saved_times)`` the compiled kernel writes into directly, at rows
+        ``shift:shift + n`` (saves a copy of the outputs).
+    shift : int, optional
+        First row of these runs in the sink's array.
 
     Returns
     -------
@@ -109,6 +132,25 @@ def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
         out = {name: np.empty((n, int(grid.saved.sum()))
                               + sim.shapes.get(name, ()))
                for name in sim.outputs}
+        kernel = _kernel(sim, orders) if jit else None
+        if kernel is not None:
+            from sdrev.ensemble.kernel import KernelFailed, run_kernel
+
+            out = sink(int(grid.saved.sum())) if sink is not None else None
+            try:
+                block = run_kernel(kernel, state, constants, n, grid.times,
+                                   grid.saved, sim.lookups, threads=threads,
+                                   out=out, shift=shift)
+            except KernelFailed as exc:
+                log.warning("the compiled kernel failed (%s); the numpy "
+                            "engine runs instead", exc)
+                kernel = None
+            else:
+                if report is not None:
+                    report["kernel"] = True
+                return grid.labels, dict(zip(sim.outputs, block))
+        if report is not None:
+            report["kernel"] = False
         column = 0
         last = len(grid.times) - 1
         for k, time in enumerate(grid.times):
@@ -123,3 +165,11 @@ def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
                 column += 1
             state = new_state
     return grid.labels, out
+
+
+def _kernel(sim: Simulator, orders: dict):
+    """The compiled kernel of ``sim`` for these delay orders, or ``None``."""
+    from sdrev.ensemble.kernel import get_kernel
+
+    kinds = {i: table[2] for i, table in enumerate(sim.lookups)}
+    return get_kernel(sim, dict(orders), kinds)

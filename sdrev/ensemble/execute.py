@@ -6,6 +6,9 @@ model once (cached per process) and integrates its chunk with
 vectorise run through PySD, one run at a time, in the same workers. The
 caller receives chunks as they finish, in any order, and places them by
 their first row, so memory holds the result plus the chunks in flight.
+Locally, models the compiled kernel covers (:mod:`sdrev.ensemble.kernel`)
+run in the calling process instead, each chunk's runs shared by threads
+and written straight into the result.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sdrev.errors import InvalidValueError
 from sdrev.ensemble.compile import Program, build_simulator, compile_model
 from sdrev.ensemble.engine import simulate_chunk
 
-__all__ = ["ChunkResult", "Job", "iter_chunks", "run_chunk"]
+__all__ = ["ChunkResult", "Job", "iter_chunks", "kernel_ready", "run_chunk"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class Job:
         Run with PySD instead of the vectorised engine.
     program : Program or None
         The compiled model (sent to workers so they need not parse it).
+    jit : bool
+        Integrate with the compiled kernel when it covers the model
+        (:mod:`sdrev.ensemble.kernel`).
     """
 
     path: str
@@ -58,6 +64,7 @@ class Job:
     saveper: float | None
     fallback: bool
     program: Program | None = None
+    jit: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ class ChunkResult:
     data: dict
     #: peak resident memory of the process that ran the chunk, in MiB
     peak_mib: float = 0.0
+    #: whether the compiled kernel integrated the chunk
+    kernel: bool = False
 
 
 _SIMULATORS: dict = {}
@@ -86,8 +95,10 @@ def _simulator(job: Job):
     return _SIMULATORS[key]
 
 
-def run_chunk(job: Job) -> ChunkResult:
-    """Run one chunk (in a worker process or inline)."""
+def run_chunk(job: Job, threads: int = 1, sink=None) -> ChunkResult:
+    """Run one chunk (in a worker process or inline; ``threads`` share the
+    compiled kernel's runs, which it writes into ``sink``'s array, see
+    :func:`sdrev.ensemble.engine.simulate_chunk`)."""
     if job.fallback:
         return _run_chunk_pysd(job)
     sim, program = _simulator(job)
@@ -98,9 +109,12 @@ def run_chunk(job: Job) -> ChunkResult:
         dims = program.dims.get(name, ())
         # a subscripted constant set by one number takes it in every element
         constants[name] = column.reshape((n,) + (1,) * len(dims))
-    times, data = simulate_chunk(sim, constants, n, saveper=job.saveper)
+    report: dict = {}
+    times, data = simulate_chunk(sim, constants, n, saveper=job.saveper,
+                                 jit=job.jit, threads=threads, report=report,
+                                 sink=sink, shift=job.start)
     return ChunkResult(start=job.start, times=times, data=data,
-                       peak_mib=_peak_mib())
+                       peak_mib=_peak_mib(), kernel=report.get("kernel", False))
 
 
 def _peak_mib() -> float:
@@ -132,7 +146,7 @@ def _run_chunk_pysd(job: Job) -> ChunkResult:
 def iter_chunks(jobs, *, scheduler: str | None = None,
                 workers: int | None = None,
                 progress: Callable[[int], None] | None = None,
-                isolate: bool = False) -> Iterator[ChunkResult]:
+                isolate: bool = False, sink=None) -> Iterator[ChunkResult]:
     """Run jobs and yield their results as they finish.
 
     Parameters
@@ -150,6 +164,10 @@ def iter_chunks(jobs, *, scheduler: str | None = None,
         Start local workers from a clean forkserver process instead of
         forking the caller, so that they do not map the caller's memory
         (for large sample tables; costs ~1 s of worker start-up).
+    sink : callable, optional
+        Where chunks run in this process on the compiled kernel, ``sink(T)``
+        gives the ``(outputs, runs, T)`` array they write into (their
+        results are then views of it).
     """
     tick = progress or (lambda n: None)
     if scheduler is not None:
@@ -158,16 +176,29 @@ def iter_chunks(jobs, *, scheduler: str | None = None,
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise InvalidValueError(f"workers must be at least 1, got {workers}")
+    queue = iter(jobs)
     if workers == 1 or len(jobs) == 1:
-        for job in jobs:
-            result = run_chunk(job)
+        for job in queue:
+            result = run_chunk(job, threads=workers, sink=sink)
             tick(len(job.values))
             yield result
         return
+    if _may_jit(jobs):
+        # the compiled kernel runs in this process, its runs shared by
+        # threads: no worker start-up and no copies of inputs or outputs
+        first = next(queue)
+        result = run_chunk(first, threads=workers, sink=sink)
+        tick(len(first.values))
+        yield result
+        if result.kernel:
+            for job in queue:
+                result = run_chunk(job, threads=workers, sink=sink)
+                tick(len(job.values))
+                yield result
+            return
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
                              mp_context=_context(isolate)) as pool:
         pending = {}
-        queue = iter(jobs)
         for job in queue:  # keep at most 2 chunks per worker in flight
             pending[pool.submit(run_chunk, job)] = job
             if len(pending) >= 2 * workers:
@@ -180,6 +211,22 @@ def iter_chunks(jobs, *, scheduler: str | None = None,
             nxt = next(queue, None)
             if nxt is not None:
                 pending[pool.submit(run_chunk, nxt)] = nxt
+
+
+def kernel_ready(job: Job | None) -> bool:
+    """Whether a job runs on the compiled kernel: ``jit`` set, a program
+    the kernel covers, and numba installed."""
+    if job is None or job.fallback or not job.jit or job.program is None:
+        return False
+    if job.program.dims:
+        return False
+    from sdrev.ensemble.kernel import available, covers
+
+    return covers(_simulator(job)[0]) and available()
+
+
+def _may_jit(jobs) -> bool:
+    return kernel_ready(getattr(jobs, "first", None))
 
 
 def _context(isolate: bool):
