@@ -318,3 +318,18 @@ def test_the_brief_renders_in_headless_chromium(browser, written):
     assert page["h2"] == SECTIONS
     assert page["title"].startswith("Policy brief")
     assert page["height"] > 2000
+
+
+def test_the_answer_gives_the_documented_mechanisms_in_order():
+    """crrc_standards: strategic guiding, then standard innovation, then ecology
+    (Zhou et al.), from the documented-loop dominance of the baseline run."""
+    b = brief_mod.build_brief("crrc_standards", scenarios=["baseline"], sensitivity=False)
+    answer = brief_mod.answer_text(b)
+    order = [answer.find(name) for name in ("strategic guiding", "standard innovation",
+                                           "ecology")]
+    assert -1 not in order and order == sorted(order)
+    sequence = brief_mod.mechanism_sequence(b.loops)
+    assert sequence[0]["loops"] == (b.loops.loop_id("strategic guiding"),)
+    assert all(a["end"] < z["start"] for a, z in zip(sequence, sequence[1:]))
+    html = brief_mod.render_html(b)
+    assert "Which documented mechanism leads when" in html

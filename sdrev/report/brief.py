@@ -495,6 +495,42 @@ def _dominant_loops(analysis, top: int = 3) -> list[tuple[str, float]]:
     return [(k, v / total) for k, v in ranked]
 
 
+def mechanism_sequence(analysis) -> list[dict]:
+    """Which documented loops lead when, in time order: consecutive documented
+    periods (:attr:`LoopAnalysis.documented_periods`) led by the same loop set
+    are merged. Each entry: ``loops`` (ids), ``start``, ``end``, ``share``
+    (mean share of the documented loops' change the set accounts for)."""
+    periods = getattr(analysis, "documented_periods", None)
+    if periods is None or not len(periods):
+        return []
+    main = analysis.main_partition()
+    if "partition" in periods and (periods["partition"] == main).any():
+        periods = periods[periods["partition"] == main]
+    out: list[dict] = []
+    for row in periods.itertuples(index=False):
+        loops = tuple(row.loops)
+        if out and out[-1]["loops"] == loops:
+            out[-1]["end"] = float(row.end)
+            out[-1]["shares"].append(float(row.share))
+        else:
+            out.append({"loops": loops, "start": float(row.start), "end": float(row.end),
+                        "shares": [float(row.share)]})
+    for entry in out:
+        entry["share"] = float(np.mean(entry.pop("shares")))
+    return out
+
+
+def _sequence_words(analysis, sequence: list[dict]) -> str:
+    """The documented loops that lead alone, in order, with their years."""
+    solo = [e for e in sequence if len(e["loops"]) == 1]
+    if not solo:
+        return ""
+    words = [f"{_loop_words(analysis, e['loops'][0])} ({e['start']:g}-{e['end']:g})"
+             for e in solo]
+    return ("Among the mechanisms the model documents, the one leading alone is, in turn, "
+            + ", then ".join(words) + ".")
+
+
 def answer_text(brief: Brief) -> str:
     """The one-paragraph answer of the brief, drawn from its results."""
     comp = brief.comparison
@@ -558,11 +594,16 @@ def answer_text(brief: Brief) -> str:
             parts.append(f"Among the feedback loops, the strength of {r['label']} "
                          f"matters most ({lev.main_index} {r['value']:.2f}).")
     if brief.loops is not None:
-        dom = _dominant_loops(brief.loops, 2)
-        if dom:
-            words = [f"{_loop_words(brief.loops, k)} ({v:.0%} of the time)" for k, v in dom]
-            parts.append(f"In the baseline run, the loops that most often drive behaviour "
-                         f"are {_join(words)}.")
+        sequence = _sequence_words(brief.loops, mechanism_sequence(brief.loops))
+        if sequence:
+            parts.append("In the baseline run: " + sequence[0].lower() + sequence[1:])
+        else:
+            dom = _dominant_loops(brief.loops, 2)
+            if dom:
+                words = [f"{_loop_words(brief.loops, k)} ({v:.0%} of the time)"
+                         for k, v in dom]
+                parts.append(f"In the baseline run, the loops that most often drive "
+                             f"behaviour are {_join(words)}.")
     return " ".join(parts)
 
 
@@ -671,7 +712,11 @@ def brief_context(brief: Brief, *, figures: bool = True) -> dict:
             "count": len(a.loops), "method": a.method,
             "dominant": [{"loop": _loop_words(a, k), "share": f"{v:.0%}",
                           "polarity": a.loops.loc[a.loops["id"] == k, "polarity"].iloc[0]}
-                         for k, v in _dominant_loops(a, 5)]}
+                         for k, v in _dominant_loops(a, 5)],
+            "sequence": [{"years": f"{e['start']:g}-{e['end']:g}",
+                          "loops": ", ".join(_loop_words(a, k) for k in e["loops"]),
+                          "share": f"{e['share']:.0%}"}
+                         for e in mechanism_sequence(a)]}
     rmap = brief.regime_map
     if rmap is not None:
         s = rmap.summary()
