@@ -421,3 +421,173 @@ def test_every_library_model_runs_with_every_method(name, method, library_models
     expected = {f.name for g in groups for f in spec.group(g)}
     assert set(main["factor"]) == expected
     assert np.isfinite(main["value"]).mean() > 0.5
+
+
+# -- loop-dominance metrics (sdrev.loops) as outputs ------------------------------------
+
+def _sir_loop_spec(**overrides):
+    data = {"sensitivity": {"scenario": "baseline"},
+            "factor": [{"name": "Infectivity", "range": [0.3, 0.5]}],
+            "loop_metric": [{"kind": "dominance_shift", "from": "contagion",
+                             "to": "recovery"}]}
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture(scope="module")
+def sir():
+    return sdrev.load(FIXTURES / "sir.mdl")
+
+
+@pytest.mark.parametrize("entry, error, words", [
+    ({"kind": "dominance_shfit", "from": "contagion", "to": "recovery"}, InvalidValueError,
+     ["dominance_shfit", "dominance_shift, relative_score, dominance_share"]),
+    ({"kind": "dominance_shift", "from": "contagion"}, InvalidValueError,
+     ["dominance_shift needs to"]),
+    ({"kind": "dominance_shift", "form": "contagion", "to": "recovery"}, InvalidValueError,
+     ["'form'", "from"]),
+    ({"kind": "dominance_shift", "from": "contagoin", "to": "recovery"}, UnknownNameError,
+     ["'contagoin'", "contagion, recovery, depletion"]),
+    ({"kind": "dominance_shift", "from": "B4", "to": "recovery"}, UnknownNameError,
+     ["'B4'", "not documented", "variables"]),
+    ({"kind": "dominance_shift", "from": "R1", "to": "contagion"}, InvalidValueError,
+     ["same loop"]),
+    ({"kind": "dominance_shift", "from": "R1", "to": "B1", "after": 75}, InvalidValueError,
+     ["after = 75", "[0, 60]"]),
+    ({"kind": "relative_score", "loop": "recovery", "time": 99}, InvalidValueError,
+     ["time = 99", "[0, 60]"]),
+    ({"kind": "relative_score", "loop": ["Infectious", "Infektion"]}, UnknownNameError,
+     ["'Infektion'", "Infection"]),
+    ({"kind": "relative_score", "loop": 3}, InvalidValueError, ["list of variable names"]),
+    ({"kind": "dominance_share", "loop": "recovery", "start": 40, "end": 20},
+     InvalidValueError, ["start 40", "end 20"]),
+])
+def test_loop_metric_spec_errors_name_the_bad_value(sir, entry, error, words):
+    with pytest.raises(error) as info:
+        parse_spec(sir, _sir_loop_spec(loop_metric=[entry]))
+    message = str(info.value)
+    assert isinstance(info.value, SdrevError) and "\n" not in message
+    assert "[[loop_metric]] #1" in message
+    for word in words:
+        assert word in message
+
+
+def test_loop_metric_spec_names_and_loops(sir):
+    spec = parse_spec(sir, _sir_loop_spec(output=[], loop_metric=[
+        {"kind": "dominance_shift", "from": "R1", "to": "Recovery", "after": 5},
+        {"kind": "relative_score", "loop": ["infectious", "Infection"], "time": 10},
+        {"kind": "dominance_share", "loop": "recovery", "start": 10},
+        {"kind": "dominance_share", "loop": "B1", "name": "recovery share"}]))
+    shift, score, share, named = spec.loop_metrics
+    assert (shift.name, shift.loop, shift.to_loop) == (
+        "shift_contagion_to_recovery_after_5", "contagion", "recovery")
+    assert score.name == "relative_score_infectious_infection_at_10"
+    assert score.loop == ("Infectious", "Infection")
+    assert (share.name, share.start, share.end) == ("dominance_share_recovery_10_60", 10, 60)
+    assert named.name == "recovery share" and spec.outputs == ()
+    with pytest.raises(InvalidValueError, match="listed twice"):
+        parse_spec(sir, _sir_loop_spec(loop_metric=[{"kind": "relative_score", "loop": "B1"},
+                                                    {"kind": "relative_score",
+                                                     "loop": "recovery"}]))
+
+
+def test_loop_metric_that_is_no_loop_fails_before_sampling(sir):
+    spec = parse_spec(sir, _sir_loop_spec(loop_metric=[
+        {"kind": "relative_score", "loop": ["Susceptible", "Recovered"]}]))
+    with pytest.raises(UnknownNameError, match="relative_score_susceptible_recovered.*"
+                                               "no loop through exactly"):
+        run(sir, spec, method="sobol", n=8, seed=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def sir_with_dummy(tmp_path_factory):
+    """The SIR fixture plus a constant nothing depends on (and its metadata)."""
+    folder = tmp_path_factory.mktemp("sir_dummy")
+    text = (FIXTURES / "sir.mdl").read_text(encoding="utf-8")
+    control = text.index("*****")
+    dummy = ("Unused Constant=\n\t1\n\t~\tDmnl [0,1]\n\t~\tA constant no equation uses: "
+             "every sensitivity index of it must be 0.\n\t|\n\n")
+    (folder / "sir_dummy.mdl").write_text(text[:control] + dummy + text[control:],
+                                          encoding="utf-8")
+    (folder / "sir_dummy.toml").write_text(
+        (FIXTURES / "sir.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    return sdrev.load(folder / "sir_dummy.mdl")
+
+
+def test_dominance_shift_responds_to_infectivity_not_to_a_dummy(sir_with_dummy, tmp_path):
+    """SIR: contagion (R1) dominates while infections grow; recovery (B1) takes
+    over as the susceptible pool is depleted, sooner the higher the
+    infectivity (the epidemic's growth rate is contact rate x infectivity -
+    1 / duration). Infectivity must carry the variance of the shift time, an
+    unused constant none of it, and each sampled value must be the loop
+    analysis of that run."""
+    import sdrev.loops
+
+    model = sir_with_dummy
+    spec = parse_spec(model, _sir_loop_spec(
+        factor=[{"name": "Infectivity", "range": [0.3, 0.5]},
+                {"name": "Unused Constant", "range": [0.0, 1.0]}],
+        output=[{"variable": "Infectious", "metrics": [{"kind": "maximum"}]}],
+        loop_metric=[{"kind": "dominance_shift", "from": "contagion", "to": "recovery"},
+                     {"kind": "relative_score", "loop": ["Infection", "Infectious"],
+                      "time": 10}]))
+    result = run(model, spec, method="sobol", n=32, seed=4, progress=False,
+                 time_resolved=False, knockout=False, workers=2)
+    shift = _pivot(result, "loop dominance", "shift_contagion_to_recovery")
+    assert shift.at["Infectivity", "ST"] > 0.9 and shift.at["Infectivity", "S1"] > 0.8
+    assert shift.at["Unused Constant", "ST"] == pytest.approx(0.0, abs=1e-9)
+    score = _pivot(result, "loop dominance", "relative_score_infection_infectious_at_10")
+    assert score.at["Unused Constant", "ST"] == pytest.approx(0.0, abs=1e-9)
+    values = result.metric_values["parameters"]
+    times = values["loop dominance: shift_contagion_to_recovery"]
+    assert len(values) == 32 * 4 and times.between(5.0, 40.0).all()
+    # sooner with higher infectivity: rank correlation close to -1
+    assert values["Infectivity"].corr(times, method="spearman") < -0.99
+    for k in (0, 77):
+        row = values.iloc[k]
+        analysis = sdrev.loops.analyze(model, scenario="baseline", params={
+            "Infectivity": row["Infectivity"], "Unused Constant": row["Unused Constant"]})
+        assert times.iloc[k] == pytest.approx(
+            sdrev.loops.dominance_shift_time(analysis, "contagion", "recovery"), abs=1e-12)
+    assert result.timings["loop_metrics"] > 0
+    assert result.runs == 32 * 4
+    text = summary_text(result)
+    assert ("loop dominance, time dominance shifts from contagion to recovery: "
+            "Infectivity (ST 1.00)") in text
+    folder = tmp_path / "sens"
+    write(result, folder, figures=False)
+    samples = pd.read_csv(folder / "samples_parameters.csv")
+    assert "loop dominance: shift_contagion_to_recovery" in samples.columns
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["loop_metrics"]["shift_contagion_to_recovery"]["to_loop"] == "recovery"
+    assert "loop_metrics" in manifest["timings_seconds"]
+
+
+def test_cli_crrc_dominance_spec(tmp_path, capsys):
+    """The library's loop-dominance spec, by bare name, at a tiny N: every loop
+    metric analysed for both factor groups, and knocking out the strategic
+    guiding loop removes its hand-over of dominance (to FINAL TIME)."""
+    from sdrev.cli import main
+
+    out = tmp_path / "dominance"
+    assert main(["sensitivity", "crrc_standards", "--spec", "crrc_standards_dominance",
+                 "-N", "4", "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out / "indices.csv")
+    loops = table[table.output == "loop dominance"]
+    expected = {"shift_strategic_guiding_to_standard_innovation",
+                "shift_strategic_guiding_to_ecology", "relative_score_ecology_at_2015",
+                "dominance_share_ecology"}
+    assert set(loops.metric) == expected
+    assert set(loops.group) == {"parameters", "loops"}
+    assert np.isfinite(loops[loops["index"] == "ST"]["value"]).all()
+    samples = pd.read_csv(out / "samples_loops.csv")
+    shift = samples["loop dominance: shift_strategic_guiding_to_ecology"]
+    assert shift.between(2000, 2040).all() and shift.nunique() > 1
+    ko = pd.read_csv(out / "knockout.csv")
+    r1 = ko[(ko.metric == "shift_strategic_guiding_to_ecology")
+            & ko.loop.str.startswith("R1")].iloc[0]
+    assert 2005 < r1.baseline < 2015 and r1.knockout == 2040
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["spec_file"].endswith("crrc_standards_dominance.toml")
+    assert manifest["timings_seconds"]["loop_metrics"] > 0
+    assert "time dominance shifts from strategic guiding to ecology" in capsys.readouterr().out

@@ -6,6 +6,11 @@ on the ensemble engine. The flow::
     load_spec (TOML)  ->  run: sample -> ensemble -> metrics -> analyse
                       ->  write (tables, figures, manifest) / summary_text
 
+Loop-dominance metrics (``[[loop_metric]]`` in a spec: when dominance shifts
+from one feedback loop to another, a loop's relative score at a time) take
+one loop analysis per run (:mod:`sdrev.loops`) and are analysed like any
+output metric.
+
 Examples
 --------
 >>> import sdrev, sdrev.sensitivity as sa                     # doctest: +SKIP
@@ -17,9 +22,10 @@ Examples
 """
 
 from sdrev.sensitivity.run import SensitivityResult, run, summary_text, write
-from sdrev.sensitivity.spec import (DISTRIBUTIONS, METHODS, METRICS, Factor, Metric, Output,
-                                    Spec, load_spec, parse_spec, spec_path)
+from sdrev.sensitivity.spec import (DISTRIBUTIONS, LOOP_METRICS, LOOP_OUTPUT, METHODS, METRICS,
+                                    Factor, LoopMetric, Metric, Output, Spec, load_spec,
+                                    parse_spec, spec_path)
 
-__all__ = ["DISTRIBUTIONS", "METHODS", "METRICS", "Factor", "Metric", "Output",
-           "SensitivityResult", "Spec", "load_spec", "parse_spec", "run", "spec_path",
-           "summary_text", "write"]
+__all__ = ["DISTRIBUTIONS", "LOOP_METRICS", "LOOP_OUTPUT", "METHODS", "METRICS", "Factor",
+           "LoopMetric", "Metric", "Output", "SensitivityResult", "Spec", "load_spec",
+           "parse_spec", "run", "spec_path", "summary_text", "write"]

@@ -8,6 +8,13 @@ reports the indices at N/4 and N/2 beside those at N (convergence), the
 indices at every saved time of trajectory outputs (time-resolved), and a
 loop-knockout experiment (each loop gain set to 0 in turn).
 
+A spec's loop metrics (``[[loop_metric]]``: the time dominance shifts from
+one loop to another, a loop's relative score at a time, its share of
+dominance) take one loop analysis (:func:`sdrev.loops.analyze`) per sampled
+run, spread over worker processes (:mod:`sdrev.sensitivity.loop_metrics`),
+and join the scalar metrics as the output ``"loop dominance"``: indices,
+convergence, knockout, tables, figures and summary all include them.
+
 :func:`write` puts the tables, figures and a manifest into a run folder;
 :func:`summary_text` says in plain words which factors matter most.
 """
@@ -25,10 +32,10 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from sdrev.errors import InvalidValueError
+from sdrev.errors import InvalidValueError, UnknownNameError
 from sdrev.sensitivity import metrics as _metrics
 from sdrev.sensitivity import methods as _methods
-from sdrev.sensitivity.spec import Factor, Spec, check_method
+from sdrev.sensitivity.spec import LOOP_OUTPUT, Factor, Spec, check_method
 
 if TYPE_CHECKING:
     from sdrev.model import Model
@@ -83,13 +90,16 @@ class SensitivityResult:
         factor, index, time, value, conf.
     knockout : pandas.DataFrame
         Each loop's gain set to 0: baseline and knockout value of each
-        scalar metric, change and relative change.
+        scalar metric (loop metrics included: one loop analysis per
+        knockout run), change and relative change (NaN for times: crossing
+        and dominance-shift years).
     metric_values : mapping of str to pandas.DataFrame
         Per group, the sample (one column per factor) and the metric values
         (one column per ``output: metric``), one row per run.
     warnings : tuple of str
     timings : mapping of str to float
-        Seconds spent simulating, analysing, and in total.
+        Seconds spent simulating (ensemble), in loop analyses for loop
+        metrics (``loop_metrics``), analysing, and in total.
     engine : str
         ``"sdrev"`` (vectorised) or ``"pysd-fallback"``.
     """
@@ -143,14 +153,15 @@ def run(model: Model, spec: Spec, *, method: str | None = None, n: int | None = 
     seed : int, optional
         Default the spec's. The same seed gives identical indices.
     progress : bool, optional
-        Show the ensemble engine's progress bar.
+        Show the ensemble engine's progress bar (and the loop analyses').
     groups : sequence of str, optional
         Factor groups to analyse: ``"parameters"`` and/or ``"loops"``.
     convergence, time_resolved, knockout : bool, optional
         Compute the convergence check, the time-resolved indices and the
         loop-knockout experiment.
     workers : int, optional
-        Worker processes of the ensemble engine (default all cores).
+        Worker processes of the ensemble engine and of the loop analyses
+        (default all cores).
 
     Returns
     -------
@@ -161,6 +172,8 @@ def run(model: Model, spec: Spec, *, method: str | None = None, n: int | None = 
     InvalidValueError
         For an unknown method or group, an N that does not suit the method,
         or a model whose outputs are not finite.
+    UnknownNameError
+        For a loop metric whose loop the model's loop analysis does not find.
     """
     if spec.model != model.name:
         raise InvalidValueError(f"the spec was validated for model {spec.model!r}, "
@@ -184,6 +197,7 @@ def run(model: Model, spec: Spec, *, method: str | None = None, n: int | None = 
         mod.check_n(spec.problem(g), n)
     seeds = {s: stage_seed(seed, s) for s in _STAGES}
     start = _time.perf_counter()
+    ctx.check_loop_metrics()
     tables, conv, tres, values, problems = [], [], [], {}, {}
     # SALib's estimators make many tiny linear-algebra calls (delta: a kernel
     # density per bootstrap resample); a multi-threaded BLAS spends far longer
@@ -208,7 +222,9 @@ def run(model: Model, spec: Spec, *, method: str | None = None, n: int | None = 
         time_resolved=_concat(tres, _TR_COLUMNS), knockout=ko, metric_values=values,
         warnings=tuple(ctx.warnings),
         timings={"simulation": round(ctx.sim_seconds, 3),
-                 "analysis": round(total - ctx.sim_seconds, 3), "total": round(total, 3)},
+                 "loop_metrics": round(ctx.loop_seconds, 3),
+                 "analysis": round(total - ctx.sim_seconds - ctx.loop_seconds, 3),
+                 "total": round(total, 3)},
         engine=ctx.engine or "none")
 
 
@@ -245,6 +261,7 @@ class _Context:
         self.workers, self.progress = workers, progress
         self.runs = 0
         self.sim_seconds = 0.0
+        self.loop_seconds = 0.0
         self.warnings: list[str] = [mod.NOTE] if getattr(mod, "NOTE", "") else []
         self.engine: str | None = None
         base = {}
@@ -263,6 +280,9 @@ class _Context:
             if name not in frame.columns:
                 frame[name] = value
         outputs = list(dict.fromkeys(o.py_name for o in self.spec.outputs))
+        if not outputs:  # loop metrics only: the loop analyses simulate the runs
+            self.runs += len(frame)
+            return np.empty(0), {}
         start = _time.perf_counter()
         ds = ensemble.run(self.model, frame, outputs=outputs,
                           progress=self.progress if progress is None else progress,
@@ -311,6 +331,55 @@ class _Context:
                 out[(o.variable, m.name)] = values
         return out
 
+    def check_loop_metrics(self) -> None:
+        """Analyse the spec's scenario once: every loop the loop metrics name
+        must be found (a one-line error otherwise, before any sampling)."""
+        if not self.spec.loop_metrics:
+            return
+        from sdrev.loops import analyze
+        from sdrev.sensitivity.loop_metrics import metric_value
+
+        start = _time.perf_counter()
+        analysis = analyze(self.model, scenario=self.spec.scenario)
+        for m in self.spec.loop_metrics:
+            try:
+                metric_value(analysis, m)
+            except UnknownNameError as exc:
+                raise UnknownNameError(f"loop metric {m.name}: {exc}") from None
+        self.loop_seconds += _time.perf_counter() - start
+
+    def loop_metrics(self, frame: pd.DataFrame, *, note: str = "",
+                     progress: bool | None = None) -> dict:
+        """``{("loop dominance", metric): values}``: one loop analysis per row.
+
+        ``note``: the factor group, to add a warning for shifts that never happen.
+        """
+        if not self.spec.loop_metrics:
+            return {}
+        from sdrev.sensitivity.loop_metrics import evaluate
+
+        start = _time.perf_counter()
+        raw = evaluate(self.model, self.spec.loop_metrics, frame.to_dict(orient="records"),
+                       scenario=self.spec.scenario, workers=self.workers,
+                       progress=self.progress if progress is None else progress)
+        self.loop_seconds += _time.perf_counter() - start
+        final = self.model.time.final
+        out = {}
+        for m in self.spec.loop_metrics:
+            values = raw[m.name]
+            if m.kind == "dominance_shift":
+                never = np.isnan(values)
+                fill = final if m.default is None else m.default
+                if note and never.any():
+                    what = (f"FINAL TIME {final:g}" if m.default is None
+                            else f"the spec's default {fill:g}")
+                    self.warnings.append(
+                        f"{note}: {LOOP_OUTPUT}: {m.words()} never happens in "
+                        f"{int(never.sum())} of {len(values)} runs; those runs count as {what}")
+                values = np.where(never, fill, values)
+            out[(LOOP_OUTPUT, m.name)] = values
+        return out
+
     # -- analysis ---------------------------------------------------------
     def analyse(self, problem, X, Y, seed, what: str, *, note: bool = True,
                 resamples: int = 100) -> pd.DataFrame:
@@ -343,6 +412,7 @@ class _Context:
         frame = pd.DataFrame(X, columns=problem["names"])
         times, data = self.simulate(frame)
         scalars = self.scalar_metrics(times, data, note=True)
+        scalars.update(self.loop_metrics(frame, note=group))
         tables = []
         for (output, metric), Y in scalars.items():
             t = self.analyse(problem, X, Y, s_analyze, f"{output} ({metric})")
@@ -381,9 +451,10 @@ class _Context:
             else:  # draw a smaller sample anew (eFAST)
                 Xs = mod.sample(problem, size, seed=seeds[f"resample_{label}"],
                                 second_order=self.spec.second_order)
-                t, d = self.simulate(pd.DataFrame(Xs, columns=problem["names"]),
-                                     progress=False)
-                subsets[label] = (Xs, self.scalar_metrics(t, d))
+                sub = pd.DataFrame(Xs, columns=problem["names"])
+                t, d = self.simulate(sub, progress=False)
+                subsets[label] = (Xs, {**self.scalar_metrics(t, d),
+                                       **self.loop_metrics(sub, progress=False)})
         full = indices[indices["index"] == main].set_index(["output", "metric", "factor"])["value"]
         frame = full.rename("value_full").reset_index()
         frame.insert(0, "group", group)
@@ -457,17 +528,28 @@ class _Context:
         rows = [dict(base)]
         for f in loops:
             rows.append({**base, f.name: 0.0})
-        times, data = self.simulate(pd.DataFrame(rows), progress=False)
+        frame = pd.DataFrame(rows)
+        times, data = self.simulate(frame, progress=False)
         scalars = self.scalar_metrics(times, data)
+        scalars.update(self.loop_metrics(frame, progress=False))
+        years = _time_metrics(self.spec)
         out = []
         for k, f in enumerate(loops, start=1):
             for (output, metric), values in scalars.items():
                 b, v = float(values[0]), float(values[k])
                 # a relative change of a calendar year means nothing: years only
-                rel = ((v - b) / abs(b) if b != 0 and not metric.startswith("first_crossing")
+                rel = ((v - b) / abs(b) if b != 0 and (output, metric) not in years
                        else np.nan)
                 out.append((f.label, f.name, output, metric, b, v, v - b, rel))
         return pd.DataFrame(out, columns=list(_KO_COLUMNS))
+
+
+def _time_metrics(spec: Spec) -> set[tuple[str, str]]:
+    """``(output, metric)`` pairs whose values are times (calendar years)."""
+    years = {(o.variable, m.name) for o in spec.outputs for m in o.metrics
+             if m.kind == "first_crossing"}
+    return years | {(LOOP_OUTPUT, m.name) for m in spec.loop_metrics
+                    if m.kind == "dominance_shift"}
 
 
 # -- reporting ---------------------------------------------------------------
@@ -483,13 +565,20 @@ def summary_text(result: SensitivityResult, *, top: int = 3) -> str:
     """
     main = result.main_index
     idx = result.indices
+    loop_words = {m.name: m.words() for m in result.spec.loop_metrics}
+
+    def _metric_words(metric: str) -> str:
+        return loop_words.get(metric) or _words(metric)
+
+    seconds = result.timings.get("loop_metrics", 0.0)
+    loops_time = f", {seconds:.1f} s in loop analyses" if result.spec.loop_metrics else ""
     label = {"ST": "total-order Sobol' index ST", "mu_star": "Morris mu*",
              "S1": "first-order index S1", "delta": "delta index",
              "median": "PAWN median KS statistic"}.get(main, main)
     lines = [f"Sensitivity of {result.model.title or result.model.name}: {result.method}, "
              f"N = {result.n}, seed {result.seed}, {result.runs} runs "
              f"({result.timings['total']:.1f} s; {result.timings['simulation']:.1f} s "
-             f"simulating). Factors ranked by {label}."]
+             f"simulating{loops_time}). Factors ranked by {label}."]
     for group, title in (("parameters", "Parameters"), ("loops", "Feedback loops")):
         part = idx[(idx["group"] == group) & (idx["index"] == main)]
         if part.empty:
@@ -514,9 +603,10 @@ def summary_text(result: SensitivityResult, *, top: int = 3) -> str:
     if len(ko):
         lines.append("")
         lines.append("Loop knockout (gain set to 0), largest effect per output metric:")
+        years = _time_metrics(result.spec)
         for (output, metric), rows in ko.groupby(["output", "metric"], sort=False):
             r = rows.loc[rows["change"].abs().idxmax()]
-            if metric.startswith("first_crossing"):
+            if (output, metric) in years:
                 rel = f", {r['change']:+.1f} years"
             else:
                 rel = "" if pd.isna(r["relative_change"]) else f", {r['relative_change']:+.0%}"
@@ -529,7 +619,7 @@ def summary_text(result: SensitivityResult, *, top: int = 3) -> str:
     return "\n".join(lines)
 
 
-def _metric_words(metric: str) -> str:
+def _words(metric: str) -> str:
     parts = metric.split("_")
     if metric.startswith("value_at_"):
         return f"value at {parts[-1]}"
@@ -602,6 +692,9 @@ def write(result: SensitivityResult, folder: str | Path, *, command: str = "",
             "problems": dict(result.problems),
             "second_order": result.spec.second_order,
             "outputs": {o.variable: [m.name for m in o.metrics] for o in result.spec.outputs},
+            "loop_metrics": {m.name: {k: (list(v) if isinstance(v, tuple) else v)
+                                      for k, v in m.__dict__.items() if v is not None}
+                             for m in result.spec.loop_metrics},
             "timings_seconds": dict(result.timings),
             "warnings": list(result.warnings),
             "files": written,

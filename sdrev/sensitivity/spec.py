@@ -24,6 +24,24 @@ any path for a user's model::
     # gain = "Strategic Guiding Loop Gain"   # needed when the model documents no loops
     range = [0.0, 2.0]           # optional, default [0, 2]
 
+    [[loop_metric]]              # a number from each run's loop-dominance analysis
+    kind = "dominance_shift"     # first time `to` takes over from `from` (sdrev.loops)
+    from = "strategic guiding"   # documented loop name or id, or a list of variables
+    to = "ecology"
+    # after = 2005               # ignore shifts before this time
+    # default = 2040             # value if the shift never happens (default FINAL TIME,
+                                 # as for first_crossing; the run's warnings count them)
+
+    [[loop_metric]]
+    kind = "relative_score"      # a loop's relative loop score at a time, in [-1, 1]
+    loop = "ecology"
+    time = 2015                  # default FINAL TIME
+
+    [[loop_metric]]
+    kind = "dominance_share"     # share of saved times the loop is in the dominant set
+    loop = ["Legitimacy", "Legitimacy Building"]   # a loop by its variables
+    # start = 2000, end = 2040   # default the whole run
+
     [[output]]
     variable = "Standards Influence"
     metrics = [
@@ -36,12 +54,17 @@ any path for a user's model::
     ]
 
 :func:`load_spec` reads and validates a spec against a model: every error
-names the bad value and the valid ones.
+names the bad value and the valid ones. Loop metrics are analysed like any
+output metric, as the output :data:`LOOP_OUTPUT`; a loop is named by its
+documented name, the id of a documented loop, or its variables (ids of
+undocumented loops, such as ``B17``, are refused: their numbering can change
+from run to run).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,25 +76,34 @@ from sdrev.errors import InvalidValueError, ModelNotFoundError, UnknownNameError
 if TYPE_CHECKING:
     from sdrev.model import Model
 
-__all__ = ["DISTRIBUTIONS", "METHODS", "METRICS", "Factor", "Metric", "Output", "Spec",
-           "check_method", "load_spec", "parse_spec", "spec_path"]
+__all__ = ["DISTRIBUTIONS", "LOOP_METRICS", "LOOP_OUTPUT", "METHODS", "METRICS", "Factor",
+           "LoopMetric", "Metric", "Output", "Spec", "check_method", "load_spec", "parse_spec",
+           "spec_path"]
 
 #: Analysis methods, each a module of :mod:`sdrev.sensitivity.methods`.
 METHODS = ("sobol", "morris", "fast", "rbd_fast", "pawn", "delta")
 #: Output metric kinds (see :mod:`sdrev.sensitivity.metrics`).
 METRICS = ("value_at", "time_average", "maximum", "first_crossing", "trajectory")
+#: Loop-dominance metric kinds (see :mod:`sdrev.loops.metrics`).
+LOOP_METRICS = ("dominance_shift", "relative_score", "dominance_share")
+#: Output label under which loop metrics appear in the result tables.
+LOOP_OUTPUT = "loop dominance"
 #: Spec distribution name -> SALib ``dists`` code.
 DISTRIBUTIONS = {"uniform": "unif", "loguniform": "logunif", "triangular": "triang",
                  "normal": "norm", "truncnormal": "truncnorm", "lognormal": "lognorm"}
 #: Default range of a loop gain (models/README.md: gains are in [0, 2]).
 LOOP_GAIN_RANGE = (0.0, 2.0)
 
-_TOP_KEYS = {"sensitivity", "factor", "loop", "output"}
+_TOP_KEYS = {"sensitivity", "factor", "loop", "output", "loop_metric"}
 _SETTINGS = {"description", "scenario", "method", "n", "seed", "second_order"}
 _FACTOR_KEYS = {"name", "range", "distribution", "mode", "mean", "sd"}
 _LOOP_KEYS = {"id", "gain", "range", "distribution", "mode", "mean", "sd"}
 _METRIC_KEYS = {"value_at": {"time"}, "time_average": {"start", "end"}, "maximum": set(),
                 "first_crossing": {"threshold", "direction"}, "trajectory": set()}
+_LOOP_METRIC_KEYS = {"dominance_shift": ({"from", "to"}, {"after", "default"}),
+                     "relative_score": ({"loop"}, {"time"}),
+                     "dominance_share": ({"loop"}, {"start", "end"})}
+_UNDOCUMENTED_ID = re.compile(r"^[RBU]\d+$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -141,6 +173,58 @@ class Output:
 
 
 @dataclass(frozen=True)
+class LoopMetric:
+    """One number from each run's loop-dominance analysis (:mod:`sdrev.loops`).
+
+    A loop is a string (a documented loop's name, or its id when it has no
+    name) or a tuple of Vensim variable names (the loop through exactly those
+    variables).
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`LOOP_METRICS`.
+    name : str
+        Label in the tables, e.g. ``"shift_strategic_guiding_to_ecology"``.
+    loop : str or tuple of str
+        The loop (``relative_score``, ``dominance_share``) or, for
+        ``dominance_shift``, the loop that dominates first.
+    to_loop : str or tuple of str or None
+        The loop that takes over (``dominance_shift``).
+    time, after, start, end : float or None
+    default : float or None
+        Value of a shift that never happens; ``None``: FINAL TIME.
+    """
+
+    kind: str
+    name: str
+    loop: str | tuple[str, ...]
+    to_loop: str | tuple[str, ...] | None = None
+    time: float | None = None
+    after: float | None = None
+    start: float | None = None
+    end: float | None = None
+    default: float | None = None
+
+    def loops(self) -> tuple:
+        """The loops the metric reads."""
+        return (self.loop,) if self.to_loop is None else (self.loop, self.to_loop)
+
+    def words(self) -> str:
+        """The metric in plain words."""
+        def name(loop):
+            return loop if isinstance(loop, str) else "the loop " + " -> ".join(loop)
+        if self.kind == "dominance_shift":
+            return (f"time dominance shifts from {name(self.loop)} to {name(self.to_loop)}"
+                    + (f" after {self.after:g}" if self.after is not None else ""))
+        if self.kind == "relative_score":
+            return f"relative loop score of {name(self.loop)} at {self.time:g}"
+        span = ("" if self.start is None and self.end is None else
+                f" in {self.start:g}-{self.end:g}")
+        return f"share of time {name(self.loop)} dominates{span}"
+
+
+@dataclass(frozen=True)
 class Spec:
     """A validated sensitivity spec for one model.
 
@@ -164,6 +248,8 @@ class Spec:
     loop_factors : tuple of Factor
         The loop-gain group.
     outputs : tuple of Output
+    loop_metrics : tuple of LoopMetric
+        Loop-dominance metrics, analysed as the output :data:`LOOP_OUTPUT`.
     """
 
     model: str
@@ -178,6 +264,7 @@ class Spec:
     loop_factors: tuple[Factor, ...]
     outputs: tuple[Output, ...]
     text: str = field(default="", repr=False)
+    loop_metrics: tuple[LoopMetric, ...] = ()
 
     def problem(self, group: str = "parameters") -> dict:
         """The SALib problem dict of a factor group (``"parameters"`` or ``"loops"``)."""
@@ -221,6 +308,9 @@ def load_spec(model: Model, path: str | Path | None = None) -> Spec:
     model : Model
     path : str or Path, optional
         A spec file; by default the library's ``sensitivity/<model>.toml``.
+        A bare file name that does not exist in the working folder (such as
+        ``crrc_standards_dominance.toml`` or ``crrc_standards_dominance``)
+        is looked up in the library's sensitivity folder.
 
     Returns
     -------
@@ -234,7 +324,7 @@ def load_spec(model: Model, path: str | Path | None = None) -> Spec:
         If the spec is invalid; the message names the bad entry and the
         valid values.
     """
-    file = Path(path) if path is not None else spec_path(model)
+    file = _spec_file(path) if path is not None else spec_path(model)
     if not file.is_file():
         hint = ("" if path is not None else
                 f"; the model has no library spec, give one with --spec FILE")
@@ -245,6 +335,19 @@ def load_spec(model: Model, path: str | Path | None = None) -> Spec:
     except tomllib.TOMLDecodeError as exc:
         raise InvalidValueError(f"cannot read sensitivity spec {file.name}: {exc}") from None
     return parse_spec(model, data, path=file, text=text)
+
+
+def _spec_file(path: str | Path) -> Path:
+    """``path``, or for a bare name not found here, the library's spec of that name."""
+    file = Path(path)
+    if file.is_file() or len(file.parts) != 1:
+        return file
+    from sdrev.library import sensitivity_dir
+    for name in (file.name, f"{file.name}.toml"):
+        bundled = sensitivity_dir() / name
+        if bundled.is_file():
+            return bundled
+    return file
 
 
 def parse_spec(model: Model, data: Mapping, *, path: Path | None = None, text: str = "") -> Spec:
@@ -283,11 +386,23 @@ def parse_spec(model: Model, data: Mapping, *, path: Path | None = None, text: s
         seen[f.name] = f.group
     outputs = tuple(_output(model, entry, f"{where} [[output]] #{i + 1}")
                     for i, entry in enumerate(_tables(data, "output", where)))
-    if not outputs:
-        raise InvalidValueError(f"{where}: no [[output]] entries; name at least one variable")
+    loop_metrics = tuple(_loop_metric(model, entry, f"{where} [[loop_metric]] #{i + 1}")
+                         for i, entry in enumerate(_tables(data, "loop_metric", where)))
+    if not outputs and not loop_metrics:
+        raise InvalidValueError(f"{where}: no [[output]] or [[loop_metric]] entries; name at "
+                                "least one variable")
+    names = [m.name for m in loop_metrics]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InvalidValueError(f"{where}: loop metric {dup[0]!r} listed twice (give one of "
+                                "them another name = ...)")
+    if any(o.variable == LOOP_OUTPUT for o in outputs) and loop_metrics:
+        raise InvalidValueError(f"{where}: the model has a variable named {LOOP_OUTPUT!r}, "
+                                "the label of loop metrics; it cannot be an output as well")
     return Spec(model=model.name, path=path, description=str(settings.get("description", "")),
                 scenario=scenario, method=method, n=n, seed=seed, second_order=second,
-                factors=factors, loop_factors=loops, outputs=outputs, text=text)
+                factors=factors, loop_factors=loops, outputs=outputs, text=text,
+                loop_metrics=loop_metrics)
 
 
 def _tables(data: Mapping, key: str, where: str) -> list:
@@ -464,4 +579,114 @@ def _metric(model: Model, entry, where: str) -> Metric:
         if not isinstance(name, str) or not name.strip():
             raise InvalidValueError(f"{where}: metric name must be a non-empty string")
         metric = Metric(**{**metric.__dict__, "name": name.strip()})
+    return metric
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9.]+", "_", text.lower()).strip("_")
+
+
+def _loop_ref(model: Model, value, where: str):
+    """A loop as the spec names it -> documented name (or id), or a tuple of variables."""
+    documented = [lp for lp in model.loops]
+    known = [lp.name for lp in documented if lp.name] + [lp.id for lp in documented]
+    if isinstance(value, str):
+        key = " ".join(value.split()).lower()
+        for lp in documented:
+            if key in (lp.name.lower(), lp.id.lower()):
+                return lp.name or lp.id
+        if _UNDOCUMENTED_ID.match(key):
+            raise UnknownNameError(
+                f"{where}: loop id {value!r} is not documented in model {model.name}, and the "
+                "ids of undocumented loops can change from run to run; name the loop by its "
+                "variables instead, e.g. [\"A\", \"B\"]"
+                + (f" (documented loops: {', '.join(known)})" if known else ""))
+        raise UnknownNameError(
+            f"{where}: unknown loop {value!r} in model {model.name}; "
+            + (f"documented loops: {', '.join(known)}" + suggest(value, known) if known else
+               "the model documents no loops: name a loop by its variables, e.g. "
+               "[\"A\", \"B\"]"))
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, str) for v in value)):
+        raise InvalidValueError(f"{where}: a loop is a documented loop name or id, or a "
+                                f"non-empty list of variable names; got {value!r}")
+    variables = {}
+    for v in model.variables:
+        if v.kind in ("stock", "flow", "auxiliary"):
+            variables[v.name.lower()] = v.name
+            variables[v.py_name] = v.name
+    names = []
+    for item in value:
+        name = variables.get(" ".join(item.split()).lower()) or variables.get(item)
+        if name is None:
+            valid = sorted({v for v in variables.values()})
+            raise UnknownNameError(
+                f"{where}: unknown variable {item!r} in the loop {value!r} (model "
+                f"{model.name})" + (suggest(item, valid) or
+                                    f"; valid variables: {', '.join(valid)}"))
+        names.append(name)
+    if len(set(names)) != len(names):
+        raise InvalidValueError(f"{where}: the loop {value!r} lists a variable twice")
+    return tuple(names)
+
+
+def _loop_metric(model: Model, entry, where: str) -> LoopMetric:
+    if not isinstance(entry, Mapping):
+        raise InvalidValueError(f"{where}: must be a table with kind = ...")
+    kind = entry.get("kind")
+    if kind not in LOOP_METRICS:
+        raise InvalidValueError(f"{where}: unknown loop metric {kind!r}; valid loop metrics: "
+                                f"{', '.join(LOOP_METRICS)}" + suggest(str(kind), LOOP_METRICS))
+    required, optional = _LOOP_METRIC_KEYS[kind]
+    _keys(entry, {"kind", "name"} | required | optional, f"{where} ({kind})")
+    for key in sorted(required):
+        if key not in entry:
+            raise InvalidValueError(f"{where}: {kind} needs {key} = <loop name, id or list of "
+                                    "variables>")
+    t0, t1 = model.time.initial, model.time.final
+
+    def when(key, default=None):
+        if key not in entry:
+            return default
+        value = _number(entry[key], f"{where}: {kind} {key}")
+        if not t0 <= value <= t1:
+            raise InvalidValueError(f"{where}: {kind} {key} = {value:g} is outside the "
+                                    f"run [{t0:g}, {t1:g}]")
+        return value
+
+    def label(loop):
+        return _slug(loop if isinstance(loop, str) else "_".join(loop))
+
+    if kind == "dominance_shift":
+        a = _loop_ref(model, entry["from"], f"{where} from")
+        b = _loop_ref(model, entry["to"], f"{where} to")
+        if a == b:
+            raise InvalidValueError(f"{where}: from and to name the same loop {entry['from']!r}")
+        after = when("after")
+        default = (None if "default" not in entry else
+                   _number(entry["default"], f"{where}: dominance_shift default"))
+        metric = LoopMetric(kind, f"shift_{label(a)}_to_{label(b)}"
+                            + (f"_after_{after:g}" if after is not None else ""),
+                            a, b, after=after, default=default)
+    elif kind == "relative_score":
+        loop = _loop_ref(model, entry["loop"], f"{where} loop")
+        time = when("time", t1)
+        metric = LoopMetric(kind, f"relative_score_{label(loop)}_at_{time:g}", loop, time=time)
+    else:
+        loop = _loop_ref(model, entry["loop"], f"{where} loop")
+        start, end = when("start"), when("end")
+        if start is not None or end is not None:
+            start = t0 if start is None else start
+            end = t1 if end is None else end
+            if not start < end:
+                raise InvalidValueError(f"{where}: dominance_share start {start:g} must be "
+                                        f"before end {end:g}")
+        metric = LoopMetric(kind, f"dominance_share_{label(loop)}"
+                            + (f"_{start:g}_{end:g}" if start is not None else ""), loop,
+                            start=start, end=end)
+    if "name" in entry:
+        name = entry["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidValueError(f"{where}: metric name must be a non-empty string")
+        metric = LoopMetric(**{**metric.__dict__, "name": name.strip()})
     return metric
