@@ -520,13 +520,39 @@ def mechanism_sequence(analysis) -> list[dict]:
     return out
 
 
+#: Shortest solo lead (share of the horizon) the answer mentions.
+MIN_LEAD_SHARE = 0.025
+
+
 def _sequence_words(analysis, sequence: list[dict]) -> str:
-    """The documented loops that lead alone, in order, with their years."""
-    solo = [e for e in sequence if len(e["loops"]) == 1]
-    if not solo:
+    """The documented loops that lead alone, in order, with their years: solo
+    leads shorter than :data:`MIN_LEAD_SHARE` of the horizon are skipped and
+    consecutive leads of the same loop merged."""
+    times = analysis.relative_scores.index.to_numpy(dtype=float)
+    horizon = float(times[-1] - times[0]) if len(times) > 1 else 1.0
+    leads: list[list] = []  # loop, start, end, index in sequence
+    for i, e in enumerate(sequence):
+        if len(e["loops"]) != 1 or e["end"] - e["start"] < MIN_LEAD_SHARE * horizon:
+            continue
+        loop = e["loops"][0]
+        # merge with the previous lead of the same loop when it stayed in
+        # every dominant set in between
+        if leads and leads[-1][0] == loop and all(
+                loop in m["loops"] for m in sequence[leads[-1][3] + 1:i]):
+            leads[-1][2], leads[-1][3] = e["end"], i
+        else:
+            leads.append([loop, e["start"], e["end"], i])
+    if not leads:
         return ""
-    words = [f"{_loop_words(analysis, e['loops'][0])} ({e['start']:g}-{e['end']:g})"
-             for e in solo]
+    runs: list[tuple[str, list[str]]] = []  # consecutive leads of one loop together
+    for k, a, b, _ in leads:
+        if runs and runs[-1][0] == k:
+            runs[-1][1].append(f"{a:g}-{b:g}")
+        else:
+            runs.append((k, [f"{a:g}-{b:g}"]))
+    words = [f"{_loop_words(analysis, k)} ({_join(spans)})" for k, spans in runs]
+    if len(words) == 1:
+        return f"Among the mechanisms the model documents, {words[0]} leads alone."
     return ("Among the mechanisms the model documents, the one leading alone is, in turn, "
             + ", then ".join(words) + ".")
 
