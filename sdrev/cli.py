@@ -253,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sensitivity", help="global sensitivity analysis with SALib")
     p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
     p.add_argument("--spec", type=Path, metavar="FILE",
-                   help="sensitivity spec (default sensitivity/MODEL.toml)")
+                   help="sensitivity spec: a .toml path, or the name of a bundled spec "
+                        "such as crrc_standards_dominance (default: the model's own, "
+                        "sensitivity/MODEL.toml)")
     p.add_argument("--method", choices=("sobol", "morris", "fast", "rbd_fast", "pawn", "delta"),
                    help="SALib method (default from the spec)")
     p.add_argument("-N", type=int, help="sample size (meaning depends on the method)")
