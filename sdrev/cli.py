@@ -106,12 +106,13 @@ def cmd_conformance(args: argparse.Namespace) -> None:
 
     from sdrev.ensemble import conformance
     results = conformance.check_folder(args.folder, rtol=args.rtol, progress=not args.quiet)
-    if args.json:
+    if args.json:  # stdout stays valid JSON; the summary line goes to stderr
         print(json.dumps([r.as_dict() for r in results], indent=2))
-    else:
-        for r in (r for r in results if not r.passed):
-            why = r.reason or f"worst relative error {r.worst_rel_error:.3g} in {r.worst_column}"
-            print(f"FAILED {r.model}: {why}")
+        print(conformance.summary(results), file=sys.stderr)
+        return
+    for r in (r for r in results if not r.passed):
+        why = r.reason or f"worst relative error {r.worst_rel_error:.3g} in {r.worst_column}"
+        print(f"FAILED {r.model}: {why}")
     print(conformance.summary(results))
 
 
