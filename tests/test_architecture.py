@@ -1,0 +1,40 @@
+"""The package's shape: one module imports PySD, only the sensitivity package
+imports SALib, only the report package imports matplotlib (checked on the
+source, imports inside functions included)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "sdrev"
+
+#: Third-party package -> the only places (relative to sdrev/) that import it.
+ALLOWED = {
+    "pysd": ("translate.py",),
+    "SALib": ("sensitivity/",),
+    "matplotlib": ("report/",),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("package", list(ALLOWED))
+def test_third_party_imports_stay_in_their_stage(package):
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if package in _imports(path) and not rel.startswith(ALLOWED[package]):
+            offenders.append(rel)
+    assert not offenders, f"{package} imported outside {ALLOWED[package]}: {offenders}"
+    assert any(package in _imports(p) for p in PACKAGE.rglob("*.py"))
