@@ -33,11 +33,14 @@ with warnings.catch_warnings():
 from sdrev.errors import ModelParseError, SdrevError
 
 __all__ = [
+    "ExternalValues",
     "PYSD_VERSION",
     "Translation",
     "abstract_expressions",
     "abstract_model",
+    "abstract_model_types",
     "cache_root",
+    "external_values",
     "file_hash",
     "load_pysd",
     "python_names",
@@ -333,3 +336,108 @@ def run_pysd(translation: Translation, *, params: dict[str, float],
         warnings.simplefilter("ignore")
         return model.run(params=dict(params), return_columns=list(return_columns),
                          **time)
+
+
+@dataclass(frozen=True)
+class ExternalValues:
+    """Values PySD loaded for one element's external data.
+
+    Attributes
+    ----------
+    kind : str
+        ``"constant"`` (GET CONSTANTS), ``"lookup"`` (GET LOOKUPS) or
+        ``"data"`` (GET DATA).
+    values : numpy.ndarray
+        For constants, shape ``(*sizes)`` over ``dims`` (a 0-d array for
+        a scalar); for lookups and data, shape ``(len(x), *sizes)``. Cells
+        the external data does not define are NaN.
+    dims : tuple of str
+        PySD's dimension names of the element (without the x or time axis).
+    coords : tuple of tuple of str
+        Elements along each of ``dims``.
+    x : numpy.ndarray or None
+        Lookup x values or data times (``None`` for constants).
+    interp : str or None
+        Interpolation of data (``"interpolate"``, ``"look_forward"``,
+        ``"hold_backward"`` or ``"raw"``) or lookups (``"interpolate"``).
+    """
+
+    kind: str
+    values: object
+    dims: tuple
+    coords: tuple
+    x: object = None
+    interp: str | None = None
+
+
+def external_values(mdl_path: Path) -> dict[str, dict[str, ExternalValues]]:
+    """Load a model's external constants, lookups and data with PySD.
+
+    PySD reads the spreadsheet or CSV files (GET XLS/DIRECT CONSTANTS,
+    LOOKUPS and DATA) exactly as it does for its own runs; the values are
+    returned as numpy arrays, so that the ensemble engine uses the same
+    numbers without reading files itself.
+
+    Parameters
+    ----------
+    mdl_path : Path
+        The ``.mdl`` file; its data files are looked up beside it.
+
+    Returns
+    -------
+    dict
+        Python name of the element -> ``{kind: ExternalValues}``.
+
+    Raises
+    ------
+    ModelParseError
+        If PySD cannot build the model or load a data file.
+    """
+    import numpy as np
+
+    model = load_pysd(translate(Path(mdl_path)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model.initialize_external_data()
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelParseError(
+                f"cannot load the external data of {Path(mdl_path).name}: "
+                f"{first}") from exc
+    out: dict[str, dict[str, ExternalValues]] = {}
+    for ext in model._external_elements:
+        match = re.fullmatch(r"_ext_(constant|lookup|data)_(\w+)", ext.py_name)
+        if match is None:
+            continue
+        kind, element = match.groups()
+        data = ext.data
+        first = {"lookup": "lookup_dim", "data": "time"}.get(kind)
+        if hasattr(data, "dims"):
+            dims = tuple(d for d in data.dims if d != first)
+            if first is not None:
+                data = data.transpose(first, *dims)
+            values = np.asarray(data.values, dtype=float)
+            coords = tuple(tuple(str(c) for c in data.coords[d].values)
+                           for d in dims)
+            x = (np.asarray(data.coords[first].values, dtype=float)
+                 if first is not None else None)
+        else:
+            dims, coords, x = (), (), None
+            values = np.asarray(data, dtype=float)
+        out.setdefault(element, {})[kind] = ExternalValues(
+            kind=kind, values=values, dims=dims, coords=coords, x=x,
+            interp=getattr(ext, "interp", None) if first else None)
+    return out
+
+
+def abstract_model_types():
+    """PySD's ``AbstractElement`` and ``AbstractComponent`` classes.
+
+    For building elements of an abstract section (e.g. when sdrev's
+    ensemble engine expands macro calls inline).
+    """
+    from pysd.translators.structures.abstract_model import (AbstractComponent,
+                                                            AbstractElement)
+
+    return AbstractElement, AbstractComponent

@@ -31,7 +31,16 @@ NATIVE = ["abs", "builtin_max", "builtin_min", "if_stmt",
           # subscripts as numbers, subscripted stocks and delays
           "subscript_aggregation", "subscript_mapping_vensim", "except",
           "subscript_logicals", "subscripted_delays", "subrange_merge",
-          "subscript_individually_defined_stocks"]
+          "subscript_individually_defined_stocks",
+          # external constants, lookups and data (values loaded by PySD),
+          # subscripted lookups and data
+          "get_constants_incomplete_subscript", "get_constants_subranges",
+          "get_values_order", "with_lookup", "get_lookups_subscripted_args",
+          "get_with_missing_values_xlsx", "get_lookups_data_3d_xls",
+          "get_mixed_definitions", "partial_range_definitions",
+          # macros expanded inline, INVERT MATRIX, VECTOR SELECT
+          "macro_expression", "macro_multi_expression", "macro_stock",
+          "macro_trailing_definition", "invert_matrix", "vector_select"]
 
 
 @pytest.mark.parametrize("name", NATIVE)
@@ -43,6 +52,31 @@ def test_native_engine_matches_vensim(name):
     result = conformance.check_model(mdl, rtol=1e-3, engine="sdrev")
     assert result.engine == "sdrev", result.reason
     assert result.passed, result
+
+
+def test_external_constants_vary_per_run_like_pysd():
+    import numpy as np
+    import pandas as pd
+
+    from sdrev.ensemble import compile_model, run
+
+    folder = SUITE / "get_constants_incomplete_subscript"
+    if not folder.is_dir():
+        pytest.skip("get_constants_incomplete_subscript not in this suite")
+    (mdl,) = sorted(folder.glob("*.mdl"))
+    program = compile_model(mdl, subscripts=True)
+    # the spreadsheet value is the default of the constant
+    assert program.constants["adimensional_const"] == pytest.approx(
+        float(conformance.load_canonical(folder)["adimensional const"].iloc[0]))
+    samples = pd.DataFrame({"adimensional const": [0.5, 2.0, 3.5]})
+    ours = run(mdl, samples, outputs=["var2"], progress=False, workers=1,
+               engine="sdrev")
+    ref = run(mdl, samples, outputs=["var2"], progress=False, workers=1,
+              engine="pysd")
+    assert ours.attrs["engine"] == "sdrev"
+    np.testing.assert_allclose(ours["var2"].values, ref["var2"].values,
+                               rtol=1e-12)
+    assert not np.allclose(ours["var2"].values[0], ours["var2"].values[1])
 
 
 def test_summary_line():

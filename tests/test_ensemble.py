@@ -168,6 +168,99 @@ def test_lookup_holds_end_values_and_interpolates():
     np.testing.assert_allclose(ext, [0.0, 2.0])
 
 
+def test_lookup_nd_is_one_vensim_lookup_per_element():
+    rng = np.random.default_rng(5)
+    shared = np.array([0.0, 1.0, 2.5, 4.0])
+    ys = rng.normal(size=(4, 3))
+    x = rng.uniform(-1, 5, size=(6, 3))
+    got = fn.lookup_nd(x, shared, ys)
+    for e in range(3):
+        np.testing.assert_allclose(got[:, e], np.interp(x[:, e], shared, ys[:, e]),
+                                   rtol=1e-12)
+        np.testing.assert_array_equal(
+            fn.lookup_nd(x, shared, ys, "hold_backward")[:, e],
+            fn.lookup(x[:, e], shared, ys[:, e], "hold_backward"))
+    # one x per element; the shorter table repeats its last point
+    xs = np.array([[0.0, 0.0], [1.0, 2.0], [3.0, 5.0], [3.0, 6.0]])
+    yt = np.array([[1.0, 0.0], [2.0, 4.0], [0.5, 1.0], [0.5, 3.0]])
+    x = np.array([[-1.0, 7.0], [0.5, 1.0], [2.0, 5.5], [9.0, -2.0]])
+    got = fn.lookup_nd(x, xs, yt)
+    want0 = np.interp(x[:, 0], xs[:3, 0], yt[:3, 0])
+    want1 = np.interp(x[:, 1], xs[:, 1], yt[:, 1])
+    np.testing.assert_allclose(got, np.stack([want0, want1], axis=1), rtol=1e-12)
+
+
+def test_series_follows_pysd_data_interpolation():
+    times = np.array([0.0, 2.0, 4.0])
+    values = np.array([[0.0, 10.0], [2.0, 20.0], [8.0, 40.0]])
+    np.testing.assert_allclose(fn.series(1.0, times, values), [1.0, 15.0])
+    np.testing.assert_allclose(fn.series(3.0, times, values, "look_forward"),
+                               [8.0, 40.0])
+    np.testing.assert_allclose(fn.series(3.0, times, values, "hold_backward"),
+                               [2.0, 20.0])
+    assert np.isnan(fn.series(3.0, times, values, "raw")).all()
+    np.testing.assert_allclose(fn.series(2.0, times, values, "raw"), [2.0, 20.0])
+    np.testing.assert_allclose(fn.series(9.0, times, values), [8.0, 40.0])
+    np.testing.assert_allclose(fn.series(-1.0, times, values), [0.0, 10.0])
+
+
+def test_vector_select_reduces_where_selected_and_fills_missing():
+    sel = np.array([[[1.0, 0.0, 2.0], [0.0, 0.0, 0.0]]])  # (run, row, col!)
+    val = np.array([[[5.0, 7.0, 3.0], [1.0, 2.0, 3.0]]])
+    got = fn.vector_select(sel, val, -1.0, 0, (2,), 2)  # weighted sum
+    np.testing.assert_allclose(got, [[11.0, -1.0]])
+    np.testing.assert_allclose(fn.vector_select(sel, val, -1.0, 8.0, (2,), 2),
+                               [[3.0, -1.0]])  # minimum of the selected
+    np.testing.assert_allclose(fn.vector_select(sel, val, -1.0, 10, (2,), 2),
+                               [[4.0, -1.0]])  # mean of the selected
+    with pytest.raises(InvalidValueError, match="numerical action"):
+        fn.vector_select(sel, val, -1.0, 11, (2,), 2)
+
+
+SUBSCRIPTED_LOOKUPS = """\
+Dim: a, b, c
+\t~\t~\t|
+Table[a](
+\t[(0,0)-(10,10)],(0,0),(5,10),(10,0))
+\t~\t~\t|
+Table[b](
+\t[(0,0)-(10,10)],(0,1),(2,3),(4,2),(10,8))
+\t~\t~\t|
+Table[c](
+\t[(0,0)-(10,10)],(1,1),(9,9))
+\t~\t~\t|
+Speed= 1
+\t~\tDmnl [0.2,2]\t~\t|
+Out[Dim]= Table[Dim](Time * Speed)
+\t~\tDmnl\t~\t|
+Level[Dim]= INTEG(Out[Dim], 0)
+\t~\tDmnl\t~\t|
+FINAL TIME  = 10
+\t~\tYear\t~\t|
+INITIAL TIME  = 0
+\t~\tYear\t~\t|
+SAVEPER  = 1
+\t~\tYear\t~\t|
+TIME STEP  = 0.25
+\t~\tYear\t~\t|
+"""
+
+
+def test_subscripted_lookups_run_natively_and_match_pysd(tmp_path):
+    path = tmp_path / "sublookup.mdl"
+    path.write_text(SUBSCRIPTED_LOOKUPS)
+    samples = pd.DataFrame({"Speed": [0.3, 1.0, 1.7]})
+    ds = run(path, samples, outputs=["Out", "Level"], progress=False, workers=1,
+             engine="sdrev")
+    ref = run(path, samples, outputs=["Out", "Level"], progress=False, workers=1,
+              engine="pysd")
+    assert ds.attrs["engine"] == "sdrev"
+    for name in ("out", "level"):
+        assert ds[name].dims == ref[name].dims
+        np.testing.assert_allclose(ds[name].values, ref[name].values,
+                                   rtol=1e-9, atol=1e-12)
+
+
 def test_xidz_zidz_use_vensim_small_value():
     np.testing.assert_allclose(fn.xidz(np.array([1.0, 1.0]),
                                        np.array([1e-7, 2.0]), 9.0), [9.0, 0.5])
@@ -304,17 +397,38 @@ def test_subscripts_run_natively_with_dims_and_coords(tmp_path):
     np.testing.assert_allclose(ref["level"].values, ds["level"].values, rtol=1e-12)
 
 
-def test_unsupported_construct_is_named_and_falls_back(tmp_path):
+def test_macros_are_expanded_and_run_natively(tmp_path):
     path = tmp_path / "macro.mdl"
     path.write_text(MACRO)
-    with pytest.raises(UnsupportedConstructError, match="macro"):
-        run(path, None, outputs=["Level"], progress=False, engine="sdrev")
-    ds = run(path, pd.DataFrame({"Rate": [0.1, 0.2]}), outputs=["Level"],
-             progress=False, workers=1)
-    assert ds.attrs["engine"] == "pysd-fallback"
-    assert "macro" in ds.attrs["fallback_reason"]
+    samples = pd.DataFrame({"Rate": [0.1, 0.2]})
+    ds = run(path, samples, outputs=["Level"], progress=False, workers=1,
+             engine="sdrev")
+    assert ds.attrs["engine"] == "sdrev"
     np.testing.assert_allclose(ds["level"].values[:, -1],
                                [1.05 ** 8, 1.1 ** 8], rtol=1e-12)
+    ref = run(path, samples, outputs=["Level"], progress=False, workers=1,
+              engine="pysd")
+    np.testing.assert_allclose(ds["level"].values, ref["level"].values,
+                               rtol=1e-12)
+
+
+#: RANDOM UNIFORM is not vectorised: the model runs through PySD
+UNSUPPORTED = SUBSCRIPTED.replace(
+    "Level[Region]= INTEG (Growth[Region], 1)",
+    "Level[Region]= INTEG (Growth[Region] + 0 * RANDOM UNIFORM(0, 1, 0), 1)")
+
+
+def test_unsupported_construct_is_named_and_falls_back(tmp_path):
+    path = tmp_path / "random.mdl"
+    path.write_text(UNSUPPORTED)
+    with pytest.raises(UnsupportedConstructError, match="RANDOM_UNIFORM"):
+        run(path, None, outputs=["Total"], progress=False, engine="sdrev")
+    ds = run(path, pd.DataFrame({"Rate": [0.1, 0.2]}), outputs=["Total"],
+             progress=False, workers=1)
+    assert ds.attrs["engine"] == "pysd-fallback"
+    assert "RANDOM_UNIFORM" in ds.attrs["fallback_reason"]
+    np.testing.assert_allclose(ds["total"].values[:, -1],
+                               [2 * 1.05 ** 8, 2 * 1.1 ** 8], rtol=1e-12)
 
 
 def test_kernel_matches_numpy_engine_on_every_builtin(tiny):

@@ -10,7 +10,11 @@ and elements defined by several equations (single elements, subranges,
 ``:EXCEPT:``) are assembled from their regions. Stateful functions (INTEG, SMOOTH, DELAY,
 DELAY FIXED, TREND, FORECAST, INITIAL, SAMPLE IF TRUE) become *slots*: a
 piece of state with its initialisation, its current value and its Euler
-update, following PySD's ``statefuls`` module line by line.
+update, following PySD's ``statefuls`` module line by line. External
+constants, lookups and data (GET XLS/DIRECT ...) use the values PySD loads
+from the files (``sdrev.translate.external_values``); subscripted lookups
+keep one table per element; macro calls are expanded inline, each call
+with its own copy of the macro's elements and state.
 
 :func:`compile_model` returns a :class:`Program`; :func:`build_simulator`
 turns it, for a given list of outputs, into two Python functions generated
@@ -230,6 +234,9 @@ class _Builder:
         self.coords: dict[str, tuple] = {}
         self.arrays: list = []  # constant arrays K[i] and indices I[i]
         self.tables: list = []
+        #: subscripted lookups: ``(xs, ys, kind, dims, coords)`` with ys of
+        #: shape ``(len(xs), *sizes)``
+        self.ltables: dict = {}
         self.slots: dict[int, Slot] = {}
         self.slot_init_refs: dict[int, frozenset] = {}
         self.slot_value_refs: dict[int, frozenset] = {}
@@ -279,6 +286,11 @@ class _Builder:
             return f"fn.lookup({self.expr(node.argument, ctx)}, *L[{table}])"
         if type(node).__name__ in _SLOT_TYPES:
             return self.slot(node, ctx)
+        if isinstance(node, _Series):
+            ctx.refs.add("time")
+            call = (f"fn.series(time, {self.const(node.x)}, "
+                    f"{self.const(node.values)}, {node.interp!r})")
+            return f"{call}[None]" if ctx.axes else call
         raise UnsupportedConstructError(
             f"element {ctx.element!r} uses {_describe(node)}, which the "
             "ensemble engine does not support yet")
@@ -335,18 +347,25 @@ class _Builder:
         if code == "time" or node.reference not in self.clean:
             return code  # time, or a subscript used as a number
         py = self.clean[node.reference]
-        dims, coords = self.dims.get(py, ()), self.coords.get(py, ())
         subs = list(node.subscripts.subscripts) if node.subscripts else []
+        return self.align(code, node.reference, self.dims.get(py, ()),
+                          self.coords.get(py, ()), subs, ctx)
+
+    def align(self, code: str, reference: str, dims, coords, subs,
+              ctx: _Ctx) -> str:
+        """``code`` (an array with a leading run or table axis, then one
+        axis per range of ``dims``) indexed by ``subs`` and aligned to the
+        axes of ``ctx``."""
         k = len(ctx.axes)
         if not dims:
             if subs:
                 raise UnsupportedConstructError(
                     f"element {ctx.element!r} subscripts the scalar "
-                    f"{node.reference!r}")
+                    f"{reference!r}")
             return f"fn.up({code}, {k})" if k else code
         if len(subs) != len(dims):
             raise UnsupportedConstructError(
-                f"element {ctx.element!r} refers to {node.reference!r} with "
+                f"element {ctx.element!r} refers to {reference!r} with "
                 f"{len(subs)} subscript(s); it has {len(dims)}")
         basic, takes, targets = [], [], []
         for j, sub in enumerate(subs):
@@ -355,13 +374,13 @@ class _Builder:
             if name not in self.ranges and sub in own:  # one element
                 basic.append(str(own.index(sub)))
                 continue
-            axis, wanted = self.match_axis(sub, ctx, node.reference)
+            axis, wanted = self.match_axis(sub, ctx, reference)
             try:
                 index = [own.index(e) for e in wanted]
             except ValueError:
                 raise UnsupportedConstructError(
-                    f"element {ctx.element!r}: {node.reference}[{sub}] "
-                    f"reaches outside the elements of {node.reference!r}"
+                    f"element {ctx.element!r}: {reference}[{sub}] "
+                    f"reaches outside the elements of {reference!r}"
                 ) from None
             basic.append(":")
             takes.append(None if index == list(range(len(own))) else index)
@@ -369,7 +388,7 @@ class _Builder:
         if len(set(targets)) != len(targets):
             raise UnsupportedConstructError(
                 f"element {ctx.element!r} uses one subscript range twice in "
-                f"{node.reference}[{', '.join(subs)}]")
+                f"{reference}[{', '.join(subs)}]")
         if any(b != ":" for b in basic):
             code = f"{code}[:, {', '.join(basic)}]"
         for r, index in enumerate(takes):
@@ -415,14 +434,38 @@ class _Builder:
             f"{reference}[...] matches none of the equation's subscripts "
             f"{names}")
 
-    def reduce(self, func: str, node, ctx: _Ctx) -> str:
+    def vector_select(self, args, ctx: _Ctx) -> str:
+        """VECTOR SELECT as PySD computes it: selection and expression
+        broadcast over the union of their ``Range!`` axes, reduced over
+        them where the selection is non-zero, ``missing`` where it is zero
+        everywhere."""
+        error = args[4]
+        if not (_numeric(error) and not isinstance(error, np.ndarray)):
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: VECTOR SELECT needs its error "
+                "action given as a number")
+        if error != 0:
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: VECTOR SELECT with error action "
+                f"{error:g} (only 0 is supported)")
+        action = self.expr(args[3], ctx)
+        missing = self.expr(args[2], ctx)
+        pair = [args[0], args[1]]
+        inner, axes, ndim = self.bang_context(pair, ctx, "VECTOR SELECT")
+        sel, values = self.expr(args[0], inner), self.expr(args[1], inner)
+        return (f"fn.vector_select({sel}, {values}, {missing}, "
+                f"{action}, {axes}, {ndim})")
+
+    def bang_context(self, node, ctx: _Ctx, func: str):
+        """Context with the ``Range!`` axes used in ``node`` appended, the
+        positions of those axes and the number of axes after the run axis."""
         bangs = []
         for sub in _bang_subscripts(node):
             if sub not in [n for n, _ in ctx.axes] and sub not in bangs:
                 bangs.append(sub)
         if not bangs:
             raise UnsupportedConstructError(
-                f"element {ctx.element!r}: {func.upper()} needs a "
+                f"element {ctx.element!r}: {func} needs a "
                 "subscript range marked with '!'")
         for sub in bangs:
             if sub[:-1] not in self.ranges:
@@ -431,12 +474,16 @@ class _Builder:
         inner = _Ctx(ctx.element, ctx.phase, self, ctx.refs, ctx.pre,
                      ctx.axes + tuple((b, tuple(self.ranges[b[:-1]]))
                                       for b in bangs))
-        code = self.expr(node, inner)
         k = len(ctx.axes)
-        axes = tuple(1 + k + i for i in range(len(bangs)))
+        return (inner, tuple(1 + k + i for i in range(len(bangs))),
+                k + len(bangs))
+
+    def reduce(self, func: str, node, ctx: _Ctx) -> str:
+        inner, axes, ndim = self.bang_context(node, ctx, func.upper())
+        code = self.expr(node, inner)
         np_func = {"sum": "np.sum", "prod": "np.prod", "vmin": "np.min",
                    "vmax": "np.max"}[func]
-        return f"fn.reduce({np_func}, {code}, {axes}, {k + len(bangs)})"
+        return f"fn.reduce({np_func}, {code}, {axes}, {ndim})"
 
     def operation(self, node, ctx: _Ctx) -> str:
         # a negative number stays bare, as PySD writes it: -2^2 is -(2^2)
@@ -479,6 +526,8 @@ class _Builder:
     def call(self, node, ctx: _Ctx) -> str:
         name = node.function.reference
         args = node.arguments
+        if name in self.clean and self.clean[name] in self.ltables:
+            return self.lookup_nd(node, ctx)
         if name in self.clean and self.clean[name] in self.lookups_of:
             table = self.lookups_of[self.clean[name]]
             ctx.refs.add(self.clean[name])
@@ -489,6 +538,10 @@ class _Builder:
                 return repr(float(len(self.ranges[range_])))
         if name in ("sum", "prod", "vmin", "vmax") and len(args) == 1:
             return self.reduce(name, args[0], ctx)
+        if name == "vector_select" and len(args) == 5:
+            return self.vector_select(args, ctx)
+        if name == "invert_matrix" and len(args) == 2:
+            return self.invert(args[0], ctx)
         if name == "active_initial":
             return self.expr(args[1] if ctx.phase == "init" else args[0], ctx)
         if name in ("step", "pulse", "pulse_train", "Xpulse"):
@@ -527,6 +580,43 @@ class _Builder:
             f"element {ctx.element!r} calls the function {name.upper()!r} "
             f"with {len(code)} argument(s), which the ensemble engine does "
             "not support yet")
+
+    def lookup_nd(self, node, ctx: _Ctx) -> str:
+        """A call of a subscripted lookup: one table per element, sharing
+        the x values."""
+        name = node.function.reference
+        py = self.clean[name]
+        xs, ys, kind, dims, coords = self.ltables[py]
+        subs = node.function.subscripts
+        if len(node.arguments) != 1 or not subs:
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r} calls the subscripted lookup "
+                f"{name!r} without its subscripts")
+        ctx.refs.add(py)
+        table = self.align(self.const(ys), name, dims, coords,
+                           list(subs.subscripts), ctx)
+        if np.ndim(xs) > 1:  # one table per element
+            xs_code = self.align(self.const(xs), name, dims, coords,
+                                 list(subs.subscripts), ctx)
+        else:
+            xs_code = self.const(xs)
+        x = self.expr(node.arguments[0], ctx)
+        return f"fn.lookup_nd({x}, {xs_code}, {table}, {kind!r})"
+
+    def invert(self, arg, ctx: _Ctx) -> str:
+        """INVERT MATRIX: the inverse over the last two subscripts (as
+        PySD's ``invert_matrix``), for a reference subscripted exactly by
+        the equation's ranges."""
+        names = [n for n, _ in ctx.axes]
+        subs = (list(arg.subscripts.subscripts) if isinstance(
+            arg, ae.ReferenceStructure) and arg.subscripts else None)
+        if (subs != names or len(names) < 2
+                or len(ctx.axes[-1][1]) != len(ctx.axes[-2][1])):
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: INVERT MATRIX is supported on a "
+                "variable subscripted by the equation's own ranges, square "
+                "in the last two")
+        return f"np.linalg.inv(fn.bcast({self.expr(arg, ctx)}, {ctx.tail}))"
 
     def table(self, lookups) -> int:
         xs = np.asarray(lookups.x, dtype=float)
@@ -821,12 +911,9 @@ def _cache_entry(path: Path, subscripts: bool) -> Path | None:
 def _compile(path: Path, subscripts: bool) -> Program:
     """Compile without the cache (see :func:`compile_model`)."""
     model = abstract_model(path)
-    if len(model.sections) > 1:
-        names = ", ".join(s.name for s in model.sections[1:])
-        raise UnsupportedConstructError(
-            f"{path.name} defines macros ({names}); macros run through the "
-            "PySD fallback")
     section = model.sections[0]
+    if len(model.sections) > 1:
+        section = _expand_macros(section, model.sections[1:], path)
     if section.subscripts and not subscripts:
         raise UnsupportedConstructError(
             f"{path.name} defines subscript ranges; compile it with "
@@ -837,6 +924,7 @@ def _compile(path: Path, subscripts: bool) -> Program:
     lookups_of: dict[str, int] = {}
     manager = subscript_manager(section, path.parent) if section.subscripts else None
     builder = _Builder(clean, lookups_of, manager)
+    externals = _externals(path, section)
     elements = []
     for element in section.elements:
         py = namespace[element.name]
@@ -846,7 +934,13 @@ def _compile(path: Path, subscripts: bool) -> Program:
                 raise UnsupportedConstructError(
                     f"element {element.name!r} has {len(comps)} equations "
                     "without subscripts")
-            comp = comps[0]
+            comp = _external_scalar(comps[0], externals.get(py, {}),
+                                    element.name)
+            if comp.type == "Lookup" and isinstance(comp.ast, _Series):
+                builder.tables.append((comp.ast.x, comp.ast.values,
+                                       comp.ast.interp))
+                lookups_of[py] = len(builder.tables) - 1
+                continue
             if comp.type == "Lookup":
                 if not isinstance(comp.ast, ae.LookupsStructure):
                     raise UnsupportedConstructError(
@@ -855,23 +949,33 @@ def _compile(path: Path, subscripts: bool) -> Program:
                         "does not support yet")
                 lookups_of[py] = builder.table(comp.ast)
                 continue
-            if comp.type not in ("Auxiliary", "Constant"):
+            if comp.type not in ("Auxiliary", "Constant") and not (
+                    comp.type == "Data" and isinstance(comp.ast, _Series)):
                 raise UnsupportedConstructError(
                     f"element {element.name!r} is of type {comp.type!r} "
-                    "(supported: Auxiliary, Constant, Lookup)")
+                    "(supported: Auxiliary, Constant, Lookup, external "
+                    "Data)")
             if isinstance(comp.ast, (int, float)) and not isinstance(comp.ast, bool):
                 constants[py] = float(comp.ast)
                 lo, hi = (tuple(element.limits) + (None, None))[:2]
                 limits[py] = (lo, hi)
             elements.append((py, comp.ast, None))
             continue
+        if all(c.type == "Lookup" for c in comps):
+            builder.ltables[py] = _subscripted_lookup(
+                builder, element, py, externals.get(py, {}))
+            continue
+        layout = _layout(builder, element, py)
+        comps = _external_parts(element, comps, layout, builder.dims[py],
+                                builder.coords[py], externals.get(py, {}))
         for comp in comps:
-            if comp.type not in ("Auxiliary", "Constant"):
+            if comp.type not in ("Auxiliary", "Constant") and not (
+                    comp.type == "Data" and isinstance(comp.ast, _Series)):
                 raise UnsupportedConstructError(
                     f"element {element.name!r} is a subscripted "
                     f"{comp.type!r}; the ensemble engine supports subscripted "
-                    "auxiliaries, constants and stocks")
-        layout = _layout(builder, element, py)
+                    "auxiliaries, constants, stocks, lookups and external "
+                    "data")
         if all(_numeric(c.ast) for c in comps):
             full = np.full(layout.shape, np.nan)
             for comp, part in zip(comps, layout.parts):
@@ -912,6 +1016,309 @@ def _compile(path: Path, subscripts: bool) -> Program:
                    step=step, slots=slots, lookups=tuple(builder.tables),
                    dims=dict(builder.dims), coords=dict(builder.coords),
                    arrays=tuple(builder.arrays))
+
+
+# ------------------------------------------------------------------ macros
+
+def _map_tree(node, func):
+    """A syntax tree with ``func`` applied top-down: where ``func`` returns
+    a different object it replaces the node (and its subtree); every other
+    structure is copied, so no node is shared with the original tree."""
+    import dataclasses
+
+    new = func(node)
+    if new is not node:
+        return new
+    if isinstance(node, list):
+        return [_map_tree(item, func) for item in node]
+    if isinstance(node, tuple) and not hasattr(node, "_fields"):
+        return tuple(_map_tree(item, func) for item in node)
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return dataclasses.replace(node, **{
+            f.name: _map_tree(getattr(node, f.name), func)
+            for f in dataclasses.fields(node) if f.init})
+    return node
+
+
+def _clean(name: str) -> str:
+    """PySD's form of a name in references (lower case, ``_`` for spaces)."""
+    return name.lower().replace(" ", "_")
+
+
+def _expand_macros(section, macros, path: Path):
+    """The main section with every macro call expanded in place.
+
+    Each call gets its own copy of the macro's elements (named ``<macro>
+    <k> <element>``, with their own state), its parameters become
+    elements equal to the call's arguments, and the call becomes a
+    reference to the copy of the macro's output element, as Vensim (and
+    PySD, one ``Macro`` object per call) evaluates it.
+    """
+    import dataclasses
+
+    from sdrev.translate import abstract_model_types
+
+    AbstractElement, AbstractComponent = abstract_model_types()
+    by_name = {_clean(m.name): m for m in macros}
+    for macro in macros:
+        if macro.returns:
+            raise UnsupportedConstructError(
+                f"{path.name}: macro {macro.name!r} has more than one output; "
+                "such macros run through the PySD fallback")
+    taken = {_clean(e.name) for e in section.elements}
+    added: list = []
+    counter = itertools.count(1)
+
+    def expand(tree, host: str, subscripted: bool, depth: int):
+        def visit(node):
+            if not (isinstance(node, ae.CallStructure)
+                    and isinstance(node.function, ae.ReferenceStructure)
+                    and node.function.reference in by_name):
+                return node
+            macro = by_name[node.function.reference]
+            if subscripted:
+                raise UnsupportedConstructError(
+                    f"element {host!r} calls the macro {macro.name!r} in a "
+                    "subscripted equation; such models run through the PySD "
+                    "fallback")
+            if depth > 20:
+                raise UnsupportedConstructError(
+                    f"macro {macro.name!r} calls itself")
+            if len(node.arguments) != len(macro.params):
+                raise UnsupportedConstructError(
+                    f"element {host!r} calls the macro {macro.name!r} with "
+                    f"{len(node.arguments)} argument(s); it takes "
+                    f"{len(macro.params)}")
+            args = [expand(a, host, subscripted, depth) for a in node.arguments]
+            prefix = f"{macro.name.replace('_', ' ')} {next(counter)}"
+            rename = {_clean(p): _clean(f"{prefix} {p}") for p in macro.params}
+            rename.update({_clean(e.name): _clean(f"{prefix} {e.name}")
+                           for e in macro.elements})
+            clash = set(rename.values()) & taken
+            if clash or _clean(macro.name) not in rename:
+                raise UnsupportedConstructError(
+                    f"{path.name}: cannot expand the macro {macro.name!r} "
+                    "inline (name clash or no output element)")
+            taken.update(rename.values())
+            for param, arg in zip(macro.params, args):
+                added.append(AbstractElement(
+                    name=f"{prefix} {param}",
+                    components=[AbstractComponent(([], []), arg)]))
+
+            def renamed(item):
+                if (isinstance(item, ae.ReferenceStructure)
+                        and item.reference in rename):
+                    return dataclasses.replace(
+                        item, reference=rename[item.reference],
+                        subscripts=_map_tree(item.subscripts, lambda x: x))
+                return item
+
+            for element in macro.elements:
+                if any(c.subscripts[0] for c in element.components):
+                    raise UnsupportedConstructError(
+                        f"macro {macro.name!r} has subscripted elements")
+                comps = [dataclasses.replace(c, ast=expand(
+                    _map_tree(c.ast, renamed), host, False, depth + 1))
+                    for c in element.components]
+                added.append(dataclasses.replace(
+                    element, name=f"{prefix} {element.name}", components=comps))
+            return ae.ReferenceStructure(rename[_clean(macro.name)], None)
+
+        return _map_tree(tree, visit)
+
+    elements = []
+    for element in section.elements:
+        subscripted = any(c.subscripts[0] for c in element.components)
+        elements.append(dataclasses.replace(element, components=[
+            dataclasses.replace(c, ast=expand(c.ast, element.name,
+                                              subscripted, 0))
+            for c in element.components]))
+    return dataclasses.replace(section, elements=elements + added)
+
+
+# ------------------------------------------------------------ external data
+
+@dataclass(frozen=True)
+class _Series:
+    """Values tabulated over x (lookups) or time (data), loaded by PySD.
+
+    ``values`` has shape ``(len(x), *ranged sizes)``.
+    """
+
+    x: np.ndarray
+    values: np.ndarray
+    interp: str
+
+
+_EXTERNAL_TYPES = {"GetConstantsStructure": "constant",
+                   "GetLookupsStructure": "lookup", "GetDataStructure": "data"}
+
+
+def _externals(path: Path, section) -> dict:
+    """Values of the model's external constants, lookups and data as PySD
+    loads them (empty, without building the PySD model, when none)."""
+    if not any(type(c.ast).__name__ in _EXTERNAL_TYPES
+               for e in section.elements for c in e.components):
+        return {}
+    from sdrev.translate import external_values
+
+    return external_values(path)
+
+
+def _external(values: dict, ast, name: str):
+    kind = _EXTERNAL_TYPES[type(ast).__name__]
+    if kind not in values:
+        raise UnsupportedConstructError(
+            f"element {name!r}: PySD loaded no external {kind} for it")
+    return values[kind]
+
+
+def _external_scalar(comp, values: dict, name: str):
+    """A scalar component with its external values put in its syntax tree."""
+    import dataclasses
+
+    if type(comp.ast).__name__ not in _EXTERNAL_TYPES:
+        return comp
+    ext = _external(values, comp.ast, name)
+    if ext.dims:
+        raise UnsupportedConstructError(
+            "an element without subscripts reads subscripted external data")
+    if ext.kind == "constant":
+        return dataclasses.replace(comp, ast=float(ext.values))
+    return dataclasses.replace(comp, ast=_Series(
+        np.asarray(ext.x, dtype=float), np.asarray(ext.values, dtype=float),
+        ext.interp or "interpolate"))
+
+
+def _aligned(ext, dims, coords, name: str, lead: int) -> np.ndarray:
+    """External values reordered to the element's coordinates (after
+    ``lead`` leading axes: 1 for lookups and data)."""
+    values = np.asarray(ext.values, dtype=float)
+    if len(ext.coords) != len(coords):
+        raise UnsupportedConstructError(
+            f"element {name!r}: the external data has dimensions "
+            f"{list(ext.dims)}, the element {list(dims)}")
+    for j, (own, theirs) in enumerate(zip(coords, ext.coords)):
+        try:
+            index = [theirs.index(e) for e in own]
+        except ValueError:
+            raise UnsupportedConstructError(
+                f"element {name!r}: the external data does not cover the "
+                f"elements of {dims[j]!r}") from None
+        values = np.take(values, index, axis=lead + j)
+    return values
+
+
+def _external_parts(element, comps, layout, dims, coords, values: dict):
+    """Components with their external constants (arrays) and data
+    (:class:`_Series`) put in their syntax trees, over their regions."""
+    import dataclasses
+
+    out = []
+    for comp, part in zip(comps, layout.parts):
+        if type(comp.ast).__name__ not in _EXTERNAL_TYPES:
+            out.append(comp)
+            continue
+        ext = _external(values, comp.ast, element.name)
+        lead = 0 if ext.kind == "constant" else 1
+        full = _aligned(ext, dims, coords, element.name, lead)
+        head = full.shape[:lead]
+        region = np.full(head + part.shape, np.nan)
+        index = (slice(None),) * lead
+        region[index + part.source] = full[index + part.target]
+        ranged = tuple(len(e) for _, e in part.axes)
+        region = region.reshape(head + ranged)
+        if ext.kind == "constant":
+            out.append(dataclasses.replace(comp, ast=region))
+        elif ext.kind == "data":
+            out.append(dataclasses.replace(comp, ast=_Series(
+                np.asarray(ext.x, dtype=float), region,
+                ext.interp or "interpolate")))
+        else:
+            raise UnsupportedConstructError(
+                f"element {element.name!r} mixes lookups with other "
+                "equations")
+    return out
+
+
+def _subscripted_lookup(builder: _Builder, element, py: str, values: dict):
+    """``(xs, ys, kind, dims, coords)`` of a subscripted lookup: tables
+    from the model (one per equation) and from external files, sharing
+    their x values."""
+    import warnings
+
+    sm = builder.sm
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dims = sm.make_merge_list([c.subscripts[0] for c in element.components],
+                                  element.name)
+    if any(d is None for d in dims):
+        raise UnsupportedConstructError(
+            f"element {element.name!r}: cannot merge the subscripts of its "
+            "equations into ranges")
+    coords = tuple(tuple(sm.subscripts[d]) for d in dims)
+    shape = tuple(len(c) for c in coords)
+    tables, kinds = [], set()  # (x, y, cells) with cells a boolean mask
+    for comp in element.components:
+        if comp.subscripts[1]:
+            raise UnsupportedConstructError(
+                f"element {element.name!r}: a lookup defined with :EXCEPT:")
+        if isinstance(comp.ast, ae.LookupsStructure):
+            index = []
+            for j, sub in enumerate(comp.subscripts[0]):
+                elems = builder.ranges.get(sub, [sub])
+                try:
+                    index.append([coords[j].index(e) for e in elems])
+                except ValueError:
+                    raise UnsupportedConstructError(
+                        f"element {element.name!r}: subscript {sub!r} is "
+                        f"not in range {dims[j]!r}") from None
+            cells = np.zeros(shape, dtype=bool)
+            cells[np.ix_(*index)] = True
+            x = np.asarray(comp.ast.x, dtype=float)
+            y = np.asarray(comp.ast.y, dtype=float)
+            tables.append((x, np.broadcast_to(
+                y.reshape((len(x),) + (1,) * len(shape)), (len(x),) + shape),
+                cells))
+            kinds.add(comp.ast.type)
+        elif type(comp.ast).__name__ == "GetLookupsStructure":
+            ext = _external(values, comp.ast, element.name)
+            full = _aligned(ext, dims, coords, element.name, 1)
+            tables.append((np.asarray(ext.x, dtype=float), full,
+                           ~np.all(np.isnan(full), axis=0)))
+            kinds.add("interpolate")
+        else:
+            raise UnsupportedConstructError(
+                f"element {element.name!r} uses {_describe(comp.ast)}, "
+                "which the ensemble engine does not support yet")
+    kind = kinds.pop() if len(kinds) == 1 else None
+    if kind not in ("interpolate", "hold_backward", "extrapolate"):
+        raise UnsupportedConstructError(
+            f"element {element.name!r}: lookup type(s) {sorted(kinds)} not "
+            "supported; supported: one of 'interpolate', 'hold_backward', "
+            "'extrapolate'")
+    if all(np.array_equal(x, tables[0][0]) for x, _, _ in tables):
+        xs = tables[0][0]
+        ys = np.full((len(xs),) + shape, np.nan)
+        for _, y, cells in tables:
+            ys[:, cells] = y[:, cells]
+        return xs, ys, kind, tuple(dims), coords
+    if kind == "extrapolate":
+        raise UnsupportedConstructError(
+            f"element {element.name!r}: extrapolating lookup tables with "
+            "different x values")
+    # one table per element: shorter tables repeat their last point
+    n = max(len(x) for x, _, _ in tables)
+    xs = np.full((n,) + shape, np.nan)
+    ys = np.full((n,) + shape, np.nan)
+    for x, y, cells in tables:
+        pad = n - len(x)
+        xp = np.concatenate([x, np.repeat(x[-1:], pad)])
+        yp = np.concatenate([y, np.repeat(y[-1:], pad, axis=0)])
+        xs[:, cells] = np.broadcast_to(
+            xp.reshape((n,) + (1,) * len(shape)), (n,) + shape)[:, cells]
+        ys[:, cells] = yp[:, cells]
+    return xs, ys, kind, tuple(dims), coords
 
 
 @dataclass(frozen=True)

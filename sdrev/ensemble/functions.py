@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from sdrev.errors import InvalidValueError
+
 __all__ = [
     "SMALL_VENSIM",
     "full",
     "if_then_else",
     "integer",
     "lookup",
+    "lookup_nd",
     "modulo",
     "pulse",
     "pulse_train",
     "quantum",
     "ramp",
+    "series",
     "step",
+    "vector_select",
     "xidz",
     "zidz",
 ]
@@ -123,6 +128,92 @@ def lookup(x, xs: np.ndarray, ys: np.ndarray, kind: str = "interpolate"):
     return out
 
 
+def lookup_nd(x, xs: np.ndarray, ys: np.ndarray, kind: str = "interpolate"):
+    """Evaluate one lookup table per element at ``x`` (Vensim's rules).
+
+    Parameters
+    ----------
+    x : float or ndarray
+        Input values, shape ``(runs, *sizes)`` (or broadcastable).
+    xs : ndarray
+        Table x values, increasing, shared by every element.
+    ys : ndarray
+        Table y values, shape ``(len(xs), *sizes)`` (or broadcastable).
+    kind : {"interpolate", "hold_backward", "extrapolate"}
+        As in :func:`lookup`.
+    """
+    x = np.asarray(x, dtype=float)
+    ys = np.asarray(ys, dtype=float)
+    xs = np.asarray(xs, dtype=float)
+    n = len(xs)
+    shape = np.broadcast_shapes(x.shape, (1,) + ys.shape[1:],
+                                (1,) + xs.shape[1:])
+    x = np.broadcast_to(x, shape)
+    table = np.broadcast_to(ys[:, None], (n,) + shape)
+
+    def at(values, index):
+        return np.take_along_axis(values, index[None], axis=0)[0]
+
+    if xs.ndim == 1:
+        count = np.searchsorted(xs, x, side="right")
+        points = np.broadcast_to(xs.reshape((n,) + (1,) * len(shape)),
+                                 (n,) + shape)
+    else:  # one table per element
+        points = np.broadcast_to(xs[:, None], (n,) + shape)
+        count = np.sum(points <= x[None], axis=0)
+    if n == 1:
+        return at(table, np.zeros(shape, dtype=int))
+    if kind == "hold_backward":
+        return at(table, np.clip(count - 1, 0, n - 1))
+    j = np.clip(count - 1, 0, n - 2)
+    x0, x1 = at(points, j), at(points, j + 1)
+    low, high = at(table, j), at(table, j + 1)
+    dx = x1 - x0
+    w = np.where(dx > 0, (x - x0) / np.where(dx > 0, dx, 1.0), 1.0)
+    if kind != "extrapolate":
+        w = np.clip(w, 0.0, 1.0)
+    return np.where(w == 0.0, low, low + w * (high - low))
+
+
+def series(time: float, times: np.ndarray, values: np.ndarray,
+           interp: str = "interpolate"):
+    """Value at ``time`` of data tabulated over ``times``, as PySD's data.
+
+    Parameters
+    ----------
+    time : float
+    times : ndarray
+        Times of the data, increasing.
+    values : ndarray
+        Shape ``(len(times), *sizes)``.
+    interp : {"interpolate", "look_forward", "hold_backward", "raw"}
+        Linear between times; the next time's value; the previous time's
+        value; or only at the given times (NaN between). Outside the
+        times the first or last value is held (``raw`` gives NaN).
+
+    Returns
+    -------
+    ndarray
+        Shape ``values.shape[1:]``.
+    """
+    hit = np.nonzero(times == time)[0]
+    if len(hit):
+        return values[hit[0]]
+    if interp == "raw":
+        return np.full(values.shape[1:], np.nan)
+    if time > times[-1]:
+        return values[-1]
+    if time < times[0]:
+        return values[0]
+    k = int(np.searchsorted(times, time, side="right"))  # times[k-1] < time < times[k]
+    if interp == "look_forward":
+        return values[k]
+    if interp == "hold_backward":
+        return values[k - 1]
+    w = (time - times[k - 1]) / (times[k] - times[k - 1])
+    return values[k - 1] + w * (values[k] - values[k - 1])
+
+
 # ------------------------------------------------------------- subscripts
 # A subscripted value has shape (runs, *sizes) where the run axis may be 1
 # (the same in every run); a scalar value in a subscripted equation is
@@ -178,3 +269,59 @@ def reduce(func, x, axes: tuple, ndim: int):
     if x.ndim < ndim + 1:
         x = x.reshape(x.shape + (1,) * (ndim + 1 - x.ndim))
     return func(x, axis=axes)
+
+
+def vector_select(selection, values, missing, action: int, axes: tuple,
+                  ndim: int):
+    """``VECTOR SELECT`` over the ``Range!`` axes (the trailing ``axes``),
+    as PySD's ``vector_select``.
+
+    Parameters
+    ----------
+    selection, values : ndarray
+        Selection and expression arrays (broadcast together).
+    missing : float or ndarray
+        Value where the selection is zero everywhere.
+    action : float or ndarray
+        Vensim's numerical action (the same in every run): 0 weighted sum, 1 weighted product, 2
+        weighted minimum, 3 weighted maximum, 4 weighted mean, 5 product of
+        ``values ** selection``, 6-10 sum, product, minimum, maximum and mean
+        of the selected values.
+    axes : tuple of int
+        Axes to reduce.
+    ndim : int
+        Number of axes after the run axis.
+    """
+    actions = np.unique(np.asarray(action, dtype=float))
+    if len(actions) != 1 or actions[0] not in range(11):
+        raise InvalidValueError(
+            "VECTOR SELECT's numerical action must be one of 0-10, the same "
+            f"in every run; got {actions[:3].tolist()}")
+    action = int(actions[0])
+    sel = np.asarray(selection, dtype=float)
+    val = np.asarray(values, dtype=float)
+    sel = sel.reshape(sel.shape + (1,) * (ndim + 1 - sel.ndim))
+    val = val.reshape(val.shape + (1,) * (ndim + 1 - val.ndim))
+    sel, val = np.broadcast_arrays(sel, val)
+    off = sel == 0
+    zeros = np.all(off, axis=axes)
+    if action <= 4:
+        picked = sel * val
+    elif action == 5:
+        picked = val ** sel
+    else:
+        picked = val
+    op = action if action <= 4 else (1 if action == 5 else action - 6)
+    if op == 0:
+        out = np.sum(np.where(off, 0.0, picked), axis=axes)
+    elif op == 1:
+        out = np.prod(np.where(off, 1.0, picked), axis=axes)
+    elif op == 2:
+        out = np.min(np.where(off, np.inf, picked), axis=axes)
+    elif op == 3:
+        out = np.max(np.where(off, -np.inf, picked), axis=axes)
+    else:
+        count = np.sum(~off, axis=axes)
+        out = np.sum(np.where(off, 0.0, picked), axis=axes) / np.where(
+            count == 0, 1, count)
+    return np.where(zeros, missing, out)
