@@ -241,7 +241,7 @@ def analyze(model, *, scenario: str | None = None,
     UnknownNameError, InvalidValueError
         For a bad scenario or parameter.
     sdrev.ensemble.compile.UnsupportedConstructError
-        For models the ensemble engine cannot compile (macros, for one).
+        For models the ensemble engine cannot compile (ALLOCATE, for one).
     """
     from sdrev.model import Model, load
     from sdrev.scenario import run_settings
