@@ -2,7 +2,12 @@
 
 Stages, one module each::
 
-    compile   PySD's abstract model -> vectorised program (generated numpy code)
+    program   data model: Program (compiled model), Simulator (generated code)
+    macros    macro calls expanded inline, one copy per call site
+    externals GET CONSTANTS/LOOKUPS/DATA values, subscripted lookups
+    layout    regions of subscripted elements defined by several equations
+    compile   PySD's abstract model -> Program (numpy expressions), cached
+    codegen   Program -> Simulator: ordered, hoisted Python source, executed
     functions Vensim builtins over arrays with a leading run axis
     engine    Euler integration of one chunk, exactly as PySD/Vensim
     kernel    the same time loop compiled by numba (scalar models), cached

@@ -15,9 +15,9 @@ import xarray as xr
 
 from sdrev.errors import (InvalidValueError, ModelNotFoundError, OutputError,
                           UnknownNameError, suggest)
-from sdrev.ensemble.compile import (Program, UnsupportedConstructError,
-                                    compile_model)
+from sdrev.ensemble.compile import compile_model
 from sdrev.ensemble.execute import Job, iter_chunks, kernel_ready
+from sdrev.ensemble.program import Program, UnsupportedConstructError
 
 __all__ = ["model_path", "run", "sample_lhs", "write"]
 

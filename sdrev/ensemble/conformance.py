@@ -141,8 +141,6 @@ def check_model(mdl: Path, *, rtol: float = 0.05, engine: str = "auto",
     root : Path, optional
         Folder the reported name is relative to.
     """
-    from sdrev.ensemble.api import run
-
     return check_model_at(mdl, (rtol,), engine=engine, root=root)[0]
 
 

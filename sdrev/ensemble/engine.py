@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sdrev.errors import InvalidValueError
-from sdrev.ensemble.compile import CONTROL, Simulator
+from sdrev.ensemble.program import CONTROL, Simulator
 
 __all__ = ["TimeGrid", "simulate_chunk", "time_grid"]
 

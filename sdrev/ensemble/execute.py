@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from sdrev.errors import InvalidValueError
-from sdrev.ensemble.compile import Program, build_simulator, compile_model
+from sdrev.ensemble.codegen import build_simulator
+from sdrev.ensemble.compile import compile_model
 from sdrev.ensemble.engine import simulate_chunk
+from sdrev.ensemble.program import Program
 
 __all__ = ["ChunkResult", "Job", "iter_chunks", "kernel_ready", "run_chunk"]
 

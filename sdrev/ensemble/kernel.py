@@ -217,7 +217,7 @@ class Kernel:
 def available() -> bool:
     """Whether numba can be imported."""
     try:
-        import numba  # noqa: F401
+        importlib.import_module("numba")
     except ImportError:
         return False
     return True

@@ -38,7 +38,7 @@ import networkx as nx
 import numpy as np
 
 from sdrev.ensemble import functions as fn
-from sdrev.ensemble.compile import Program
+from sdrev.ensemble.program import Program
 from sdrev.loops.graph import CausalGraph, Flow, _integ_rate
 from sdrev.loops.scores import Trajectories, _evaluate, _pad, _ratio
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
-from sdrev.ensemble.compile import CONTROL, Program
+from sdrev.ensemble.program import CONTROL, Program
 
 __all__ = ["MAX_LOOPS", "CausalGraph", "Flow", "canonical_cycle", "causal_graph",
            "enumerate_loops", "partitions", "strongest_path_loops"]

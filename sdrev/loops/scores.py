@@ -33,8 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sdrev.ensemble import functions as fn
-from sdrev.ensemble.compile import CONTROL, Program, build_simulator
+from sdrev.ensemble.codegen import build_simulator
 from sdrev.ensemble.engine import simulate_chunk, time_grid
+from sdrev.ensemble.program import Program
 from sdrev.loops.graph import CausalGraph
 
 __all__ = ["Trajectories", "classify_polarity", "link_scores", "loop_scores",

@@ -1,0 +1,263 @@
+"""Code generation: a :class:`Program` -> ``init``/``prepare``/``step``.
+
+:func:`build_simulator` orders the equations (topological sort, algebraic
+loops rejected), finds the elements constant in time, hoists time-invariant
+subexpressions out of the step and generates Python source that is
+executed into a :class:`Simulator`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sdrev.ensemble import functions as fn
+from sdrev.ensemble.program import (CONTROL, Equation, Program, Simulator,
+                                    UnsupportedConstructError)
+
+__all__ = ["build_simulator"]
+
+
+def _order(value) -> int:
+    values = np.unique(np.asarray(value, dtype=float))
+    if len(values) != 1:
+        raise UnsupportedConstructError(
+            "a SMOOTH N order differs between runs; it must be the same")
+    return int(values[0])
+
+
+def _delay_order(order, delay_time, dt) -> int:
+    """Delay order as PySD sets it (reduced while order*dt > delay time)."""
+    base = _order(order)
+    orders = set()
+    for d in np.asarray(delay_time, dtype=float).ravel():
+        o = base
+        while o * dt > d:
+            o -= 1
+        orders.add(o)
+    if len(orders) != 1:
+        raise UnsupportedConstructError(
+            "a delay's effective order differs between runs (delay time "
+            "below order * TIME STEP in some runs)")
+    return orders.pop()
+
+
+def _fixed_order(delay_time, dt) -> int:
+    values = {round(max(d / dt, 1) + fn.SMALL_VENSIM)
+              for d in np.asarray(delay_time, dtype=float).ravel()}
+    if len(values) != 1:
+        raise UnsupportedConstructError(
+            "a DELAY FIXED time differs between runs; it must be the same")
+    return values.pop()
+
+
+def _toposort(equations: dict[str, Equation], roots, first=()) -> list[str]:
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name, trail):
+        if name not in equations or state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = " -> ".join(trail[trail.index(name):] + [name])
+            raise UnsupportedConstructError(
+                f"simultaneous equations (algebraic loop): {cycle}")
+        state[name] = 1
+        for dep in sorted(equations[name].refs):
+            visit(dep, trail + [name])
+        state[name] = 2
+        order.append(name)
+
+    for name in list(first) + list(roots):
+        visit(name, [])
+    return order
+
+
+def _static(step_eqs: dict, init_eqs: dict, stateful) -> set[str]:
+    """Elements constant in time: computed once at initialisation."""
+    static: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, eq in step_eqs.items():
+            if name in static or name in stateful or name in CONTROL:
+                continue
+            if eq.expr.startswith("C["):
+                continue  # already read from C
+            if init_eqs[name].expr != eq.expr or "time" in eq.refs:
+                continue
+            if all(r in static or step_eqs.get(r, eq).expr.startswith("C[")
+                   for r in eq.refs if r in step_eqs) and all(
+                       r in step_eqs or r not in ("time",) for r in eq.refs):
+                static.add(name)
+                changed = True
+    return static
+
+
+def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
+    """Generate the init and step functions of ``program``.
+
+    Parameters
+    ----------
+    program : Program
+    outputs : sequence of str
+        Python names of the variables to return at each time.
+    overrides : iterable of str
+        Python names of elements whose value comes from the constants
+        dictionary ``C`` instead of their equation (varied parameters).
+
+    Returns
+    -------
+    Simulator
+    """
+    outputs = tuple(outputs)
+    overrides = set(overrides) | set(program.constants)
+    bad = overrides & program.stateful
+    if bad:
+        raise UnsupportedConstructError(
+            f"cannot set stateful variable(s) {sorted(bad)} per run; set "
+            "the constants their initial values use instead")
+
+    def read(k):
+        if program.dims.get(k):
+            shape = tuple(len(c) for c in program.coords[k])
+            return f"fn.bcast(C[{k!r}], {shape})"
+        return f"C[{k!r}]"
+
+    def eqs(table):
+        return {k: (Equation((), read(k), frozenset()) if k in overrides
+                    else v) for k, v in table.items()}
+
+    init_eqs = eqs(program.init)
+    step_eqs = eqs(program.step)
+    # 'time' depends on the initial time during initialisation
+    init_eqs["time"] = Equation((), "float(np.min(v_initial_time))",
+                                frozenset({"initial_time"}))
+    init_order = _toposort(init_eqs, list(init_eqs), first=CONTROL)
+    update_refs = set().union(*(s.update_refs for s in program.slots)) \
+        if program.slots else set()
+    step_roots = sorted(update_refs | set(outputs) | {"time_step"})
+    step_eqs.pop("time", None)
+    static = _static(step_eqs, init_eqs, program.stateful)
+    for name in static:
+        step_eqs[name] = Equation((), f"C[{name!r}]", frozenset())
+    step_order = _toposort(step_eqs, step_roots)
+    lines = ["def init(C, n):", "    O = {}"]
+    for name in init_order:
+        eq = init_eqs[name]
+        lines += [f"    {p}" for p in eq.pre]
+        target = "time" if name == "time" else f"v_{name}"
+        lines.append(f"    {target} = {eq.expr}")
+    state = ", ".join(f"s{s.index}" for s in program.slots)
+    control = ", ".join(f"v_{c}" for c in CONTROL)
+    hoisted = ", ".join(f"{k!r}: v_{k}" for k in sorted(static))
+    lines.append(f"    return ({state}{',' if program.slots else ''}), "
+                 f"({control}), O, {{{hoisted}}}")
+    body = [f"v_{name} = {step_eqs[name].expr}" for name in step_order]
+    for slot in program.slots:
+        body += list(slot.update_code)
+    reads = {f"v_{name}": step_eqs[name].expr for name in step_order
+             if step_eqs[name].expr.startswith(("C[", "fn.bcast(C["))}
+    body, hoisted = _hoist_invariants(body, reads)
+    lines += ["", "def prepare(C):"]
+    lines += [f"    {name} = {expr}" for name, expr in reads.items()]
+    lines += [f"    {name} = {expr}" for name, expr in hoisted]
+    lines.append("    return {" + ", ".join(f"{n!r}: {n}" for n, _ in hoisted)
+                 + "}")
+    lines += ["", "def step(S, C, time, O):"]
+    if program.slots:
+        lines.append(f"    ({state}{','}) = S")
+    lines += [f"    {name} = C[{name!r}]" for name, _ in hoisted]
+    lines += [f"    {line}" for line in body]
+    new = ", ".join(f"n{s.index}" for s in program.slots)
+    outs = ", ".join(f"v_{o}" for o in outputs)
+    lines.append(f"    return ({new}{',' if program.slots else ''}), "
+                 f"({outs}{',' if outputs else ''})")
+    source = "\n".join(lines) + "\n"
+    namespace = {"np": np, "fn": fn, "L": program.lookups, "K": program.arrays,
+                 "_order": _order,
+                 "_delay_order": _delay_order, "_fixed_order": _fixed_order}
+    exec(compile(source, f"<sdrev ensemble {program.path.name}>", "exec"),
+         namespace)
+    shapes = {o: tuple(len(c) for c in program.coords[o])
+              for o in outputs if program.dims.get(o)}
+    return Simulator(outputs=outputs, source=source, init=namespace["init"],
+                     step=namespace["step"], shapes=shapes,
+                     prepare=namespace["prepare"], lookups=program.lookups,
+                     subscripted=bool(program.dims))
+
+
+#: calls whose value is constant in time when their arguments are
+_PURE_CALLS = {"np.maximum", "np.minimum", "np.abs", "np.exp", "np.log",
+               "np.sqrt", "np.power", "np.sin", "np.cos", "np.tan",
+               "np.arctan", "np.tanh", "fn.xidz", "fn.zidz", "fn.integer",
+               "fn.modulo", "fn.quantum", "fn.if_then_else", "fn.up"}
+
+
+def _hoist_invariants(body: list[str], reads: dict) -> tuple[list[str], list]:
+    """Move subexpressions constant in time out of the time step.
+
+    ``reads`` are the step's names read from the constants (varied
+    parameters and elements constant in time). Every maximal subexpression
+    of the step built only from them and from numbers is computed once per
+    chunk (``prepare``) and read as a local ``_h{i}`` in the step: the same
+    operations in the same order, so results are bit-identical, with fewer
+    array operations per step.
+    """
+    import ast as pyast
+
+    invariant = set(reads)
+    hoisted: list = []
+    seen: dict = {}
+
+    def hoist(node):
+        if isinstance(node, (pyast.Name, pyast.Constant)):
+            return node
+        text = pyast.unparse(node)
+        if text not in seen:
+            seen[text] = f"_h{len(seen)}"
+            hoisted.append((seen[text], text))
+        return pyast.Name(id=seen[text], ctx=pyast.Load())
+
+    def visit(node):
+        if isinstance(node, pyast.Constant):
+            return node, True
+        if isinstance(node, pyast.Name):
+            return node, node.id in invariant
+        if isinstance(node, pyast.BinOp):
+            (l, li), (r, ri) = visit(node.left), visit(node.right)
+            new = pyast.BinOp(left=l, op=node.op, right=r)
+            if li and ri:
+                return new, True
+            new.left = hoist(l) if li else l
+            new.right = hoist(r) if ri else r
+            return new, False
+        if isinstance(node, pyast.UnaryOp):
+            o, oi = visit(node.operand)
+            return pyast.UnaryOp(op=node.op, operand=o), oi
+        if isinstance(node, pyast.Call) and not node.keywords and not any(
+                isinstance(a, pyast.Starred) for a in node.args):
+            parts = [visit(a) for a in node.args]
+            new = pyast.Call(func=node.func, args=[a for a, _ in parts],
+                             keywords=[])
+            if (pyast.unparse(node.func) in _PURE_CALLS
+                    and all(i for _, i in parts)):
+                return new, True
+            new.args = [hoist(a) if i else a for a, i in parts]
+            return new, False
+        return node, False
+
+    out = []
+    for line in body:
+        tree = pyast.parse(line)
+        stmt = tree.body[0]
+        if (isinstance(stmt, pyast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], pyast.Name)):
+            value, inv = visit(stmt.value)
+            if inv and not isinstance(value, (pyast.Name, pyast.Constant)):
+                value = hoist(value)
+            if inv:
+                invariant.add(stmt.targets[0].id)
+            stmt.value = value
+            line = pyast.unparse(stmt)
+        out.append(line)
+    return out, hoisted
