@@ -98,7 +98,7 @@ def parameter_ranges(model, spec_path: Path | None) -> dict[str, tuple[float, fl
                 if p.range is not None and p.range[0] < p.range[1]}
     from sdrev.sensitivity import load_spec
     spec = load_spec(model, spec_path)
-    return {f.name: (f.lo, f.hi) for f in spec.factors}
+    return {f.name: tuple(f.range) for f in spec.factors}
 
 
 def cmd_conformance(args: argparse.Namespace) -> None:

@@ -223,3 +223,20 @@ def test_compare_and_report_bad_input_is_one_line(args, message, tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("sdrev: error: ") and message in err
     assert not (tmp_path / "o").exists()
+
+
+def test_ensemble_samples_the_ranges_of_a_sensitivity_spec(tmp_path):
+    xr = pytest.importorskip("xarray")
+    import sdrev
+    from sdrev.sensitivity import load_spec
+
+    out = tmp_path / "ens"
+    assert main(["ensemble", "crrc_standards", "--sample", "lhs:40", "--ranges",
+                 "crrc_standards", "--seed", "2", "--outputs", "Standards Influence",
+                 "--out", str(out), "--quiet"]) == 0
+    samples = pd.read_csv(out / "samples.csv", index_col="run")
+    spec = load_spec(sdrev.load("crrc_standards"))
+    assert set(samples.columns) == {f.name for f in spec.factors}
+    for f in spec.factors:
+        assert samples[f.name].between(*f.range).all()
+    assert xr.load_dataset(out / "ensemble.nc").sizes["run"] == 40
