@@ -240,3 +240,12 @@ def test_ensemble_samples_the_ranges_of_a_sensitivity_spec(tmp_path):
     for f in spec.factors:
         assert samples[f.name].between(*f.range).all()
     assert xr.load_dataset(out / "ensemble.nc").sizes["run"] == 40
+
+
+def test_ensemble_writes_parquet(tmp_path, user_model_copy):
+    out = tmp_path / "ens"
+    assert main(["ensemble", str(user_model_copy), "--sample", "lhs:5", "--outputs",
+                 "Stock A", "--format", "parquet", "--out", str(out), "--quiet"]) == 0
+    table = pd.read_parquet(out / "ensemble.parquet")
+    assert {"run", "time", "stock_a"} <= set(table.columns)
+    assert table["run"].nunique() == 5

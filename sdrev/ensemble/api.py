@@ -431,7 +431,7 @@ def write(dataset: xr.Dataset, folder, *, format: str = "netcdf",
         Run folder (created if missing).
     format : {"netcdf", "parquet"}
         ``ensemble.nc`` (scipy backend, no extra dependency) or
-        ``ensemble.parquet`` (long table: run, time, outputs; needs pyarrow).
+        ``ensemble.parquet`` (long table: run, time, outputs; written by pyarrow).
     manifest : dict, optional
         Extra entries for ``manifest.json`` (merged with the existing one).
 
