@@ -221,11 +221,11 @@ def _elements(doc, pysd_model):
         comment = "" if _missing(row[7]) else " ".join(str(row[7]).split())
         if real == "Time" or _missing(kind):
             continue
+        if real in CONTROL_NAMES:  # a constant, or an expression (SAVEPER = TIME STEP)
+            control[real] = _constant_value(pysd_model, py)
+            continue
         if kind == "Constant":
             value = _constant_value(pysd_model, py)
-            if real in CONTROL_NAMES:
-                control[real] = value
-                continue
             parameters.append(Parameter(real, py, value, units, _limits(row[4]), comment))
             continue
         if kind == "Stateful" and subtype == "Integ":
@@ -239,7 +239,10 @@ def _elements(doc, pysd_model):
         else:
             role = "auxiliary"
         variables.append(Variable(real, py, units, comment, role))
-    missing = [n for n in CONTROL_NAMES if n not in control]
+    if "SAVEPER" not in control or math.isnan(control["SAVEPER"]):
+        # Vensim (and PySD) save every TIME STEP when SAVEPER is absent
+        control["SAVEPER"] = control.get("TIME STEP", math.nan)
+    missing = [n for n in CONTROL_NAMES if n not in control or math.isnan(control[n])]
     if missing:
         raise InvalidValueError(
             f"model lacks the control variable(s) {', '.join(missing)}; "

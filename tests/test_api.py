@@ -106,3 +106,33 @@ def test_list_models_describes_every_library_model():
     entries = sdrev.list_models()
     assert "crrc_standards" in [e.name for e in entries]
     assert all(e.description for e in entries)
+
+
+def test_saveper_given_as_time_step_is_read(tmp_path, widgets_path):
+    """Vensim's template writes ``SAVEPER = TIME STEP``: an expression, not a constant."""
+    import sdrev.loops as loops
+
+    text = widgets_path.read_text().replace("SAVEPER  = \n        0.5", "SAVEPER  = \n        TIME STEP")
+    assert "TIME STEP\n\t~\tYear [0,?]" in text
+    path = tmp_path / "template.mdl"
+    path.write_text(text)
+    model = sdrev.load(path)
+    assert model.time.saveper == model.time.step == 0.0625
+    frame = model.simulate()
+    assert frame.index[1] - frame.index[0] == pytest.approx(0.0625)
+    analysis = loops.analyze(model)
+    times = analysis.relative_scores.index.to_numpy(dtype=float)
+    assert times[1] - times[0] == pytest.approx(0.0625)
+
+
+def test_a_model_without_feedback_loops_has_empty_loop_tables(tmp_path):
+    import sdrev.loops as loops
+
+    path = tmp_path / "open.mdl"
+    path.write_text("{UTF-8}\nStock= INTEG(Inflow, 0)\n\t~\tthings\t~\t|\n"
+                    "Inflow= 2\n\t~\tthings/Year\t~\t|\n"
+                    "FINAL TIME = 4\n\t~\tYear\t~\t|\nINITIAL TIME = 0\n\t~\tYear\t~\t|\n"
+                    "SAVEPER = TIME STEP\n\t~\tYear\t~\t|\nTIME STEP = 1\n\t~\tYear\t~\t|\n")
+    analysis = loops.analyze(sdrev.load(path))
+    assert analysis.loops.empty and analysis.dominant_periods.empty
+    assert analysis.documented_periods.empty

@@ -258,6 +258,8 @@ def analyze(model, *, scenario: str | None = None,
     loops, complete, part = _structure(path, mtime, max_loops)
     constants = {program.resolve(name): _number(value)
                  for name, value in settings.params.items()}
+    if "saveper" not in program.constants:  # SAVEPER given as an expression
+        constants["saveper"] = float(model.time.saveper)
     constants.update({k: float(v) for k, v in settings.time.items()})
     traj = _scores.simulate_every_step(program, cg, constants)
     if eg is None:

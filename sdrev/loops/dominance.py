@@ -90,7 +90,8 @@ def dominant_periods(relative: pd.DataFrame, loops: pd.DataFrame, *,
     """
     rows = []
     times = relative.index.to_numpy(dtype=float)
-    for part, table in loops.groupby("partition", sort=True):
+    groups = loops.groupby("partition", sort=True) if len(loops) else ()
+    for part, table in groups:
         ids = list(table["id"])
         pols = list(table["polarity"])
         data = relative[ids].to_numpy().T
