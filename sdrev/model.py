@@ -221,8 +221,9 @@ def _elements(doc, pysd_model):
         comment = "" if _missing(row[7]) else " ".join(str(row[7]).split())
         if real == "Time" or _missing(kind):
             continue
-        if real in CONTROL_NAMES:  # a constant, or an expression (SAVEPER = TIME STEP)
-            control[real] = _constant_value(pysd_model, py)
+        control_name = " ".join(real.replace("_", " ").split()).upper()  # FINAL_TIME too
+        if control_name in CONTROL_NAMES:  # a constant, or an expression (SAVEPER = TIME STEP)
+            control[control_name] = _constant_value(pysd_model, py)
             continue
         if kind == "Constant":
             value = _constant_value(pysd_model, py)

@@ -334,8 +334,15 @@ def run_pysd(translation: Translation, *, params: dict[str, float],
     model = load_pysd(translation)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return model.run(params=dict(params), return_columns=list(return_columns),
-                         **time)
+        try:
+            return model.run(params=dict(params), return_columns=list(return_columns),
+                             **time)
+        except (SdrevError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # PySD's own failure to run the model
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            raise ModelParseError(
+                f"PySD cannot run {Path(translation.mdl_path).name}: {text}") from exc
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,29 @@ def test_cli_json_is_parseable_and_the_summary_ends_the_output(tmp_path, capsys)
     assert err.strip().splitlines()[-1] == "2 passed, 0 failed"
     assert main(["conformance", str(tmp_path), "--quiet"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "2 passed, 0 failed"
+
+
+def test_control_variables_written_with_underscores_are_read():
+    import sdrev
+
+    model = sdrev.load(SUITE / "power" / "power.mdl")  # FINAL_TIME, TIME_STEP, SAVEPER = TIME_STEP
+    assert (model.time.initial, model.time.final, model.time.step, model.time.saveper) == \
+        (0, 5, 1, 1)
+
+
+def test_a_model_pysd_cannot_run_gives_a_one_line_error():
+    import sdrev
+
+    model = sdrev.load(SUITE / "data_from_other_model" / "model_to_generate_data.mdl")
+    with pytest.raises(sdrev.SdrevError, match="PySD cannot run model_to_generate_data.mdl"):
+        model.simulate()
+
+
+def test_loop_analysis_names_what_it_cannot_do_yet():
+    import sdrev
+    import sdrev.loops as loops
+    from sdrev.ensemble.compile import UnsupportedConstructError
+
+    model = sdrev.load(SUITE / "subscript_aggregation" / "test_subscript_aggregation.mdl")
+    with pytest.raises(UnsupportedConstructError, match="loop analysis of test_subscript_agg"):
+        loops.analyze(model)

@@ -180,7 +180,14 @@ def _compiled(path: str, mtime: float):
     from sdrev.ensemble.compile import compile_model
     program = compile_model(path, subscripts=True)
     cg = _graph.causal_graph(program)
-    eg = _elements.element_graph(program, cg) if program.dims else None
+    try:
+        eg = _elements.element_graph(program, cg) if program.dims else None
+    except (ValueError, IndexError) as exc:  # a subscript pattern not handled yet
+        from sdrev.ensemble.compile import UnsupportedConstructError
+        raise UnsupportedConstructError(
+            f"loop analysis of {Path(path).stem}: which element feeds which cannot be "
+            f"worked out for its subscripted equations yet "
+            f"({' '.join(str(exc).split())})") from exc
     return program, cg, eg
 
 
@@ -258,14 +265,22 @@ def analyze(model, *, scenario: str | None = None,
     loops, complete, part = _structure(path, mtime, max_loops)
     constants = {program.resolve(name): _number(value)
                  for name, value in settings.params.items()}
-    if "saveper" not in program.constants:  # SAVEPER given as an expression
-        constants["saveper"] = float(model.time.saveper)
+    for key, value in (("initial_time", model.time.initial), ("final_time", model.time.final),
+                       ("time_step", model.time.step), ("saveper", model.time.saveper)):
+        if key not in program.constants:  # a control given as an expression
+            constants[key] = float(value)
     constants.update({k: float(v) for k, v in settings.time.items()})
     traj = _scores.simulate_every_step(program, cg, constants)
     if eg is None:
         links = _scores.link_scores(program, cg, traj)
     else:
-        links = _elements.element_link_scores(program, cg, eg, traj)
+        try:
+            links = _elements.element_link_scores(program, cg, eg, traj)
+        except (ValueError, IndexError) as exc:  # a subscript pattern not handled yet
+            from sdrev.ensemble.compile import UnsupportedConstructError
+            raise UnsupportedConstructError(
+                f"loop analysis of {model.name}: the link scores of its subscripted "
+                f"equations cannot be computed yet ({' '.join(str(exc).split())})") from exc
     method = "exhaustive"
     if not complete:
         method = "strongest path"
@@ -273,6 +288,8 @@ def analyze(model, *, scenario: str | None = None,
         times = np.flatnonzero(traj.saved)[1::step]
         loops = _graph.strongest_path_loops(lg, links, times=times)
     raw = _scores.loop_scores(loops, links)
+    if raw.shape[1] != len(traj.times):  # no loop, or no link at all
+        raw = np.zeros((len(loops), len(traj.times)))
     partition = [part[loop[0]] for loop in loops]
     rel = _scores.relative_scores(raw, partition)
     saved = traj.saved
