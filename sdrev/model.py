@@ -24,6 +24,8 @@ __all__ = ["Loop", "Model", "Parameter", "TimeSettings", "Variable", "load"]
 
 #: Vensim's control variables, which set the time axis rather than the model.
 CONTROL_NAMES = ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")
+#: Key outputs of an undocumented model that has no stock.
+KEY_OUTPUTS_WITHOUT_STOCKS = 4
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class Model:
     title, description, source, question : str
         From the metadata file beside the model (empty if there is none).
     key_outputs : tuple of str
-        Vensim names of the outputs to show first (the stocks if undocumented).
+        Vensim names of the outputs to show first (undocumented: the stocks,
+        or the first auxiliaries of a model without stocks).
     assumptions, omissions : tuple of str
     parameters : tuple of Parameter
     variables : tuple of Variable
@@ -184,7 +187,10 @@ def load(name_or_path: str | Path) -> Model:
     meta = library.read_metadata(path)
     info = meta.get("model", {})
     parameters, variables, time = _elements(doc, pysd_model)
-    stocks = [v.name for v in variables if v.kind == "stock"]
+    # undocumented models show their stocks first; a model without stocks its
+    # first few auxiliaries (and flows)
+    stocks = [v.name for v in variables if v.kind == "stock"] or [
+        v.name for v in variables if v.kind in ("auxiliary", "flow")][:KEY_OUTPUTS_WITHOUT_STOCKS]
     model = Model(
         name=path.stem,
         path=path,

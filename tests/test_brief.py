@@ -333,3 +333,21 @@ def test_the_answer_gives_the_documented_mechanisms_in_order():
     assert all(a["end"] < z["start"] for a, z in zip(sequence, sequence[1:]))
     html = brief_mod.render_html(b)
     assert "Which documented mechanism leads when" in html
+
+
+def test_a_user_model_without_stocks_or_metadata_gets_a_brief(tmp_path):
+    """No stocks, no .toml, no ranges: the key outputs are its first auxiliaries and
+    the brief says which parts it had to leave out."""
+    path = tmp_path / "growth.mdl"
+    path.write_text("{UTF-8}\nDemand= Base Demand * (1 + Growth) ^ Time\n\t~\tunits\t~\t|\n"
+                    "Base Demand= 100\n\t~\tunits\t~\t|\nGrowth= 0.05\n\t~\t1/Year\t~\t|\n"
+                    "FINAL TIME = 10\n\t~\tYear\t~\t|\nINITIAL TIME = 0\n\t~\tYear\t~\t|\n"
+                    "SAVEPER = TIME STEP\n\t~\tYear\t~\t|\nTIME STEP = 1\n\t~\tYear\t~\t|\n")
+    model = sdrev.load(path)
+    assert model.key_outputs == ("Demand",)
+    b = brief_mod.build_brief(model, sensitivity_n=8)
+    assert b.comparison.outputs == ("Demand",)
+    assert any("Sensitivity analysis left out" in note for note in b.notes)
+    paths = brief_mod.write_brief(b, tmp_path / "brief")
+    assert paths[0].read_text().count("<h2") >= 4
+    assert not list(tmp_path.glob("*.py"))  # nothing written beside the user's model

@@ -167,7 +167,9 @@ def compare_scenarios(model: Model | str, scenarios: Sequence[str] | None = None
     runs = _plan_runs(model, scenarios, vary, defaults)
     requested = [_requested(model, o) for o in (outputs or model.key_outputs)]
     if not requested:
-        raise InvalidValueError("name at least one output to compare")
+        raise InvalidValueError(
+            f"nothing to compare: {model.name} has no stock, flow or auxiliary to show by "
+            "default; name outputs with --outputs A,B")
     requested = list(dict.fromkeys(requested))
     frames, settings_of = [], {}
     for run in runs:
