@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sdrev.ensemble.layout import merged_dims
 from sdrev.ensemble.program import UnsupportedConstructError, _describe
 from sdrev.translate import abstract_expressions as ae
 
@@ -129,18 +130,7 @@ def _subscripted_lookup(builder: _Builder, element, py: str, values: dict):
     """``(xs, ys, kind, dims, coords)`` of a subscripted lookup: tables
     from the model (one per equation) and from external files, sharing
     their x values."""
-    import warnings
-
-    sm = builder.sm
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dims = sm.make_merge_list([c.subscripts[0] for c in element.components],
-                                  element.name)
-    if any(d is None for d in dims):
-        raise UnsupportedConstructError(
-            f"element {element.name!r}: cannot merge the subscripts of its "
-            "equations into ranges")
-    coords = tuple(tuple(sm.subscripts[d]) for d in dims)
+    dims, coords = merged_dims(builder.sm, element)
     shape = tuple(len(c) for c in coords)
     tables, kinds = [], set()  # (x, y, cells) with cells a boolean mask
     for comp in element.components:

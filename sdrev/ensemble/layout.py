@@ -55,12 +55,11 @@ def _numeric(ast) -> bool:
     return isinstance(ast, (int, float, np.ndarray)) and not isinstance(ast, bool)
 
 
-def _layout(builder: _Builder, element, py: str) -> _Layout:
-    """Dimensions of a subscripted element (as PySD merges them) and the
-    region each of its equations defines."""
+def merged_dims(sm, element) -> tuple[list, tuple]:
+    """Dimensions of a subscripted element as PySD merges its equations'
+    subscripts, and the coordinates of each."""
     import warnings
 
-    sm = builder.sm
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dims = sm.make_merge_list([c.subscripts[0] for c in element.components],
@@ -69,8 +68,15 @@ def _layout(builder: _Builder, element, py: str) -> _Layout:
         raise UnsupportedConstructError(
             f"element {element.name!r}: cannot merge the subscripts of its "
             "equations into ranges")
+    return dims, tuple(tuple(sm.subscripts[d]) for d in dims)
+
+
+def _layout(builder: _Builder, element, py: str) -> _Layout:
+    """Dimensions of a subscripted element (as PySD merges them) and the
+    region each of its equations defines."""
+    sm = builder.sm
+    dims, coords = merged_dims(sm, element)
     builder.ranges = dict(sm.subscripts)
-    coords = tuple(tuple(sm.subscripts[d]) for d in dims)
     builder.dims[py] = tuple(dims)
     builder.coords[py] = coords
     shape = tuple(len(c) for c in coords)
