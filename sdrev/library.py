@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sdrev.errors import InvalidValueError, ModelNotFoundError
 
-__all__ = ["LibraryEntry", "list_models", "library_dir", "resolve_model_path",
-           "read_metadata", "sensitivity_dir"]
+__all__ = ["LibraryEntry", "calibration_dir", "data_dir", "list_models", "library_dir",
+           "resolve_model_path", "read_metadata", "sensitivity_dir"]
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -41,6 +41,16 @@ def library_dir() -> Path:
 def sensitivity_dir() -> Path:
     """Folder of the library's sensitivity problem definitions."""
     return _data_dir("sensitivity")
+
+
+def calibration_dir() -> Path:
+    """Folder of the library's calibration specs (``calibration/<model>.toml``)."""
+    return _data_dir("calibration")
+
+
+def data_dir() -> Path:
+    """Folder of the library's observation tables (``data/<model>.csv``)."""
+    return _data_dir("data")
 
 
 def list_models() -> tuple[LibraryEntry, ...]:

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
 
 if TYPE_CHECKING:
-    from sdrev.model import Model, Parameter
+    from sdrev.model import Model, Parameter, Variable
 
 __all__ = ["RunSettings", "Scenario", "read_scenarios", "resolve_parameter",
-           "run_settings"]
+           "resolve_variable", "run_settings"]
 
 #: Control variables a run may change, and PySD's keyword for each.
 TIME_CONTROLS = {"FINAL TIME": "final_time", "TIME STEP": "time_step",
@@ -103,6 +103,34 @@ def resolve_parameter(model: Model, name: str) -> Parameter:
     raise UnknownNameError(
         f"unknown parameter {name!r} in model {model.name}"
         + (suggest(name, names) or "; see `sdrev describe " + model.name + "`"))
+
+
+def resolve_variable(model: Model, name: str, *,
+                     kinds: tuple[str, ...] = ("stock", "flow", "auxiliary")) -> Variable:
+    """Find the variable called ``name`` (Vensim, case-insensitive, or snake_case).
+
+    Parameters
+    ----------
+    model : Model
+    name : str
+    kinds : tuple of str, optional
+        The kinds of variable accepted (``"stock"``, ``"flow"``,
+        ``"auxiliary"``, ``"lookup"``, ``"data"``).
+
+    Raises
+    ------
+    UnknownNameError
+        Suggesting close names, or naming all valid ones when none is close.
+    """
+    key = _key(name)
+    candidates = [v for v in model.variables if v.kind in kinds]
+    for var in candidates:
+        if key in (_key(var.name), _key(var.py_name)):
+            return var
+    valid = [v.name for v in candidates]
+    raise UnknownNameError(
+        f"unknown variable {name!r} in model {model.name}"
+        + (suggest(str(name), valid) or f"; valid variables: {', '.join(valid)}"))
 
 
 def run_settings(model: Model, *, scenario: str | None = None,
