@@ -13,6 +13,7 @@ Stages, one module each::
     kernel    the same time loop compiled by numba (scalar models), cached
     execute   chunks over local processes or a Dask cluster
     api       run / sample_lhs / write
+    batch     Batch: array in, arrays out, for samplers and optimisers
     conformance  Vensim test-model suite
 
 Examples
@@ -26,9 +27,11 @@ Examples
 
 from sdrev.ensemble import conformance
 from sdrev.ensemble.api import model_path, run, sample_lhs, write
+from sdrev.ensemble.batch import Batch
 from sdrev.ensemble.compile import UnsupportedConstructError, compile_model
 
 __all__ = [
+    "Batch",
     "UnsupportedConstructError",
     "compile_model",
     "conformance",

@@ -13,6 +13,7 @@ code, so both paths start from the same numbers.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -57,8 +58,12 @@ def _scalar(name: str, value) -> float:
     return float(values[0])
 
 
+@functools.lru_cache(maxsize=64)
 def time_grid(initial: float, final: float, dt: float, saveper: float) -> TimeGrid:
     """Times of PySD's Euler loop and which of them it saves.
+
+    Cached: a calibration asks for the same grid thousands of times (the
+    arrays are shared, never written).
 
     Parameters
     ----------
@@ -79,6 +84,8 @@ def time_grid(initial: float, final: float, dt: float, saveper: float) -> TimeGr
     delay = times_arr - initial
     saved = (np.mod(delay, saveper) < prec) | (np.mod(-delay, saveper) < prec)
     labels = np.round(times_arr[saved], -int(np.log10(prec)))
+    for array in (times_arr, saved, labels):
+        array.flags.writeable = False
     return TimeGrid(times=times_arr, saved=saved, labels=labels)
 
 
@@ -148,7 +155,7 @@ def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
             else:
                 if report is not None:
                     report["kernel"] = True
-                return grid.labels, dict(zip(sim.outputs, block))
+                return grid.labels.copy(), dict(zip(sim.outputs, block))
         if report is not None:
             report["kernel"] = False
         column = 0
@@ -164,7 +171,7 @@ def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
                     out[name][:, column] = value
                 column += 1
             state = new_state
-    return grid.labels, out
+    return grid.labels.copy(), out
 
 
 def _kernel(sim: Simulator, orders: dict):

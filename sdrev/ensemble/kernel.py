@@ -659,15 +659,12 @@ def run_kernel(kernel: Kernel, state: tuple, constants: dict, n: int,
     """
     P = np.empty((len(kernel.params), n))
     for row, key in enumerate(kernel.params):
-        P[row] = np.broadcast_to(np.asarray(constants[key], dtype=float), (n,))
-    rows = []
+        P[row] = constants[key]  # a float or an (n,) array: assignment broadcasts
+    S = np.empty((sum(order or 1 for _, order in kernel.states), n))
+    row = 0
     for position, order in kernel.states:
-        block = np.asarray(state[position], dtype=float)
-        if order:
-            rows.extend(np.broadcast_to(block, (order, n)))
-        else:
-            rows.append(np.broadcast_to(block, (n,)))
-    S = np.array(rows, dtype=float).reshape(len(rows), n)
+        S[row:row + (order or 1)] = np.asarray(state[position], dtype=float)
+        row += order or 1
     shape = (kernel.outputs, n, int(saved.sum()))
     if out is None or not (out.flags.c_contiguous and out.dtype == float
                            and out.shape[0] == shape[0]

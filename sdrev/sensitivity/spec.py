@@ -63,7 +63,6 @@ from run to run).
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -72,6 +71,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdrev.errors import InvalidValueError, ModelNotFoundError, UnknownNameError, suggest
+from sdrev.factors import DISTRIBUTIONS, Factor, check_keys, number, parse_factor
 
 if TYPE_CHECKING:
     from sdrev.model import Model
@@ -88,54 +88,17 @@ METRICS = ("value_at", "time_average", "maximum", "first_crossing", "trajectory"
 LOOP_METRICS = ("dominance_shift", "relative_score", "dominance_share")
 #: Output label under which loop metrics appear in the result tables.
 LOOP_OUTPUT = "loop dominance"
-#: Spec distribution name -> SALib ``dists`` code.
-DISTRIBUTIONS = {"uniform": "unif", "loguniform": "logunif", "triangular": "triang",
-                 "normal": "norm", "truncnormal": "truncnorm", "lognormal": "lognorm"}
 #: Default range of a loop gain (models/README.md: gains are in [0, 2]).
 LOOP_GAIN_RANGE = (0.0, 2.0)
 
 _TOP_KEYS = {"sensitivity", "factor", "loop", "output", "loop_metric"}
 _SETTINGS = {"description", "scenario", "method", "n", "seed", "second_order"}
-_FACTOR_KEYS = {"name", "range", "distribution", "mode", "mean", "sd"}
-_LOOP_KEYS = {"id", "gain", "range", "distribution", "mode", "mean", "sd"}
 _METRIC_KEYS = {"value_at": {"time"}, "time_average": {"start", "end"}, "maximum": set(),
                 "first_crossing": {"threshold", "direction"}, "trajectory": set()}
 _LOOP_METRIC_KEYS = {"dominance_shift": ({"from", "to"}, {"after", "default"}),
                      "relative_score": ({"loop"}, {"time"}),
                      "dominance_share": ({"loop"}, {"start", "end"})}
 _UNDOCUMENTED_ID = re.compile(r"^[RBU]\d+$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Factor:
-    """One varied constant.
-
-    Attributes
-    ----------
-    name, py_name : str
-        Vensim and snake_case name of the constant.
-    range : tuple of float
-        Lower and upper bound (for ``normal`` and ``lognormal``, the bounds
-        within which sampled values are expected, used for plots only).
-    distribution : str
-        One of :data:`DISTRIBUTIONS`.
-    salib_bounds : tuple of float
-        The bounds as SALib's ``problem["bounds"]`` wants them for the
-        distribution.
-    group : str
-        ``"parameters"`` or ``"loops"``.
-    label : str
-        Name shown in tables: the constant, or ``"R1 strategic guiding"`` for
-        a loop gain.
-    """
-
-    name: str
-    py_name: str
-    range: tuple[float, float]
-    distribution: str
-    salib_bounds: tuple[float, ...]
-    group: str = "parameters"
-    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -327,7 +290,7 @@ def load_spec(model: Model, path: str | Path | None = None) -> Spec:
     file = _spec_file(path) if path is not None else spec_path(model)
     if not file.is_file():
         hint = ("" if path is not None else
-                f"; the model has no library spec, give one with --spec FILE")
+                "; the model has no library spec, give one with --spec FILE")
         raise ModelNotFoundError(f"sensitivity spec {str(file)!r} does not exist{hint}")
     text = file.read_text(encoding="utf-8")
     try:
@@ -353,9 +316,9 @@ def _spec_file(path: str | Path) -> Path:
 def parse_spec(model: Model, data: Mapping, *, path: Path | None = None, text: str = "") -> Spec:
     """Validate a spec already read into a mapping; see :func:`load_spec`."""
     where = path.name if path is not None else "spec"
-    _keys(data, _TOP_KEYS, where)
+    check_keys(data, _TOP_KEYS, where)
     settings = dict(data.get("sensitivity", {}))
-    _keys(settings, _SETTINGS, f"{where} [sensitivity]")
+    check_keys(settings, _SETTINGS, f"{where} [sensitivity]")
     method = check_method(str(settings.get("method", "sobol")))
     n = settings.get("n", 1024)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -372,7 +335,7 @@ def parse_spec(model: Model, data: Mapping, *, path: Path | None = None, text: s
     if not isinstance(second, bool):
         raise InvalidValueError(f"{where}: second_order must be true or false, got {second!r}")
 
-    factors = tuple(_factor(model, entry, f"{where} [[factor]] #{i + 1}")
+    factors = tuple(parse_factor(model, entry, f"{where} [[factor]] #{i + 1}")
                     for i, entry in enumerate(_tables(data, "factor", where)))
     loops = tuple(_loop_factor(model, entry, f"{where} [[loop]] #{i + 1}")
                   for i, entry in enumerate(_tables(data, "loop", where)))
@@ -412,82 +375,6 @@ def _tables(data: Mapping, key: str, where: str) -> list:
     return entries
 
 
-def _keys(entry: Mapping, valid: set[str], where: str) -> None:
-    for key in entry:
-        if key not in valid:
-            raise InvalidValueError(
-                f"{where}: unknown key {key!r}; valid keys: {', '.join(sorted(valid))}"
-                + suggest(key, valid))
-
-
-def _number(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidValueError(f"{what} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _constant(model: Model, name, where: str):
-    from sdrev.scenario import resolve_parameter
-    if not isinstance(name, str):
-        raise InvalidValueError(f"{where}: name must be a string, got {name!r}")
-    try:
-        param = resolve_parameter(model, name)
-    except UnknownNameError as exc:
-        raise UnknownNameError(f"{where}: {exc}") from None
-    if isinstance(param.value, Mapping):
-        raise InvalidValueError(f"{where}: {param.name!r} is subscripted; sensitivity "
-                                "factors must be scalar constants")
-    return param
-
-
-def _factor(model: Model, entry: Mapping, where: str, *, group: str = "parameters",
-            default_range=None, label: str = "") -> Factor:
-    _keys(entry, _LOOP_KEYS if group == "loops" else _FACTOR_KEYS, where)
-    param = _constant(model, entry.get("gain" if group == "loops" else "name"), where)
-    where = f"{where} ({param.name})"
-    raw = entry.get("range", default_range if default_range is not None else param.range)
-    if raw is None:
-        raise InvalidValueError(f"{where}: no range given and the model documents none; "
-                                "add range = [low, high]")
-    if not isinstance(raw, (list, tuple)) or len(raw) != 2:
-        raise InvalidValueError(f"{where}: range must be [low, high], got {raw!r}")
-    lo, hi = (_number(v, f"{where}: range bound") for v in raw)
-    if not lo < hi:
-        kind = "empty" if lo == hi else "inverted"
-        raise InvalidValueError(f"{where}: range [{lo:g}, {hi:g}] is {kind}; "
-                                "the low bound must be below the high bound")
-    dist = entry.get("distribution", "uniform")
-    if dist not in DISTRIBUTIONS:
-        raise InvalidValueError(f"{where}: unknown distribution {dist!r}; valid distributions: "
-                                f"{', '.join(DISTRIBUTIONS)}" + suggest(str(dist), DISTRIBUTIONS))
-    extra = {"triangular": {"mode"}, "normal": {"mean", "sd"}, "truncnormal": {"mean", "sd"},
-             "lognormal": {"mean", "sd"}}.get(dist, set())
-    for key in ("mode", "mean", "sd"):
-        if key in entry and key not in extra:
-            raise InvalidValueError(f"{where}: {key!r} does not apply to a {dist} distribution")
-        if key in extra and key not in entry:
-            raise InvalidValueError(f"{where}: a {dist} distribution needs {key!r}")
-    if dist in ("uniform", "loguniform"):
-        if dist == "loguniform" and lo <= 0:
-            raise InvalidValueError(f"{where}: a loguniform range must be positive, got "
-                                    f"[{lo:g}, {hi:g}]")
-        bounds: tuple[float, ...] = (lo, hi)
-    elif dist == "triangular":
-        mode = _number(entry["mode"], f"{where}: mode")
-        if not lo <= mode <= hi:
-            raise InvalidValueError(f"{where}: mode {mode:g} is outside the range "
-                                    f"[{lo:g}, {hi:g}]")
-        bounds = (lo, hi, (mode - lo) / (hi - lo))
-    else:
-        mean = _number(entry["mean"], f"{where}: mean")
-        sd = _number(entry["sd"], f"{where}: sd")
-        if sd <= 0:
-            raise InvalidValueError(f"{where}: sd must be positive, got {sd:g}")
-        bounds = (lo, hi, mean, sd) if dist == "truncnormal" else (mean, sd)
-    return Factor(param.name, param.py_name, (lo, hi), dist, bounds, group,
-                  label or param.name)
-
-
 def _loop_factor(model: Model, entry: Mapping, where: str) -> Factor:
     loop_id = entry.get("id")
     loops = {lp.id: lp for lp in model.loops}
@@ -506,13 +393,13 @@ def _loop_factor(model: Model, entry: Mapping, where: str) -> Factor:
             label = str(loop_id)
     if "gain" not in entry:
         raise InvalidValueError(f"{where}: give the loop id or its gain parameter (gain = ...)")
-    factor = _factor(model, entry, where, group="loops", default_range=LOOP_GAIN_RANGE,
+    factor = parse_factor(model, entry, where, group="loops", default_range=LOOP_GAIN_RANGE,
                      label=label)
     return factor
 
 
 def _output(model: Model, entry: Mapping, where: str) -> Output:
-    _keys(entry, {"variable", "metrics"}, where)
+    check_keys(entry, {"variable", "metrics"}, where)
     name = entry.get("variable")
     variables = {v.name.lower(): v for v in model.variables
                  if v.kind in ("stock", "flow", "auxiliary")}
@@ -544,11 +431,11 @@ def _metric(model: Model, entry, where: str) -> Metric:
     if kind not in METRICS:
         raise InvalidValueError(f"{where}: unknown metric {kind!r}; valid metrics: "
                                 f"{', '.join(METRICS)}" + suggest(str(kind), METRICS))
-    _keys(entry, {"kind", "name"} | _METRIC_KEYS[kind], f"{where} metric {kind}")
+    check_keys(entry, {"kind", "name"} | _METRIC_KEYS[kind], f"{where} metric {kind}")
     t0, t1 = model.time.initial, model.time.final
 
     def when(key, default):
-        value = _number(entry.get(key, default), f"{where}: {kind} {key}")
+        value = number(entry.get(key, default), f"{where}: {kind} {key}")
         if not t0 <= value <= t1:
             raise InvalidValueError(f"{where}: {kind} {key} = {value:g} is outside the "
                                     f"simulated horizon [{t0:g}, {t1:g}]")
@@ -566,7 +453,7 @@ def _metric(model: Model, entry, where: str) -> Metric:
     elif kind == "first_crossing":
         if "threshold" not in entry:
             raise InvalidValueError(f"{where}: first_crossing needs threshold = <value>")
-        threshold = _number(entry["threshold"], f"{where}: threshold")
+        threshold = number(entry["threshold"], f"{where}: threshold")
         direction = entry.get("direction", "up")
         if direction not in ("up", "down"):
             raise InvalidValueError(f"{where}: unknown direction {direction!r}; valid: up, down")
@@ -638,7 +525,7 @@ def _loop_metric(model: Model, entry, where: str) -> LoopMetric:
         raise InvalidValueError(f"{where}: unknown loop metric {kind!r}; valid loop metrics: "
                                 f"{', '.join(LOOP_METRICS)}" + suggest(str(kind), LOOP_METRICS))
     required, optional = _LOOP_METRIC_KEYS[kind]
-    _keys(entry, {"kind", "name"} | required | optional, f"{where} ({kind})")
+    check_keys(entry, {"kind", "name"} | required | optional, f"{where} ({kind})")
     for key in sorted(required):
         if key not in entry:
             raise InvalidValueError(f"{where}: {kind} needs {key} = <loop name, id or list of "
@@ -648,7 +535,7 @@ def _loop_metric(model: Model, entry, where: str) -> LoopMetric:
     def when(key, default=None):
         if key not in entry:
             return default
-        value = _number(entry[key], f"{where}: {kind} {key}")
+        value = number(entry[key], f"{where}: {kind} {key}")
         if not t0 <= value <= t1:
             raise InvalidValueError(f"{where}: {kind} {key} = {value:g} is outside the "
                                     f"run [{t0:g}, {t1:g}]")
@@ -664,7 +551,7 @@ def _loop_metric(model: Model, entry, where: str) -> LoopMetric:
             raise InvalidValueError(f"{where}: from and to name the same loop {entry['from']!r}")
         after = when("after")
         default = (None if "default" not in entry else
-                   _number(entry["default"], f"{where}: dominance_shift default"))
+                   number(entry["default"], f"{where}: dominance_shift default"))
         metric = LoopMetric(kind, f"shift_{label(a)}_to_{label(b)}"
                             + (f"_after_{after:g}" if after is not None else ""),
                             a, b, after=after, default=default)
