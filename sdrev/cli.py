@@ -180,6 +180,23 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"brief written to {paths[0]} and {paths[1]}")
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from sdrev import check
+    only = check.parse_only(args.only)  # a bad --only fails before the model loads
+    model = load(args.model)
+    report = check.run(model, only=only, data=args.data, seed=args.seed, samples=args.samples)
+    if args.out:
+        check.write(report, args.out, model=model, command=args.command_line)
+    if args.json:  # stdout stays valid JSON; the summary line goes to stderr
+        print(report.to_json(indent=2))
+        print(report.summary_line(), file=sys.stderr)
+    else:
+        print(report.text())
+    if args.out:
+        print(f"check report written to {args.out}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
 def split_names(text: str | None) -> list[str] | None:
     """``"A, B"`` to ``["A", "B"]``; ``None`` stays ``None``."""
     return [s.strip() for s in text.split(",") if s.strip()] if text else None
@@ -296,6 +313,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("check", help="model-validity battery: units, extreme conditions, "
+                                     "time step, mechanisms, reference behaviour")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("--only", metavar="A,B",
+                   help="checks to run, of units,extremes,dt,mechanisms,reference (default all)")
+    p.add_argument("--data", type=Path, metavar="FILE.csv",
+                   help="observation table (default: data/MODEL.csv for a library model)")
+    p.add_argument("--seed", type=int, default=1,
+                   help="seed of the extreme-conditions Latin hypercube (default 1)")
+    p.add_argument("--samples", type=int, default=64,
+                   help="runs in that Latin hypercube (default 64)")
+    p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="also write check.json, check.txt and manifest.json to this folder")
+    p.set_defaults(func=cmd_check)
+
     p = sub.add_parser("conformance",
                        help="run Vensim test models and compare with their canonical output")
     p.add_argument("folder", type=Path, metavar="DIR")
@@ -312,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.command_line = shlex.join(["sdrev", *argv])
     try:
-        args.func(args)
+        code = args.func(args)
     except SdrevError as exc:
         print(f"sdrev: error: {exc}", file=sys.stderr)
         return 2
@@ -325,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sdrev: internal error: {type(exc).__name__}: {exc} "
               "(set SDREV_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":
