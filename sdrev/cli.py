@@ -180,6 +180,20 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"brief written to {paths[0]} and {paths[1]}")
 
 
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from sdrev import calibrate
+    model = load(args.model)
+    spec = calibrate.load_spec(model, args.spec)
+    result = calibrate.run(model, spec, method=args.method, steps=args.N, seed=args.seed,
+                           walkers=args.walkers, holdout=args.holdout, progress=not args.quiet)
+    folder = args.out or runs.default_run_dir(model.name, f"calibrate-{result.method}")
+    with runs.staged_folder(folder) as stage:
+        calibrate.write(result, stage, figures=not args.no_figures, manifest=runs.manifest(
+            model, run_settings(model, scenario=spec.scenario), command=args.command_line))
+    print(calibrate.summary_text(result))
+    print(f"\ncalibration written to {folder}")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from sdrev import check
     only = check.parse_only(args.only)  # a bad --only fails before the model loads
@@ -312,6 +326,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("calibrate", help="estimate constants from observed numbers, with "
+                                         "uncertainty (MCMC or maximum likelihood)")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("--spec", type=Path, metavar="FILE.toml",
+                   help="calibration spec (default: the library's calibration/MODEL.toml)")
+    p.add_argument("--method", choices=("mcmc", "mle"),
+                   help="mcmc (emcee, posterior) or mle (differential evolution + profile "
+                        "likelihoods); default from the spec")
+    p.add_argument("-N", type=int, metavar="STEPS", help="MCMC steps per walker (default "
+                   "from the spec, else 2000)")
+    p.add_argument("--walkers", type=int, help="MCMC walkers (default from the spec, else 32)")
+    p.add_argument("--seed", type=int, help="random seed (default from the spec)")
+    p.add_argument("--holdout", metavar="T0:T1",
+                   help="leave out the observations in [T0, T1] and score the predictive "
+                        "bands on them")
+    p.add_argument("--no-figures", action="store_true", help="tables only")
+    p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("check", help="model-validity battery: units, extreme conditions, "
                                      "time step, mechanisms, reference behaviour")

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sdrev"
 ALLOWED = {
     "pysd": ("translate.py",),
     "SALib": ("sensitivity/",),
-    "matplotlib": ("report/",),
+    "matplotlib": ("report/", "figures/"),
 }
 
 
