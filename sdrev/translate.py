@@ -11,9 +11,10 @@ so that every part of sdrev reads a model exactly as PySD does.
 from __future__ import annotations
 
 import hashlib
-import os
+import hmac
 import re
 import shutil
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -30,7 +31,10 @@ with warnings.catch_warnings():
     from pysd.translators.structures import abstract_expressions
     from pysd.translators.vensim.vensim_file import VensimFile
 
+from sdrev import cache
+from sdrev.cache import cache_root
 from sdrev.errors import ModelParseError, SdrevError
+from sdrev.sanitize import audit_source, clean_text, sanitize
 
 __all__ = [
     "ExternalValues",
@@ -51,8 +55,10 @@ __all__ = [
 
 PYSD_VERSION: str = pysd.__version__
 #: Bump when the way sdrev builds the cache changes, to invalidate old entries.
-_CACHE_LAYOUT = "1"
-_SKIP_LINK_SUFFIXES = {".mdl", ".py", ".pyc"}
+_CACHE_LAYOUT = "2"
+#: Vensim's functions that read a file named by their first argument.
+_FILE_CALL = re.compile(
+    r"\bGET[ _]+(?:XLS|DIRECT|123)[ _]+\w+\s*\(\s*'([^']*)'", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -72,18 +78,6 @@ class Translation:
     mdl_path: Path
     py_path: Path
     sha256: str
-
-
-def cache_root() -> Path:
-    """Folder holding translated models.
-
-    ``$SDREV_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/sdrev``, else
-    ``~/.cache/sdrev``.
-    """
-    if env := os.environ.get("SDREV_CACHE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "sdrev"
 
 
 def file_hash(path: Path) -> str:
@@ -108,12 +102,25 @@ def abstract_model(mdl_path: Path):
     ------
     ModelParseError
         If PySD cannot parse the file; the message says where.
+
+    Notes
+    -----
+    Every string of the model is cleaned (:func:`sdrev.sanitize.sanitize`):
+    the model file is untrusted, and its text must not become code in any
+    source generated from it.
     """
-    return _parse(Path(mdl_path)).get_abstract_model()
+    return sanitize(_parse(Path(mdl_path)).get_abstract_model())
 
 
 def translate(mdl_path: Path) -> Translation:
     """Translate a Vensim model into the cache, or reuse a cached translation.
+
+    The entry is keyed by the model file's contents and absolute path and by
+    the contents of every file it reads (GET XLS/DIRECT ... ), and
+    authenticated (:mod:`sdrev.cache`): an entry that fails its check is
+    rebuilt, never loaded. The model's strings are cleaned before PySD
+    builds the module and the module is audited
+    (:mod:`sdrev.sanitize`), so a model file cannot run code.
 
     Parameters
     ----------
@@ -130,33 +137,52 @@ def translate(mdl_path: Path) -> Translation:
         If the file cannot be parsed or built; the message says where.
     """
     mdl_path = Path(mdl_path).resolve()
-    digest = file_hash(mdl_path)
-    key = hashlib.sha256(
-        f"{digest}:{PYSD_VERSION}:{_CACHE_LAYOUT}".encode()).hexdigest()[:20]
-    target = cache_root() / "translations" / f"{_safe_stem(mdl_path)}-{key}"
-    py_path = target / f"{_safe_stem(mdl_path)}.py"
-    if not (target / ".complete").exists():
-        _build_into(mdl_path, target)
-    _link_data_files(mdl_path.parent, target)
-    return Translation(mdl_path=mdl_path, py_path=py_path, sha256=digest)
+    if not mdl_path.is_file():
+        raise ModelParseError(f"model file {str(mdl_path)!r} does not exist")
+    data = mdl_path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    key_hash = hashlib.sha256(
+        f"{digest}|{mdl_path}|{PYSD_VERSION}|{_CACHE_LAYOUT}".encode())
+    for name, file_digest in _read_files(data, mdl_path.parent):
+        key_hash.update(f"|{name}={file_digest}".encode())
+    root, key = cache.usable_root()
+    stem = _safe_stem(mdl_path)
+    folder = cache.private_dir(root / "translations")
+    target = folder / f"{stem}-{key_hash.hexdigest()[:24]}"
+    if not _verified(target, key):
+        if target.exists() or target.is_symlink():
+            cache.note_once(f"cache entry {target.name} failed its integrity "
+                            "check; rebuilt")
+            _remove(target)
+        _build_into(mdl_path, target, key)
+    return Translation(mdl_path=mdl_path, py_path=target / f"{stem}.py",
+                       sha256=digest)
 
 
 def load_pysd(translation: Translation, *, initialize: bool = False):
     """Load a translated model as a PySD model object.
+
+    Python's byte-code cache is neither read nor written for the generated
+    module: only the authenticated source runs.
 
     Raises
     ------
     ModelParseError
         If PySD cannot initialise the model (e.g. a data file is missing).
     """
+    shutil.rmtree(translation.py_path.parent / "__pycache__", ignore_errors=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        dont_write = sys.dont_write_bytecode
+        sys.dont_write_bytecode = True
         try:
             return pysd.load(str(translation.py_path), initialize=initialize)
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelParseError(
                 f"cannot initialise {translation.mdl_path.name}: {first}") from exc
+        finally:
+            sys.dont_write_bytecode = dont_write
 
 
 def python_names(abstract_section) -> tuple[dict[str, str], dict[str, str]]:
@@ -224,55 +250,87 @@ def _parse(mdl_path: Path) -> VensimFile:
     return ven_file
 
 
-def _build_into(mdl_path: Path, target: Path) -> None:
+def _read_files(data: bytes, folder: Path) -> list[tuple[str, str]]:
+    """Files a model reads (GET XLS/DIRECT ...), each with its SHA-256."""
+    text = data.decode("utf-8", errors="replace")
+    out = []
+    for name in sorted(set(_FILE_CALL.findall(text))):
+        path = _data_path(folder, clean_text(name))
+        try:
+            out.append((str(path), file_hash(path)))
+        except OSError:
+            out.append((str(path), "missing"))
+    return out
+
+
+def _data_path(folder: Path, name: str) -> Path:
+    return (folder / name).resolve()
+
+
+def _verified(target: Path, key: bytes) -> bool:
+    try:
+        stamp = (target / ".complete").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    try:
+        actual = cache.tree_mac(target, key, skip=frozenset({".complete"}))
+    except OSError:
+        return False
+    return hmac.compare_digest(stamp, actual)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _absolute_file(folder: Path):
+    def absolute(name: str) -> str:
+        path = str(_data_path(folder, name))
+        if clean_text(path) != path:
+            raise ModelParseError(
+                f"the data file path {path!r} holds a quote, backslash or "
+                "control character; move the model to a plainer folder")
+        return path
+    return absolute
+
+
+def _build_into(mdl_path: Path, target: Path, key: bytes) -> None:
     ven_file = _parse(mdl_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     try:
         stem = _safe_stem(mdl_path)
         for section in ven_file.sections:
             section.path = staging / (
                 f"{stem}.py" if section is ven_file.sections[0]
-                else section.path.name)
+                else _safe_stem(section.path) + ".py")
         try:
+            abstract = sanitize(ven_file.get_abstract_model(),
+                                on_file=_absolute_file(mdl_path.parent))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ModelBuilder(ven_file.get_abstract_model()).build_model()
+                ModelBuilder(abstract).build_model()
+        except SdrevError:
+            raise
         except Exception as exc:
             raise ModelParseError(_build_error_message(mdl_path, exc)) from exc
-        (staging / ".complete").write_text(str(mdl_path))
+        for source in staging.rglob("*.py"):
+            audit_source(source.read_text(encoding="utf-8"), name=mdl_path.name)
+        (staging / ".complete").write_text(
+            cache.tree_mac(staging, key, skip=frozenset({".complete"})),
+            encoding="utf-8")
         try:
             staging.rename(target)
         except OSError:
             # Another process finished the same translation first.
-            if not (target / ".complete").exists():
-                shutil.rmtree(target, ignore_errors=True)
+            if not _verified(target, key):
+                _remove(target)
                 staging.rename(target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _link_data_files(source: Path, target: Path) -> None:
-    """Make data files beside the model visible to the generated module.
-
-    PySD resolves external data (GET DIRECT DATA, lookups from files)
-    relative to the generated module, so the cache folder gets symlinks to
-    the files beside the ``.mdl``.
-    """
-    try:
-        entries = list(source.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        if entry.name.startswith(".") or entry.suffix.lower() in _SKIP_LINK_SUFFIXES:
-            continue
-        link = target / entry.name
-        if not link.exists() and not link.is_symlink():
-            try:
-                link.symlink_to(entry)
-            except OSError:
-                pass
 
 
 def _parse_error_message(mdl_path: Path, text: str, exc: Exception) -> str:

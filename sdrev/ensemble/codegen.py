@@ -13,6 +13,7 @@ import numpy as np
 from sdrev.ensemble import functions as fn
 from sdrev.ensemble.program import (CONTROL, Equation, Program, Simulator,
                                     UnsupportedConstructError)
+from sdrev.sanitize import audit_generated
 
 __all__ = ["build_simulator"]
 
@@ -173,6 +174,9 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
     lines.append(f"    return ({new}{',' if program.slots else ''}), "
                  f"({outs}{',' if outputs else ''})")
     source = "\n".join(lines) + "\n"
+    # the model file is untrusted: only the engine's own names may appear
+    audit_generated(source, name=program.path.name, names=_NAMES,
+                    attributes=_ATTRIBUTES)
     namespace = {"np": np, "fn": fn, "L": program.lookups, "K": program.arrays,
                  "_order": _order,
                  "_delay_order": _delay_order, "_fixed_order": _fixed_order}
@@ -185,6 +189,11 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
                      prepare=namespace["prepare"], lookups=program.lookups,
                      subscripted=bool(program.dims))
 
+
+#: names and attributes generated code may use (checked before it runs)
+_NAMES = (r"C|K|L|O|S|n|time|fn|np|float|int|_order|_delay_order|_fixed_order"
+          r"|v_\w+|[A-Za-z]\d+|_h\d+|init|prepare|step")
+_ATTRIBUTES = r"(np|np\.linalg|fn)\.[a-z]\w*|[A-Za-z]\d+(\[\d+\])?\.(copy|flat)"
 
 #: calls whose value is constant in time when their arguments are
 _PURE_CALLS = {"np.maximum", "np.minimum", "np.abs", "np.exp", "np.log",

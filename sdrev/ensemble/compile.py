@@ -727,21 +727,29 @@ def compile_model(path: str | Path, *, subscripts: bool = False,
         return _compile(path, subscripts)
     import pickle
 
+    from sdrev import cache as store
+
     target = _cache_entry(path, subscripts)
     if target is None:
         return _compile(path, subscripts)
+    key = store.usable_root()[1]
     try:
-        with open(target, "rb") as handle:
-            return pickle.load(handle)
+        # sealed with the user's cache key: a planted pickle is never loaded
+        data = store.unseal(target.read_bytes(), key)
+        if data is None:
+            store.note_once(f"cache entry {target.name} failed its integrity "
+                            "check; rebuilt")
+        else:
+            return pickle.loads(data)
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError,
             ImportError, TypeError, ValueError):
         pass  # absent or unreadable: compile and store
     program = _compile(path, subscripts)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        store.private_dir(target.parent)
         tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
-            pickle.dump(program, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.write_bytes(store.seal(
+            pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL), key))
         os.replace(tmp, target)
     except OSError:
         pass  # a read-only cache only costs the next compile
@@ -764,7 +772,8 @@ def _cache_entry(path: Path, subscripts: bool) -> Path | None:
     """Cache file of a compiled program, or ``None`` when not cacheable."""
     import hashlib
 
-    from sdrev.translate import PYSD_VERSION, cache_root
+    from sdrev.cache import usable_root
+    from sdrev.translate import PYSD_VERSION
 
     try:
         data = path.read_bytes()
@@ -778,7 +787,7 @@ def _cache_entry(path: Path, subscripts: bool) -> Path | None:
         digest.update((here / source).read_bytes())
     digest.update(f"|{path}|{subscripts}|{PYSD_VERSION}|{np.__version__}"
                   .encode())
-    return cache_root() / "programs" / f"{path.stem[:40]}-{digest.hexdigest()[:24]}.pkl"
+    return usable_root()[0] / "programs" / f"{path.stem[:40]}-{digest.hexdigest()[:24]}.pkl"
 
 
 def _compile(path: Path, subscripts: bool) -> Program:
