@@ -65,7 +65,7 @@ def settings(session: Session) -> list[tuple[str, dict[str, float]]]:
         default = base.get(p.name, p.value)
         values = []
         if p.range is None or p.range[0] <= 0 <= p.range[1]:
-            values.append((0.0, "0"))
+            values.append((0.0, ""))
         if p.range is not None:
             values += [(p.range[0], "range minimum"), (p.range[1], "range maximum")]
             if p.range[0] < p.range[1]:
@@ -80,7 +80,8 @@ def settings(session: Session) -> list[tuple[str, dict[str, float]]]:
             if value in seen:
                 continue
             seen.add(value)
-            out.append((f"{p.name} = {_fmt(value)} ({why})", {**base, p.name: float(value)}))
+            label = f"{p.name} = {_fmt(value)}" + (f" ({why})" if why else "")
+            out.append((label, {**base, p.name: float(value)}))
     if ranges and session.options.samples > 0:
         sample = ensemble.sample_lhs(ranges, session.options.samples, seed=session.options.seed)
         for i, row in enumerate(sample.to_dict("records")):
@@ -89,8 +90,11 @@ def settings(session: Session) -> list[tuple[str, dict[str, float]]]:
     return out
 
 
-def _problems(data, names: list[str], non_negative: set[str]) -> list[list[str]]:
-    """What goes wrong in each run of ``data``: one list of messages per run."""
+def _problems(data, names: dict[str, str], non_negative: set[str]) -> list[list[str]]:
+    """What goes wrong in each run of ``data``: one list of messages per run.
+
+    ``names`` maps the Python names of the outputs to their Vensim names.
+    """
     import numpy as np
 
     times = np.asarray(data["time"].values, dtype=float)
@@ -101,7 +105,7 @@ def _problems(data, names: list[str], non_negative: set[str]) -> list[list[str]]
         block = np.asarray(data[var].values, dtype=float).reshape(n, len(times), -1)
         finite = np.isfinite(block).all(axis=2)
         for r in np.flatnonzero(~finite.all(axis=1)):
-            bad[r].append((times[int(np.argmax(~finite[r]))], var))
+            bad[r].append((times[int(np.argmax(~finite[r]))], names[var]))
         if var not in non_negative:
             continue
         with np.errstate(invalid="ignore"):
@@ -110,7 +114,7 @@ def _problems(data, names: list[str], non_negative: set[str]) -> list[list[str]]
             low = clean.min(axis=2)
         for r in np.flatnonzero(low.min(axis=1) < -NEGATIVE_TOLERANCE * scale):
             k = int(np.argmin(low[r]))
-            negative[r].append(f"non-negative stock {var} falls to {low[r, k]:.4g} "
+            negative[r].append(f"non-negative stock {names[var]} falls to {low[r, k]:.4g} "
                                f"at t={times[k]:g}")
     out = []
     for r in range(n):
@@ -139,7 +143,7 @@ def check(session: Session) -> CheckResult:
     declared = {v.name for v in model.stocks
                 if (lo := limits.get(v.name, (None, None))[0]) is not None and lo >= 0}
     non_negative = {py[n] for n in declared}
-    names = [py[n] for n in outputs]
+    names = {py[n]: n for n in outputs}
     findings = []
     rows = [row for _, row in runs]
     try:
