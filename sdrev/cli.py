@@ -77,6 +77,9 @@ def ensemble_samples(model, args: argparse.Namespace):
     import pandas as pd
 
     from sdrev import ensemble
+    if getattr(args, "posterior", None):
+        from sdrev.calibrate import read_posterior
+        return read_posterior(args.posterior, model=model)
     if args.samples:
         try:
             return pd.read_csv(args.samples)
@@ -257,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--samples", type=Path, metavar="FILE.csv",
                      help="one row per run, one column per varied constant")
     how.add_argument("--sample", metavar="lhs:N", help="Latin hypercube of N runs")
+    how.add_argument("--posterior", type=Path, metavar="RUN_DIR",
+                     help="one run per posterior draw of a `sdrev calibrate` run folder")
     p.add_argument("--ranges", type=Path, metavar="FILE",
                    help="sensitivity spec whose factors give the ranges "
                         "(default: every documented parameter range)")

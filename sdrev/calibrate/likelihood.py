@@ -184,6 +184,8 @@ class Problem:
         z = (obs - mu) / sd
         if g.kind == "value":
             terms = -0.5 * z ** 2 - np.log(sd * np.sqrt(2 * np.pi))
+            if g.lognormal:  # density of the observation itself, not of its log
+                terms = terms - obs
         elif g.kind == "upper_bound":   # the true value lies below the bound
             terms = log_ndtr(z)
         else:                           # lower_bound: above it
