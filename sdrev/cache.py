@@ -32,6 +32,7 @@ from pathlib import Path
 __all__ = [
     "KEY_NAME",
     "cache_root",
+    "files_mac",
     "note_once",
     "private_dir",
     "seal",
@@ -186,17 +187,23 @@ def tree_mac(folder: Path, key: bytes, *, skip: frozenset = frozenset()) -> str:
     out; anything else that is not a regular file or folder makes the MAC
     differ from any a build writes.
     """
+    folder = Path(folder)
+    files = [path for path in sorted(folder.rglob("*"))
+             if path.relative_to(folder).as_posix() not in skip
+             and "__pycache__" not in path.parts
+             and not path.is_symlink() and not path.is_dir()]
+    return files_mac(folder, files, key)
+
+
+def files_mac(folder: Path, files, key: bytes) -> str:
+    """HMAC (hex) of ``files`` (names relative to ``folder``, and contents)."""
     mac = hmac.new(key, b"tree\0", hashlib.sha256)
-    for path in sorted(Path(folder).rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        if rel in skip or "__pycache__" in path.parts:
-            continue
-        info = path.lstat()
-        if stat.S_ISLNK(info.st_mode) or stat.S_ISDIR(info.st_mode):
-            continue
+    for path in files:
+        rel = Path(path).relative_to(folder).as_posix()
         mac.update(rel.encode("utf-8", "surrogateescape") + b"\0")
+        info = Path(path).lstat()
         if stat.S_ISREG(info.st_mode):
-            data = path.read_bytes()
+            data = Path(path).read_bytes()
             mac.update(len(data).to_bytes(8, "big") + data)
         else:
             mac.update(b"\xff not a file")

@@ -306,3 +306,45 @@ def test_identical_models_in_two_folders_read_their_own_data(tmp_path, monkeypat
     # new data beside the same model: a new entry, the new value
     (tmp_path / "a" / "rate.csv").write_text("rate,0.5\n", encoding="utf-8")
     assert load(tmp_path / "a" / "m.mdl").parameter("Rate").value == 0.5
+
+
+_KERNEL_RUN = """
+import sys
+import sdrev.ensemble as ens
+data = ens.run(sys.argv[1], ens.sample_lhs({"Rate": (0.5, 1.5)}, 300, seed=1),
+               outputs=["Stock A"], jit=True, progress=False)
+print(float(data["stock_a"].sum()))
+"""
+
+
+@pytest.mark.slow
+def test_planted_numba_cache_does_not_run(tmp_path, widgets_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SDREV_CACHE_DIR": str(tmp_path / "cache")}
+    marker = tmp_path / "MARKER"
+
+    def run():
+        return subprocess.run([sys.executable, "-c", _KERNEL_RUN, str(widgets_path)],
+                              env=env, capture_output=True, text=True, timeout=300)
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    kernels = tmp_path / "cache" / "kernels"
+    assert stat.S_IMODE((kernels / "__pycache__").stat().st_mode) == 0o700
+    (index,) = (kernels / "__pycache__").glob("*.nbi")
+    assert list(kernels.glob("*.seal"))
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    index.write_bytes(pickle.dumps(Payload()))
+    second = run()
+    assert second.returncode == 0, second.stderr
+    assert not marker.exists()
+    assert "numba cache" in second.stderr and "rebuilt" in second.stderr
+    assert second.stdout == first.stdout
+    third = run()  # resealed: loads quietly
+    assert third.returncode == 0 and "rebuilt" not in third.stderr

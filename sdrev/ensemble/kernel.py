@@ -31,6 +31,7 @@ import os
 import re
 import sys
 import threading
+import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -543,12 +544,65 @@ def kernel_source(sim, orders: dict[int, int], kinds: dict[int, str]):
 
 _LOCK = threading.Lock()
 _KERNELS: dict = {}
+#: kernel functions whose numba cache files are not sealed yet -> module path
+_UNSEALED: dict = {}
 
 
 def _cache_folder() -> Path:
-    from sdrev.translate import cache_root
+    from sdrev.cache import private_dir, usable_root
 
-    return cache_root() / "kernels"
+    folder = private_dir(usable_root()[0] / "kernels")
+    private_dir(folder / "__pycache__")  # numba's machine code, 0700 too
+    return folder
+
+
+def _numba_files(path: Path) -> list[Path]:
+    """numba's cache files (index and machine code) of a kernel module."""
+    return sorted((path.parent / "__pycache__").glob(f"{path.stem}.*.nb[ic]"))
+
+
+def _numba_seal(path: Path) -> str:
+    from sdrev.cache import files_mac, usable_root
+
+    return files_mac(path.parent, _numba_files(path), usable_root()[1])
+
+
+def _check_numba_cache(path: Path) -> None:
+    """Remove numba's cache files of ``path`` unless sdrev sealed them.
+
+    numba's index is a pickle: only files this user's sdrev wrote (sealed
+    with the cache key after compiling) may be loaded; others are deleted
+    and numba compiles afresh.
+    """
+    import hmac
+
+    from sdrev.cache import note_once
+
+    files = _numba_files(path)
+    if not files:
+        return
+    seal = path.with_suffix(".seal")
+    try:
+        if hmac.compare_digest(seal.read_text(encoding="utf-8").strip(),
+                               _numba_seal(path)):
+            return
+    except OSError:
+        pass
+    note_once(f"numba cache of {path.name} failed its integrity check; "
+              "rebuilt")
+    for file in files:
+        file.unlink(missing_ok=True)
+
+
+def _seal_numba_cache(path: Path) -> None:
+    """Seal numba's freshly written cache files of ``path``."""
+    if _numba_files(path):
+        tmp = path.with_suffix(f".seal.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(_numba_seal(path), encoding="utf-8")
+            os.replace(tmp, path.with_suffix(".seal"))
+        except OSError:
+            pass
 
 
 def _helpers_key() -> str:
@@ -608,11 +662,14 @@ def get_kernel(sim, orders: dict[int, int], kinds: dict[int, str]):
             _KERNELS[memo] = None
             return None
         name = f"sdrev_kernel_{key}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        # numba's cache finds the module of a compiled function by name
+        _check_numba_cache(path)
+        # compiled from the source just compared (Python's byte-code cache
+        # is not consulted); numba's cache finds the module by name
+        module = types.ModuleType(name)
+        module.__file__ = str(path)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        exec(compile(source, str(path), "exec"), module.__dict__)
+        _UNSEALED[id(module.kernel)] = path
         kernel = Kernel(func=module.kernel, params=params, states=states,
                         outputs=outputs, tables=tables, source=source)
         if len(_KERNELS) > 64:
@@ -679,6 +736,9 @@ def run_kernel(kernel: Kernel, state: tuple, constants: dict, n: int,
     saved = np.ascontiguousarray(saved, dtype=np.bool_)
     try:
         _call(kernel, (P, S, times, saved, out, LX, LY), n, shift, threads)
+        path = _UNSEALED.pop(id(kernel.func), None)
+        if path is not None:  # compiled (or loaded) on this first call
+            _seal_numba_cache(path)
     except Exception as exc:
         if not type(exc).__module__.startswith("numba"):
             raise
