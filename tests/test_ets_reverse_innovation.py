@@ -66,27 +66,10 @@ def reverse_export_time(model, df) -> float:
     return crossing_time(df, "overseas_contracts_won", threshold)
 
 
-def test_event_flag_matches_contract_stock(model, runs):
-    """Reverse Export Achieved switches to 1 at the first saved time the stock reaches the threshold."""
-    for name, df in runs.items():
-        flag = df["reverse_export_achieved"].to_numpy()
-        assert set(np.unique(flag)) <= {0.0, 1.0}
-        event = reverse_export_time(model, df)
-        if math.isinf(event):
-            assert flag.max() == 0, name
-            continue
-        first_flag = df.index[flag >= 1][0]
-        assert first_flag >= event - 1e-9, name
-        assert first_flag - event < saved_interval(df) + 1e-9, name
-        # once achieved, it stays achieved (cumulative stock)
-        assert np.all(np.diff(flag) >= 0), name
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_preset_reverse_export_timing(model, runs, case):
     entry, _, export_year = CASES[case]
     df = runs[case]
-    assert df["calendar_year"].iloc[0] == pytest.approx(entry)
     event = reverse_export_time(model, df)
     assert abs(event - (export_year - entry)) <= TOLERANCE, (case, event)
 
@@ -119,11 +102,6 @@ def test_switch_off_delays_reverse_export(model, runs, scenario):
     assert off > base + saved_interval(runs[scenario]), (scenario, base, off)
 
 
-def test_scenarios_are_the_switches(model):
-    assert model.scenarios["no_service_chain"].params == {SERVICE_CHAIN_SWITCH: 0}
-    assert model.scenarios["no_international_connection"].params == {CONNECTION_SWITCH: 0}
-
-
 def test_great_wall_drilling_depends_on_service_chain(model, runs):
     """GWDC's bid falls to a quarter to a third of the multinationals' and, without the chain, it exports later."""
     df = runs["great_wall_drilling"]
@@ -134,3 +112,58 @@ def test_great_wall_drilling_depends_on_service_chain(model, runs):
         model, model.simulate(scenario="great_wall_drilling",
                               params={SERVICE_CHAIN_SWITCH: 0}))
     assert without > with_chain + TOLERANCE, (with_chain, without)
+
+
+def test_data_file_loads_and_the_reverse_export_years_are_reproduced(model):
+    """data/ets_reverse_innovation.csv holds the three cases' entry, stage-2 and
+    first-contract years (Xu & Xu 2015, Tables I-III) in years since entry; the
+    first overseas contract of every case falls within two measurement errors
+    (2 x 0.5 yr) of the reported year."""
+    from sdrev.observations import library_data_path, read_observations
+
+    observations = read_observations(library_data_path(model), model=model)
+    assert {o.case for o in observations} == set(CASES)
+    exports = [o for o in observations if o.variable == "Overseas Contracts Won"]
+    assert len(exports) == 3
+    for obs in exports:
+        assert obs.kind == "first_crossing"
+        frame = model.simulate(scenario=obs.case)
+        event = crossing_time(frame, obs.py_name, obs.value)
+        assert abs(event - obs.time) <= 2 * obs.sd, (obs.case, event, obs.time)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fit_to_local_conditions_brings_reverse_export_forward(model, runs, case):
+    """Home-market trial and error on diverse conditions (uneven coal, varied
+    reservoirs) makes the latecomer's technology fit overseas conditions the
+    multinationals' does not (Xu & Xu 2015): without that fit every case
+    exports at least half a year later."""
+    without = model.simulate(scenario=case, params={"Condition Fit Weight": 0})
+    assert reverse_export_time(model, without) > reverse_export_time(model, runs[case]) + 0.5
+
+
+def test_without_policy_support_the_technology_blockade_curtails_imports(model):
+    """Multinationals restrict technology to a latecomer that takes their home
+    business; government support counters it (Xu & Xu 2015, technology
+    localization). Without policy support the blockade cuts import access by
+    more than a tenth by the time of reverse export and delays it. The delay is small (under half a year in every case): the
+    blockade bites only once the firm has domestic share, when imitation
+    returns are already low."""
+    bare = model.simulate(scenario="dalian_east", params={"Policy Support": 0})
+    unblocked = model.simulate(scenario="dalian_east",
+                               params={"Policy Support": 0, "Technology Blockade Loop Gain": 0})
+    dalian_intensity = model.scenarios["dalian_east"].params["Technology Import Intensity"]
+    assert bare["technology_import_access"].loc[8.0] < 0.9 * dalian_intensity
+    assert reverse_export_time(model, bare) > reverse_export_time(model, unblocked) + 0.03
+
+
+def test_crowding_out_removes_multinationals_as_a_knowledge_source(model):
+    """As the latecomer takes the home market, multinationals present in it are
+    crowded out (Dalian East: KHI and Holtz, Xu & Xu 2015, Table I), and with
+    them a source of external knowledge: their presence halves by the time of
+    reverse export, and without crowding out the firm exports earlier."""
+    frame = model.simulate(scenario="dalian_east")
+    presence = frame["multinational_home_presence"]
+    assert presence.loc[8.0] < 0.6 * presence.iloc[0]
+    kept = model.simulate(scenario="dalian_east", params={"Crowding Out Loop Gain": 0})
+    assert reverse_export_time(model, kept) < reverse_export_time(model, frame) - 0.05
