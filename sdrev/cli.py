@@ -22,6 +22,14 @@ from sdrev.simulate import simulate_settings
 
 __all__ = ["main"]
 
+#: Exit codes, the same for every command (documented in the README).
+EXIT_OK = 0
+EXIT_FINDINGS = 1   # a check or comparison found failures
+EXIT_BAD_INPUT = 2  # an SdrevError (and argparse's usage errors)
+EXIT_SOFTWARE = 70  # an internal error (sysexits' EX_SOFTWARE)
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
 
 def cmd_list(args: argparse.Namespace) -> None:
     from sdrev.report import library_text
@@ -94,6 +102,19 @@ def ensemble_samples(model, args: argparse.Namespace):
     return ensemble.sample_lhs(ranges, int(size), seed=args.seed)
 
 
+def tolerance(text: str) -> float:
+    """A relative tolerance: a finite number >= 0 (argparse type)."""
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(
+            f"invalid tolerance {text!r}; give a finite number >= 0, e.g. 0.05")
+    return value
+
+
 def parameter_ranges(model, spec_path: Path | None) -> dict[str, tuple[float, float]]:
     """Ranges to sample: a sensitivity spec's factors, or every documented range."""
     if spec_path is None:
@@ -104,7 +125,7 @@ def parameter_ranges(model, spec_path: Path | None) -> dict[str, tuple[float, fl
     return {f.name: tuple(f.range) for f in spec.factors}
 
 
-def cmd_conformance(args: argparse.Namespace) -> None:
+def cmd_conformance(args: argparse.Namespace) -> int:
     import json
 
     from sdrev.ensemble import conformance
@@ -112,11 +133,12 @@ def cmd_conformance(args: argparse.Namespace) -> None:
     if args.json:  # stdout stays valid JSON; the summary line goes to stderr
         print(json.dumps([r.as_dict() for r in results], indent=2))
         print(conformance.summary(results), file=sys.stderr)
-        return
+        return EXIT_FINDINGS if any(not r.passed for r in results) else EXIT_OK
     for r in (r for r in results if not r.passed):
         why = r.reason or f"worst relative error {r.worst_rel_error:.3g} in {r.worst_column}"
         print(f"FAILED {r.model}: {why}")
     print(conformance.summary(results))
+    return EXIT_FINDINGS if any(not r.passed for r in results) else EXIT_OK
 
 
 def cmd_loops(args: argparse.Namespace) -> None:
@@ -371,33 +393,83 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("conformance",
                        help="run Vensim test models and compare with their canonical output")
     p.add_argument("folder", type=Path, metavar="DIR")
-    p.add_argument("--rtol", type=float, default=0.05, help="relative tolerance (default 0.05)")
+    p.add_argument("--rtol", type=tolerance, default=0.05,
+                   help="relative tolerance, finite and >= 0 (default 0.05)")
     p.add_argument("--json", action="store_true", help="per-model results as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_conformance)
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, unwound like Ctrl-C so that staging folders are removed."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sdrev`` command; returns the exit code."""
+    """Entry point of the ``sdrev`` command; returns the exit code.
+
+    0 success; 1 a check or comparison found failures; 2 bad input (one
+    line on stderr); 70 an internal error (one line; the traceback with
+    ``SDREV_DEBUG=1``); 130 interrupted, 143 terminated (SIGTERM is
+    unwound like Ctrl-C). A closed output pipe ends the command quietly.
+    """
+    import signal
+    import threading
+
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.command_line = shlex.join(["sdrev", *argv])
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
     except SdrevError as exc:
-        print(f"sdrev: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"sdrev: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print("sdrev: error: out of memory; ask for fewer runs, outputs or "
+              "saved times (a larger SAVEPER or TIME STEP)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Terminated:
+        print("sdrev: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("sdrev: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # never a bare traceback for users
         if os.environ.get("SDREV_DEBUG"):
             raise
-        print(f"sdrev: internal error: {type(exc).__name__}: {exc} "
-              "(set SDREV_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 1
-    return code or 0
+        print(f"sdrev: internal error: {type(exc).__name__}: "
+              f"{_one_line(exc)[:500]} (please report it; SDREV_DEBUG=1 "
+              "shows the traceback)", file=sys.stderr)
+        return EXIT_SOFTWARE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return EXIT_OK if code is None else int(code)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the exit flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

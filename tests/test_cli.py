@@ -61,7 +61,7 @@ def test_failed_run_leaves_no_folder(tmp_path, monkeypatch, user_model_copy):
         raise RuntimeError("disk on fire")
     monkeypatch.setattr("sdrev.cli.simulate_settings", crash)
     out = tmp_path / "run"
-    assert main(["simulate", str(user_model_copy), "--out", str(out)]) == 1
+    assert main(["simulate", str(user_model_copy), "--out", str(out)]) == 70
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [user_model_copy.parent]
 
