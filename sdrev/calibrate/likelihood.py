@@ -50,6 +50,17 @@ class _Group:
     lognormal: bool
 
 
+def _flat_density(factor):
+    """``(lo, hi, log_scale, log density constant)`` of a uniform or log-uniform
+    prior (checked against scipy in the tests), else ``None``."""
+    lo, hi = factor.range
+    if factor.distribution == "uniform":
+        return lo, hi, False, -np.log(hi - lo)
+    if factor.distribution == "loguniform":
+        return lo, hi, True, -np.log(np.log(hi) - np.log(lo))
+    return None
+
+
 class Problem:
     """Log prior, likelihood and posterior of a calibration spec.
 
@@ -61,6 +72,9 @@ class Problem:
         Those fitted (default: the spec's, less any holdout).
     threads : int, optional
         Threads of the compiled kernel for large calls.
+    engine : {"auto", "sdrev", "pysd"}, optional
+        As in :func:`sdrev.ensemble.run`; ``"pysd"`` evaluates the same
+        likelihood with PySD, run by run (the reference, for benchmarks).
 
     Attributes
     ----------
@@ -76,13 +90,14 @@ class Problem:
     """
 
     def __init__(self, model, spec: CalibrationSpec, *, observations=None,
-                 threads: int | None = None):
+                 threads: int | None = None, engine: str = "auto"):
         from sdrev.ensemble import Batch
 
         self.model, self.spec = model, spec
         self.labels = spec.labels
         self.priors = [prior(p.factor) for p in spec.parameters]
         self.bounds = np.array([p.factor.range for p in spec.parameters], dtype=float)
+        self._flat = [_flat_density(p.factor) for p in spec.parameters]
         obs = tuple(spec.observations if observations is None else observations)
         self.observations = obs
         self.variables = tuple(dict.fromkeys(o.variable for o in obs))
@@ -98,10 +113,17 @@ class Problem:
         events = any(o.kind == "first_crossing" for o in obs)
         outputs = self.variables or tuple(model.key_outputs[:1])
         self.batch = Batch(model, parameters=self._columns, outputs=outputs,
-                           saveper=model.time.step if events else None, threads=threads)
+                           saveper=model.time.step if events else None, threads=threads,
+                           engine=engine)
         self.times = np.asarray(self.batch.times, dtype=float)
         self._groups = self._group(obs)
         self.evaluations = 0
+
+    @property
+    def batch_columns(self) -> tuple[str, ...]:
+        """Vensim names of the constants each model run sets, in the order of
+        the columns of :meth:`design`."""
+        return tuple(self._columns)
 
     # -- theta -> model runs ---------------------------------------------------------
     def _factor_slots(self) -> np.ndarray:
@@ -139,8 +161,15 @@ class Problem:
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         total = np.zeros(len(theta))
         with np.errstate(divide="ignore", invalid="ignore"):
-            for i, dist in enumerate(self.priors):
-                total += dist.logpdf(theta[:, i])
+            for i, (dist, flat) in enumerate(zip(self.priors, self._flat)):
+                if flat is None:
+                    total += dist.logpdf(theta[:, i])
+                else:  # uniform or log-uniform: the same density without scipy's overhead
+                    x = theta[:, i]
+                    lo, hi, log_scale, density = flat
+                    inside = (x >= lo) & (x <= hi)
+                    value = density - (np.log(np.where(inside, x, 1.0)) if log_scale else 0.0)
+                    total += np.where(inside, value, -np.inf)
         return np.where(np.isnan(total), -np.inf, total)
 
     def log_likelihood(self, theta, *, outputs: np.ndarray | None = None) -> np.ndarray:

@@ -50,6 +50,8 @@ class TimeGrid:
 
 
 def _scalar(name: str, value) -> float:
+    if isinstance(value, float) or np.ndim(value) == 0:
+        return float(value)
     values = np.unique(np.asarray(value, dtype=float))
     if len(values) != 1:
         raise InvalidValueError(

@@ -760,14 +760,28 @@ def _call(kernel: Kernel, args: tuple, n: int, shift: int, threads: int):
         if threads == 1:
             kernel.func(P, S, times, saved, out, LX, LY, 0, n, shift)
         else:
-            from concurrent.futures import ThreadPoolExecutor
-
             bounds = np.linspace(0, n, threads + 1).astype(int)
-            with ThreadPoolExecutor(max_workers=threads - 1) as pool:
-                futures = [pool.submit(kernel.func, P, S, times, saved, out,
-                                       LX, LY, int(a), int(b), shift)
-                           for a, b in zip(bounds[1:-1], bounds[2:])]
-                kernel.func(P, S, times, saved, out, LX, LY, 0, int(bounds[1]),
-                            shift)
-                for future in futures:
-                    future.result()
+            pool = _pool(threads - 1)
+            futures = [pool.submit(kernel.func, P, S, times, saved, out,
+                                   LX, LY, int(a), int(b), shift)
+                       for a, b in zip(bounds[1:-1], bounds[2:])]
+            kernel.func(P, S, times, saved, out, LX, LY, 0, int(bounds[1]),
+                        shift)
+            for future in futures:
+                future.result()
+
+
+_POOLS: dict = {}
+
+
+def _pool(workers: int):
+    """A thread pool kept for the process (starting threads on every call
+    costs more than a small call's runs): keyed by process id, so a forked
+    worker makes its own instead of waiting on its parent's dead threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = (os.getpid(), workers)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(max_workers=workers,
+                                         thread_name_prefix="sdrev-kernel")
+    return _POOLS[key]

@@ -77,6 +77,8 @@ def pairs_figure(result, *, max_parameters: int = 8) -> Figure:
     """Posterior pair plot: marginal histograms on the diagonal, draws below it."""
     labels = list(result.spec.labels)[:max_parameters]
     draws = result.posterior[labels].to_numpy()
+    if len(draws) > 2000:  # the scatter shows the shape as well with 2,000 points
+        draws = draws[np.random.default_rng(0).choice(len(draws), 2000, replace=False)]
     k = len(labels)
     fig = Figure(figsize=(1.9 * k + 1, 1.9 * k + 1), layout="constrained")
     summary = result.summary.set_index("parameter")
@@ -102,14 +104,18 @@ def pairs_figure(result, *, max_parameters: int = 8) -> Figure:
 
 
 def trace_figure(result) -> Figure:
-    """Each parameter's walkers over the steps, burn-in shaded."""
+    """Each parameter's walkers over the steps (16 of them, and the median of
+    all in black), burn-in shaded."""
     chain = result.chain
     labels = list(result.spec.labels)
     fig = Figure(figsize=(7.5, 1.5 * len(labels) + 0.6), layout="constrained")
     burn = result.diagnostics.get("burn", 0)
+    every = max(1, len(chain) // 400)  # a readable trace needs no more points
+    steps = np.arange(0, len(chain), every)
     for i, label in enumerate(labels):
         ax = fig.add_subplot(len(labels), 1, i + 1)
-        ax.plot(chain[:, :, i], color=_BAND, alpha=0.15, lw=0.5)
+        ax.plot(steps, chain[::every, :16, i], color=_BAND, alpha=0.25, lw=0.5)
+        ax.plot(steps, np.median(chain[::every, :, i], axis=1), color="black", lw=1)
         ax.axvspan(0, burn, color="0.92", zorder=0)
         ax.set_ylabel(label, fontsize=8)
         ax.tick_params(labelsize=7)
