@@ -10,10 +10,11 @@ string and run code. sdrev treats every model file as untrusted:
   PySD's builder sees it, so that no string holds a character that can end
   or escape a Python string literal of any kind (quotes, backslashes,
   line breaks, control characters): ``'`` becomes ``’``, ``"`` becomes
-  ``”``, a backslash becomes ``/`` (``\\`` in documentation is Vensim's
-  line break), control characters become spaces (documentation keeps its
-  line breaks and tabs). The same function applies to every string, so a
-  name and every reference to it stay equal.
+  ``”`` (a quoted Vensim name keeps its outer pair), a backslash becomes
+  ``/`` (``\\`` in documentation is Vensim's line break), control
+  characters become spaces (documentation keeps its line breaks and tabs).
+  The same function applies to every string, so a name and every
+  reference to it stay equal.
 * :func:`audit_source` checks the generated module before it is cached or
   imported, as a second line of defence: only the imports PySD writes, no
   statement that only evaluates an expression (beyond docstrings), no
@@ -49,12 +50,18 @@ def clean_text(text: str, *, multiline: bool = False) -> str:
     multiline : bool, optional
         Documentation: keep line breaks and tabs, and read a backslash as
         Vensim's line break (as PySD does); otherwise they become a space
-        and ``/``.
+        and ``/``, and a quoted Vensim name (``"R&D"``) keeps its two
+        outer quotes.
 
     Returns
     -------
     str
     """
+    if not multiline and len(text) > 1 and text[0] == text[-1] == '"':
+        # a quoted Vensim name keeps its quotes (PySD keeps them in the
+        # name, and writes names only into single-quoted or repr'd
+        # literals); its inside is cleaned
+        return '"' + clean_text(text[1:-1]) + '"'
     text = text.translate(_QUOTES)
     text = text.replace("\\", "\n" if multiline else "/")
     keep = {"\n", "\t"} if multiline else set()
@@ -129,11 +136,12 @@ def _docstring(node: ast.Expr) -> bool:
 
 
 def _external_addition(node: ast.Expr) -> bool:
-    """``_ext_<kind>_<name>.add(...)``: PySD's external data in parts."""
+    """``_ext_<kind>_<name>.add(...)`` and the like: PySD's objects built
+    in parts (external data, lookups defined per subscript)."""
     call = node.value
     return (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
             and call.func.attr == "add" and isinstance(call.func.value, ast.Name)
-            and call.func.value.id.startswith("_ext_"))
+            and call.func.value.id.startswith("_"))
 
 
 def audit_source(source: str, *, name: str) -> None:

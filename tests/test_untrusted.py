@@ -84,6 +84,9 @@ Stock = INTEG(Rate * Stock, 1)
 def cases(marker: Path) -> dict[str, str]:
     """Hostile model files, by name; each touches ``marker`` if it runs."""
     sh = f"touch {marker}"
+    # code needing no quote at all, between a quoted name's own quotes
+    chars = "+".join(f"chr({ord(c)})" for c in sh)
+    bare = f"str(__import__(chr(111)+chr(115)).system({chars}))"
     dq = f'__import__("os").system("{sh}")'
     sq = f"__import__('os').system('{sh}')"
     return {
@@ -100,6 +103,8 @@ def cases(marker: Path) -> dict[str, str]:
         # names: quotes inside quoted Vensim names
         "name_single_quote": _scalar(name=f"\"Rate')+{sq}+('\""),
         "name_backslash": _scalar(name='"Rate\\\\"'),
+        "quoted_name_bare_code": _scalar(name=f'"+{bare}+"'),
+        "range_name_bare_code": _subscripted(range_name=f'"+{bare}+"'),
         "range_name_quote": _subscripted(
             range_name=f"\"R'+str({sq})+'\""),
         "range_name_double_quote": _subscripted(
@@ -115,7 +120,7 @@ def cases(marker: Path) -> dict[str, str]:
 
 #: Cases that run their payload on PySD's unguarded translation.
 BREAKOUTS = ("doc_triple_double", "doc_backslash_quote", "range_name_quote",
-             "data_file_backslash")
+             "data_file_backslash", "data_tab_backslash")
 
 
 @pytest.fixture()

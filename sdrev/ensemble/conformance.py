@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sdrev.errors import InvalidValueError, ModelNotFoundError, SdrevError
+from sdrev.sanitize import clean_text
 
 __all__ = ["ModelResult", "check_folder", "check_model", "check_model_at",
            "load_canonical",
@@ -87,7 +88,9 @@ def load_canonical(folder: Path) -> pd.DataFrame:
             if str(frame.index.name).strip().lower() != "time":
                 frame = frame.T
             frame.index = frame.index.astype(float)
-            frame.columns = [str(c).strip() for c in frame.columns]
+            # names as sdrev reads the model: cleaned of quotes and
+            # backslashes (sdrev.sanitize)
+            frame.columns = [clean_text(str(c).strip()) for c in frame.columns]
             return frame.apply(pd.to_numeric, errors="coerce")
     raise ModelNotFoundError(
         f"no output.csv or output.tab beside the model in {str(folder)!r}")
