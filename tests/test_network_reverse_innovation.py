@@ -62,12 +62,45 @@ def test_low_end_share_leads_high_end_share(baseline, level):
     assert t_high - t_low >= 2  # the climb to the high end takes years
 
 
-def test_world_share_plausible_in_2016_2017(baseline):
-    # TrendForce data in the paper: Huawei 11.3% (2016) and 11.4% (2017) of
-    # world smartphone shipments; a stylised model should be of that order.
-    share = baseline["non_core_shipment_share"]
-    for year in (2016, 2017):
-        assert 0.06 < share.loc[year] < 0.2
+def test_data_file_loads_and_the_non_core_shares_are_reproduced(model, baseline):
+    """data/network_reverse_innovation.csv holds the TrendForce shares of the
+    paper's Table 1. The non-core firm's (Huawei's) world share is reproduced
+    within two measurement errors in 2016 and 2017. The core firm's (Samsung's)
+    is not: the model gives 0.34 against 0.185 and 0.261 (reported, not yet
+    fitted), so it is only read here."""
+    from sdrev.observations import library_data_path, read_observations
+
+    observations = read_observations(library_data_path(model), model=model)
+    assert {o.variable for o in observations} == {"Non core Shipment Share", "Core Shipment Share"}
+    huawei = [o for o in observations if o.variable == "Non core Shipment Share"]
+    assert [o.time for o in huawei] == [2016, 2017]
+    for obs in huawei:
+        assert abs(baseline[obs.py_name].loc[obs.time] - obs.value) <= 2 * obs.sd, obs
+
+
+def test_demand_capture_widens_the_low_end_entry(model, baseline):
+    """Design innovation and capture of market demand from the non-core firm's
+    low-end users (Zhao, Yu & Song n.d.) raise its low-end share: without the
+    demand fit its market experience gives, the low-end share ends more than
+    0.1 lower."""
+    without = model.simulate(scenario="baseline", params={"Demand Capture Strength": 0})
+    assert (without["non_core_low_end_share"].iloc[-1]
+            < baseline["non_core_low_end_share"].iloc[-1] - 0.1)
+    assert (without["non_core_low_end_share"].loc[2020]
+            < baseline["non_core_low_end_share"].loc[2020] - 0.03)
+
+
+def test_the_incumbent_defends_its_capability_when_it_loses_revenue(model, baseline):
+    """Loop B2: the core firm raises its R&D as its revenue falls, which holds
+    its capability up (about 0.84 rather than 0.70 at the end) and slows its
+    loss of share. Not in the paper: a standard competitive response, recorded
+    as invented structure in the model's TOML."""
+    passive = model.simulate(scenario="baseline", params={"Incumbent Response Loop Gain": 0})
+    assert (baseline["core_firm_r_and_d_spending"].iloc[-1]
+            > passive["core_firm_r_and_d_spending"].iloc[-1] + 0.02)
+    assert (baseline["core_firm_capability"].iloc[-1]
+            > passive["core_firm_capability"].iloc[-1] + 0.08)
+    assert baseline["core_shipment_share"].iloc[-1] > passive["core_shipment_share"].iloc[-1] + 0.03
 
 
 def test_no_overtaking_without_spillovers(baseline, no_spillovers):
