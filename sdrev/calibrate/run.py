@@ -178,6 +178,17 @@ def run(model, spec: CalibrationSpec | str | Path | None = None, *, method: str 
     if held:
         covered = table.loc[~table["fitted"], "covered"]
         diagnostics["holdout_coverage"] = round(float(covered.mean()), 3)
+    fit_rows = table[table["fitted"]]
+    diagnostics["fit_coverage"] = round(float(fit_rows["covered"].mean()), 3)
+    missed = fit_rows[~fit_rows["covered"]]
+    if len(missed):
+        where = ", ".join(f"{r.variable} at {r.time:g}" + (f" ({r.case})" if r.case else "")
+                          for r in missed.head(4).itertuples())
+        diagnostics["warnings"].append(
+            f"{len(missed)} of {len(fit_rows)} fitted observations lie outside the 90% "
+            f"predictive band ({where}{', ...' if len(missed) > 4 else ''}): the model cannot "
+            "reproduce them with these factors; look at the fit figure before using the "
+            "posterior")
     return CalibrationResult(model=model.name, spec=spec, method=method, seed=int(seed),
                              posterior=posterior, summary=summary, bands=bands,
                              observations=table, diagnostics=diagnostics, chain=chain,
