@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -119,11 +120,14 @@ class CheckReport:
         The ``.mdl`` file.
     results : tuple of CheckResult
         In the order the checks ran.
+    notes : tuple of str
+        What the runs reported (e.g. the ensemble engine falling back to PySD).
     """
 
     model: str
     path: str
     results: tuple[CheckResult, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def passed(self) -> int:
@@ -174,13 +178,14 @@ class CheckReport:
                 lines.append(f"    {mark} {f.message}")
             if len(shown) > max_findings:
                 lines.append(f"    ... and {len(shown) - max_findings} more (--json lists all)")
+        lines += [f"note: {note}" for note in self.notes]
         lines.append(self.summary_line())
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         """Plain-data form (what ``--json`` prints)."""
         return {"model": self.model, "path": self.path, "passed": self.passed,
-                "failed": self.failed, "skipped": self.skipped,
+                "failed": self.failed, "skipped": self.skipped, "notes": list(self.notes),
                 "checks": [r.to_dict() for r in self.results]}
 
     def to_json(self, **kwargs) -> str:
@@ -224,10 +229,16 @@ class Session:
     ----------
     model : Model
     options : CheckOptions
+
+    Attributes
+    ----------
+    notes : set of str
+        What the runs reported once (the ensemble engine's fallback to PySD).
     """
 
     model: Model
     options: CheckOptions = field(default_factory=CheckOptions)
+    notes: set = field(default_factory=set)
     _runs: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -312,10 +323,11 @@ class Session:
             if time_step is not None:
                 table["TIME STEP"] = float(time_step)
             saveper = self.model.time.saveper if time_step is not None else None
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
+            with warnings.catch_warnings(), np.errstate(all="ignore"), _Fallback() as seen:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 ds = ensemble.run(self.model, table, outputs=list(outputs), progress=False,
                                   workers=1, saveper=saveper)
+            self.notes.update(seen.messages)
             ds = ds.drop_vars([c for c in ds.coords if c not in ("run", "time")
                                and "run" in ds[c].dims])
             parts.append(ds.assign_coords(run=np.asarray(indices)))
@@ -360,6 +372,30 @@ class Session:
         if isinstance(value, Mapping):
             raise InvalidValueError(f"{name!r} is subscripted; give a number instead")
         return float(value)
+
+
+class _Fallback(logging.Handler):
+    """Collects the ensemble engine's warnings (its fallback to PySD) during a
+    call instead of printing one per call."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: set[str] = set()
+        self._logger = logging.getLogger("sdrev.ensemble")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.add(" ".join(record.getMessage().split()))
+
+    def __enter__(self):
+        self._propagate = self._logger.propagate
+        self._logger.addHandler(self)
+        self._logger.propagate = False
+        return self
+
+    def __exit__(self, *exc):
+        self._logger.removeHandler(self)
+        self._logger.propagate = self._propagate
+        return False
 
 
 def finite(value: float) -> bool:

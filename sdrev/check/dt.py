@@ -44,7 +44,12 @@ def check(session: Session) -> CheckResult:
     names = [v.name for v in stocks]
     step = model.time.step
     coarse = session.run(rows, names)
-    fine = session.run(rows, names, time_step=step / 2)
+    try:
+        fine = session.run(rows, names, time_step=step / 2)
+    except Exception as exc:  # noqa: BLE001 - a model that cannot run at a finer step
+        return CheckResult(NAME, "fail", f"the model does not run at TIME STEP {step / 2:g}: "
+                           f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}",
+                           seconds=time.perf_counter() - start)
     tc, tf = np.asarray(coarse["time"].values, dtype=float), np.asarray(fine["time"].values, dtype=float)
     ic = [i for i, t in enumerate(tc) if np.isclose(tf, t, rtol=0, atol=step * 1e-6).any()]
     jf = [int(np.argmin(np.abs(tf - tc[i]))) for i in ic]

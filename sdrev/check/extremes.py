@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sdrev.check.base import CheckResult, Finding, declared_limits
-from sdrev.errors import SdrevError
 
 if TYPE_CHECKING:
     from sdrev.check.base import Session
@@ -146,13 +145,11 @@ def check(session: Session) -> CheckResult:
     names = {py[n]: n for n in outputs}
     findings = []
     rows = [row for _, row in runs]
+    crashed: dict[int, str] = {}
     try:
         data = session.run(rows, outputs)
-        crashed: dict[int, str] = {}
-    except SdrevError:
-        raise
-    except Exception:  # noqa: BLE001 - find the runs that crash, one by one
-        data, crashed = None, {}
+    except Exception:  # noqa: BLE001 - PySD's run errors too: find the runs that crash
+        data = None
     if data is None:
         problems_of = {}
         for i, row in enumerate(rows):

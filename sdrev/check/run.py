@@ -97,7 +97,7 @@ def run(model: Model | str | Path, *, only: str | Iterable[str] | None = None,
     session = Session(model, CheckOptions(seed=seed, samples=samples,
                                           data=Path(data) if data is not None else None))
     results = tuple(get(name).check(session) for name in names)
-    return CheckReport(model.name, str(model.path), results)
+    return CheckReport(model.name, str(model.path), results, tuple(sorted(session.notes)))
 
 
 def write(report: CheckReport, folder: str | Path, *, model: Model, command: str = "") -> Path:
