@@ -78,13 +78,24 @@ def test_low_digital_capability_gives_slower_smaller_takeover(baseline, low):
     assert first_time(low_users, low_users.iloc[-1] / 2) > first_time(base_users, base_users.iloc[-1] / 2)
 
 
-@pytest.mark.parametrize("gain", [0.0, 0.5, 1.0, 2.0])
-def test_the_user_base_never_exceeds_the_market_at_any_saturation_gain(model, gain):
-    """Loop B1's gain scales saturation, not the number of households: no
-    household adopts twice, so the share stays below 1 even with B1 cut."""
-    frame = model.simulate(scenario="baseline", params={"Market Saturation Loop Gain": gain})
-    assert frame["user_share"].max() <= 1.0
-    assert (frame["potential_adopters"] >= 0).all()
+def test_user_data_sharpen_concepts_and_multiply_launches(model, baseline):
+    """Loop R1: the user base feeds digital eco-embeddedness, which raises the
+    accuracy and number of concepts in the fuzzy front end (Liu, Liu & Huang
+    n.d.). Without it concept accuracy ends a third lower and launches 40%
+    fewer. The take-over itself hardly depends on it (user share 0.928 vs
+    0.933 in 2031): product appeal is already near saturation."""
+    without = model.simulate(scenario="no_user_data")
+    assert without["concept_accuracy"].iloc[-1] < baseline["concept_accuracy"].iloc[-1] - 0.2
+    assert without["launches"].iloc[-1] < 0.7 * baseline["launches"].iloc[-1]
+    assert without["product_value"].iloc[-1] < baseline["product_value"].iloc[-1] - 0.1
+
+
+def test_incumbents_improve_faster_as_the_disruptor_takes_users(model, baseline):
+    """Loop B2: mainstream products improve faster as the disruptor takes their
+    users, eroding its relative value: without the response the product ends
+    more valuable by more than 0.2."""
+    unopposed = model.simulate(scenario="baseline", params={"Incumbent Response Loop Gain": 0})
+    assert unopposed["product_value"].iloc[-1] > baseline["product_value"].iloc[-1] + 0.2
 
 
 def test_market_saturation_gain_acts_in_the_documented_direction(model, baseline):
