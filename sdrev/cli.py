@@ -145,7 +145,14 @@ def cmd_loops(args: argparse.Namespace) -> None:
     from sdrev import loops
     from sdrev.report import loop_score_figure, loops_table_text, save_figure
     model = load(args.model)
-    analysis = loops.analyze(model, scenario=args.scenario, params=parse_assignments(args.set))
+    params = parse_assignments(args.set)
+    if args.posterior:  # the loops of the posterior median parameter set
+        from sdrev.calibrate import read_posterior
+        median = read_posterior(args.posterior, model=model).median()
+        params = {**{k: float(v) for k, v in median.items()}, **params}
+        print(f"parameters at the posterior median of {args.posterior}: "
+              + ", ".join(f"{k} = {v:.4g}" for k, v in median.items()), file=sys.stderr)
+    analysis = loops.analyze(model, scenario=args.scenario, params=params)
     print(analysis.to_json(indent=2) if args.json else loops_table_text(analysis))
     if args.plot:
         folder = args.out or runs.default_run_dir(model.name, "loops")
@@ -154,8 +161,7 @@ def cmd_loops(args: argparse.Namespace) -> None:
                                 formats=("png", "svg"))
             (stage / "loops.json").write_text(analysis.to_json(indent=2) + "\n")
             runs.write_json(stage / "manifest.json", runs.manifest(
-                model, run_settings(model, scenario=args.scenario,
-                                    params=parse_assignments(args.set)),
+                model, run_settings(model, scenario=args.scenario, params=params),
                 command=args.command_line,
                 extra={"files": [p.name for p in paths] + ["loops.json"]}))
         print(f"\nfigure written to {folder / 'loop_scores.png'}", file=sys.stderr)
@@ -165,8 +171,12 @@ def cmd_sensitivity(args: argparse.Namespace) -> None:
     from sdrev import sensitivity as sa
     model = load(args.model)
     spec = sa.load_spec(model, args.spec)
+    given = None
+    if args.posterior:
+        from sdrev.calibrate import read_posterior
+        given = read_posterior(args.posterior, model=model)
     result = sa.run(model, spec, method=args.method, n=args.N, seed=args.seed,
-                    progress=not args.quiet)
+                    progress=not args.quiet, given=given)
     folder = args.out or runs.default_run_dir(model.name, f"sensitivity-{result.method}")
     sa.write(result, folder, command=args.command_line)
     print(sa.summary_text(result))
@@ -306,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the analysis as JSON")
     p.add_argument("--plot", action="store_true",
                    help="write the stacked relative-loop-score figure (PNG, SVG)")
+    p.add_argument("--posterior", type=Path, metavar="RUN_DIR",
+                   help="analyse the posterior median parameter set of a `sdrev calibrate` run")
     p.add_argument("--out", type=Path, metavar="DIR", help="folder for --plot")
     p.set_defaults(func=cmd_loops)
 
@@ -318,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("sobol", "morris", "fast", "rbd_fast", "pawn", "delta"),
                    help="SALib method (default from the spec)")
     p.add_argument("-N", type=int, help="sample size (meaning depends on the method)")
+    p.add_argument("--posterior", type=Path, metavar="RUN_DIR",
+                   help="analyse the posterior draws of a `sdrev calibrate` run (given data: "
+                        "--method delta or pawn)")
     p.add_argument("--seed", type=int, help="random seed (default from the spec)")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

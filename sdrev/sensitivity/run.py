@@ -137,7 +137,7 @@ def run(model: Model, spec: Spec, *, method: str | None = None, n: int | None = 
         seed: int | None = None, progress: bool = True,
         groups: Sequence[str] = _GROUPS, convergence: bool = True,
         time_resolved: bool = True, knockout: bool = True,
-        workers: int | None = None) -> SensitivityResult:
+        workers: int | None = None, given: pd.DataFrame | None = None) -> SensitivityResult:
     """Run a sensitivity analysis of ``model`` as ``spec`` defines it.
 
     Parameters
@@ -162,6 +162,12 @@ def run(model: Model, spec: Spec, *, method: str | None = None, n: int | None = 
     workers : int, optional
         Worker processes of the ensemble engine and of the loop analyses
         (default all cores).
+    given : pandas.DataFrame, optional
+        Given data instead of a sample: one row per run, one column per
+        constant (such as posterior draws, :func:`sdrev.calibrate.read_posterior`).
+        The columns become the parameter factors (their ranges the draws'
+        span) and ``n`` the number of rows. Only the given-data methods
+        (``delta``, ``pawn``) accept it: the others need their own designs.
 
     Returns
     -------
@@ -186,12 +192,15 @@ def run(model: Model, spec: Spec, *, method: str | None = None, n: int | None = 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidValueError(f"seed must be a non-negative integer, got {seed!r}")
     n, seed = int(n), int(seed)
+    if given is not None:
+        spec, n, groups = _given_spec(model, spec, method, given), len(given), ("parameters",)
     for g in groups:
         if g not in _GROUPS:
             raise InvalidValueError(f"unknown factor group {g!r}; valid groups: "
                                     f"{', '.join(_GROUPS)}")
     mod = _methods.get(method)
     ctx = _Context(model, spec, method, mod, workers, progress)
+    ctx.given = given
     active = [g for g in groups if spec.group(g)]
     for g in active:
         mod.check_n(spec.problem(g), n)
@@ -226,6 +235,36 @@ def run(model: Model, spec: Spec, *, method: str | None = None, n: int | None = 
                  "analysis": round(total - ctx.sim_seconds - ctx.loop_seconds, 3),
                  "total": round(total, 3)},
         engine=ctx.engine or "none")
+
+
+#: Methods that analyse a given sample (any joint distribution of the inputs).
+GIVEN_DATA_METHODS = ("delta", "pawn")
+
+
+def _given_spec(model, spec: Spec, method: str, given: pd.DataFrame) -> Spec:
+    """The spec with the given data's columns as its parameter factors."""
+    import dataclasses
+
+    from sdrev.factors import Factor
+
+    if method not in GIVEN_DATA_METHODS:
+        raise InvalidValueError(
+            f"given data (posterior draws) can be analysed by {' and '.join(GIVEN_DATA_METHODS)} "
+            f"only; {method} needs its own sampling design (use --method delta or pawn)")
+    if not isinstance(given, pd.DataFrame) or given.empty or given.shape[1] == 0:
+        raise InvalidValueError("given data must be a non-empty table of parameter values")
+    values = given.to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        raise InvalidValueError("given data must be finite numbers")
+    factors = []
+    for name, column in given.items():
+        param = model.parameter(str(name))
+        lo, hi = float(column.min()), float(column.max())
+        if not lo < hi:
+            raise InvalidValueError(f"given data: {param.name!r} takes one value only "
+                                    f"({lo:g}); nothing to analyse")
+        factors.append(Factor(param.name, param.py_name, (lo, hi), "uniform", (lo, hi)))
+    return dataclasses.replace(spec, factors=tuple(factors), loop_factors=())
 
 
 _CONV_COLUMNS = ("group", "output", "metric", "factor", "index", "n_quarter", "n_half",
@@ -264,6 +303,7 @@ class _Context:
         self.loop_seconds = 0.0
         self.warnings: list[str] = [mod.NOTE] if getattr(mod, "NOTE", "") else []
         self.engine: str | None = None
+        self.given: pd.DataFrame | None = None
         base = {}
         if spec.scenario is not None:
             base.update(model.scenarios[spec.scenario].params)
@@ -408,7 +448,10 @@ class _Context:
         mod, spec = self.mod, self.spec
         second = spec.second_order
         s_sample, s_analyze = seeds[f"sample_{group}"], seeds[f"analyze_{group}"]
-        X = mod.sample(problem, n, seed=s_sample, second_order=second)
+        if self.given is not None:
+            X = self.given[problem["names"]].to_numpy(dtype=float)
+        else:
+            X = mod.sample(problem, n, seed=s_sample, second_order=second)
         frame = pd.DataFrame(X, columns=problem["names"])
         times, data = self.simulate(frame)
         scalars = self.scalar_metrics(times, data, note=True)
