@@ -9,11 +9,16 @@ complete, so a crash never leaves a folder that looks finished.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
+import re
+import secrets
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -29,26 +34,120 @@ if TYPE_CHECKING:
     from sdrev.model import Model
     from sdrev.scenario import RunSettings
 
-__all__ = ["default_run_dir", "manifest", "save_simulation",
-           "software_versions", "staged_folder", "write_json"]
+__all__ = ["STALE_SECONDS", "clean_stale_staging", "default_run_dir", "manifest",
+           "save_simulation", "software_versions", "staged_folder", "write_json"]
 
+_LOCK = threading.Lock()
+_STATE: dict = {}
 _VERSIONED = ("sdrev", "pysd", "numpy", "pandas", "xarray", "SALib", "matplotlib")
 
 
 def default_run_dir(model_name: str, label: str, *, root: Path = Path("results")) -> Path:
-    """``results/MODEL/<timestamp>-<label>/``, unique within its parent."""
+    """``results/MODEL/<timestamp>-<random>-<label>/``, reserved for this run.
+
+    The run id is the time to the second and four random hex digits; the
+    folder is created (empty) at once, with a new random part on the rare
+    collision, so that runs started in the same second by several processes
+    never share a folder. A reserved folder still empty when the process
+    ends (the command failed early) is removed, with ``results/MODEL/`` if
+    that is left empty too.
+
+    Raises
+    ------
+    OutputError
+        If the folder cannot be created.
+    """
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / model_name / f"{stamp}-{label}"
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
+    parent = Path(root) / model_name
+    created = not parent.exists()
+    for _ in range(100):
+        candidate = parent / f"{stamp}-{secrets.token_hex(2)}-{label}"
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"cannot create run folder {str(candidate)!r}: "
+                              f"{exc.strerror or exc}") from None
+        atexit.register(_remove_if_empty, candidate,
+                        parent if created else None)
+        return candidate
+    raise OutputError(f"cannot find a free run folder name in {str(parent)!r}")
+
+
+def _remove_if_empty(folder: Path, parent: Path | None) -> None:
+    for path in (folder, parent):
+        if path is None:
+            continue
+        try:
+            path.rmdir()  # only succeeds on an empty folder
+        except OSError:
+            return
+
+
+#: Staging folders older than this, whose process is gone, are removed.
+STALE_SECONDS = 24 * 3600
+
+
+def _umask() -> int:
+    if "umask" not in _STATE:
+        with _LOCK:
+            current = os.umask(0o077)
+            os.umask(current)
+            _STATE["umask"] = current
+    return _STATE["umask"]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process
+    return True
+
+
+def clean_stale_staging(parent: Path, *, max_age: float = STALE_SECONDS) -> list[Path]:
+    """Remove hidden ``.NAME.partial-PID-*`` folders left by killed runs.
+
+    A staging folder is stale when it is older than ``max_age`` seconds and
+    the process that made it (its name records the process id) is gone.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    removed = []
+    now = time.time()
+    try:
+        entries = list(Path(parent).glob(".*.partial-*"))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = re.search(r"\.partial-(\d+)-", entry.name)
+        try:
+            old = now - entry.lstat().st_mtime > max_age
+        except OSError:
+            continue
+        if old and entry.is_dir() and not entry.is_symlink() and not (
+                match and _pid_alive(int(match.group(1)))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 @contextmanager
 def staged_folder(folder: Path) -> Iterator[Path]:
     """Assemble a run folder in a staging folder, then move it into place.
+
+    The staging folder (``.NAME.partial-PID-XXXX`` beside the target) is
+    removed on any failure, Ctrl-C or SIGTERM (which the command line
+    unwinds like Ctrl-C); staging folders of killed runs are removed by
+    the next run in the same parent (:func:`clean_stale_staging`). The
+    finished folder gets the user's umask (results are meant to be shared).
 
     Parameters
     ----------
@@ -66,21 +165,32 @@ def staged_folder(folder: Path) -> Iterator[Path]:
         If ``folder`` already holds files, or its parent cannot be written.
     """
     folder = Path(folder)
+    if not folder.name or folder.name in (".", "..") or folder.resolve() == Path.cwd():
+        raise OutputError(
+            f"output folder {str(folder)!r} is not a new folder; name one, "
+            "e.g. --out results/run1")
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise OutputError(
             f"output folder {str(folder)!r} already exists and is not empty; "
             "choose another --out or remove it")
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+        clean_stale_staging(folder.parent)
+        staging = Path(tempfile.mkdtemp(
+            prefix=f".{folder.name}.partial-{os.getpid()}-", dir=folder.parent))
+        os.chmod(staging, 0o777 & ~_umask())
     except OSError as exc:
         raise OutputError(
             f"cannot write to output folder {str(folder)!r}: {exc.strerror or exc}") from None
     try:
         yield staging
-        if folder.exists():
-            folder.rmdir()
-        os.rename(staging, folder)
+        try:
+            # atomic; replaces the folder if it is (still) empty
+            os.rename(staging, folder)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot move the finished run into {str(folder)!r}: "
+                f"{exc.strerror or exc} (another run wrote there first?)") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
