@@ -234,11 +234,14 @@ class Session:
     ----------
     notes : set of str
         What the runs reported once (the ensemble engine's fallback to PySD).
+    analyses : dict
+        Loop analyses made so far (by scenario and constants), for reuse.
     """
 
     model: Model
     options: CheckOptions = field(default_factory=CheckOptions)
     notes: set = field(default_factory=set)
+    analyses: dict = field(default_factory=dict, repr=False)
     _runs: dict = field(default_factory=dict, repr=False)
 
     @property

@@ -506,13 +506,17 @@ def evaluate_dominance(ref: Reference, session: Session,
     from sdrev.ensemble import UnsupportedConstructError
 
     scenario = ref.scenarios[0]
+    params = dict(overrides or {})
+    key = ("loops", scenario, tuple(sorted(params.items())))
     try:
-        with np.errstate(all="ignore"):
-            analysis = loops.analyze(session.model, scenario=scenario, params=dict(overrides or {}))
+        if key not in session.analyses:
+            with np.errstate(all="ignore"):
+                session.analyses[key] = loops.analyze(session.model, scenario=scenario,
+                                                      params=params)
     except UnsupportedConstructError as exc:
         return Verdict(ref.id, False, f"{ref.describe()}: no loop analysis of this model "
                        f"({' '.join(str(exc).split())[:160]})")
-    periods = analysis.documented_periods
+    periods = session.analyses[key].documented_periods
     first = []
     for loop in ref.loops:
         starts = [float(p.start) for p in periods.itertuples(index=False)
