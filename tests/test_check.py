@@ -358,3 +358,19 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, words):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and words in err
+
+
+# -- the library --------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [entry.name for entry in sdrev.library.list_models()])
+def test_library_model_battery(name):
+    """Every library model runs the whole battery (its [[reference]] tables and
+    observation table read and judged), no check is skipped, and units, extreme
+    conditions and the time step pass. (mechanisms and reference are reported,
+    not asserted here, until every model passes them.)"""
+    report = check.run(name)
+    got = statuses(report)
+    assert "skip" not in got.values(), report.text()
+    assert {k: got[k] for k in ("units", "extremes", "dt")} == dict.fromkeys(
+        ("units", "extremes", "dt"), "pass"), report.text()

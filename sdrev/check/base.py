@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from sdrev.model import Model
 
 __all__ = ["STATUSES", "CheckOptions", "CheckReport", "CheckResult", "Finding", "Session",
-           "data_path", "declared_limits", "finite", "split_element"]
+           "data_path", "declared_limits", "split_element"]
 
 #: What a check can conclude.
 STATUSES = ("pass", "fail", "skip")
@@ -399,11 +399,6 @@ class _Fallback(logging.Handler):
         self._logger.removeHandler(self)
         self._logger.propagate = self._propagate
         return False
-
-
-def finite(value: float) -> bool:
-    """True for a finite number."""
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def data_path(model: Model, data: str | Path | None) -> Path | None:
