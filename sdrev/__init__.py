@@ -14,9 +14,12 @@ Examples
 """
 
 from sdrev.errors import SdrevError
-from sdrev.library import list_models
-from sdrev.model import Loop, Model, Parameter, TimeSettings, Variable, load
-from sdrev.scenario import Scenario
+
+#: Names loaded on first use (PEP 562): loading a model needs PySD and the
+#: scientific stack, which ``sdrev --help`` and ``import sdrev.errors`` do not.
+_LAZY = {"Loop": "sdrev.model", "Model": "sdrev.model", "Parameter": "sdrev.model",
+         "TimeSettings": "sdrev.model", "Variable": "sdrev.model", "load": "sdrev.model",
+         "Scenario": "sdrev.scenario", "list_models": "sdrev.library"}
 
 __all__ = [
     "Loop",
@@ -32,3 +35,17 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sdrev' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

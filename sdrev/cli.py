@@ -16,11 +16,17 @@ from pathlib import Path
 
 from sdrev import library, runs
 from sdrev.errors import InvalidValueError, SdrevError
-from sdrev.model import load
-from sdrev.scenario import run_settings
-from sdrev.simulate import simulate_settings
+from sdrev.scenario import check_samples, run_settings
 
 __all__ = ["main"]
+
+
+def load(name_or_path):
+    """:func:`sdrev.load`, imported when a command needs a model: PySD and the
+    scientific stack load with it, so ``sdrev --help`` and ``sdrev list`` stay
+    instant."""
+    from sdrev.model import load as load_model
+    return load_model(name_or_path)
 
 #: Exit codes, the same for every command (documented in the README).
 EXIT_OK = 0
@@ -43,6 +49,7 @@ def cmd_describe(args: argparse.Namespace) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> None:
     from sdrev.report import summary_table
+    from sdrev.simulate import simulate_settings
     model = load(args.model)
     scenario = args.scenario or ("baseline" if "baseline" in model.scenarios else None)
     settings = run_settings(model, scenario=scenario, params=parse_assignments(args.set))
@@ -61,6 +68,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     from sdrev import ensemble
     model = load(args.model)
     samples = ensemble_samples(model, args)
+    check_samples(model, samples)
     outputs = [o.strip() for o in args.outputs.split(",") if o.strip()]
     settings = run_settings(model, scenario=args.scenario)
     for name, value in settings.params.items():  # the scenario, where not sampled
@@ -102,6 +110,18 @@ def ensemble_samples(model, args: argparse.Namespace):
     return ensemble.sample_lhs(ranges, int(size), seed=args.seed)
 
 
+def seed(text: str) -> int:
+    """A random seed: an integer from 0 to 2**32 - 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"invalid seed {text!r}; give an integer from 0 to 4294967295")
+    return value
+
+
 def tolerance(text: str) -> float:
     """A relative tolerance: a finite number >= 0 (argparse type)."""
     import math
@@ -121,7 +141,12 @@ def parameter_ranges(model, spec_path: Path | None) -> dict[str, tuple[float, fl
         return {p.name: p.range for p in model.parameters
                 if p.range is not None and p.range[0] < p.range[1]}
     from sdrev.sensitivity import load_spec
-    spec = load_spec(model, spec_path)
+    try:
+        spec = load_spec(model, spec_path)
+    except UnicodeDecodeError as exc:
+        raise InvalidValueError(
+            f"cannot read spec {str(spec_path)!r}: not UTF-8 text ({exc.reason} "
+            f"at byte {exc.start})") from None
     return {f.name: tuple(f.range) for f in spec.factors}
 
 
@@ -300,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outputs", required=True, metavar="A,B",
                    help="variables to save (Vensim or snake_case names)")
     p.add_argument("--scenario", help="scenario for the constants not sampled")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the sample (default 0)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address, or 'local' for a local Dask cluster")
     p.add_argument("--format", choices=("netcdf", "parquet"), default="netcdf")
@@ -333,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--posterior", type=Path, metavar="RUN_DIR",
                    help="analyse the posterior draws of a `sdrev calibrate` run (given data: "
                         "--method delta or pawn)")
-    p.add_argument("--seed", type=int, help="random seed (default from the spec)")
+    p.add_argument("--seed", type=seed, help="random seed (default from the spec)")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sensitivity)
@@ -380,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-N", type=int, metavar="STEPS", help="MCMC steps per walker (default "
                    "from the spec, else 2000)")
     p.add_argument("--walkers", type=int, help="MCMC walkers (default from the spec, else 32)")
-    p.add_argument("--seed", type=int, help="random seed (default from the spec)")
+    p.add_argument("--seed", type=seed, help="random seed (default from the spec)")
     p.add_argument("--holdout", metavar="T0:T1",
                    help="leave out the observations in [T0, T1] and score the predictive "
                         "bands on them")
@@ -396,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checks to run, of units,extremes,dt,mechanisms,reference (default all)")
     p.add_argument("--data", type=Path, metavar="FILE.csv",
                    help="observation table (default: data/MODEL.csv for a library model)")
-    p.add_argument("--seed", type=int, default=1,
+    p.add_argument("--seed", type=seed, default=1,
                    help="seed of the extreme-conditions Latin hypercube (default 1)")
     p.add_argument("--samples", type=int, default=64,
                    help="runs in that Latin hypercube (default 64)")
@@ -457,6 +482,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print("sdrev: error: out of memory; ask for fewer runs, outputs or "
               "saved times (a larger SAVEPER or TIME STEP)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except UnicodeDecodeError as exc:  # a binary or mis-encoded input file
+        print(f"sdrev: error: an input file is not UTF-8 text ({exc.reason} "
+              f"at byte {exc.start})", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Terminated:
         print("sdrev: terminated", file=sys.stderr)

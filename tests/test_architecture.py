@@ -38,3 +38,20 @@ def test_third_party_imports_stay_in_their_stage(package):
             offenders.append(rel)
     assert not offenders, f"{package} imported outside {ALLOWED[package]}: {offenders}"
     assert any(package in _imports(p) for p in PACKAGE.rglob("*.py"))
+
+
+HEAVY = ("pysd", "numba", "xarray", "dask", "matplotlib", "pandas", "scipy", "SALib")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"]])
+def test_help_and_list_load_nothing_heavy(argv):
+    """`sdrev --help` and `sdrev list` must be instant: no scientific stack."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom sdrev.cli import main\n"
+            "try:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in %r if m in sys.modules))" % (argv, HEAVY))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip().splitlines()[-1]
+    assert out == "[]", f"sdrev {' '.join(argv)} imported {out}"

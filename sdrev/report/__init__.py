@@ -1,11 +1,27 @@
 """Report stage: figures, text summaries and briefs.
 
-The only package of sdrev that imports matplotlib.
+The only package of sdrev (with :mod:`sdrev.figures`) that imports matplotlib.
+Its names load on first use, so that a plain-text command (``sdrev list``)
+does not start matplotlib.
 """
 
-from sdrev.report.figures import save_figure, trajectory_figure
-from sdrev.report.loop_figures import loop_score_figure, loops_table_text
-from sdrev.report.text import describe_text, library_text, summary_table
+import importlib
 
-__all__ = ["describe_text", "library_text", "loop_score_figure", "loops_table_text",
-           "save_figure", "summary_table", "trajectory_figure"]
+#: Public name -> the module that defines it.
+_NAMES = {"save_figure": "figures", "trajectory_figure": "figures",
+          "loop_score_figure": "loop_figures", "loops_table_text": "loop_figures",
+          "describe_text": "text", "library_text": "text", "summary_table": "text"}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"sdrev.report.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sdrev.report' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES))

@@ -6,10 +6,9 @@ import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
 if TYPE_CHECKING:
+    import pandas as pd
+
     from sdrev.model import Model
 
 __all__ = ["describe_text", "library_text", "summary_table"]
@@ -23,6 +22,8 @@ def library_text(entries) -> str:
 
 def describe_text(model: Model) -> str:
     """Everything a user needs to know before running ``model``."""
+    import pandas as pd
+
     out = [model.title, "=" * len(model.title)]
     for label, text in (("Description", model.description), ("Source", model.source),
                         ("Question", model.question)):
@@ -57,6 +58,9 @@ def describe_text(model: Model) -> str:
 
 def summary_table(model: Model, frame: pd.DataFrame, *, points: int = 5) -> str:
     """Key outputs at a few evenly spaced saved times."""
+    import numpy as np
+    import pandas as pd
+
     by_name = {v.name: v for v in model.variables}
     times = frame.index.to_numpy()
     picks = sorted({times[int(round(i))] for i in np.linspace(0, len(times) - 1, points)})
@@ -76,6 +80,8 @@ def _section(title: str, body: str) -> list[str]:
 
 
 def _table(variables, fields) -> str:
+    import pandas as pd
+
     if not variables:
         return "none"
     return pd.DataFrame([{f: getattr(v, f) for f in fields} for v in variables]
