@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdrev.errors import OutputError
+from sdrev.errors import InvalidValueError, OutputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from sdrev.scenario import RunSettings
 
 __all__ = ["STALE_SECONDS", "clean_stale_staging", "default_run_dir", "manifest",
-           "save_simulation", "software_versions", "staged_folder", "write_json"]
+           "read_manifest", "save_simulation", "software_versions", "staged_folder", "write_json"]
 
 _LOCK = threading.Lock()
 _STATE: dict = {}
@@ -200,6 +200,28 @@ def write_json(path: Path, data: Mapping) -> None:
     """Write ``data`` as indented JSON."""
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n",
                           encoding="utf-8")
+
+
+def read_manifest(folder: Path) -> dict:
+    """The ``manifest.json`` of a run folder, checked to be a JSON object.
+
+    Raises
+    ------
+    InvalidValueError
+        If the file cannot be read, is not UTF-8 JSON or not an object; the
+        message names the file.
+    """
+    path = Path(folder) / "manifest.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:120]
+        raise InvalidValueError(f"cannot read run manifest {str(path)!r}: {reason}; "
+                                "is the folder complete?") from None
+    if not isinstance(data, dict):
+        raise InvalidValueError(f"run manifest {str(path)!r} is not a JSON object; "
+                                "is the folder complete?")
+    return data
 
 
 def software_versions() -> dict[str, str]:

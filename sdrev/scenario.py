@@ -20,8 +20,8 @@ from sdrev.errors import InvalidValueError, UnknownNameError, suggest
 if TYPE_CHECKING:
     from sdrev.model import Model, Parameter, Variable
 
-__all__ = ["RunSettings", "Scenario", "read_scenarios", "resolve_parameter",
-           "resolve_variable", "run_settings"]
+__all__ = ["RunSettings", "Scenario", "check_samples", "read_scenarios",
+           "resolve_parameter", "resolve_variable", "run_settings"]
 
 #: Control variables a run may change, and PySD's keyword for each.
 TIME_CONTROLS = {"FINAL TIME": "final_time", "TIME STEP": "time_step",
@@ -204,3 +204,62 @@ def _number(raw: object, what: str) -> float:
     if not math.isfinite(value):
         raise InvalidValueError(f"{what} must be a finite number, got {raw!r}")
     return value
+
+
+def check_samples(model: Model, samples) -> None:
+    """Refuse ensemble samples that cannot give meaningful runs.
+
+    Parameters
+    ----------
+    model : Model
+    samples : pandas.DataFrame
+        One row per run, one column per varied constant or control
+        variable.
+
+    Raises
+    ------
+    InvalidValueError
+        If there are no runs, a value is missing, not a number, infinite or
+        beyond float range (naming the column and the first runs), or a
+        control variable would give a run without a horizon (FINAL TIME not
+        after INITIAL TIME, TIME STEP or SAVEPER not positive, TIME STEP
+        longer than the horizon).
+    """
+    import numpy as np
+    import pandas as pd
+
+    if len(samples) == 0:
+        raise InvalidValueError("the samples hold no runs (a header only?); "
+                                "give at least one row of values")
+    columns = {}
+    for column in samples.columns:
+        values = pd.to_numeric(samples[column], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            runs = ", ".join(str(i) for i in bad[:5]) + (", ..." if bad.size > 5 else "")
+            raise InvalidValueError(
+                f"sample column {str(column)!r} holds {bad.size} value(s) that are "
+                f"missing, not numbers, infinite or beyond float range (run(s) "
+                f"{runs}, e.g. {samples[column].iloc[bad[0]]!r}); every value must "
+                "be a finite number")
+        control = _control(str(column))
+        if control:
+            columns[control] = values
+    for keyword in ("time_step", "saveper"):
+        if keyword in columns and not (columns[keyword] > 0).all():
+            raise InvalidValueError(
+                f"{keyword.upper().replace('_', ' ')} must be positive in every run, "
+                f"got {columns[keyword].min():g}")
+    final = columns.get("final_time", np.array([model.time.final]))
+    step = columns.get("time_step", np.array([model.time.step]))
+    horizon = final - model.time.initial
+    if (horizon <= 0).any():
+        raise InvalidValueError(
+            f"FINAL TIME {final[horizon <= 0][0]:g} must be after INITIAL TIME "
+            f"{model.time.initial:g} in every run")
+    step, horizon = np.broadcast_arrays(step, horizon)
+    if (step > horizon).any():
+        first = np.flatnonzero(step > horizon)[0]
+        raise InvalidValueError(
+            f"TIME STEP {step[first]:g} is longer than the simulated horizon "
+            f"{horizon[first]:g} in run {first}")

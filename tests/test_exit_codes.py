@@ -93,6 +93,94 @@ def test_closed_output_pipe_exits_quietly():
         pytest.skip("needs bash")
     # `true` exits at once, so sdrev writes into a closed pipe
     proc = subprocess.run(["bash", "-c", f"set -o pipefail; '{SDREV}' list | true"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
+
+
+# -- bad input that used to end as an internal error or as wrong numbers -----
+
+SAMPLES = {
+    "header_only": "Rate\n",
+    "nan": "Rate\nnan\n0.5\n",
+    "empty_cell": "Rate,Cap\n,10\n0.5,10\n",
+    "inf": "Rate\ninf\n0.5\n",
+    "minus_inf": "Rate\n0.5\n-inf\n",
+    "overflowing": "Rate\n1e400\n0.5\n",
+    "final_before_initial": "FINAL TIME\n-5\n",
+    "final_at_initial": "FINAL TIME\n0\n",
+    "zero_time_step": "TIME STEP\n0\n",
+    "negative_saveper": "SAVEPER\n-1\n",
+    "time_step_beyond_horizon": "TIME STEP,FINAL TIME\n8,4\n",
+}
+
+
+@pytest.mark.parametrize("case", list(SAMPLES))
+def test_ensemble_refuses_samples_without_meaningful_runs(tmp_path, capsys, widgets_path, case):
+    samples = tmp_path / "samples.csv"
+    samples.write_text(SAMPLES[case], encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["ensemble", str(widgets_path), "--samples", str(samples),
+                 "--outputs", "Stock A", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sdrev: error: ") and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args", [["--seed", "-1"], ["--seed", "4294967296"],
+                                  ["--seed", "x"]])
+def test_bad_seed_is_refused(widgets_path, capsys, args):
+    with pytest.raises(SystemExit) as exit_:
+        main(["ensemble", str(widgets_path), "--sample", "lhs:4", "--outputs", "Stock A",
+              *args])
+    assert exit_.value.code == 2 and "invalid seed" in capsys.readouterr().err
+
+
+def test_binary_ranges_file_is_bad_input(tmp_path, capsys, widgets_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_bytes(bytes(range(256)) * 4)
+    assert main(["ensemble", str(widgets_path), "--sample", "lhs:4", "--ranges", str(spec),
+                 "--outputs", "Stock A", "--quiet", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "not UTF-8 text" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("out", [".", ""])
+def test_out_must_name_a_folder(tmp_path, monkeypatch, capsys, widgets_path, out):
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", str(widgets_path), "--out", out]) == 2
+    assert "not a new folder" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"\xff\xfe\x00"])
+def test_corrupt_manifest_is_one_line(tmp_path, content):
+    from sdrev import runs
+    from sdrev.errors import InvalidValueError
+
+    (tmp_path / "manifest.json").write_bytes(content)
+    with pytest.raises(InvalidValueError, match="manifest.json"):
+        runs.read_manifest(tmp_path)
+
+
+def test_brief_from_a_sensitivity_folder_with_a_corrupt_manifest_is_bad_input(
+        tmp_path, widgets_path):
+    from sdrev.errors import InvalidValueError
+    from sdrev.model import load
+    from sdrev.report.brief import levers_from_folder
+
+    (tmp_path / "indices.csv").write_text("group,output,metric,factor,index,value,conf\n")
+    (tmp_path / "manifest.json").write_text('{"model": "widgets", "trunc')
+    with pytest.raises(InvalidValueError, match="cannot read run manifest"):
+        levers_from_folder(load(widgets_path), tmp_path)
+
+
+def test_unusable_cache_folder_runs_without_cache_and_says_so_once(tmp_path, widgets_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    env = {**__import__("os").environ, "SDREV_CACHE_DIR": str(blocker / "cache")}
+    proc = subprocess.run([SDREV, "simulate", str(widgets_path), "--out", str(tmp_path / "run")],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("running without a cache") == 1
+    assert (tmp_path / "run" / "manifest.json").exists()

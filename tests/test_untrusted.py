@@ -148,7 +148,7 @@ def _load(path):
 
 @pytest.mark.parametrize("name", BREAKOUTS)
 def test_breakouts_are_real_without_sdrevs_defences(hostile, monkeypatch, name):
-    import sdrev.translate as translate
+    from sdrev import translate
 
     marker, paths = hostile
     monkeypatch.setattr(translate, "sanitize", lambda model, on_file=None: model)
@@ -159,7 +159,7 @@ def test_breakouts_are_real_without_sdrevs_defences(hostile, monkeypatch, name):
 
 @pytest.mark.parametrize("name", BREAKOUTS)
 def test_audit_alone_refuses_each_breakout(hostile, monkeypatch, name):
-    import sdrev.translate as translate
+    from sdrev import translate
 
     marker, paths = hostile
     monkeypatch.setattr(translate, "sanitize", lambda model, on_file=None: model)

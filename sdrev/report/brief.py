@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
 import time as _time
 from collections.abc import Mapping, Sequence
@@ -206,7 +205,9 @@ def levers_from_folder(model: Model, folder: str | Path, *, output: str | None =
     if not (folder / "indices.csv").is_file() or not (folder / "manifest.json").is_file():
         raise ModelNotFoundError(f"{str(folder)!r} is not a sensitivity run folder "
                                  "(no indices.csv and manifest.json)")
-    man = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    from sdrev import runs
+
+    man = runs.read_manifest(folder)
     if man.get("model") != model.name:
         raise InvalidValueError(f"{str(folder)!r} analysed model {man.get('model')!r}, "
                                 f"not {model.name!r}")
