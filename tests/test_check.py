@@ -374,3 +374,16 @@ def test_library_model_battery(name):
     assert "skip" not in got.values(), report.text()
     assert {k: got[k] for k in ("units", "extremes", "dt")} == dict.fromkeys(
         ("units", "extremes", "dt"), "pass"), report.text()
+
+
+def test_a_reference_on_an_input_only_variable_is_rejected(tmp_path):
+    path = _variant(tmp_path, "exogenous", [("Market Size=\n", (
+        "Campaign Reach=\n\tInnovation Rate * Market Size * (1 + Time / 10)\n\t~\tperson/Year"
+        "\n\t~\tDriven by constants and time only.\n\t|\n\nMarket Size=\n"))])
+    model = sdrev.load(path)
+    with pytest.raises(InvalidValueError, match="depends on no stock"):
+        parse_references(model, [{"kind": "s_shape", "variable": "Campaign Reach",
+                                  "source": "s"}])
+    # a variable downstream of a stock is fine
+    parse_references(model, [{"kind": "s_shape", "variable": "Adoption Fraction",
+                              "source": "s"}])

@@ -41,9 +41,10 @@ or ``thresholds`` list; ``direction`` "up"/"down"; ``margin`` time units)
 ``value``; ``time`` default FINAL TIME; ``margin`` variable's units)
     At ``time`` the variable exceeds (is below) the other by more than ``margin``.
 
-A reference must be able to fail: it may not name a constant, and a
-comparison with a number that the variable's documented range implies is
-rejected as restating a bound. Orderings never tolerate a reversal.
+A reference must be able to fail: it may not name a constant or a variable
+that depends on no stock (both only restate inputs), and a comparison with a
+number that the variable's documented range implies is rejected as restating
+a bound. Orderings never tolerate a reversal.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
     from sdrev.model import Model
 
 __all__ = ["END_SLOPE_FRACTION", "KINDS", "PEAK_PROMINENCE", "Reference", "Verdict",
-           "evaluate", "evaluate_dominance", "outputs_of", "parse_references",
+           "endogenous", "evaluate", "evaluate_dominance", "outputs_of", "parse_references",
            "read_references"]
 
 #: Kinds of reference mode.
@@ -244,7 +245,31 @@ def _parse(model: Model, entry: Mapping, kind: str, ident: str, where: str) -> R
         fields["time"] = _time(model, entry["time"], where)
     if kind in ("greater_than", "less_than"):
         fields.update(_comparand(model, entry, fields["variables"][0], kind, where))
+    for name in fields["variables"]:
+        if not endogenous(model, split_element(name)[0]):
+            raise InvalidValueError(f"{where}: {name} depends on no stock, so it only "
+                                    "restates the model's inputs; a reference must be about "
+                                    "what the model's structure makes of them")
     return Reference(**fields)
+
+
+def endogenous(model: Model, name: str) -> bool:
+    """Whether variable ``name`` is a stock or depends on one (``True`` also when
+    the model's causal graph cannot be built)."""
+    import networkx as nx
+
+    from sdrev import loops
+    from sdrev.ensemble import UnsupportedConstructError
+    from sdrev.scenario import resolve_variable
+
+    py = resolve_variable(model, name).py_name
+    try:
+        _, graph = loops.causal_structure(model.path)
+    except UnsupportedConstructError:
+        return True
+    stocks = set(graph.stocks)
+    nodes = [n for n in graph.graph.nodes if n == py or str(n).startswith(py + "[")]
+    return any(n in stocks or nx.ancestors(graph.graph, n) & stocks for n in nodes)
 
 
 def _number(raw, where: str, what: str, *, minimum: float | None = None) -> float:
@@ -308,7 +333,10 @@ def _thresholds(model: Model, entry: Mapping, count: int, where: str) -> tuple:
     out = []
     for item in raw:
         if isinstance(item, str):
-            out.append(model.parameter(item).name)
+            try:
+                out.append(model.parameter(item).name)
+            except UnknownNameError as exc:
+                raise UnknownNameError(f"{where}: threshold: {exc}") from None
         else:
             out.append(_number(item, where, "threshold"))
     return tuple(out)
