@@ -86,6 +86,7 @@ def test_summary_line():
     assert results[1].as_dict()["worst_rel_error"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("SDREV_CONFORMANCE_FULL") == "0",
                     reason="full suite skipped (SDREV_CONFORMANCE_FULL=0)")
 def test_full_suite_passes_at_least_as_many_as_pysd():

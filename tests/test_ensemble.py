@@ -142,6 +142,7 @@ def _check_against_pysd(path: Path, n_sets: int, seed: int) -> None:
                     1e-9, f"{path.name}: {column}, run {i}, params {params}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
 def test_library_model_matches_pysd(path):
     # 50 sets each, as issue 4 asks (the subscripted mne model takes PySD
@@ -156,6 +157,7 @@ def tiny(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_builtins_match_pysd(tiny):
     _check_against_pysd(tiny, 4, seed=3)
 

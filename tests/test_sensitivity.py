@@ -401,6 +401,7 @@ def library_models():
     return {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(SMALLEST_N))
 @pytest.mark.parametrize("name", LIBRARY)
 def test_every_library_model_runs_with_every_method(name, method, library_models):
@@ -563,6 +564,7 @@ def test_dominance_shift_responds_to_infectivity_not_to_a_dummy(sir_with_dummy, 
     assert "loop_metrics" in manifest["timings_seconds"]
 
 
+@pytest.mark.slow
 def test_cli_crrc_dominance_spec(tmp_path, capsys):
     """The library's loop-dominance spec, by bare name, at a tiny N: every loop
     metric analysed for both factor groups, and knocking out the strategic
