@@ -387,3 +387,16 @@ def test_a_reference_on_an_input_only_variable_is_rejected(tmp_path):
     # a variable downstream of a stock is fine
     parse_references(model, [{"kind": "s_shape", "variable": "Adoption Fraction",
                               "source": "s"}])
+
+
+def test_cli_bad_reference_table_fails_before_any_run(tmp_path, capsys):
+    path = tmp_path / "m.mdl"
+    path.write_text(CLEAN.read_text())
+    path.with_suffix(".toml").write_text(
+        CLEAN.with_suffix(".toml").read_text().replace('kind = "s_shape"', 'kind = "sshape"'))
+    assert main(["check", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing ran
+    assert len(captured.err.strip().splitlines()) == 1
+    assert "reference 'adoption_s_shape': unknown kind 'sshape'; valid kinds: s_shape" in \
+        captured.err

@@ -235,7 +235,8 @@ class Session:
     notes : set of str
         What the runs reported once (the ensemble engine's fallback to PySD).
     analyses : dict
-        Loop analyses made so far (by scenario and constants), for reuse.
+        Loop analyses made so far (by scenario and constants) and the model's
+        reference behaviours once read, for reuse.
     """
 
     model: Model

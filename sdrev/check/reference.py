@@ -68,7 +68,8 @@ class Behaviours:
 
 
 def load_behaviours(session: Session) -> Behaviours:
-    """Read the model's observation table (if any) and ``[[reference]]`` tables.
+    """Read the model's observation table (if any) and ``[[reference]]`` tables
+    (once per session).
 
     Raises
     ------
@@ -77,10 +78,12 @@ def load_behaviours(session: Session) -> Behaviours:
     """
     from sdrev.observations import read_observations
 
-    path = data_path(session.model, session.options.data)
-    observations = read_observations(path, model=session.model) if path else ()
-    return Behaviours(tuple(observations), read_references(session.model),
-                      str(path) if path else "")
+    if "behaviours" not in session.analyses:
+        path = data_path(session.model, session.options.data)
+        observations = read_observations(path, model=session.model) if path else ()
+        session.analyses["behaviours"] = Behaviours(
+            tuple(observations), read_references(session.model), str(path) if path else "")
+    return session.analyses["behaviours"]
 
 
 def _scenario_of(session: Session, obs: Observation) -> str | None:

@@ -96,6 +96,9 @@ def run(model: Model | str | Path, *, only: str | Iterable[str] | None = None,
         model = load(model)
     session = Session(model, CheckOptions(seed=seed, samples=samples,
                                           data=Path(data) if data is not None else None))
+    if {"mechanisms", "reference"} & set(names):  # bad tables fail before any run
+        from sdrev.check.reference import load_behaviours
+        load_behaviours(session)
     results = tuple(get(name).check(session) for name in names)
     return CheckReport(model.name, str(model.path), results, tuple(sorted(session.notes)))
 
