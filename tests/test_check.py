@@ -400,3 +400,14 @@ def test_cli_bad_reference_table_fails_before_any_run(tmp_path, capsys):
     assert len(captured.err.strip().splitlines()) == 1
     assert "reference 'adoption_s_shape': unknown kind 'sshape'; valid kinds: s_shape" in \
         captured.err
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"seed": -1}, "seed must be an integer from 0"),
+    ({"seed": 1.5}, "seed must be an integer"),
+    ({"samples": -3}, "samples must be a non-negative integer"),
+    ({"only": []}, "no check named; valid checks"),
+])
+def test_api_options_are_validated(clean, kwargs, words):
+    with pytest.raises(InvalidValueError, match=words):
+        check.run(clean, **kwargs)

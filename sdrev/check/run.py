@@ -86,8 +86,8 @@ def run(model: Model | str | Path, *, only: str | Iterable[str] | None = None,
     from sdrev.model import Model, load
 
     names = parse_only(only)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidValueError(f"seed must be an integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise InvalidValueError(f"seed must be an integer from 0 to {2**32 - 1}, got {seed!r}")
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
         raise InvalidValueError(f"samples must be a non-negative integer, got {samples!r}")
     if data is not None and not Path(data).is_file():
