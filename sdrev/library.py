@@ -2,7 +2,8 @@
 
 sdrev's own models are the ``.mdl`` files of the repository's ``models/``
 folder (bundled into the installed package). A user's model is any path to
-an ``.mdl`` file.
+a Vensim ``.mdl`` file or an XMILE ``.xmile``/``.stmx`` file (Stella,
+Simlin).
 """
 
 from __future__ import annotations
@@ -13,10 +14,21 @@ from pathlib import Path
 
 from sdrev.errors import InvalidValueError, ModelNotFoundError
 
-__all__ = ["LibraryEntry", "calibration_dir", "data_dir", "list_models", "library_dir",
-           "resolve_model_path", "read_metadata", "sensitivity_dir"]
+__all__ = [
+    "MODEL_SUFFIXES",
+    "LibraryEntry",
+    "calibration_dir",
+    "data_dir",
+    "library_dir",
+    "list_models",
+    "read_metadata",
+    "resolve_model_path",
+    "sensitivity_dir",
+]
 
 _PACKAGE = Path(__file__).resolve().parent
+#: File suffixes sdrev reads as models: Vensim text models and XMILE.
+MODEL_SUFFIXES = (".mdl", ".xmile", ".stmx", ".xml")
 
 
 @dataclass(frozen=True)
@@ -57,14 +69,18 @@ def list_models() -> tuple[LibraryEntry, ...]:
     """The library's models, sorted by name."""
     folder = library_dir()
     entries = []
-    for path in sorted(folder.glob("*.mdl")):
+    for path in sorted(p for p in folder.iterdir()
+                       if p.suffix.lower() in MODEL_SUFFIXES[:3]):
         meta = read_metadata(path).get("model", {})
         entries.append(LibraryEntry(path.stem, path, meta.get("description", "")))
     return tuple(entries)
 
 
 def resolve_model_path(name_or_path: str | Path) -> Path:
-    """Turn a library name or a path into the ``.mdl`` file it names.
+    """Turn a library name or a path into the model file it names.
+
+    A path may name a Vensim ``.mdl`` or an XMILE ``.xmile``, ``.stmx`` or
+    ``.xml`` file.
 
     Raises
     ------
@@ -73,22 +89,26 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
         path when a file does not exist.
     """
     text = str(name_or_path)
-    looks_like_path = (isinstance(name_or_path, Path) or text.lower().endswith(".mdl")
+    looks_like_path = (isinstance(name_or_path, Path)
+                       or text.lower().endswith(MODEL_SUFFIXES)
                        or "/" in text or "\\" in text)
     if looks_like_path:
         path = Path(text).expanduser()
         if not path.is_file():
             raise ModelNotFoundError(f"model file {text!r} does not exist")
-        if path.suffix.lower() != ".mdl":
+        if path.suffix.lower() not in MODEL_SUFFIXES:
             raise ModelNotFoundError(
-                f"{text!r} is not a Vensim .mdl file (sdrev reads Vensim text models)")
+                f"{text!r} is not a model file: sdrev reads Vensim text models "
+                f"and XMILE ({', '.join(MODEL_SUFFIXES)})")
         return path.resolve()
-    path = library_dir() / f"{text}.mdl"
-    if path.is_file():
-        return path
+    for suffix in MODEL_SUFFIXES[:3]:
+        path = library_dir() / f"{text}{suffix}"
+        if path.is_file():
+            return path
     known = ", ".join(entry.name for entry in list_models()) or "none"
     raise ModelNotFoundError(
-        f"unknown model {text!r}; known models: {known} (or give a path to an .mdl file)")
+        f"unknown model {text!r}; known models: {known} (or give a path to "
+        "an .mdl, .xmile or .stmx file)")
 
 
 def read_metadata(mdl_path: Path) -> dict:

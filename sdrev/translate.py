@@ -30,8 +30,9 @@ with warnings.catch_warnings():
     from pysd.builders.python.subscripts import SubscriptManager
     from pysd.translators.structures import abstract_expressions
     from pysd.translators.vensim.vensim_file import VensimFile
+    from pysd.translators.xmile.xmile_file import XmileFile
 
-from sdrev import cache
+from sdrev import cache, xmile
 from sdrev.cache import cache_root
 from sdrev.errors import ModelParseError, SdrevError
 from sdrev.sanitize import audit_source, clean_text, sanitize
@@ -145,6 +146,8 @@ def translate(mdl_path: Path) -> Translation:
         f"{digest}|{mdl_path}|{PYSD_VERSION}|{_CACHE_LAYOUT}".encode())
     for name, file_digest in _read_files(data, mdl_path.parent):
         key_hash.update(f"|{name}={file_digest}".encode())
+    if xmile.is_xmile(mdl_path):  # sdrev's own reading of XMILE, in the key
+        key_hash.update(f"|xmile={xmile.reader_digest()}".encode())
     root, key = cache.usable_root()
     stem = _safe_stem(mdl_path)
     folder = cache.private_dir(root / "translations")
@@ -234,14 +237,32 @@ def _safe_stem(path: Path) -> str:
     return stem
 
 
-def _parse(mdl_path: Path) -> VensimFile:
+class _XmileFile(XmileFile):
+    """PySD's XMILE reader on a tree :mod:`sdrev.xmile` parsed safely (no
+    entities, DTD or network) and normalised."""
+
+    def _get_root(self):
+        return xmile.read_root(self.xmile_path)
+
+
+def _abstract(model_file: VensimFile | XmileFile):
+    """PySD's abstract model of a parsed file; for XMILE, completed where
+    PySD's reader leaves out part of the standard (:func:`xmile.amend`)."""
+    abstract = model_file.get_abstract_model()
+    if isinstance(model_file, XmileFile):
+        abstract = xmile.amend(abstract, model_file.xmile_root)
+    return abstract
+
+
+def _parse(mdl_path: Path) -> VensimFile | XmileFile:
     if not mdl_path.is_file():
         raise ModelParseError(f"model file {str(mdl_path)!r} does not exist")
     text = mdl_path.read_text(encoding="utf-8", errors="replace")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ven_file = VensimFile(mdl_path)
+            reader = _XmileFile if xmile.is_xmile(mdl_path) else VensimFile
+            ven_file = reader(mdl_path)
             ven_file.parse()
     except SdrevError:
         raise

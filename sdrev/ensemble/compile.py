@@ -765,7 +765,7 @@ _EXTERNAL = re.compile(r"\bGET[ _]+(XLS|DIRECT|123|DATA|VDF)", re.IGNORECASE)
 #: the code generated from it): a change to any of them invalidates every
 #: cached program.
 _COMPILER_SOURCES = ("program.py", "compile.py", "macros.py", "externals.py",
-                     "layout.py", "codegen.py", "functions.py")
+                     "layout.py", "codegen.py", "functions.py", "../xmile.py")
 
 
 def _cache_entry(path: Path, subscripts: bool) -> Path | None:

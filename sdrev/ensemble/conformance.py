@@ -1,8 +1,9 @@
 """Conformance: run Vensim's test models and compare with canonical output.
 
 Each model folder of a conformance suite (e.g. the SDXorg ``test-models``)
-holds a ``.mdl`` file and the canonical results ``output.csv`` or
-``output.tab`` written by Vensim. :func:`check_folder` runs every model
+holds a Vensim ``.mdl`` file, often its XMILE versions (``.xmile``,
+``.stmx``), and the canonical results ``output.csv`` or ``output.tab``
+written by Vensim. :func:`check_folder` runs every model
 once with its own constants and compares every canonical column at the
 canonical times.
 """
@@ -19,13 +20,15 @@ import pandas as pd
 from sdrev.errors import InvalidValueError, ModelNotFoundError, SdrevError
 from sdrev.sanitize import clean_text
 
-__all__ = ["ModelResult", "check_folder", "check_model", "check_model_at",
+__all__ = ["SUFFIXES", "ModelResult", "check_folder", "check_model", "check_model_at",
            "load_canonical",
            "summary"]
 
 log = logging.getLogger("sdrev.ensemble")
 
 _CONTROL = {"FINAL TIME", "INITIAL TIME", "TIME STEP", "SAVEPER"}
+#: Model files a conformance folder is searched for.
+SUFFIXES = (".mdl", ".xmile", ".stmx")
 
 #: Absolute tolerance of the comparison, that of PySD's own conformance
 #: harness (``pysd.tools.benchmarking.assert_allclose``): canonical outputs
@@ -40,7 +43,7 @@ class ModelResult:
     Attributes
     ----------
     model : str
-        Path of the ``.mdl`` relative to the checked folder.
+        Path of the model file relative to the checked folder.
     passed : bool
         Every compared value within ``rtol``.
     engine : str
@@ -228,12 +231,13 @@ def _select(dataset, py, elements):
 
 def check_folder(path, *, rtol: float = 0.05, engine: str = "auto",
                  progress: bool = False) -> list[ModelResult]:
-    """Run every ``.mdl`` under ``path`` and compare with canonical output.
+    """Run every model under ``path`` and compare with canonical output.
 
     Parameters
     ----------
     path : str or Path
-        Folder searched recursively for ``.mdl`` files.
+        Folder searched recursively for ``.mdl``, ``.xmile`` and ``.stmx``
+        files.
     rtol : float
         Relative tolerance of the comparison.
     engine : {"auto", "sdrev", "pysd"}
@@ -260,7 +264,8 @@ def check_folder(path, *, rtol: float = 0.05, engine: str = "auto",
         raise ModelNotFoundError(f"conformance folder {str(root)!r} does not exist")
     if not rtol > 0:
         raise InvalidValueError(f"rtol must be positive, got {rtol!r}")
-    models = sorted(root.rglob("*.mdl"))
+    models = sorted(p for p in root.rglob("*")
+                    if p.suffix.lower() in SUFFIXES and p.is_file())
     if progress:
         from tqdm.auto import tqdm
 

@@ -1,0 +1,212 @@
+"""XMILE files (``.xmile``, ``.stmx``): read safely, and made fit for PySD.
+
+XMILE is the OASIS standard in which Stella, Simlin and pysimlin save
+models. PySD's XMILE translator reads it into the same abstract model as a
+Vensim file, but it reads the XML with entity expansion on and misses parts
+of the standard. This module reads the file itself, with a parser that
+expands no entity, loads no DTD and reaches no network (an untrusted file
+cannot read local files or blow up memory through entities), and rewrites
+the tree before PySD sees it where PySD would misread it. It uses lxml only
+(PySD is imported by :mod:`sdrev.translate` alone).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sdrev.errors import ModelParseError
+
+__all__ = ["SUFFIXES", "amend", "is_xmile", "read_root", "reader_digest",
+           "rewrite_round", "time_units"]
+
+#: File suffixes read as XMILE.
+SUFFIXES = (".xmile", ".stmx", ".xml")
+_ROUND = re.compile(r"(?<![\w.\"])ROUND\s*\(", re.IGNORECASE)
+
+
+def reader_digest() -> str:
+    """Hash of this module's source: cached translations of XMILE files
+    are keyed by it, so a change to how sdrev reads XMILE rebuilds them."""
+    import hashlib
+
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+def is_xmile(path: str | Path) -> bool:
+    """Whether ``path`` names an XMILE file (by its suffix)."""
+    return Path(path).suffix.lower() in SUFFIXES
+
+
+def _parser():
+    from lxml import etree
+
+    return etree.XMLParser(encoding="utf-8", recover=True,
+                           resolve_entities=False, no_network=True,
+                           load_dtd=False, dtd_validation=False,
+                           huge_tree=False, remove_comments=True,
+                           remove_pis=True)
+
+
+def read_root(path: str | Path):
+    """The root element of an XMILE file, parsed safely and normalised.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.xmile``/``.stmx`` file.
+
+    Returns
+    -------
+    lxml.etree._Element
+        The ``<xmile>`` element, in the XMILE namespace.
+
+    Raises
+    ------
+    ModelParseError
+        If the file is not XML with an ``<xmile>`` root.
+    """
+    from lxml import etree
+
+    path = Path(path)
+    try:
+        tree = etree.parse(str(path), parser=_parser())
+    except (etree.XMLSyntaxError, OSError) as exc:
+        raise ModelParseError(f"cannot parse {path.name}: {exc}") from None
+    root = tree.getroot()
+    if root is None or etree.QName(root).localname != "xmile":
+        raise ModelParseError(
+            f"cannot parse {path.name}: its root element is not <xmile>")
+    if root.nsmap.get(None) is None:
+        raise ModelParseError(
+            f"cannot parse {path.name}: <xmile> has no XML namespace "
+            "(expected http://docs.oasis-open.org/xmile/ns/XMILE/v1.0)")
+    for node in root.iter("{*}eqn", "{*}init_eqn"):
+        if node.text and _ROUND.search(node.text):
+            node.text = rewrite_round(node.text)
+    return root
+
+
+def time_units(path: str | Path) -> str:
+    """The ``time_units`` of the file's ``<sim_specs>`` (``""`` if none)."""
+    root = read_root(path)
+    for node in root.iter("{*}sim_specs"):
+        return node.get("time_units", "").strip()
+    return ""
+
+
+def _sim_spec(root, tag: str) -> float | None:
+    for specs in root.iter("{*}sim_specs"):
+        for node in specs.iter(f"{{*}}{tag}"):
+            try:
+                value = float((node.text or "").strip())
+            except ValueError:
+                return None
+            if node.get("reciprocal", "").lower() == "true":
+                value = 1.0 / value if value else None
+            return value
+    return None
+
+
+def amend(abstract, root):
+    """PySD's abstract model of an XMILE file, completed from the file.
+
+    PySD saves every ``dt`` whatever ``<sim_specs>`` says; XMILE's
+    ``<save_step>`` (the saving interval, Vensim's SAVEPER) is honoured
+    here.
+
+    Parameters
+    ----------
+    abstract : pysd.translators.structures.abstract_model.AbstractModel
+    root : lxml.etree._Element
+        The file's ``<xmile>`` element (:func:`read_root`).
+
+    Returns
+    -------
+    AbstractModel
+        A copy with the changes (the input is not modified).
+    """
+    import dataclasses
+
+    save_step = _sim_spec(root, "save_step")
+    if save_step is None or not save_step > 0:
+        return abstract
+    main, *rest = abstract.sections
+    elements = []
+    for element in main.elements:
+        if element.name.upper() == "SAVEPER" and len(element.components) == 1:
+            component = dataclasses.replace(element.components[0], ast=save_step)
+            element = dataclasses.replace(element, components=[component])
+        elements.append(element)
+    main = dataclasses.replace(main, elements=elements)
+    return dataclasses.replace(abstract, sections=(main, *rest))
+
+
+def _call_args(text: str, start: int) -> tuple[list[str], int]:
+    """Top-level arguments of the call whose ``(`` is at ``start``, and the
+    index after its ``)``; quoted names are skipped whole."""
+    depth, args, begin, i = 0, [], start + 1, start
+    while i < len(text):
+        c = text[i]
+        if c == '"':
+            close = text.find('"', i + 1)
+            i = len(text) if close < 0 else close
+        elif c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+            if depth == 0:
+                args.append(text[begin:i])
+                return args, i + 1
+        elif c == "," and depth == 1:
+            args.append(text[begin:i])
+            begin = i + 1
+        i += 1
+    raise ValueError("unbalanced parentheses")
+
+
+def rewrite_round(text: str) -> str:
+    """An XMILE equation with ``ROUND`` spelled out in standard builtins.
+
+    ``ROUND(x)`` is the nearest integer, halves away from zero
+    (``ROUND(2.5) = 3``, ``ROUND(-2.5) = -3``), and ``ROUND(x, n)`` rounds
+    to ``n`` decimal places the same way. PySD's XMILE reader knows no
+    ``ROUND`` (it would call Python's, which rounds halves to even); the
+    rewrite uses ``INT`` only on non-negative arguments, where truncating
+    and flooring agree. Text that does not parse as a call is left alone.
+
+    Parameters
+    ----------
+    text : str
+        One ``<eqn>``.
+
+    Returns
+    -------
+    str
+    """
+    out, pos = [], 0
+    while (match := _ROUND.search(text, pos)) is not None:
+        if text.count('"', 0, match.start()) % 2:  # inside a quoted name
+            out.append(text[pos:match.end()])
+            pos = match.end()
+            continue
+        try:
+            args, end = _call_args(text, match.end() - 1)
+        except ValueError:
+            break
+        if len(args) not in (1, 2) or not all(a.strip() for a in args):
+            out.append(text[pos:match.end()])
+            pos = match.end()
+            continue
+        x = rewrite_round(args[0].strip())
+        if len(args) == 2:
+            scale = f"(10 ^ ({rewrite_round(args[1].strip())}))"
+            x = f"({x}) * {scale}"
+        body = (f"(IF ({x}) >= 0 THEN INT(({x}) + 0.5) "
+                f"ELSE -INT(0.5 - ({x})))")
+        if len(args) == 2:
+            body = f"({body} / {scale})"
+        out.append(text[pos:match.start()] + body)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
