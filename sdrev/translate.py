@@ -110,7 +110,7 @@ def abstract_model(mdl_path: Path):
     the model file is untrusted, and its text must not become code in any
     source generated from it.
     """
-    return sanitize(_parse(Path(mdl_path)).get_abstract_model())
+    return sanitize(_abstract(_parse(Path(mdl_path))))
 
 
 def translate(mdl_path: Path) -> Translation:
@@ -328,7 +328,7 @@ def _build_into(mdl_path: Path, target: Path, key: bytes) -> None:
                 f"{stem}.py" if section is ven_file.sections[0]
                 else _safe_stem(section.path) + ".py")
         try:
-            abstract = sanitize(ven_file.get_abstract_model(),
+            abstract = sanitize(_abstract(ven_file),
                                 on_file=_absolute_file(mdl_path.parent))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
