@@ -168,7 +168,9 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 
 def cmd_loops(args: argparse.Namespace) -> None:
     from sdrev import loops
-    from sdrev.report import loop_score_figure, loops_table_text, save_figure
+    from sdrev.figures.loop_scores import loop_score_figure
+    from sdrev.figures.trajectories import save_figure
+    from sdrev.report import loops_table_text
     model = load(args.model)
     params = parse_assignments(args.set)
     if args.posterior:  # the loops of the posterior median parameter set

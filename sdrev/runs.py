@@ -276,7 +276,7 @@ def save_simulation(folder: Path, model: Model, settings: RunSettings, frame: pd
     paths = [folder / "trajectories.csv"]
     frame.to_csv(paths[0])
     if plot:
-        from sdrev.report import save_figure, trajectory_figure
+        from sdrev.figures.trajectories import save_figure, trajectory_figure
         (folder / "figures").mkdir()
         label = settings.scenario or "model constants"
         for var in (v for v in model.variables if v.name in model.key_outputs):

@@ -55,3 +55,41 @@ def test_help_and_list_load_nothing_heavy(argv):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip().splitlines()[-1]
     assert out == "[]", f"sdrev {' '.join(argv)} imported {out}"
+
+
+def _sdrev_imports(path: Path) -> set[str]:
+    """Modules of sdrev a file imports (anywhere in it, TYPE_CHECKING blocks included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.startswith("sdrev"):
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("sdrev"))
+    return found
+
+
+def test_no_stage_imports_the_report_layer():
+    """report/ is the top layer (with cli.py): the stages draw with figures/."""
+    offenders = sorted(
+        path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")
+        if not path.relative_to(PACKAGE).as_posix().startswith(("report/", "cli.py"))
+        and any(m == "sdrev.report" or m.startswith("sdrev.report.")
+                for m in _sdrev_imports(path)))
+    assert not offenders, f"modules below the report layer import it: {offenders}"
+
+
+#: Stages the figures layer may not import (it draws results, it runs nothing).
+_ABOVE_FIGURES = ("sdrev.calibrate", "sdrev.check", "sdrev.sensitivity", "sdrev.loops",
+                  "sdrev.compare", "sdrev.discover", "sdrev.report", "sdrev.explore",
+                  "sdrev.cli")
+
+
+def test_figures_import_no_stage_above_them():
+    offenders = {}
+    for path in (PACKAGE / "figures").rglob("*.py"):
+        bad = sorted(m for m in _sdrev_imports(path) if m.startswith(_ABOVE_FIGURES))
+        if bad:
+            offenders[path.name] = bad
+    assert not offenders, f"figures import higher stages: {offenders}"

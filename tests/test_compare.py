@@ -1,4 +1,4 @@
-"""Scenario comparison and regime maps (sdrev.compare, sdrev.report.compare_figures).
+"""Scenario comparison and regime maps (sdrev.compare, sdrev.figures.compare).
 
 The regime map of ``machine_tool_io`` must show He & Wang's (n.d.) claim on its
 default ranges: large integrated enterprises (IO Regime 0) reach higher

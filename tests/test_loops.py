@@ -176,7 +176,8 @@ def test_naming_by_gain_when_variables_do_not_match():
 def test_json_table_and_figure(sir):
     from matplotlib.figure import Figure
 
-    from sdrev.report.loop_figures import loop_score_figure, loops_table_text
+    from sdrev.figures.loop_scores import loop_score_figure
+    from sdrev.report import loops_table_text
     data = json.loads(sir.to_json())
     assert [loop["id"] for loop in data["loops"]] == list(sir.loops["id"])
     assert len(data["relative_scores"]["R1"]) == len(data["times"]) == 121

@@ -161,6 +161,7 @@ def run(model, spec: CalibrationSpec | str | Path | None = None, *, method: str 
         summary = _summary_mle(problem, fit)
         profiles = fit.profiles
         diagnostics = {"method": "mle", "log_likelihood": round(fit.log_likelihood, 4),
+                       "profile_drop": mle.CHI2_95,
                        "open_intervals": [lab for lab, lo, hi in zip(
                            spec.labels, fit.open_lower, fit.open_upper) if lo or hi],
                        "warnings": []}

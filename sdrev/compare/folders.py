@@ -98,7 +98,7 @@ def write(folder: Path, model: Model, *, comparison: Comparison | None = None,
         if regime_map is not None:
             written += _write_regime_map(stage, regime_map)
         if figures:
-            from sdrev.report.compare_figures import write_compare_figures
+            from sdrev.figures.compare import write_compare_figures
             paths = write_compare_figures(stage / "figures", comparison=comparison,
                                           regime_map=regime_map, formats=formats)
             written += [str(p.relative_to(stage)) for p in paths]

@@ -125,18 +125,17 @@ def trace_figure(result) -> Figure:
 
 def profile_figure(result) -> Figure:
     """Profile log likelihood of each parameter, with the 95% threshold."""
-    from sdrev.calibrate.mle import CHI2_95
-
     labels = list(result.profiles)
     cols = min(3, len(labels))
     rows = int(np.ceil(len(labels) / cols))
     fig = Figure(figsize=(4.2 * cols, 3.0 * rows), layout="constrained")
     best = float(result.posterior["log_likelihood"].iloc[0])
+    drop = result.diagnostics["profile_drop"]  # the 95% threshold below the maximum
     for k, label in enumerate(labels):
         x, y = result.profiles[label]
         ax = fig.add_subplot(rows, cols, k + 1)
         ax.plot(x, y, "-o", ms=3, color=_BAND)
-        ax.axhline(best - CHI2_95, color=_OBS, ls="--", lw=1, label="95% threshold")
+        ax.axhline(best - drop, color=_OBS, ls="--", lw=1, label="95% threshold")
         ax.set_title(label, fontsize=9)
         ax.set_ylim(max(np.nanmin(y[np.isfinite(y)], initial=best - 20), best - 20), best + 1)
         ax.grid(True, color="0.9", lw=0.6)

@@ -660,9 +660,9 @@ def figure_uri(fig: Figure, *, dpi: int = 130) -> str:
 
 
 def _figures(brief: Brief) -> dict[str, str]:
-    from sdrev.report.compare_figures import comparison_figure, regime_map_figure
-    from sdrev.report.loop_figures import loop_score_figure
-    from sdrev.report.sensitivity_figures import index_bar_figure, sobol_figure
+    from sdrev.figures.compare import comparison_figure, regime_map_figure
+    from sdrev.figures.loop_scores import loop_score_figure
+    from sdrev.figures.sensitivity import index_bar_figure, sobol_figure
 
     figs = {"trajectories": figure_uri(comparison_figure(brief.comparison))}
     lev = brief.levers

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
     from sdrev.model import Model
 
-__all__ = ["describe_text", "library_text", "summary_table"]
+__all__ = ["describe_text", "library_text", "loops_table_text", "summary_table"]
 
 
 def library_text(entries) -> str:
@@ -96,3 +96,41 @@ def _value(value) -> str:
 
 def _wrap(text: str, indent: str) -> str:
     return textwrap.fill(text, width=100, subsequent_indent=indent)
+
+
+def loops_table_text(analysis, *, max_variables: int = 8) -> str:
+    """The loops and dominant periods of an analysis as plain text."""
+    lines = [f"Feedback loops of {analysis.model}"
+             + (f" (scenario {analysis.scenario})" if analysis.scenario else "")
+             + f": {len(analysis.loops)} loops, {analysis.method} search", ""]
+    width = max([5] + [len(i) for i in analysis.loops["id"]])
+    lines.append(f"{'id':<{width}} {'polarity':<19} {'len':>3} {'mean|RS|':>8}  "
+                 "name / variables")
+    for row in analysis.loops.itertuples(index=False):
+        chain = list(row.variables)
+        if len(chain) > max_variables:
+            chain = chain[:max_variables] + [f"... ({len(row.variables)} in all)"]
+        text = " -> ".join(chain)
+        name = f"{row.name}: " if row.name else ""
+        lines.append(f"{row.id:<{width}} {row.polarity:<19} {row.length:>3} "
+                     f"{row.mean_abs_score:>8.3f}  {name}{text}")
+    lines += ["", "Dominant periods (loops accounting for at least half of the "
+              "change in their partition):"]
+    periods = analysis.dominant_periods
+    multi = periods["partition"].nunique() > 1 if len(periods) else False
+    for row in periods.itertuples(index=False):
+        part = f"[{row.partition}] " if multi else ""
+        lines.append(f"  {part}{row.start:g}-{row.end:g}  {row.polarity:<11} "
+                     f"{', '.join(row.loops)}  (share {row.share:.2f})")
+    if not len(periods):
+        lines.append("  none")
+    documented = getattr(analysis, "documented_periods", None)
+    if documented is not None and len(documented):
+        lines += ["", "Dominant periods among the documented loops (their scores "
+                  "normalised among themselves):"]
+        multi = documented["partition"].nunique() > 1
+        for row in documented.itertuples(index=False):
+            part = f"[{row.partition}] " if multi else ""
+            lines.append(f"  {part}{row.start:g}-{row.end:g}  {row.polarity:<11} "
+                         f"{', '.join(row.loops)}  (share {row.share:.2f})")
+    return "\n".join(lines) + "\n"

@@ -719,7 +719,7 @@ def write(result: SensitivityResult, folder: str | Path, *, command: str = "",
         (stage / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")
         written += ["spec.toml", "summary.txt"]
         if figures:
-            from sdrev.report.sensitivity_figures import write_sensitivity_figures
+            from sdrev.figures.sensitivity import write_sensitivity_figures
             paths = write_sensitivity_figures(result, stage / "figures", formats=formats)
             written += [str(p.relative_to(stage)) for p in paths]
         settings = run_settings(result.model, scenario=result.spec.scenario)

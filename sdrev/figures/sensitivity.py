@@ -11,16 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sdrev.report.figures import save_figure
-
-if TYPE_CHECKING:
-    from sdrev.sensitivity import SensitivityResult
+from sdrev.figures.trajectories import save_figure
 
 __all__ = ["index_bar_figure", "knockout_figure", "morris_figure", "output_figure",
            "sobol_figure",
@@ -253,7 +249,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_").lower()
 
 
-def write_sensitivity_figures(result: SensitivityResult, folder: Path, *,
+def write_sensitivity_figures(result, folder: Path, *,
                               formats: Iterable[str] = ("png", "svg")) -> list[Path]:
     """Write every figure of ``result`` into ``folder`` (created); return the paths."""
     folder = Path(folder)

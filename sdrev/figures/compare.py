@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.colors import ListedColormap
@@ -20,10 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sdrev.report.figures import save_figure
-
-if TYPE_CHECKING:
-    from sdrev.compare import Comparison, RegimeMap
+from sdrev.figures.trajectories import save_figure
 
 __all__ = ["comparison_figure", "regime_map_figure", "write_compare_figures"]
 
@@ -45,7 +41,7 @@ def _units(units: str) -> str:
     return units or "Dmnl"
 
 
-def comparison_figure(comparison: Comparison, *, outputs: Sequence[str] | None = None,
+def comparison_figure(comparison, *, outputs: Sequence[str] | None = None,
                       max_panels: int = MAX_PANELS, thresholds: bool = True) -> Figure:
     """Key outputs side by side, one line per scenario.
 
@@ -91,7 +87,7 @@ def comparison_figure(comparison: Comparison, *, outputs: Sequence[str] | None =
     return fig
 
 
-def regime_map_figure(rmap: RegimeMap) -> Figure:
+def regime_map_figure(rmap) -> Figure:
     """The regime map: who is ahead at the map's year, and the crossover year.
 
     Left panel: grid points where each regime reaches the higher output at
@@ -168,8 +164,7 @@ def _hatched_background(xs, ys):
                      edgecolor="0.55", hatch="///", linewidth=0, zorder=0)
 
 
-def write_compare_figures(folder: Path, *, comparison: Comparison | None = None,
-                          regime_map: RegimeMap | None = None,
+def write_compare_figures(folder: Path, *, comparison=None, regime_map=None,
                           formats: Iterable[str] = ("png", "svg")) -> list[Path]:
     """Write the comparison and regime-map figures into ``folder`` (created)."""
     folder = Path(folder)
