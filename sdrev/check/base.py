@@ -313,10 +313,12 @@ class Session:
             return self._runs[key]
         groups: dict = {}
         subscripted = {p.name for p in self.model.parameters if isinstance(p.value, Mapping)}
+        # a TIME STEP column reaches the engine as one value per run, which it cannot
+        # broadcast against subscripted arrays yet: one run per call there
+        single = time_step is not None and _structure(str(self.model.path),
+                                                      self.model.sha256)[1]
         for i, row in enumerate(rows):
-            # a TIME STEP column reaches the engine as one value per run, which it
-            # cannot broadcast against subscripted arrays yet: one run per call there
-            alone = i if time_step is not None and subscripted else None
+            alone = i if single else None
             groups.setdefault((frozenset(subscripted & set(row)), alone), []).append(i)
         parts = []
         for indices in groups.values():
@@ -419,19 +421,22 @@ def declared_limits(model: Model) -> dict[str, tuple[float | None, float | None]
         Vensim name -> ``(minimum, maximum)``, ``None`` where not given; only
         variables that declare a range.
     """
-    return dict(_limits(str(model.path), model.sha256))
+    return dict(_structure(str(model.path), model.sha256)[0])
 
 
 @functools.lru_cache(maxsize=16)
-def _limits(path: str, sha256: str) -> tuple:
+def _structure(path: str, sha256: str) -> tuple:
+    """``(limits, subscripted)`` of a model file: the declared ranges as
+    ``((name, (lo, hi)), ...)`` and whether it has subscript ranges."""
     from sdrev.translate import abstract_model
 
     out = []
-    for section in abstract_model(Path(path)).sections[:1]:
+    sections = abstract_model(Path(path)).sections[:1]
+    for section in sections:
         for element in section.elements:
             limits = tuple(element.limits or ())[:2]
             lo, hi = (tuple(None if x is None or (isinstance(x, float) and math.isnan(x))
                             else float(x) for x in limits) + (None, None))[:2]
             if lo is not None or hi is not None:
                 out.append((element.name, (lo, hi)))
-    return tuple(out)
+    return tuple(out), any(bool(section.subscripts) for section in sections)
