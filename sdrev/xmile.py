@@ -18,7 +18,7 @@ from pathlib import Path
 from sdrev.errors import ModelParseError
 
 __all__ = ["SUFFIXES", "amend", "is_xmile", "read_root", "reader_digest",
-           "rewrite_round", "time_units"]
+           "inline_macros", "rewrite_round", "time_units"]
 
 #: File suffixes read as XMILE.
 SUFFIXES = (".xmile", ".stmx", ".xml")
@@ -81,10 +81,156 @@ def read_root(path: str | Path):
         raise ModelParseError(
             f"cannot parse {path.name}: <xmile> has no XML namespace "
             "(expected http://docs.oasis-open.org/xmile/ns/XMILE/v1.0)")
+    for node in root.iter("{*}element"):  # "north, young": no space kept
+        if node.get("subscript") is not None:
+            node.set("subscript", ",".join(
+                e.strip() for e in node.get("subscript").split(",")))
+    macros = _expression_macros(root)
+    dims = _dimensions_of(root)
+    for stock in root.iter("{*}stock"):
+        _subscript_flows(stock, dims)
     for node in root.iter("{*}eqn", "{*}init_eqn"):
+        if node.text and "*" in node.text and dims:
+            node.text = _wildcards(node.text, dims)
+        if macros and node.text and not _in_macro(node):
+            node.text = inline_macros(node.text, macros)
         if node.text and _ROUND.search(node.text):
             node.text = rewrite_round(node.text)
     return root
+
+
+def _dimensions_of(root) -> dict[str, list[str]]:
+    """Name of each subscripted variable -> its dimensions, in order."""
+    out = {}
+    for variables in root.iter("{*}variables"):
+        for node in variables:
+            names = [d.get("name", "") for d in node.findall("{*}dimensions/{*}dim")]
+            if names and node.get("name"):
+                out[_name_key(node.get("name"))] = names
+    return out
+
+
+_SUBSCRIPTED = re.compile(r'("[^"]*"|[^\W\d][\w$\' ]*?)\s*\[([^\[\]]*)\]')
+
+
+def _wildcards(text: str, dims: dict[str, list[str]]) -> str:
+    """XMILE's ``x[Region, *]`` (every element of a dimension, in an array
+    function) written as PySD reads it: ``x[Region, Age!]``."""
+    def repl(match):
+        name, subs = match.group(1), match.group(2).split(",")
+        own = dims.get(_name_key(name))
+        if own is None or len(own) != len(subs) or "*" not in match.group(2):
+            return match.group(0)
+        subs = [f"{own[i]}!" if s.strip() == "*" else s.strip()
+                for i, s in enumerate(subs)]
+        return f"{name}[{', '.join(subs)}]"
+
+    return _SUBSCRIPTED.sub(repl, text)
+
+
+def _subscript_flows(stock, dims: dict[str, list[str]]) -> None:
+    """A subscripted stock's ``<inflow>``/``<outflow>`` names the flow of
+    the same element (XMILE 1.0, 3.7.1): written ``f[Region, Age]`` so that
+    the stock's equation says so."""
+    own = dims.get(_name_key(stock.get("name", "")))
+    if not own:
+        return
+    for node in stock:
+        if not isinstance(node.tag, str) or node.tag.rsplit("}", 1)[-1] not in (
+                "inflow", "outflow"):
+            continue
+        text = (node.text or "").strip()
+        flow = dims.get(_name_key(text))
+        if flow and "[" not in text and all(d in own for d in flow):
+            node.text = f"{text}[{', '.join(flow)}]"
+
+
+def _in_macro(node) -> bool:
+    from lxml import etree
+
+    return any(etree.QName(a).localname == "macro" for a in node.iterancestors())
+
+
+def _name_key(name: str) -> str:
+    return "_".join(name.replace('"', " ").replace("_", " ").split()).lower()
+
+
+def _expression_macros(root) -> dict[str, tuple[list[str], list[str | None], str]]:
+    """XMILE ``<macro>`` definitions whose body is one expression: name ->
+    (parameter names, their defaults, body)."""
+    out = {}
+    for macro in root.iter("{*}macro"):
+        body = macro.find("{*}eqn")
+        if body is None or not (body.text or "").strip() \
+                or macro.find("{*}variables") is not None:
+            continue  # macros with variables of their own are PySD's to refuse
+        parms = macro.findall("{*}parm")
+        out[_name_key(macro.get("name", ""))] = (
+            [_name_key(p.text or "") for p in parms],
+            [p.get("default") for p in parms], body.text.strip())
+    return out
+
+
+def _substitute(body: str, names: list[str], values: list[str]) -> str:
+    mapping = dict(zip(names, values))
+    pattern = re.compile(r'"[^"]*"|[^\W\d][\w$\']*(?:\s+[^\W\d][\w$\']*)*')
+
+    def repl(match):
+        text = match.group(0)
+        key = _name_key(text)
+        return f"({mapping[key]})" if key in mapping else text
+
+    return pattern.sub(repl, body)
+
+
+def inline_macros(text: str, macros: dict, *, depth: int = 0) -> str:
+    """An equation with calls of the file's expression macros written out.
+
+    XMILE macros (``<macro name="F"><parm>x</parm><eqn>x * 2</eqn></macro>``)
+    that consist of one expression are expanded in place, each parameter
+    replaced by its argument in parentheses (a missing argument by the
+    parameter's ``default``); PySD's XMILE reader does not read macros.
+    Macros calling macros are expanded to a depth of 16.
+
+    Parameters
+    ----------
+    text : str
+        One ``<eqn>``.
+    macros : dict
+        From the file's ``<macro>`` elements.
+
+    Returns
+    -------
+    str
+    """
+    if depth > 16:
+        return text
+    names = "|".join(re.escape(n).replace("_", "[ _]+") for n in macros)
+    call = re.compile(rf"(?<![\w.\"])({names})\s*\(", re.IGNORECASE)
+    out, pos = [], 0
+    while (match := call.search(text, pos)) is not None:
+        if text.count('"', 0, match.start()) % 2:
+            out.append(text[pos:match.end()])
+            pos = match.end()
+            continue
+        try:
+            args, end = _call_args(text, match.end() - 1)
+        except ValueError:
+            break
+        parms, defaults, body = macros[_name_key(match.group(1))]
+        args = [a.strip() for a in args if a.strip()]
+        values = args + [d for d in defaults[len(args):]]
+        if len(args) > len(parms) or any(v is None for v in values):
+            out.append(text[pos:match.end()])
+            pos = match.end()
+            continue
+        values = [inline_macros(v, macros, depth=depth + 1) for v in values]
+        expanded = inline_macros(_substitute(body, parms, values), macros,
+                                 depth=depth + 1)
+        out.append(text[pos:match.start()] + f"({expanded})")
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def time_units(path: str | Path) -> str:

@@ -219,3 +219,55 @@ def test_conformance_covers_xmile_and_stmx(tmp_path):
     assert sorted(r.model for r in results) == [
         "abs/test_abs.mdl", "abs/test_abs.stmx", "abs/test_abs.xmile"]
     assert all(r.passed and r.engine == "sdrev" for r in results)
+
+
+def test_expression_macros_are_expanded(tmp_path):
+    import sdrev
+    import sdrev.ensemble as ens
+
+    path = tmp_path / "macros.xmile"
+    path.write_text(_xmile(
+        '<aux name="a"><eqn>TIME + 1</eqn></aux>'
+        '<aux name="b"><eqn>DOUBLE(a) + Scaled_Sum(a, 3) + Scaled Sum(1)</eqn></aux>'
+        '<stock name="s"><eqn>0</eqn><inflow>f</inflow></stock>'
+        '<flow name="f"><eqn>DOUBLE(DOUBLE(s + 1))</eqn></flow>').replace(
+        "</xmile>",
+        '<macro name="DOUBLE"><parm>x</parm><eqn>x * 2</eqn></macro>'
+        '<macro name="Scaled Sum"><parm>first value</parm><parm default="10">k</parm>'
+        '<eqn>(first_value + k) * DOUBLE(k)</eqn></macro></xmile>'))
+    frame = sdrev.load(path).simulate()
+    a = np.arange(5) + 1.0
+    np.testing.assert_allclose(frame["b"], 2 * a + (a + 3) * 6 + 11 * 20)
+    assert frame["s"].tolist() == [0, 4, 24, 124, 624]  # s + 4 (s + 1)
+    data = ens.run(path, None, outputs=["b", "s"], progress=False, workers=1)
+    assert data.attrs["engine"] == "sdrev"
+    np.testing.assert_allclose(data["s"].values[0], frame["s"])
+
+
+def test_subscripted_xmile_two_dimensions_element_equations_and_flows(tmp_path):
+    import sdrev
+    import sdrev.ensemble as ens
+
+    path = tmp_path / "subs.xmile"
+    rates = "".join(f'<element subscript="{r}, {a}"><eqn>{v}</eqn></element>'
+                    for (r, a), v in zip(
+                        [(r, a) for r in ("north", "south")
+                         for a in ("young", "old", "oldest")],
+                        (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)))
+    two = '<dimensions><dim name="Region"/><dim name="Age"/></dimensions>'
+    path.write_text(_xmile(
+        f'<aux name="rate">{two}{rates}</aux>'
+        f'<stock name="pop">{two}<eqn>10</eqn><inflow>growth</inflow></stock>'
+        f'<flow name="growth">{two}<eqn>pop[Region, Age] * rate[Region, Age]</eqn></flow>'
+        '<aux name="total"><dimensions><dim name="Region"/></dimensions>'
+        '<eqn>SUM(pop[Region, *])</eqn></aux>').replace(
+        "<model>", '<dimensions><dim name="Region"><elem name="north"/><elem name="south"/>'
+        '</dim><dim name="Age"><elem name="young"/><elem name="old"/>'
+        '<elem name="oldest"/></dim></dimensions><model>'))
+    frame = sdrev.load(path).simulate()
+    expected = 10 * (1 + np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])) ** 4
+    assert frame["pop[south,oldest]"].iloc[-1] == pytest.approx(expected[1, 2])
+    data = ens.run(path, None, outputs=["pop", "total"], progress=False, workers=1)
+    assert data.attrs["engine"] == "sdrev"
+    np.testing.assert_allclose(data["pop"].values[0, -1], expected)
+    np.testing.assert_allclose(data["total"].values[0, -1], expected.sum(axis=1))
