@@ -18,6 +18,7 @@ from sdrev.check.modes import evaluate, evaluate_dominance, parse_references
 from sdrev.check.reference import evaluate_observation
 from sdrev.cli import main
 from sdrev.errors import InvalidValueError, UnknownNameError
+from sdrev.library import list_models
 from sdrev.observations import Observation
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "check"
@@ -363,7 +364,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, words):
 # -- the library --------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [entry.name for entry in sdrev.library.list_models()])
+@pytest.mark.parametrize("name", [entry.name for entry in list_models()])
 def test_library_model_battery(name):
     """Every library model runs the whole battery (its [[reference]] tables and
     observation table read and judged), no check is skipped, and units, extreme
