@@ -223,10 +223,17 @@ def cmd_compare(args: argparse.Namespace) -> None:
         comparison = compare.compare_scenarios(model, split_names(args.scenarios),
                                                vary=compare.parse_vary(args.vary),
                                                outputs=split_names(args.outputs))
+    uncertainty = None
+    if args.posterior:
+        from sdrev.calibrate import read_posterior
+        uncertainty = compare.scenario_uncertainty(
+            model, read_posterior(args.posterior, model=model),
+            scenarios=split_names(args.scenarios), outputs=split_names(args.outputs),
+            source=f"posterior draws of {args.posterior}", progress=not args.quiet)
     folder = args.out or runs.default_run_dir(model.name, "compare")
     compare.write(folder, model, comparison=comparison, regime_map=rmap,
-                  command=args.command_line)
-    print(compare.summary_text(comparison, rmap))
+                  uncertainty=uncertainty, command=args.command_line)
+    print(compare.summary_text(comparison, rmap, uncertainty))
     print(f"\ncomparison written to {folder}")
 
 
@@ -377,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", metavar="NXxNY", help="regime-map grid (default 50x50)")
     p.add_argument("--output", help="regime-map outcome (default from the model)")
     p.add_argument("--year", type=float, help="regime-map year (default from the model)")
+    p.add_argument("--posterior", type=Path, metavar="RUN_DIR",
+                   help="also run the scenarios over the posterior draws of a `sdrev "
+                        "calibrate` run: outcome ranges and how often each scenario wins")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compare)

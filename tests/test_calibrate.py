@@ -330,6 +330,34 @@ def test_posterior_draws_feed_loops_and_given_data_sensitivity(model, recovery, 
     assert "delta and pawn" in capsys.readouterr().err
 
 
+def test_scenarios_over_posterior_draws_give_ranges_and_win_probabilities(model, recovery,
+                                                                          tmp_path, capsys):
+    from sdrev import compare
+
+    folder, _ = recovery
+    out = tmp_path / "cal"
+    assert main(["calibrate", str(FIXTURE), "--spec", str(folder / "spec.toml"), "-N", "300",
+                 "--out", str(out), "--quiet", "--no-figures"]) == 0
+    draws = cal.read_posterior(out, model=model)
+    # a set that names the scenario's lever (Initial Adopters) is overridden by it
+    draws["Initial Adopters"] = 1.0
+    unc = compare.scenario_uncertainty(model, draws, time=5.0)
+    outcomes = unc.outcomes.set_index("scenario")
+    assert outcomes.loc["south", "median"] > 2 * outcomes.loc["north", "median"]
+    assert outcomes.loc["north", "lower"] < outcomes.loc["north", "median"] < \
+        outcomes.loc["north", "upper"]
+    p = unc.pairwise.set_index(["scenario", "other"])["probability"]
+    assert p["south", "north"] == 1.0 and p["north", "south"] == 0.0
+    assert set(unc.bands["scenario"]) == {"north", "south"}
+    capsys.readouterr()
+    assert main(["compare", str(FIXTURE), "--posterior", str(out), "--out",
+                 str(tmp_path / "cmp"), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "90% range" in text and "of the sets" in text
+    assert (tmp_path / "cmp" / "uncertainty_outcomes.csv").is_file()
+    assert (tmp_path / "cmp" / "figures" / "uncertainty.png").is_file()
+
+
 BAD = [
     ('[[factor]]\nname = "Adoption Rat"\n', "unknown parameter 'Adoption Rat'"),
     ('[[factor]]\nname = "Adoption Rate"\nrange = [1.0, 0.5]\n', "inverted"),

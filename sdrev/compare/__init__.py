@@ -13,7 +13,11 @@ ensemble engine, and finds, per grid point, which regime reaches the higher
 value of an output by a given year, the boundary between the two areas, and
 the year in which the leader changes (the crossover year).
 
-Both are pure functions returning frozen dataclasses. Defaults come from an
+:func:`scenario_uncertainty` runs the scenarios over many parameter sets
+(posterior draws of a calibration) on the ensemble engine: outcome ranges,
+bands and the probability that one scenario ends above another.
+
+All are pure functions returning frozen dataclasses. Defaults come from an
 optional ``[compare]`` table of the model's metadata file (see
 ``models/README.md``). :func:`write` and :func:`read` store results in, and
 read them back from, a run folder.
@@ -34,8 +38,10 @@ from sdrev.compare.folders import read, summary_text, write
 from sdrev.compare.regime import Axis, RegimeMap, parse_grid, parse_range, regime_map
 from sdrev.compare.scenarios import (ComparedRun, Comparison, compare_scenarios,
                                      leader_changes, parse_vary, time_to_threshold)
+from sdrev.compare.uncertainty import ScenarioUncertainty, scenario_uncertainty
 
 __all__ = ["Axis", "Comparison", "ComparedRun", "CompareDefaults", "RegimeMap",
+           "ScenarioUncertainty", "scenario_uncertainty",
            "compare_defaults", "compare_scenarios", "leader_changes", "parse_grid",
            "parse_range", "parse_vary", "read", "regime_map", "summary_text",
            "time_to_threshold", "write"]

@@ -13,6 +13,7 @@ import pandas as pd
 
 from sdrev.compare.regime import Axis, RegimeMap
 from sdrev.compare.scenarios import ComparedRun, Comparison
+from sdrev.compare.uncertainty import ScenarioUncertainty
 from sdrev.errors import InvalidValueError
 
 if TYPE_CHECKING:
@@ -20,8 +21,10 @@ if TYPE_CHECKING:
 
 
 def summary_text(comparison: Comparison | None = None,
-                 regime_map: RegimeMap | None = None) -> str:
-    """The metrics table, leader changes and regime-map summary as plain text."""
+                 regime_map: RegimeMap | None = None,
+                 uncertainty: ScenarioUncertainty | None = None) -> str:
+    """The metrics table, leader changes, outcome ranges and regime-map summary
+    as plain text."""
     lines = []
     if comparison is not None:
         cols = ["output", "label", "final_value", "threshold", "time_to_threshold",
@@ -38,6 +41,10 @@ def summary_text(comparison: Comparison | None = None,
                 lines.append(f"{r.output}: {r.after!r} overtakes {r.before!r} in {r.year:.1f}")
         else:
             lines.append("The leading scenario never changes.")
+    if uncertainty is not None:
+        if lines:
+            lines.append("")
+        lines.append(uncertainty.text())
     if regime_map is not None:
         s = regime_map.summary()
         a, b = regime_map.labels
@@ -66,13 +73,16 @@ def summary_text(comparison: Comparison | None = None,
 
 def write(folder: Path, model: Model, *, comparison: Comparison | None = None,
           regime_map: RegimeMap | None = None, command: str = "",
-          figures: bool = True, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+          figures: bool = True, formats: Sequence[str] = ("png", "svg"),
+          uncertainty: ScenarioUncertainty | None = None) -> list[Path]:
     """Write a comparison and/or a regime map into a new run folder, atomically.
 
     Files: ``comparison.json``, ``trajectories.csv`` (long: time, output,
     label, value), ``metrics.csv``, ``leader_changes.csv``;
     ``regime_map.nc`` (netCDF: the output per regime, grid point and time)
-    and ``regime_map.json`` (the map's settings and summary); ``figures/``;
+    and ``regime_map.json`` (the map's settings and summary);
+    ``uncertainty_bands.csv``, ``uncertainty_outcomes.csv`` and
+    ``uncertainty_pairwise.csv`` (scenarios over many parameter sets); ``figures/``;
     ``manifest.json``. :func:`read` reads the folder back.
 
     Returns
@@ -88,8 +98,9 @@ def write(folder: Path, model: Model, *, comparison: Comparison | None = None,
     from sdrev import runs
     from sdrev.scenario import run_settings
 
-    if comparison is None and regime_map is None:
-        raise InvalidValueError("nothing to write: give a comparison or a regime map")
+    if comparison is None and regime_map is None and uncertainty is None:
+        raise InvalidValueError("nothing to write: give a comparison, a regime map or "
+                                "scenario uncertainty")
     folder = Path(folder)
     written: list[str] = []
     with runs.staged_folder(folder) as stage:
@@ -97,10 +108,16 @@ def write(folder: Path, model: Model, *, comparison: Comparison | None = None,
             written += _write_comparison(stage, comparison)
         if regime_map is not None:
             written += _write_regime_map(stage, regime_map)
+        if uncertainty is not None:
+            for part in ("bands", "outcomes", "pairwise"):
+                getattr(uncertainty, part).to_csv(stage / f"uncertainty_{part}.csv",
+                                                  index=False)
+                written.append(f"uncertainty_{part}.csv")
         if figures:
             from sdrev.figures.compare import write_compare_figures
             paths = write_compare_figures(stage / "figures", comparison=comparison,
-                                          regime_map=regime_map, formats=formats)
+                                          regime_map=regime_map, uncertainty=uncertainty,
+                                          formats=formats)
             written += [str(p.relative_to(stage)) for p in paths]
         extra = {"analysis": "compare", "files": written}
         if comparison is not None:
@@ -108,6 +125,10 @@ def write(folder: Path, model: Model, *, comparison: Comparison | None = None,
                                    "outputs": list(comparison.outputs)}
         if regime_map is not None:
             extra["regime_map"] = _map_settings(regime_map)
+        if uncertainty is not None:
+            extra["uncertainty"] = {"sets": uncertainty.sets, "source": uncertainty.source,
+                                    "scenarios": list(uncertainty.scenarios),
+                                    "time": uncertainty.time}
         scenario = regime_map.scenario if regime_map is not None else None
         runs.write_json(stage / "manifest.json", runs.manifest(
             model, run_settings(model, scenario=scenario), command=command, extra=extra))

@@ -21,7 +21,8 @@ from matplotlib.patches import Patch
 
 from sdrev.figures.trajectories import save_figure
 
-__all__ = ["comparison_figure", "regime_map_figure", "write_compare_figures"]
+__all__ = ["comparison_figure", "regime_map_figure", "uncertainty_figure",
+           "write_compare_figures"]
 
 #: Largest number of outputs drawn side by side.
 MAX_PANELS = 4
@@ -164,9 +165,36 @@ def _hatched_background(xs, ys):
                      edgecolor="0.55", hatch="///", linewidth=0, zorder=0)
 
 
+def uncertainty_figure(uncertainty, *, max_panels: int = MAX_PANELS) -> Figure:
+    """Each output's median and 90% band per scenario over many parameter sets
+    (a :class:`sdrev.compare.ScenarioUncertainty`)."""
+    outputs = list(uncertainty.outputs)[:max_panels]
+    cols = min(2, len(outputs))
+    rows = int(np.ceil(len(outputs) / cols))
+    fig = Figure(figsize=(6.2 * cols, 3.6 * rows), layout="constrained")
+    bands = uncertainty.bands
+    for k, output in enumerate(outputs):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        for i, scenario in enumerate(uncertainty.scenarios):
+            b = bands[(bands["output"] == output) & (bands["scenario"] == scenario)]
+            style = _style(i)
+            ax.fill_between(b["time"], b["q05"], b["q95"], color=style["color"], alpha=0.15,
+                            lw=0)
+            ax.plot(b["time"], b["q50"], label=scenario, **style)
+        ax.set_title(output, fontsize=10)
+        ax.set_ylabel(_units(uncertainty.units.get(output, "")))
+        ax.grid(True, color="0.9", lw=0.6)
+        if k == 0:
+            ax.legend(frameon=False, fontsize=8)
+    fig.suptitle(f"{uncertainty.model}: median and 90% band over {uncertainty.sets:,} "
+                 f"parameter sets", fontsize=10)
+    return fig
+
+
 def write_compare_figures(folder: Path, *, comparison=None, regime_map=None,
+                          uncertainty=None,
                           formats: Iterable[str] = ("png", "svg")) -> list[Path]:
-    """Write the comparison and regime-map figures into ``folder`` (created)."""
+    """Write the comparison, regime-map and uncertainty figures into ``folder`` (created)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     formats = tuple(formats)
@@ -176,5 +204,8 @@ def write_compare_figures(folder: Path, *, comparison=None, regime_map=None,
                              formats=formats)
     if regime_map is not None:
         paths += save_figure(regime_map_figure(regime_map), folder / "regime_map",
+                             formats=formats)
+    if uncertainty is not None:
+        paths += save_figure(uncertainty_figure(uncertainty), folder / "uncertainty",
                              formats=formats)
     return paths
