@@ -133,6 +133,16 @@ def test_normal_likelihood_equals_scipy(model, recovery):
     assert problem.log_posterior(np.array([[2.0, 100.0, 1.0]]))[0] == -np.inf
 
 
+def test_the_pysd_fallback_gives_the_same_likelihood(model, recovery):
+    _, spec = recovery
+    theta = np.array([[0.5, 100.0, 1.0], [0.7, 150.0, 2.0]])
+    engine = Problem(model, spec)
+    reference = Problem(model, spec, engine="pysd")
+    assert engine.batch.engine == "kernel" and reference.batch.engine == "pysd-fallback"
+    np.testing.assert_allclose(reference.log_likelihood(theta), engine.log_likelihood(theta),
+                               rtol=1e-9)
+
+
 def test_lognormal_errors_use_the_lognormal_density_and_recover_the_rate(model, tmp_path):
     write_series(tmp_path, model, noise="lognormal", seed=5)
     spec = cal.load_spec(model, write_spec(tmp_path, """
