@@ -94,7 +94,7 @@ def time_grid(initial: float, final: float, dt: float, saveper: float) -> TimeGr
 def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
                    saveper: float | None = None, jit: bool = False,
                    threads: int = 1, report: dict | None = None,
-                   sink=None, shift: int = 0) -> tuple[np.ndarray, dict]:
+                   sink=None, shift: int = 0, steps=None) -> tuple[np.ndarray, dict]:
     """Integrate ``n`` runs at once.
 
     Parameters
@@ -123,11 +123,15 @@ def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
         ``shift:shift + n`` (saves a copy of the outputs).
     shift : int, optional
         First row of these runs in the sink's array.
+    steps : array_like of int, optional
+        Indices of the integration times to save, in increasing order,
+        instead of the SAVEPER grid (the loop analysis needs each saved
+        time and the step before it); runs the numpy engine.
 
     Returns
     -------
     times : ndarray
-        Saved times.
+        Saved times (with ``steps``: those integration times, unrounded).
     outputs : dict of str to ndarray
         Each output as an array of shape ``(n, len(times))``.
     """
@@ -138,6 +142,11 @@ def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
             constants.update(sim.prepare(constants))
         t0, tf, dt, sp = (_scalar(c, v) for c, v in zip(CONTROL, control))
         grid = time_grid(t0, tf, dt, sp if saveper is None else saveper)
+        if steps is not None:
+            keep = np.zeros(len(grid.times), dtype=bool)
+            keep[np.asarray(steps, dtype=int)] = True
+            grid = TimeGrid(times=grid.times, saved=keep, labels=grid.times[keep])
+            jit = False
         out = {name: np.empty((n, int(grid.saved.sum()))
                               + sim.shapes.get(name, ()))
                for name in sim.outputs}

@@ -8,7 +8,10 @@ the Loops that Matter method (Schoenberg, Davidsen & Eberlein 2020;
 :mod:`sdrev.loops.scores`), names the loops from the model's documentation
 (:mod:`sdrev.loops.naming`) and finds the dominant periods
 (:mod:`sdrev.loops.dominance`). :mod:`sdrev.loops.metrics` turns an analysis
-into numbers for sensitivity analysis.
+into numbers for sensitivity analysis. :func:`analyze_ensemble` does the same
+for every run of a sample at once (:mod:`sdrev.loops.batch`,
+:mod:`sdrev.loops.chunks`: the same numbers, run by run) and gives the
+probability that each documented loop dominates (:mod:`sdrev.loops.ensemble`).
 
 Examples
 --------
@@ -20,7 +23,6 @@ Examples
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -32,17 +34,19 @@ import numpy as np
 import pandas as pd
 
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
+from sdrev.loops import batch as _batch
 from sdrev.loops import elements as _elements
 from sdrev.loops import graph as _graph
 from sdrev.loops import scores as _scores
+from sdrev.loops.ensemble import EnsembleLoopAnalysis, analyze_ensemble
 from sdrev.loops.dominance import (DOMINANCE_THRESHOLD, documented_periods,
                                    dominant_periods)
 from sdrev.loops.graph import MAX_LOOPS
 from sdrev.loops.metrics import dominance_share, dominance_shift_time, relative_score_at
-from sdrev.loops.naming import id_sort_key, name_element_loops, name_loops
+from sdrev.loops.naming import id_sort_key
 
-__all__ = ["DOMINANCE_THRESHOLD", "MAX_LOOPS", "LoopAnalysis", "analyze",
-           "causal_structure",
+__all__ = ["DOMINANCE_THRESHOLD", "MAX_LOOPS", "EnsembleLoopAnalysis", "LoopAnalysis",
+           "analyze", "analyze_ensemble", "causal_structure",
            "dominance_share", "dominance_shift_time", "relative_score_at"]
 
 _LOOP_COLUMNS = ["id", "name", "polarity", "confidence", "length", "variables",
@@ -83,6 +87,9 @@ class LoopAnalysis:
     method : str
         ``"exhaustive"`` (every loop) or ``"strongest path"`` (more than
         ``max_loops`` loops; the loops found by the strongest-path search).
+    time_units : str
+        The model's time unit, in which periods and times are given
+        (``""`` when the model gives none).
     """
 
     model: str
@@ -95,6 +102,7 @@ class LoopAnalysis:
     method: str
     documented_periods: pd.DataFrame = field(default_factory=pd.DataFrame)
     _names: Mapping[str, str] = field(repr=False, default_factory=dict)
+    time_units: str = ""
 
     def loop_id(self, loop) -> str:
         """Id of a loop given by id, documented name or variables.
@@ -154,6 +162,7 @@ class LoopAnalysis:
             "scenario": self.scenario,
             "params": dict(self.params),
             "method": self.method,
+            "time_units": self.time_units,
             "loops": [{k: clean(v) for k, v in row.items()}
                       for row in self.loops.to_dict(orient="records")],
             "dominant_periods": [{k: clean(v) for k, v in row.items()}
@@ -174,23 +183,6 @@ def _key(name: str) -> str:
     return " ".join(str(name).replace("_", " ").split()).lower()
 
 
-@functools.lru_cache(maxsize=16)
-def _compiled(path: str, mtime: float):
-    """Program, variable-level graph and (subscripted models) element graph."""
-    from sdrev.ensemble.compile import compile_model
-    program = compile_model(path, subscripts=True)
-    cg = _graph.causal_graph(program)
-    try:
-        eg = _elements.element_graph(program, cg) if program.dims else None
-    except (ValueError, IndexError) as exc:  # a subscript pattern not handled yet
-        from sdrev.ensemble.compile import UnsupportedConstructError
-        raise UnsupportedConstructError(
-            f"loop analysis of {Path(path).stem}: which element feeds which cannot be "
-            f"worked out for its subscripted equations yet "
-            f"({' '.join(str(exc).split())})") from exc
-    return program, cg, eg
-
-
 def causal_structure(path):
     """The compiled program and causal graph of a model file (cached).
 
@@ -207,16 +199,8 @@ def causal_structure(path):
     sdrev.ensemble.compile.UnsupportedConstructError
     """
     path = str(Path(path).resolve())
-    program, cg, eg = _compiled(path, os.path.getmtime(path))
+    program, cg, eg = _batch.compiled(path, os.path.getmtime(path))
     return program, (eg.graph if eg is not None else cg)
-
-
-@functools.lru_cache(maxsize=16)
-def _structure(path: str, mtime: float, max_loops: int):
-    program, cg, eg = _compiled(path, mtime)
-    lg = eg.graph if eg is not None else cg
-    loops, complete = _graph.enumerate_loops(lg, max_loops=max_loops)
-    return loops, complete, _graph.partitions(lg)
 
 
 def analyze(model, *, scenario: str | None = None,
@@ -258,11 +242,10 @@ def analyze(model, *, scenario: str | None = None,
     if max_loops < 1:
         raise InvalidValueError(f"max_loops must be at least 1, got {max_loops}")
     settings = run_settings(model, scenario=scenario, params=params)
-    path = str(Path(model.path).resolve())
-    mtime = os.path.getmtime(path)
-    program, cg, eg = _compiled(path, mtime)
-    lg = eg.graph if eg is not None else cg  # the graph loops run in
-    loops, complete, part = _structure(path, mtime, max_loops)
+    st = _batch.structure(model.path, max_loops)
+    program, cg, eg = st.program, st.variables, st.elements
+    lg = st.graph  # the graph loops run in
+    loops, complete, part = list(st.loops), st.complete, st.partitions
     constants = {program.resolve(name): _number(value)
                  for name, value in settings.params.items()}
     for key, value in (("initial_time", model.time.initial), ("final_time", model.time.final),
@@ -296,28 +279,7 @@ def analyze(model, *, scenario: str | None = None,
     times = traj.times[saved]
     rel_s, raw_s = rel[:, saved], raw[:, saved]
     polarity = [_scores.classify_polarity(r) for r in rel_s]
-    users = {}
-    for node, refs in cg.refs.items():
-        for ref in refs:
-            users.setdefault(ref, set()).add(node)
-    synthetic = frozenset(n for n in cg.equations if n not in program.step)
-
-    def py_of(name):
-        try:
-            return program.resolve(name)
-        except UnknownNameError:
-            return None
-
-    pols = [p for p, _ in polarity]
-    if eg is None:
-        names = name_loops(loops, pols, documented=model.loops, py_of=py_of,
-                           users_of=lambda c: users.get(c, set()),
-                           synthetic=synthetic)
-    else:
-        names = name_element_loops(loops, pols, variable_of=eg.variable.get,
-                                   documented=model.loops, py_of=py_of,
-                                   users_of=lambda c: users.get(c, set()),
-                                   synthetic=synthetic)
+    names = _batch.loop_names(st, loops, [p for p, _ in polarity], model.loops)
     index = pd.Index(np.round(times, 10), name="time")
     ids = [n.id for n in names]
     rows = []
@@ -344,6 +306,7 @@ def analyze(model, *, scenario: str | None = None,
                         params=dict(settings.params), loops=table,
                         relative_scores=relative, loop_scores=raw_df,
                         dominant_periods=periods, method=method,
+                        time_units=model.time.units,
                         documented_periods=documented_periods(
                             raw_df, table, threshold=threshold),
                         _names={**names_map, **{_key(k): _key(lg.label(k))

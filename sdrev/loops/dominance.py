@@ -18,8 +18,8 @@ import pandas as pd
 
 from sdrev.loops.naming import id_sort_key
 
-__all__ = ["DOMINANCE_THRESHOLD", "documented_periods", "dominant_periods",
-           "dominant_sets"]
+__all__ = ["DOMINANCE_THRESHOLD", "documented_periods", "dominant_membership",
+           "dominant_periods", "dominant_sets"]
 
 #: Combined share of the partition's loop activity a dominant set must reach.
 DOMINANCE_THRESHOLD = 0.5
@@ -67,6 +67,52 @@ def dominant_sets(scores: np.ndarray, ids: list[str], polarities: list[str],
         else:
             sets.append(frozenset())
     return sets
+
+
+def dominant_membership(scores: np.ndarray, polarities: list[str], *,
+                        threshold: float = DOMINANCE_THRESHOLD) -> np.ndarray:
+    """:func:`dominant_sets` for many runs at once, as membership flags.
+
+    Parameters
+    ----------
+    scores : ndarray
+        Relative loop scores of one partition, shape ``(runs, loops,
+        times)``, loops in the order :func:`dominant_sets` receives them
+        (ties in ``|score|`` keep that order).
+    polarities : list of str
+        Per loop (the same in every run given).
+
+    Returns
+    -------
+    ndarray of bool, shape ``(runs, loops, times)``
+        Whether each loop is in the dominant set at each time; the same
+        sets as :func:`dominant_sets`, run by run (running totals are added
+        in the same order, so the threshold is met at the same loop).
+    """
+    scores = np.asarray(scores, dtype=float)
+    pols = np.asarray(polarities, dtype=object).reshape(1, -1, 1)
+    fixed_r = np.isin(pols, _REINFORCING)
+    fixed_b = np.isin(pols, _BALANCING)
+    is_r = fixed_r | (~fixed_b & (scores > 0))
+    is_b = ~is_r & (fixed_b | (scores < 0))
+    size = np.abs(scores)
+    order = np.argsort(-size, axis=1, kind="stable")
+    size_s = np.take_along_axis(size, order, axis=1)
+    chosen, totals = [], []
+    for group in (is_r, is_b):
+        member = np.take_along_axis(group, order, axis=1)
+        running = np.cumsum(np.where(member, size_s, 0.0), axis=1)
+        before = np.concatenate([np.zeros_like(running[:, :1]), running[:, :-1]], axis=1)
+        pick = member & (before < threshold)
+        chosen.append(pick)
+        totals.append(np.where(pick, running, 0.0).max(axis=1, initial=0.0))
+    (r_pick, b_pick), (r_tot, b_tot) = chosen, totals
+    r_wins = (r_tot >= b_tot) & (r_tot > 0)
+    b_wins = ~r_wins & (b_tot > 0)
+    picked = (r_pick & r_wins[:, None, :]) | (b_pick & b_wins[:, None, :])
+    out = np.zeros_like(picked)
+    np.put_along_axis(out, order, picked, axis=1)
+    return out
 
 
 def dominant_periods(relative: pd.DataFrame, loops: pd.DataFrame, *,

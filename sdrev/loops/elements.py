@@ -39,10 +39,10 @@ import numpy as np
 
 from sdrev.ensemble import functions as fn
 from sdrev.ensemble.program import Program
-from sdrev.loops.graph import CausalGraph, Flow, _integ_rate
-from sdrev.loops.scores import Trajectories, _evaluate, _pad, _ratio
+from sdrev.loops.graph import CausalGraph, Flow, integ_rate
+from sdrev.loops.scores import Trajectories, evaluate, pad, ratio
 
-__all__ = ["ElementGraph", "element_graph", "element_link_scores",
+__all__ = ["ROUND_OFF", "ElementGraph", "element_graph", "element_link_scores",
            "element_name", "dependencies"]
 
 
@@ -355,7 +355,7 @@ def element_graph(program: Program, cg: CausalGraph) -> ElementGraph:
     for stock, flows in cg.stocks.items():
         slot = next(s for s in program.slots if s.element == stock
                     and s.kind in ("integ", "nninteg"))
-        rates[stock] = ast.unparse(_integ_rate(slot.update_code[0]))
+        rates[stock] = ast.unparse(integ_rate(slot.update_code[0]))
     for x, z, data in g.edges(data=True):
         if data["kind"] == "flow":
             dep = dependencies(program, rates[z], x, shapes)
@@ -397,7 +397,7 @@ def _aligned(source: tuple, target: tuple) -> dict[int, frozenset]:
 
 #: Relative size below which a change in an element caused by one input
 #: element counts as zero (floating-point round-off of cancelling terms).
-_ROUND_OFF = 1e-12
+ROUND_OFF = 1e-12
 
 def _flat(values: np.ndarray) -> np.ndarray:
     return values.reshape(values.shape[0], -1)
@@ -440,27 +440,27 @@ def element_link_scores(program: Program, cg: CausalGraph, eg: ElementGraph,
         if z in cg.stocks:
             slot = next(s for s in program.slots if s.element == z
                         and s.kind in ("integ", "nninteg"))
-            rate = ast.unparse(_integ_rate(slot.update_code[0]))
-            net = _flat(_evaluate(rate, program, v, traj.constants,
+            rate = ast.unparse(integ_rate(slot.update_code[0]))
+            net = _flat(evaluate(rate, program, v, traj.constants,
                                   shape=(steps,) + zshape))
             dn = np.diff(net, axis=0)
             for f in cg.stocks[z]:
                 df = np.diff(_flat(v[f.name].reshape((steps,) + eg.shapes[f.name])),
                              axis=0)
                 for j, i in eg.pairs[(f.name, z)]:
-                    scores[(nodes[f.name][j], nodes[z][i])] = _pad(
-                        f.sign * np.abs(_ratio(df[:, j], dn[:, i])))
+                    scores[(nodes[f.name][j], nodes[z][i])] = pad(
+                        f.sign * np.abs(ratio(df[:, j], dn[:, i])))
             continue
         if z in cg.delayed:
             for x in preds:
                 dx = np.diff(_flat(v[x].reshape((steps,) + eg.shapes[x])), axis=0)
                 for j, i in eg.pairs[(x, z)]:
-                    scores[(nodes[x][j], nodes[z][i])] = _pad(
+                    scores[(nodes[x][j], nodes[z][i])] = pad(
                         np.sign(dz[:, i] * dx[:, j]))
             continue
         expr = cg.equations[z]
         shape = (steps - 1,) + zshape
-        base = _flat(_evaluate(expr, program, prev, traj.constants, shape=shape))
+        base = _flat(evaluate(expr, program, prev, traj.constants, shape=shape))
         for x in preds:
             xshape = eg.shapes[x]
             cur = _flat(v[x].reshape((steps,) + xshape))
@@ -474,16 +474,16 @@ def element_link_scores(program: Program, cg: CausalGraph, eg: ElementGraph,
                 moved_x[:, j] = cur[1:, j]
                 moved = dict(prev)
                 moved[x] = moved_x.reshape((steps - 1,) + xshape)
-                after = _flat(_evaluate(expr, program, moved, traj.constants,
+                after = _flat(evaluate(expr, program, moved, traj.constants,
                                         shape=shape))
                 dxz = after - base
                 # a change at round-off level is no change: SUM(x[S!]) - x[S]
                 # does not depend on x[S], though numerically it may wobble
-                noise = _ROUND_OFF * np.maximum(np.abs(after), np.abs(base))
+                noise = ROUND_OFF * np.maximum(np.abs(after), np.abs(base))
                 dxz = np.where(np.abs(dxz) <= noise, 0.0, dxz)
                 for i in targets:
-                    score = np.abs(_ratio(dxz[:, i], dz[:, i])) * np.sign(
-                        _ratio(dxz[:, i], dx[:, j]))
-                    scores[(nodes[x][j], nodes[z][i])] = _pad(
+                    score = np.abs(ratio(dxz[:, i], dz[:, i])) * np.sign(
+                        ratio(dxz[:, i], dx[:, j]))
+                    scores[(nodes[x][j], nodes[z][i])] = pad(
                         np.where(dx[:, j] == 0.0, 0.0, score))
     return scores

@@ -37,7 +37,7 @@ import numpy as np
 from sdrev.ensemble.program import CONTROL, Program
 
 __all__ = ["MAX_LOOPS", "CausalGraph", "Flow", "canonical_cycle", "causal_graph",
-           "enumerate_loops", "partitions", "strongest_path_loops"]
+           "enumerate_loops", "integ_rate", "partitions", "strongest_path_loops"]
 
 #: Most loops :func:`enumerate_loops` lists before giving up on exhaustive
 #: enumeration (Johnson's algorithm is linear per loop, but the number of
@@ -102,7 +102,7 @@ def _flow_terms(node, sign: int, out: list) -> bool:
     return False
 
 
-def _integ_rate(update: str) -> ast.expr:
+def integ_rate(update: str) -> ast.expr:
     """The rate expression of an INTEG slot's update ``n = s + (rate) * dt``."""
     value = ast.parse(update).body[0].value
     if isinstance(value, ast.Call):  # non-negative INTEG: np.maximum(new, 0.0)
@@ -148,7 +148,7 @@ def causal_graph(program: Program) -> CausalGraph:
     for py, index in stock_names.items():
         g.add_node(py)
         slot = slots[index]
-        rate = _integ_rate(slot.update_code[0])
+        rate = integ_rate(slot.update_code[0])
         terms: list = []
         if not _flow_terms(rate, 1, terms) or any(t in skip for t, _ in terms):
             name = f"{py}_net_flow"

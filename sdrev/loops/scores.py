@@ -39,7 +39,8 @@ from sdrev.ensemble.program import Program
 from sdrev.loops.graph import CausalGraph
 
 __all__ = ["Trajectories", "classify_polarity", "link_scores", "loop_scores",
-           "relative_scores", "simulate_every_step",
+           "evaluate", "pad", "ratio", "relative_scores",
+           "simulate_every_step",
            "POLARITY_CONFIDENCE_THRESHOLD"]
 
 #: Mixed-sign loops whose confidence ``|r - |b|| / (r + |b|)`` reaches this
@@ -98,7 +99,7 @@ def simulate_every_step(program: Program, cg: CausalGraph,
         for f in flows:
             if f.name not in values and f.name in cg.equations:
                 shape = np.shape(values[stock])
-                values[f.name] = _evaluate(cg.equations[f.name], program,
+                values[f.name] = evaluate(cg.equations[f.name], program,
                                            values, c, shape=shape)
     if len(grid.times) != len(next(iter(values.values()))):
         raise RuntimeError("time grid and simulation disagree")  # pragma: no cover
@@ -125,7 +126,7 @@ def _code(expr: str):
     return code
 
 
-def _evaluate(expr: str, program: Program, values: dict, constants: dict,
+def evaluate(expr: str, program: Program, values: dict, constants: dict,
               shape: tuple | None = None):
     """Value of ``expr`` over the time axis, broadcast to ``shape`` (by
     default the shape of the first value: a scalar model's time axis)."""
@@ -136,7 +137,8 @@ def _evaluate(expr: str, program: Program, values: dict, constants: dict,
     return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
 
 
-def _ratio(num, den):
+def ratio(num, den):
+    """``num / den``, 0 where ``den`` is 0 or the quotient is not finite."""
     with np.errstate(all="ignore"):
         out = np.where(den == 0.0, 0.0, num / np.where(den == 0.0, 1.0, den))
     return np.where(np.isfinite(out), out, 0.0)
@@ -166,26 +168,27 @@ def link_scores(program: Program, cg: CausalGraph, traj: Trajectories) -> dict:
             dn = np.diff(net)
             for f in flows:
                 df = np.diff(v[f.name])
-                scores[(f.name, z)] = _pad(f.sign * np.abs(_ratio(df, dn)))
+                scores[(f.name, z)] = pad(f.sign * np.abs(ratio(df, dn)))
             continue
         if z in cg.delayed:
             for x in preds:
                 dx = np.diff(v[x])
-                scores[(x, z)] = _pad(np.sign(dz * dx))
+                scores[(x, z)] = pad(np.sign(dz * dx))
             continue
         expr = cg.equations[z]
-        base = _evaluate(expr, program, prev, traj.constants)
+        base = evaluate(expr, program, prev, traj.constants)
         for x in preds:
             moved = dict(prev)
             moved[x] = v[x][1:]
-            dxz = _evaluate(expr, program, moved, traj.constants) - base
+            dxz = evaluate(expr, program, moved, traj.constants) - base
             dx = np.diff(v[x])
-            score = np.abs(_ratio(dxz, dz)) * np.sign(_ratio(dxz, dx))
-            scores[(x, z)] = _pad(np.where(dx == 0.0, 0.0, score))
+            score = np.abs(ratio(dxz, dz)) * np.sign(ratio(dxz, dx))
+            scores[(x, z)] = pad(np.where(dx == 0.0, 0.0, score))
     return scores
 
 
-def _pad(series):
+def pad(series):
+    """``series`` with a 0 in front (the first step has no previous step)."""
     return np.concatenate([[0.0], series])
 
 
@@ -209,7 +212,7 @@ def relative_scores(raw: np.ndarray, partition: list[int]) -> np.ndarray:
     for p in set(partition):
         rows = part == p
         denom = np.abs(raw[rows]).sum(axis=0)
-        rel[rows] = _ratio(raw[rows], denom[None, :])
+        rel[rows] = ratio(raw[rows], denom[None, :])
     return rel
 
 

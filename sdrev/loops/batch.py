@@ -1,0 +1,456 @@
+"""Loops that Matter for many runs at once, on the compiled program.
+
+The per-run analysis (:func:`sdrev.loops.analyze`, the reference) runs the
+model once, keeping every variable at every time step, and scores every
+link with the model's own numpy expressions evaluated over the time axis
+(:mod:`sdrev.loops.scores`, :mod:`sdrev.loops.elements`). The relative loop
+scores it reports are those at the saving times (SAVEPER), and the score at
+a time ``t`` depends only on the values at ``t`` and at ``t - dt``. This
+module computes the same numbers for a whole chunk of runs at once:
+
+1. the structure (causal graph, loops, partitions) is found once per model
+   (:func:`structure`, cached);
+2. the ensemble engine integrates all runs of the chunk together and keeps
+   every variable at each saving time and at the step before it
+   (:func:`simulate_pairs`; the numpy engine, as the per-run analysis uses);
+3. the link scores are the same expressions, in the same order of
+   operations, evaluated over a flat axis of ``runs x saving times``
+   (:func:`batch_link_scores`), so every number equals the per-run
+   analysis's bit for bit (up to the summation order of a few sums);
+4. loop and relative scores follow as in :mod:`sdrev.loops.scores`.
+
+Models with more loops than the enumeration cap are analysed run by run
+with the strongest-path search (Eberlein & Schoenberg 2020) over the batch's
+link scores, as :func:`sdrev.loops.analyze` does, so each run keeps its
+own loops; that search is Python and dominates the cost of such models.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sdrev.ensemble.program import Program
+from sdrev.errors import UnknownNameError
+from sdrev.loops import elements as _elements
+from sdrev.loops import graph as _graph
+from sdrev.loops.elements import ROUND_OFF, ElementGraph
+from sdrev.loops.graph import CausalGraph, integ_rate
+from sdrev.loops.naming import LoopName, name_element_loops, name_loops
+from sdrev.loops.scores import evaluate, ratio
+
+__all__ = ["LoopStructure", "StepPairs", "batch_link_scores", "compiled",
+           "loop_names", "saved_scores", "simulate_pairs", "structure"]
+
+
+@functools.lru_cache(maxsize=16)
+def compiled(path: str, mtime: float):
+    """Program, variable-level graph and (subscripted models) element graph
+    of a model file (cached by path and modification time).
+
+    Raises
+    ------
+    sdrev.ensemble.compile.UnsupportedConstructError
+    """
+    from sdrev.ensemble.compile import UnsupportedConstructError, compile_model
+    program = compile_model(path, subscripts=True)
+    cg = _graph.causal_graph(program)
+    try:
+        eg = _elements.element_graph(program, cg) if program.dims else None
+    except (ValueError, IndexError) as exc:  # a subscript pattern not handled yet
+        raise UnsupportedConstructError(
+            f"loop analysis of {Path(path).stem}: which element feeds which cannot be "
+            f"worked out for its subscripted equations yet "
+            f"({' '.join(str(exc).split())})") from exc
+    return program, cg, eg
+
+
+@dataclass(frozen=True)
+class LoopStructure:
+    """What a model's loop analysis needs before any run.
+
+    Attributes
+    ----------
+    program : Program
+    variables : CausalGraph
+        The variable-level graph.
+    elements : ElementGraph or None
+        The element graph of a subscripted model.
+    graph : CausalGraph
+        The graph loops run in (``elements.graph`` or ``variables``).
+    loops : tuple of tuple of str
+        Every loop (``complete``), or the first ``max_loops`` found.
+    complete : bool
+        False when the model has more loops than the cap: loops are then
+        found run by run with the strongest-path search.
+    partitions : dict of str to int
+        Cycle partition of every node on a loop.
+    """
+
+    program: Program
+    variables: CausalGraph
+    elements: ElementGraph | None
+    graph: CausalGraph
+    loops: tuple
+    complete: bool
+    partitions: dict
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_structure(path: str, mtime: float, max_loops: int) -> LoopStructure:
+    program, cg, eg = compiled(path, mtime)
+    lg = eg.graph if eg is not None else cg
+    loops, complete = _graph.enumerate_loops(lg, max_loops=max_loops)
+    return LoopStructure(program=program, variables=cg, elements=eg, graph=lg,
+                         loops=tuple(loops), complete=complete,
+                         partitions=_graph.partitions(lg))
+
+
+def structure(path, max_loops: int) -> LoopStructure:
+    """The loop structure of a model file (cached by path, modification time
+    and cap)."""
+    path = str(Path(path).resolve())
+    return _cached_structure(path, os.path.getmtime(path), int(max_loops))
+
+
+def loop_names(st: LoopStructure, loops, polarities, documented) -> list[LoopName]:
+    """Ids and names of ``loops`` given their polarities in a run
+    (:func:`sdrev.loops.naming.name_loops` with the model's names)."""
+    program, cg = st.program, st.variables
+    users: dict = {}
+    for node, refs in cg.refs.items():
+        for ref in refs:
+            users.setdefault(ref, set()).add(node)
+    synthetic = frozenset(n for n in cg.equations if n not in program.step)
+
+    def py_of(name):
+        try:
+            return program.resolve(name)
+        except UnknownNameError:
+            return None
+
+    if st.elements is None:
+        return name_loops(list(loops), list(polarities), documented=documented,
+                          py_of=py_of, users_of=lambda c: users.get(c, set()),
+                          synthetic=synthetic)
+    return name_element_loops(list(loops), list(polarities),
+                              variable_of=st.elements.variable.get,
+                              documented=documented, py_of=py_of,
+                              users_of=lambda c: users.get(c, set()),
+                              synthetic=synthetic)
+
+
+# ------------------------------------------------------------ simulation
+
+@dataclass(frozen=True)
+class StepPairs:
+    """Every variable of a chunk of runs at each saving time and the step
+    before it.
+
+    The flat axis of ``before`` and ``after`` runs over runs, then saving
+    times after the first: index ``r * pairs + p`` is run ``r`` at saving
+    time ``p + 1`` (the first saving time is INITIAL TIME: no step before).
+
+    Attributes
+    ----------
+    times : ndarray
+        Every saving time (the first included).
+    runs, pairs : int
+    before, after : dict of str to ndarray
+        Python name -> values at ``t - dt`` and ``t``, shape
+        ``(runs * pairs, *subscripts)``; ``"time"`` included.
+    constants : dict of str to float or ndarray
+        The constants as the equations read them (per-run values repeated
+        along the flat axis).
+    """
+
+    times: np.ndarray
+    runs: int
+    pairs: int
+    before: dict
+    after: dict
+    constants: dict
+
+
+_SIMULATORS: dict = {}
+
+
+def _simulator(program: Program):
+    """The simulator with every variable as an output (one per program)."""
+    key = id(program)
+    hit = _SIMULATORS.get(key)
+    if hit is None or hit[0] is not program:
+        from sdrev.ensemble.codegen import build_simulator
+        outputs = tuple(sorted(n for n in program.step
+                               if n not in program.constants and n != "time"))
+        if len(_SIMULATORS) > 8:
+            _SIMULATORS.clear()
+        hit = _SIMULATORS[key] = (program, build_simulator(program, outputs))
+    return hit[1]
+
+
+def _uniform(name: str, value) -> float:
+    from sdrev.errors import InvalidValueError
+    values = np.unique(np.asarray(value, dtype=float))
+    if len(values) != 1:
+        raise InvalidValueError(f"{name.upper()} must be the same in every run of a loop "
+                                f"ensemble; got {len(values)} different values")
+    return float(values[0])
+
+
+def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int) -> StepPairs:
+    """Run ``n`` runs together; keep what their link scores need.
+
+    Parameters
+    ----------
+    st : LoopStructure
+    base : dict of str to float or ndarray
+        Every constant by Python name, as one run of the per-run analysis
+        takes them (control variables included).
+    varied : dict of str to ndarray
+        Constants that differ between runs, shape ``(n,)``.
+    n : int
+    """
+    from sdrev.ensemble.engine import simulate_chunk, time_grid
+
+    program = st.program
+    sim = _simulator(program)
+    c = dict(base)
+    shapes = {}
+    for name, column in varied.items():
+        dims = program.dims.get(name, ())
+        shape = tuple(len(e) for e in program.coords[name]) if dims else ()
+        shapes[name] = shape
+        c[name] = np.broadcast_to(np.asarray(column, dtype=float).reshape(
+            (n,) + (1,) * len(shape)), (n,) + shape)
+    control = [_uniform(k, c[k]) for k in ("initial_time", "final_time",
+                                           "time_step", "saveper")]
+    grid = time_grid(*control)
+    saved = np.flatnonzero(grid.saved)
+    later = saved[saved > 0]
+    steps = np.union1d(later - 1, saved)
+    _, data = simulate_chunk(sim, c, n, steps=steps)
+    where = {int(k): i for i, k in enumerate(steps)}
+    i_after = np.array([where[int(k)] for k in later], dtype=int)
+    i_before = np.array([where[int(k) - 1] for k in later], dtype=int)
+    pairs = len(later)
+    before, after = {}, {}
+    for name, values in data.items():
+        values = np.asarray(values, dtype=float)
+        tail = values.shape[2:]
+        before[name] = values[:, i_before].reshape((n * pairs,) + tail)
+        after[name] = values[:, i_after].reshape((n * pairs,) + tail)
+    before["time"] = np.tile(grid.times[later - 1], n)
+    after["time"] = np.tile(grid.times[later], n)
+    consts = {}
+    for k, v in c.items():
+        if k in varied:
+            consts[k] = np.repeat(np.ascontiguousarray(v), pairs, axis=0)
+        else:
+            consts[k] = float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float)
+    cg = st.variables
+    for stock, flows in cg.stocks.items():  # synthetic net-flow nodes
+        for f in flows:
+            if f.name not in before and f.name in cg.equations:
+                shape = np.shape(before[stock])
+                before[f.name] = evaluate(cg.equations[f.name], program, before,
+                                          consts, shape=shape)
+                after[f.name] = evaluate(cg.equations[f.name], program, after,
+                                         consts, shape=shape)
+    return StepPairs(times=grid.times[saved], runs=n, pairs=pairs, before=before,
+                     after=after, constants=consts)
+
+
+# ------------------------------------------------------------ link scores
+
+def batch_link_scores(st: LoopStructure, sp: StepPairs, edges=None) -> dict:
+    """Link score of every edge (of ``edges``, by default all) at every pair.
+
+    Returns
+    -------
+    dict of (str, str) to ndarray
+        Keyed as :func:`sdrev.loops.scores.link_scores` (element nodes for a
+        subscripted model), each of shape ``(runs * pairs,)``.
+    """
+    if st.elements is not None:
+        return _element_scores(st, sp, edges)
+    program, cg = st.program, st.variables
+    wanted = None if edges is None else set(edges)
+    b, a = sp.before, sp.after
+    scores: dict = {}
+    g = cg.graph
+    m = sp.runs * sp.pairs
+    for z in g.nodes:
+        preds = [x for x in g.predecessors(z) if wanted is None or (x, z) in wanted]
+        if not preds:
+            continue
+        dz = a[z] - b[z]
+        if z in cg.stocks:
+            flows = cg.stocks[z]
+            dn = (sum(f.sign * a[f.name] for f in flows)
+                  - sum(f.sign * b[f.name] for f in flows))
+            for f in flows:
+                if wanted is None or (f.name, z) in wanted:
+                    df = a[f.name] - b[f.name]
+                    scores[(f.name, z)] = f.sign * np.abs(ratio(df, dn))
+            continue
+        if z in cg.delayed:
+            for x in preds:
+                scores[(x, z)] = np.sign(dz * (a[x] - b[x]))
+            continue
+        expr = cg.equations[z]
+        base = evaluate(expr, program, b, sp.constants, shape=(m,))
+        for x in preds:
+            moved = dict(b)
+            moved[x] = a[x]
+            dxz = evaluate(expr, program, moved, sp.constants, shape=(m,)) - base
+            dx = a[x] - b[x]
+            score = np.abs(ratio(dxz, dz)) * np.sign(ratio(dxz, dx))
+            scores[(x, z)] = np.where(dx == 0.0, 0.0, score)
+    return scores
+
+
+def _element_scores(st: LoopStructure, sp: StepPairs, edges) -> dict:
+    """:func:`sdrev.loops.elements.element_link_scores` over a batch."""
+    program, cg, eg = st.program, st.variables, st.elements
+    wanted = None if edges is None else set(edges)
+    b, a = sp.before, sp.after
+    m = sp.runs * sp.pairs
+    nodes: dict[str, list[str]] = {}
+    for node, name in eg.variable.items():
+        nodes.setdefault(name, []).append(node)
+    for name in nodes:
+        nodes[name].sort(key=lambda n: eg.index[n])
+
+    def flat(values, name):
+        return values.reshape((m,) + eg.shapes[name]).reshape(m, -1)
+
+    def keep(x, j, z, i):
+        return wanted is None or (nodes[x][j], nodes[z][i]) in wanted
+
+    scores: dict = {}
+    g = cg.graph
+    for z in g.nodes:
+        preds = list(g.predecessors(z))
+        if not preds:
+            continue
+        zshape = eg.shapes[z]
+        dz = flat(a[z], z) - flat(b[z], z)
+        if z in cg.stocks:
+            slot = next(s for s in program.slots if s.element == z
+                        and s.kind in ("integ", "nninteg"))
+            rate = ast.unparse(integ_rate(slot.update_code[0]))
+            shape = (m,) + zshape
+            dn = (evaluate(rate, program, a, sp.constants, shape=shape).reshape(m, -1)
+                  - evaluate(rate, program, b, sp.constants, shape=shape).reshape(m, -1))
+            for f in cg.stocks[z]:
+                df = flat(a[f.name], f.name) - flat(b[f.name], f.name)
+                for j, i in eg.pairs[(f.name, z)]:
+                    if keep(f.name, j, z, i):
+                        scores[(nodes[f.name][j], nodes[z][i])] = \
+                            f.sign * np.abs(ratio(df[:, j], dn[:, i]))
+            continue
+        if z in cg.delayed:
+            for x in preds:
+                dx = flat(a[x], x) - flat(b[x], x)
+                for j, i in eg.pairs[(x, z)]:
+                    if keep(x, j, z, i):
+                        scores[(nodes[x][j], nodes[z][i])] = np.sign(dz[:, i] * dx[:, j])
+            continue
+        expr = cg.equations[z]
+        shape = (m,) + zshape
+        base = evaluate(expr, program, b, sp.constants, shape=shape).reshape(m, -1)
+        for x in preds:
+            xshape = eg.shapes[x]
+            before, cur = flat(b[x], x), flat(a[x], x)
+            dx = cur - before
+            by_source: dict[int, list[int]] = {}
+            for j, i in eg.pairs[(x, z)]:
+                if keep(x, j, z, i):
+                    by_source.setdefault(j, []).append(i)
+            for j, targets in by_source.items():
+                moved_x = before.copy()
+                moved_x[:, j] = cur[:, j]
+                moved = dict(b)
+                moved[x] = moved_x.reshape((m,) + xshape)
+                after = evaluate(expr, program, moved, sp.constants,
+                                 shape=shape).reshape(m, -1)
+                dxz = after - base
+                noise = ROUND_OFF * np.maximum(np.abs(after), np.abs(base))
+                dxz = np.where(np.abs(dxz) <= noise, 0.0, dxz)
+                for i in targets:
+                    score = np.abs(ratio(dxz[:, i], dz[:, i])) * np.sign(
+                        ratio(dxz[:, i], dx[:, j]))
+                    scores[(nodes[x][j], nodes[z][i])] = np.where(
+                        dx[:, j] == 0.0, 0.0, score)
+    return scores
+
+
+# ------------------------------------------------------------ loop scores
+
+def loop_edges(loops) -> set:
+    """Every link of ``loops``."""
+    return {(a, b) for loop in loops for a, b in zip(loop, loop[1:] + loop[:1])}
+
+
+def saved_scores(loops, partition, links: dict, sp: StepPairs, found=None):
+    """Raw and relative loop scores at the saving times.
+
+    Parameters
+    ----------
+    loops : sequence of tuple of str
+    partition : sequence of int
+        Cycle partition of each loop.
+    links : dict
+        From :func:`batch_link_scores`.
+    sp : StepPairs
+    found : ndarray of bool, shape (runs, loops), optional
+        Which loops each run's analysis has (strongest-path models); the
+        others score 0 and take no part in the relative scores.
+
+    Returns
+    -------
+    raw, relative : ndarray, shape (runs, loops, saving times)
+        0 at the first saving time, as in the per-run analysis.
+    """
+    n, pairs, count = sp.runs, sp.pairs, len(loops)
+    m = n * pairs
+    raw = np.empty((count, m))
+    for k, loop in enumerate(loops):
+        product = np.ones(m)
+        for a, b in zip(loop, loop[1:] + loop[:1]):
+            product = product * links[(a, b)]
+        raw[k] = product
+    if found is not None:
+        raw *= np.repeat(found.T, pairs, axis=1)
+    rel = np.zeros_like(raw)
+    part = np.asarray(partition)
+    for p in sorted(set(partition)):
+        rows = part == p
+        denom = np.abs(raw[rows]).sum(axis=0)
+        rel[rows] = ratio(raw[rows], denom[None, :])
+    out_raw = np.zeros((n, count, pairs + 1))
+    out_rel = np.zeros((n, count, pairs + 1))
+    out_raw[:, :, 1:] = raw.reshape(count, n, pairs).transpose(1, 0, 2)
+    out_rel[:, :, 1:] = rel.reshape(count, n, pairs).transpose(1, 0, 2)
+    return out_raw, out_rel
+
+
+def strongest_loops(st: LoopStructure, links: dict, sp: StepPairs) -> list[list]:
+    """Each run's loops by the strongest-path search, at the saving times
+    :func:`sdrev.loops.analyze` searches at."""
+    saved = len(sp.times)
+    step = max(1, int(round(saved / 50)))
+    at = np.arange(saved)[1::step]  # saving-time indices (0: no link scores)
+    found = []
+    for r in range(sp.runs):
+        cols = r * sp.pairs + at - 1
+        run_links = {e: np.concatenate([[0.0], s[cols]]) for e, s in links.items()}
+        found.append(_graph.strongest_path_loops(st.graph, run_links,
+                                                 times=range(1, len(at) + 1)))
+    return found

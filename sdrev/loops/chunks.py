@@ -1,0 +1,428 @@
+"""Loop analyses of many runs, one chunk of runs at a time.
+
+:func:`iter_chunks` turns a table of parameter sets into
+:class:`LoopChunk` objects: for every run of the chunk, the relative and raw
+loop scores at every saving time (:mod:`sdrev.loops.batch`), each loop's
+polarity, its id and name, and the dominant sets over all loops and among
+the documented loops -- everything :func:`sdrev.loops.analyze` reports for
+that run, with the same numbers. Runs whose loops have the same polarities
+share their names and table order (computed once per distinct polarity
+pattern). Memory is bounded by the chunk size.
+
+The loop metrics of :mod:`sdrev.loops.metrics` have array versions here
+(:func:`relative_score_at`, :func:`dominance_shift_time`,
+:func:`dominance_share`): one value per run of a chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sdrev.errors import InvalidValueError, UnknownNameError, suggest
+from sdrev.loops import batch as _batch
+from sdrev.loops.dominance import DOMINANCE_THRESHOLD, dominant_membership
+from sdrev.loops.naming import LoopName, id_sort_key
+from sdrev.loops.scores import POLARITY_CONFIDENCE_THRESHOLD
+
+__all__ = ["LoopChunk", "NamedGroup", "RunSettingsTable", "dominance_share",
+           "dominance_shift_time", "iter_chunks", "polarities", "relative_score_at",
+           "run_table"]
+
+#: Polarity classes, in the order of the codes :func:`polarities` returns.
+POLARITIES = ("reinforcing", "balancing", "mostly reinforcing", "mostly balancing",
+              "undetermined")
+
+#: Memory a chunk's score arrays may take (runs per chunk follow from it).
+CHUNK_BYTES = 96 * 2**20
+
+
+def polarities(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sdrev.loops.scores.classify_polarity` of every run and loop.
+
+    Parameters
+    ----------
+    rel : ndarray, shape (runs, loops, times)
+
+    Returns
+    -------
+    codes : ndarray of int, shape (runs, loops)
+        Index into :data:`POLARITIES`.
+    confidence : ndarray, shape (runs, loops)
+    """
+    s = np.where(np.isfinite(rel), rel, 0.0)
+    r = np.where(s > 0, s, 0.0).sum(axis=-1)
+    b = -np.where(s < 0, s, 0.0).sum(axis=-1)
+    any_score = (s != 0).any(axis=-1)
+    with np.errstate(all="ignore"):
+        conf = np.minimum(1.0, np.abs(r - b) / (r + b))
+    conf = np.where(any_score, conf, 0.0)
+    codes = np.full(r.shape, 4)
+    mostly = conf >= POLARITY_CONFIDENCE_THRESHOLD
+    codes[mostly & (r > b)] = 2
+    codes[mostly & ~(r > b)] = 3
+    codes[r == 0.0] = 1
+    codes[b == 0.0] = 0
+    codes[~any_score] = 4
+    conf = np.where(any_score & ((b == 0.0) | (r == 0.0)), 1.0, conf)
+    return codes, conf
+
+
+def _key(name: str) -> str:
+    return " ".join(str(name).replace("_", " ").split()).lower()
+
+
+@dataclass(frozen=True)
+class NamedGroup:
+    """Runs whose loops have the same polarities (and, for strongest-path
+    models, the same loops): one naming, one table order.
+
+    Attributes
+    ----------
+    loops : tuple of int
+        Indices (into the chunk's loops) of the loops these runs have, in
+        the order of their analysis's loops table.
+    names : dict of int to LoopName
+    polarity : dict of int to str
+    """
+
+    loops: tuple
+    names: dict
+    polarity: dict
+
+    def ids(self) -> dict:
+        """Loop id -> loop index."""
+        return {self.names[i].id: i for i in self.loops}
+
+
+@dataclass(frozen=True)
+class LoopChunk:
+    """The loop analyses of a chunk of runs.
+
+    Attributes
+    ----------
+    start : int
+        Row of the first run in the samples.
+    times : ndarray
+        Saving times (rounded as the per-run analysis's index).
+    loops : tuple of tuple of str
+        The loops (nodes in causal order) the arrays' loop axis runs over.
+    labels : tuple of tuple of str
+        Each loop's variables (Vensim names).
+    partition : tuple of int
+    relative, raw : ndarray, shape (runs, loops, times)
+    group : ndarray of int, shape (runs,)
+        Index into ``groups``.
+    groups : tuple of NamedGroup
+    dominant : ndarray of bool, shape (runs, loops, times)
+        In the dominant set of its partition (all loops compared).
+    documented_dominant : ndarray of bool, shape (runs, loops, times)
+        In the dominant set among the documented loops.
+    """
+
+    start: int
+    times: np.ndarray
+    loops: tuple
+    labels: tuple
+    partition: tuple
+    relative: np.ndarray
+    raw: np.ndarray
+    group: np.ndarray
+    groups: tuple
+    dominant: np.ndarray
+    documented_dominant: np.ndarray
+    aliases: Mapping
+
+    @property
+    def runs(self) -> int:
+        return len(self.group)
+
+    def loop_index(self, loop, *, documented: bool = False) -> np.ndarray:
+        """Index of a loop in each run: as :meth:`sdrev.loops.LoopAnalysis.loop_id`
+        (id, documented name, or variables).
+
+        Parameters
+        ----------
+        loop : str or iterable of str
+        documented : bool
+            A loop named by a string must be a documented loop (as the
+            sensitivity specs require).
+
+        Raises
+        ------
+        UnknownNameError
+        """
+        found = [self._index(g, loop, documented) for g in self.groups]
+        return np.array(found, dtype=int)[self.group] if found else np.zeros(0, int)
+
+    def _index(self, g: NamedGroup, loop, documented: bool) -> int:
+        if isinstance(loop, str):
+            ids = g.ids()
+            hit = ids.get(loop)
+            if hit is None:
+                key = loop.strip().lower()
+                hit = next((i for i in g.loops if g.names[i].name
+                            and g.names[i].name.lower() == key), None)
+            if hit is None:
+                known = list(ids) + [g.names[i].name for i in g.loops if g.names[i].name]
+                raise UnknownNameError(f"no loop {loop!r}" + suggest(loop, known))
+            if documented and not g.names[hit].documented:
+                raise UnknownNameError(f"loop {loop!r} was not found in this run (its id "
+                                       "belongs to an undocumented loop)")
+            return hit
+        wanted = {self.aliases.get(_key(v), _key(v)) for v in loop}
+        for i in g.loops:
+            if {_key(v) for v in self.labels[i]} == wanted:
+                return i
+        raise UnknownNameError(f"no loop through exactly {sorted(wanted)}")
+
+    def series(self, index: np.ndarray, *, what: str = "relative") -> np.ndarray:
+        """``(runs, times)`` of one loop per run (``index`` from :meth:`loop_index`)."""
+        data = {"relative": self.relative, "raw": self.raw, "dominant": self.dominant,
+                "documented_dominant": self.documented_dominant}[what]
+        return data[np.arange(self.runs), index]
+
+
+@dataclass(frozen=True)
+class RunSettingsTable:
+    """Constants of every run: shared ones and per-run columns (Python names)."""
+
+    base: dict
+    varied: dict
+    runs: int
+    params: pd.DataFrame  # the sampled columns by Vensim name
+
+
+def run_table(model, samples: pd.DataFrame, *, scenario: str | None,
+              program) -> RunSettingsTable:
+    """Resolve a samples table into constants as the per-run analysis sets them.
+
+    Raises
+    ------
+    UnknownNameError, InvalidValueError
+    """
+    from sdrev.scenario import run_settings
+
+    if not isinstance(samples, pd.DataFrame):
+        raise InvalidValueError("samples must be a pandas DataFrame (one row per run, one "
+                                f"column per constant), got {type(samples).__name__}")
+    if len(samples) == 0:
+        raise InvalidValueError("samples must have at least one row")
+    settings = run_settings(model, scenario=scenario)
+    base = dict(program.constants)
+    base.update({program.resolve(k): _number(v) for k, v in settings.params.items()})
+    for key, value in (("initial_time", model.time.initial), ("final_time", model.time.final),
+                       ("time_step", model.time.step), ("saveper", model.time.saveper)):
+        if key not in program.constants:
+            base[key] = float(value)
+    varied: dict = {}
+    names = {}
+    for column in samples.columns:
+        try:
+            values = samples[column].to_numpy(dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise InvalidValueError(f"samples column {column!r} must be numeric: {exc}"
+                                    ) from None
+        if not np.isfinite(values).all():
+            raise InvalidValueError(f"samples column {column!r} has a missing or "
+                                    "non-finite value")
+        one = run_settings(model, params={str(column): float(values[0])})
+        if one.time:  # a control variable: the same in every run
+            key = next(iter(one.time))
+            if np.ptp(values) > 0:
+                raise InvalidValueError(f"{column} must be the same in every run of a loop "
+                                        "ensemble")
+            base[key] = float(values[0])
+            continue
+        vensim = next(iter(one.params))
+        names[column] = vensim
+        varied[program.resolve(vensim)] = values
+    for py in varied:
+        base.pop(py, None)
+    params = samples.rename(columns=names)[list(names.values())] if names else \
+        pd.DataFrame(index=samples.index)
+    return RunSettingsTable(base=base, varied=varied, runs=len(samples),
+                            params=params.reset_index(drop=True))
+
+
+def _number(value):
+    return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)
+
+
+def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
+                threshold: float = DOMINANCE_THRESHOLD, chunk_size: int | None = None,
+                progress: bool = False):
+    """Yield the :class:`LoopChunk` of every chunk of runs, in order.
+
+    Parameters
+    ----------
+    model : Model
+    table : RunSettingsTable
+        From :func:`run_table`.
+    max_loops : int
+    threshold : float
+    chunk_size : int, optional
+        Runs per chunk (default: as many as :data:`CHUNK_BYTES` allows).
+    progress : bool
+        Show a tqdm progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    st = _batch.structure(model.path, max_loops)
+    program, lg = st.program, st.graph
+    aliases = {**{_key(v): _key(k) for k, v in lg.labels.items()},
+               **{_key(k): _key(lg.label(k)) for k in lg.labels}}
+    if chunk_size is None:
+        steps = len(_saved_steps(table.base))
+        per_run = 8 * steps * (max(len(st.loops), 1) * 6 + len(program.step) * 3)
+        chunk_size = int(max(16, min(4096, CHUNK_BYTES // max(per_run, 1))))
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    edges = _batch.loop_edges(st.loops) if st.complete else None
+    naming: dict = {}
+    bar = tqdm(total=table.runs, desc="loop scores", unit="run", disable=not progress)
+    try:
+        for start in range(0, table.runs, chunk_size):
+            n = min(chunk_size, table.runs - start)
+            varied = {k: v[start:start + n] for k, v in table.varied.items()}
+            sp = _batch.simulate_pairs(st, table.base, varied, n)
+            links = _batch.batch_link_scores(st, sp, edges)
+            if st.complete:
+                loops, found = list(st.loops), None
+            else:
+                per_run = _batch.strongest_loops(st, links, sp)
+                loops = sorted({lp for run in per_run for lp in run},
+                               key=lambda c: (len(c), c))
+                where = {lp: i for i, lp in enumerate(loops)}
+                found = np.zeros((n, len(loops)), dtype=bool)
+                for r, run in enumerate(per_run):
+                    found[r, [where[lp] for lp in run]] = True
+            partition = tuple(st.partitions[lp[0]] for lp in loops)
+            raw, rel = _batch.saved_scores(loops, partition, links, sp, found=found)
+            yield _chunk(model, st, start, sp.times, loops, partition, raw, rel, found,
+                         naming, threshold, aliases)
+            bar.update(n)
+    finally:
+        bar.close()
+
+
+def _saved_steps(base: dict) -> np.ndarray:
+    from sdrev.ensemble.engine import time_grid
+    grid = time_grid(*(float(np.ravel(base[k])[0]) for k in
+                       ("initial_time", "final_time", "time_step", "saveper")))
+    return np.flatnonzero(grid.saved)
+
+
+def _chunk(model, st, start, times, loops, partition, raw, rel, found, naming,
+           threshold, aliases) -> LoopChunk:
+    n, count = rel.shape[0], rel.shape[1]
+    codes, _ = polarities(rel)
+    present = np.ones((n, count), dtype=bool) if found is None else found
+    key_rows = np.where(present, codes, -1)
+    if count:
+        keys, group = np.unique(key_rows, axis=0, return_inverse=True)
+    else:
+        keys, group = np.zeros((1, 0), dtype=int), np.zeros(n, dtype=int)
+    group = np.asarray(group).reshape(-1)
+    groups = []
+    dominant = np.zeros(rel.shape, dtype=bool)
+    doc_dominant = np.zeros(rel.shape, dtype=bool)
+    for g, row in enumerate(keys):
+        cache_key = (tuple(loops[i] for i in np.flatnonzero(row >= 0)),
+                     tuple(int(c) for c in row[row >= 0]))
+        if cache_key not in naming:
+            naming[cache_key] = _name_group(model, st, cache_key)
+        names_by_loop, order = naming[cache_key]
+        where = {lp: i for i, lp in enumerate(loops)}
+        idx = tuple(where[lp] for lp in order)
+        named = NamedGroup(loops=idx, names={where[lp]: nm for lp, nm in names_by_loop.items()},
+                           polarity={where[lp]: POLARITIES[c] for lp, c in
+                                     zip(cache_key[0], cache_key[1])})
+        groups.append(named)
+        runs = np.flatnonzero(group == g)
+        _dominance(named, partition, rel, raw, runs, dominant, doc_dominant, threshold)
+    labels = tuple(tuple(st.graph.label(v) for v in lp) for lp in loops)
+    return LoopChunk(start=start, times=np.round(times, 10), loops=tuple(loops),
+                     labels=labels, partition=partition, relative=rel, raw=raw,
+                     group=group, groups=tuple(groups), dominant=dominant,
+                     documented_dominant=doc_dominant, aliases=aliases)
+
+
+def _name_group(model, st, key) -> tuple[dict, list]:
+    loops, codes = key
+    pols = [POLARITIES[c] for c in codes]
+    names: list[LoopName] = _batch.loop_names(st, list(loops), pols, model.loops)
+    order = sorted(range(len(loops)), key=lambda i: id_sort_key(names[i].id))
+    return dict(zip(loops, names)), [loops[i] for i in order]
+
+
+def _dominance(named: NamedGroup, partition, rel, raw, runs, dominant, doc_dominant,
+               threshold) -> None:
+    """Dominant sets of ``runs`` (one naming group), in place."""
+    if not len(runs):
+        return
+    parts: dict[int, list[int]] = {}
+    for i in named.loops:
+        parts.setdefault(partition[i], []).append(i)
+    for cols in parts.values():
+        pols = [named.polarity[i] for i in cols]
+        sub = rel[np.ix_(runs, cols)]
+        dominant[np.ix_(runs, cols)] = dominant_membership(sub, pols, threshold=threshold)
+        docs = [i for i in cols if named.names[i].documented]
+        if not docs:
+            continue
+        block = raw[np.ix_(runs, docs)]
+        total = np.abs(block).sum(axis=1)
+        with np.errstate(all="ignore"):
+            share = np.where(total[:, None, :] > 0,
+                             block / np.where(total > 0, total, 1.0)[:, None, :], 0.0)
+        doc_dominant[np.ix_(runs, docs)] = dominant_membership(
+            share, [named.polarity[i] for i in docs], threshold=threshold)
+
+
+# ------------------------------------------------------------ metrics
+
+def relative_score_at(chunk: LoopChunk, index: np.ndarray, time: float) -> np.ndarray:
+    """:func:`sdrev.loops.metrics.relative_score_at` of every run."""
+    t = chunk.times
+    if not t[0] <= time <= t[-1]:
+        raise ValueError(f"time {time} is outside the run ({t[0]:g} to {t[-1]:g})")
+    series = chunk.series(index)
+    return np.array([float(np.interp(time, t, row)) for row in series])
+
+
+def dominance_shift_time(chunk: LoopChunk, source: np.ndarray, target: np.ndarray, *,
+                         after: float | None = None, default: float = math.nan
+                         ) -> np.ndarray:
+    """:func:`sdrev.loops.metrics.dominance_shift_time` of every run."""
+    a, b = chunk.series(source), chunk.series(target)
+    t = chunk.times
+    d = np.abs(a) - np.abs(b)
+    valid = np.ones(len(t), dtype=bool) if after is None else ~(t < after)
+    ahead = valid[None, :] & (d > 0)
+    led = np.zeros_like(ahead)
+    led[:, 1:] = np.logical_or.accumulate(ahead, axis=1)[:, :-1]
+    hit = valid[None, :] & ~(d > 0) & led & ((a != 0.0) | (b != 0.0))
+    out = np.full(len(a), float(default))
+    rows = np.flatnonzero(hit.any(axis=1))
+    k = hit[rows].argmax(axis=1)
+    d0, d1 = d[rows, k - 1], d[rows, k]
+    out[rows] = t[k - 1] + (t[k] - t[k - 1]) * d0 / (d0 - d1)
+    return out
+
+
+def dominance_share(chunk: LoopChunk, index: np.ndarray, *, start: float | None = None,
+                    end: float | None = None) -> np.ndarray:
+    """:func:`sdrev.loops.metrics.dominance_share` of every run."""
+    t = chunk.times
+    lo = t[0] if start is None else start
+    hi = t[-1] if end is None else end
+    mask = (t >= lo) & (t <= hi)
+    if not mask.any():
+        raise ValueError(f"no saved time between {lo:g} and {hi:g}")
+    hits = chunk.series(index, what="dominant")
+    return hits[:, mask].mean(axis=1)

@@ -1,0 +1,414 @@
+"""Loop dominance over an ensemble: how sure is it that a loop leads?
+
+:func:`analyze_ensemble` runs the loop analysis of :func:`sdrev.loops.analyze`
+for every parameter set of a sample at once (:mod:`sdrev.loops.chunks`: the
+same numbers, run by run) and summarises it across runs:
+
+* the **probability of dominance** of each documented loop at each saving
+  time: the share of runs in which it belongs to the dominant set, both
+  among all loops of its partition (as :attr:`LoopAnalysis.dominant_periods`)
+  and among the model's documented loops (as
+  :attr:`LoopAnalysis.documented_periods`: the mechanisms the model's story
+  names, compared among themselves);
+* the median relative score of each documented loop and its 90% band;
+* the share of runs of each dominant set;
+* each run's relative score of each documented loop.
+
+Examples
+--------
+>>> import sdrev, sdrev.ensemble as ens, sdrev.loops as loops
+>>> model = sdrev.load("crrc_standards")                              # doctest: +SKIP
+>>> samples = ens.sample_lhs({"R and D Spending": (0.05, 0.2)}, 500, seed=1)  # doctest: +SKIP
+>>> result = loops.analyze_ensemble(model, samples, scenario="baseline")  # doctest: +SKIP
+>>> result.probability("ecology")                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sdrev.errors import InvalidValueError, UnknownNameError, suggest
+from sdrev.loops import batch as _batch
+from sdrev.loops import chunks as _chunks
+from sdrev.loops.dominance import DOMINANCE_THRESHOLD
+from sdrev.loops.graph import MAX_LOOPS
+from sdrev.loops.naming import id_sort_key
+
+__all__ = ["BAND", "EnsembleLoopAnalysis", "analyze_ensemble"]
+
+#: Quantiles of the band around the median relative score (90%).
+BAND = (0.05, 0.95)
+
+_LOOP_COLUMNS = ["id", "name", "polarity", "documented", "length", "variables",
+                 "partition", "runs_share", "reinforcing_share", "mean_abs_score"]
+_DOMINANCE_COLUMNS = ["loop", "name", "time", "probability", "documented_probability",
+                      "median", "low", "high"]
+
+
+@dataclass(frozen=True)
+class EnsembleLoopAnalysis:
+    """Loops that Matter over an ensemble of runs.
+
+    Attributes
+    ----------
+    model : str
+    scenario : str or None
+    samples : DataFrame
+        The parameter set of each run (Vensim names), one row per run.
+    times : ndarray
+        Saving times.
+    loops : DataFrame
+        One row per loop: ``id``, ``name``, ``polarity`` (over every run
+        and time together), ``documented``, ``length``, ``variables``,
+        ``partition``, ``runs_share`` (share of runs whose analysis has the
+        loop: 1 unless the model has too many loops to enumerate),
+        ``reinforcing_share`` (share of those runs in which it is
+        reinforcing or mostly reinforcing), ``mean_abs_score``.
+    documented : tuple of str
+        Ids of the documented loops, in the order of ``relative``'s axis 1.
+    relative : ndarray, shape (runs, documented loops, times)
+        Relative score of each documented loop in each run (NaN where a
+        run's analysis lacks the loop).
+    dominance : DataFrame
+        Tidy, one row per documented loop and time: ``loop``, ``name``,
+        ``time``, ``probability`` (share of runs in which the loop is in
+        its partition's dominant set), ``documented_probability`` (the same
+        among the documented loops), ``median``, ``low``, ``high`` (median
+        relative score and its 90% band across runs).
+    dominant_sets : DataFrame
+        ``analysis`` (``"all"`` or ``"documented"``), ``partition``,
+        ``time``, ``loops`` (tuple of ids; empty: no loop active),
+        ``share`` (of runs).
+    method : str
+        ``"exhaustive"`` or ``"strongest path"``.
+    threshold : float
+    """
+
+    model: str
+    scenario: str | None
+    samples: pd.DataFrame
+    times: np.ndarray
+    loops: pd.DataFrame
+    documented: tuple
+    relative: np.ndarray
+    dominance: pd.DataFrame
+    dominant_sets: pd.DataFrame
+    method: str
+    threshold: float = DOMINANCE_THRESHOLD
+
+    @property
+    def runs(self) -> int:
+        return len(self.samples)
+
+    def loop_id(self, loop: str) -> str:
+        """Id of a documented loop given by id or name.
+
+        Raises
+        ------
+        UnknownNameError
+        """
+        names = dict(zip(self.loops["id"], self.loops["name"]))
+        if loop in self.documented:
+            return loop
+        for i in self.documented:
+            if names.get(i) and names[i].lower() == loop.strip().lower():
+                return i
+        raise UnknownNameError(f"no documented loop {loop!r} in {self.model}" + suggest(
+            loop, list(self.documented) + [names[i] for i in self.documented if names.get(i)]))
+
+    def probability(self, loop: str, *, documented: bool = True) -> pd.Series:
+        """Probability of dominance of a documented loop over time.
+
+        Parameters
+        ----------
+        loop : str
+            Id or name.
+        documented : bool
+            Among the documented loops (default) or among all loops.
+        """
+        rows = self.dominance[self.dominance["loop"] == self.loop_id(loop)]
+        column = "documented_probability" if documented else "probability"
+        return pd.Series(rows[column].to_numpy(), index=pd.Index(rows["time"], name="time"),
+                         name=self.loop_id(loop))
+
+    def relative_scores(self) -> pd.DataFrame:
+        """Tidy relative scores: ``run``, ``time``, ``loop``, ``relative_score``."""
+        runs, count, steps = self.relative.shape
+        return pd.DataFrame({
+            "run": np.repeat(np.arange(runs), count * steps),
+            "time": np.tile(self.times, runs * count),
+            "loop": pd.Categorical(np.tile(np.repeat(list(self.documented), steps), runs),
+                                   categories=list(self.documented)),
+            "relative_score": self.relative.reshape(-1)})
+
+    def leading(self, *, documented: bool = True) -> pd.DataFrame:
+        """The most probable dominant documented loop at each time, its
+        probability, and how long it keeps leading: ``start``, ``end``,
+        ``loop``, ``name``, ``probability`` (mean over the period)."""
+        column = "documented_probability" if documented else "probability"
+        wide = self.dominance.pivot(index="time", columns="loop", values=column)
+        if wide.empty:
+            return pd.DataFrame(columns=["start", "end", "loop", "name", "probability"])
+        wide = wide[[c for c in self.documented if c in wide.columns]]
+        best = wide.idxmax(axis=1).where(wide.max(axis=1) > 0, "")
+        names = dict(zip(self.loops["id"], self.loops["name"]))
+        rows, start = [], 0
+        times = wide.index.to_numpy()
+        labels = best.to_numpy()
+        for k in range(1, len(labels) + 1):
+            if k < len(labels) and labels[k] == labels[start]:
+                continue
+            if labels[start]:
+                p = wide[labels[start]].to_numpy()[start:k]
+                rows.append({"start": times[start], "end": times[k - 1],
+                             "loop": labels[start], "name": names.get(labels[start], ""),
+                             "probability": float(p.mean())})
+            start = k
+        return pd.DataFrame(rows, columns=["start", "end", "loop", "name", "probability"])
+
+    def text(self) -> str:
+        """A few lines: which mechanism leads when, and how sure that is."""
+        lines = [f"{self.model}: loop dominance over {self.runs} runs"
+                 f"{f' ({self.scenario})' if self.scenario else ''}, {self.method}; among "
+                 "the documented loops:"]
+        table = self.leading()
+        if table.empty:
+            lines.append("  no documented loop is active")
+        for row in table.itertuples(index=False):
+            label = f"{row.loop} {row.name}".strip()
+            lines.append(f"  {row.start:g}-{row.end:g}: {label} leads in "
+                         f"{100 * row.probability:.0f}% of runs (mean over the period)")
+        return "\n".join(lines)
+
+    def write(self, folder, *, command: str = "", model=None) -> list[Path]:
+        """Write the tables into a new run folder (atomically).
+
+        Files: ``loops.csv``, ``dominance.csv``, ``dominant_sets.csv``,
+        ``samples.csv``, ``relative_scores.parquet`` (tidy),
+        ``summary.txt`` and, with ``model``, ``manifest.json``.
+
+        Returns
+        -------
+        list of Path
+            The files written (in the final folder).
+        """
+        from sdrev import runs
+
+        folder = Path(folder)
+        names = ["loops.csv", "dominance.csv", "dominant_sets.csv", "samples.csv",
+                 "relative_scores.parquet", "summary.txt"]
+        with runs.staged_folder(folder) as stage:
+            table = self.loops.copy()
+            table["variables"] = [" -> ".join(v) for v in table["variables"]]
+            table.to_csv(stage / "loops.csv", index=False)
+            self.dominance.to_csv(stage / "dominance.csv", index=False)
+            sets = self.dominant_sets.copy()
+            sets["loops"] = [" ".join(v) for v in sets["loops"]]
+            sets.to_csv(stage / "dominant_sets.csv", index=False)
+            self.samples.to_csv(stage / "samples.csv", index_label="run")
+            self.relative_scores().to_parquet(stage / "relative_scores.parquet", index=False)
+            (stage / "summary.txt").write_text(self.text() + "\n", encoding="utf-8")
+            if model is not None:
+                from sdrev.scenario import run_settings
+                names.append("manifest.json")
+                runs.write_json(stage / "manifest.json", runs.manifest(
+                    model, run_settings(model, scenario=self.scenario), command=command,
+                    extra={"runs": self.runs, "method": self.method,
+                           "threshold": self.threshold}))
+        return [folder / n for n in names]
+
+
+def analyze_ensemble(model, samples: pd.DataFrame, *, scenario: str | None = None,
+                     max_loops: int = MAX_LOOPS, threshold: float = DOMINANCE_THRESHOLD,
+                     chunk_size: int | None = None, progress: bool = False
+                     ) -> EnsembleLoopAnalysis:
+    """Loop analysis of every run of a sample, and dominance across runs.
+
+    Every run's numbers are those of :func:`sdrev.loops.analyze` with the
+    run's constants: the ensemble engine integrates a chunk of runs at
+    once and the link scores are computed for all of them together
+    (:mod:`sdrev.loops.batch`).
+
+    Parameters
+    ----------
+    model : sdrev.Model, str or Path
+    samples : DataFrame
+        One row per run, one column per constant (Vensim or snake_case
+        names), set on top of ``scenario``.
+    scenario : str, optional
+    max_loops : int
+        As for :func:`sdrev.loops.analyze`.
+    threshold : float
+        Combined share a dominant set must reach.
+    chunk_size : int, optional
+        Runs analysed together (default: bounded by memory).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    EnsembleLoopAnalysis
+
+    Raises
+    ------
+    UnknownNameError, InvalidValueError
+        For a bad scenario or samples column.
+    sdrev.ensemble.compile.UnsupportedConstructError
+        For models the ensemble engine cannot compile.
+    """
+    from sdrev.model import Model, load
+
+    if not isinstance(model, Model):
+        model = load(model)
+    if max_loops < 1:
+        raise InvalidValueError(f"max_loops must be at least 1, got {max_loops}")
+    if not 0 < threshold <= 1:
+        raise InvalidValueError(f"threshold must be in (0, 1], got {threshold}")
+    st = _batch.structure(model.path, max_loops)
+    table = _chunks.run_table(model, samples, scenario=scenario, program=st.program)
+    acc = _Accumulator(table.runs)
+    for chunk in _chunks.iter_chunks(model, table, max_loops=max_loops, threshold=threshold,
+                                     chunk_size=chunk_size, progress=progress):
+        acc.add(chunk)
+    return acc.result(model, st, scenario, table.params,
+                      "exhaustive" if st.complete else "strongest path", threshold)
+
+
+class _Accumulator:
+    """What :func:`analyze_ensemble` keeps of each chunk."""
+
+    def __init__(self, runs: int):
+        self.runs = runs
+        self.times = None
+        self.relative: dict[str, np.ndarray] = {}
+        self.hits: dict[str, np.ndarray] = {}
+        self.doc_hits: dict[str, np.ndarray] = {}
+        self.pooled: dict[tuple, np.ndarray] = {}  # loop -> [r, b, runs, reinforcing, |s|]
+        self.partition: dict[tuple, int] = {}
+        self.labels: dict[tuple, tuple] = {}
+        self.sets = {"all": {}, "documented": {}}
+
+    def add(self, chunk: _chunks.LoopChunk) -> None:
+        if self.times is None:
+            self.times = chunk.times
+        steps = len(chunk.times)
+        rel = chunk.relative
+        codes, _ = _chunks.polarities(rel)
+        s = np.where(np.isfinite(rel), rel, 0.0)
+        r = np.where(s > 0, s, 0.0).sum(axis=(0, 2))
+        b = -np.where(s < 0, s, 0.0).sum(axis=(0, 2))
+        size = np.abs(s).sum(axis=(0, 2))
+        present = np.zeros(rel.shape[:2], dtype=bool)
+        for g, named in enumerate(chunk.groups):
+            rows = np.flatnonzero(chunk.group == g)
+            present[np.ix_(rows, list(named.loops))] = True
+            for i in named.loops:
+                if not named.names[i].documented:
+                    continue
+                key = named.names[i].id
+                if key not in self.relative:
+                    self.relative[key] = np.full((self.runs, steps), np.nan)
+                    self.hits[key] = np.zeros(steps)
+                    self.doc_hits[key] = np.zeros(steps)
+                self.relative[key][chunk.start + rows] = rel[rows, i]
+                self.hits[key] += chunk.dominant[rows, i].sum(axis=0)
+                self.doc_hits[key] += chunk.documented_dominant[rows, i].sum(axis=0)
+        reinforcing = (present & np.isin(codes, (0, 2))).sum(axis=0)
+        for i, loop in enumerate(chunk.loops):
+            row = np.array([r[i], b[i], present[:, i].sum(), reinforcing[i], size[i]])
+            self.pooled[loop] = self.pooled.get(loop, 0) + row
+            self.partition[loop] = chunk.partition[i]
+            self.labels[loop] = chunk.labels[i]
+        for analysis, member in (("all", chunk.dominant),
+                                 ("documented", chunk.documented_dominant)):
+            parts = sorted(set(chunk.partition))
+            for p in parts:
+                cols = [i for i, q in enumerate(chunk.partition) if q == p]
+                if analysis == "documented" and not member[:, cols].any():
+                    continue
+                for k in range(steps):
+                    block = member[:, cols, k]
+                    rows, counts = np.unique(block, axis=0, return_counts=True)
+                    target = self.sets[analysis].setdefault((p, k), Counter())
+                    for row, count in zip(rows, counts):
+                        target[frozenset(chunk.loops[cols[j]] for j in np.flatnonzero(row))] \
+                            += int(count)
+
+    def result(self, model, st, scenario, params, method, threshold) -> EnsembleLoopAnalysis:
+        loops = sorted(self.pooled, key=lambda c: (len(c), c))
+        pols, stats = [], []
+        for loop in loops:
+            r, b, runs, reinforcing, size = self.pooled[loop]
+            pols.append(_pooled_polarity(r, b))
+            stats.append((runs, reinforcing, size))
+        names = _batch.loop_names(st, loops, pols, model.loops)
+        steps = len(self.times) if self.times is not None else 0
+        rows = []
+        for loop, pol, name, (runs, reinforcing, size) in zip(loops, pols, names, stats):
+            rows.append({"id": name.id, "name": name.name, "polarity": pol,
+                         "documented": name.documented, "length": len(loop),
+                         "variables": self.labels[loop], "partition": self.partition[loop],
+                         "runs_share": runs / self.runs,
+                         "reinforcing_share": reinforcing / runs if runs else 0.0,
+                         "mean_abs_score": size / (runs * steps) if runs and steps else 0.0})
+        table = pd.DataFrame(rows, columns=_LOOP_COLUMNS)
+        table = table.iloc[sorted(range(len(table)), key=lambda i: id_sort_key(
+            table["id"].iloc[i]))].reset_index(drop=True)
+        ids = {loop: name.id for loop, name in zip(loops, names)}
+        documented = tuple(sorted(self.relative, key=id_sort_key))
+        doc_names = {}
+        for loop, name in zip(loops, names):
+            doc_names.setdefault(name.id, name.name)
+        for doc in model.loops:
+            doc_names.setdefault(doc.id, doc.name)
+        relative = (np.stack([self.relative[d] for d in documented], axis=1)
+                    if documented else np.zeros((self.runs, 0, steps)))
+        frames = []
+        with np.errstate(all="ignore"):
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+                q = np.nanquantile(relative, [BAND[0], 0.5, BAND[1]], axis=0) \
+                    if documented else np.zeros((3, 0, steps))
+        for j, d in enumerate(documented):
+            frames.append(pd.DataFrame({
+                "loop": d, "name": doc_names.get(d, ""), "time": self.times,
+                "probability": self.hits[d] / self.runs,
+                "documented_probability": self.doc_hits[d] / self.runs,
+                "median": q[1, j], "low": q[0, j], "high": q[2, j]}))
+        dominance = (pd.concat(frames, ignore_index=True) if frames
+                     else pd.DataFrame(columns=_DOMINANCE_COLUMNS))
+        set_rows = []
+        for analysis, table_sets in self.sets.items():
+            for (p, k), counter in sorted(table_sets.items(), key=lambda kv: kv[0]):
+                for members, count in counter.most_common():
+                    set_rows.append({"analysis": analysis, "partition": p,
+                                     "time": self.times[k],
+                                     "loops": tuple(sorted((ids[m] for m in members),
+                                                           key=id_sort_key)),
+                                     "share": count / self.runs})
+        sets = pd.DataFrame(set_rows, columns=["analysis", "partition", "time", "loops",
+                                               "share"])
+        return EnsembleLoopAnalysis(
+            model=model.name, scenario=scenario, samples=params,
+            times=np.asarray(self.times if self.times is not None else []),
+            loops=table, documented=documented, relative=relative, dominance=dominance,
+            dominant_sets=sets, method=method, threshold=threshold)
+
+
+def _pooled_polarity(r: float, b: float) -> str:
+    from sdrev.loops.scores import POLARITY_CONFIDENCE_THRESHOLD
+    if r == 0.0 and b == 0.0:
+        return "undetermined"
+    if b == 0.0:
+        return "reinforcing"
+    if r == 0.0:
+        return "balancing"
+    if abs(r - b) / (r + b) >= POLARITY_CONFIDENCE_THRESHOLD:
+        return "mostly reinforcing" if r > b else "mostly balancing"
+    return "undetermined"
