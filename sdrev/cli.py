@@ -62,6 +62,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                              seconds=time.perf_counter() - start)
     print(summary_table(model, frame))
     print(f"\nrun written to {folder}")
+    if bad := runs.non_finite_columns(frame):
+        first = min(bad, key=bad.get)
+        print(f"sdrev: warning: {len(bad)} variable(s) become NaN or infinite "
+              f"(first {first} at time {bad[first]:g}); listed in the manifest "
+              "as non_finite", file=sys.stderr)
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from sdrev.scenario import RunSettings
 
 __all__ = ["STALE_SECONDS", "clean_stale_staging", "default_run_dir", "manifest",
-           "read_manifest", "save_simulation", "software_versions", "staged_folder", "write_json"]
+           "non_finite_columns", "read_manifest", "save_simulation",
+           "software_versions", "staged_folder", "write_json"]
 
 _LOCK = threading.Lock()
 _STATE: dict = {}
@@ -58,7 +59,8 @@ def default_run_dir(model_name: str, label: str, *, root: Path = Path("results")
         If the folder cannot be created.
     """
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    parent = Path(root) / model_name
+    parent = Path(root) / _folder_name(model_name)
+    label = _folder_name(label)
     created = not parent.exists()
     for _ in range(100):
         candidate = parent / f"{stamp}-{secrets.token_hex(2)}-{label}"
@@ -74,6 +76,11 @@ def default_run_dir(model_name: str, label: str, *, root: Path = Path("results")
                         parent if created else None)
         return candidate
     raise OutputError(f"cannot find a free run folder name in {str(parent)!r}")
+
+
+def _folder_name(name: str) -> str:
+    """``name`` as one folder name inside ``results/`` (no ``..``, no ``/``)."""
+    return re.sub(r"[^\w.-]+", "_", str(name)).lstrip(".") or "model"
 
 
 def _remove_if_empty(folder: Path, parent: Path | None) -> None:
@@ -246,6 +253,7 @@ def manifest(model: Model, settings: RunSettings, *, command: str, extra: Mappin
     time = {"initial_time": model.time.initial, "final_time": model.time.final,
             "time_step": model.time.step, "saveper": model.time.saveper}
     time.update(settings.time)
+    time["units"] = model.time.units  # "" when the model gives none
     params = {p.name: (dict(p.value) if isinstance(p.value, Mapping) else p.value)
               for p in model.parameters}
     params.update(settings.params)
@@ -282,14 +290,29 @@ def save_simulation(folder: Path, model: Model, settings: RunSettings, frame: pd
         for var in (v for v in model.variables if v.name in model.key_outputs):
             if var.py_name in frame:
                 fig = trajectory_figure({label: frame[var.py_name]}, title=var.name,
-                                        units=var.units)
+                                        units=var.units, time_units=model.time.units)
                 paths += save_figure(fig, folder / "figures" / var.py_name)
     files = [str(p.relative_to(folder)) for p in paths]
     paths.append(folder / "manifest.json")
-    write_json(paths[-1], manifest(model, settings, command=command,
-                                   extra={"engine": "pysd", "elapsed_seconds": round(seconds, 3),
-                                          "files": files}))
+    extra = {"engine": "pysd", "elapsed_seconds": round(seconds, 3), "files": files}
+    if bad := non_finite_columns(frame):
+        extra["non_finite"] = bad
+    write_json(paths[-1], manifest(model, settings, command=command, extra=extra))
     return paths
+
+
+def non_finite_columns(frame: pd.DataFrame) -> dict[str, float]:
+    """Columns of a run that hold NaN or infinite values, each with the
+    first time at which one appears (overflow, 0/0 in the model)."""
+    import numpy as np
+
+    out = {}
+    for column in frame.columns:
+        values = np.asarray(frame[column], dtype=float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            out[str(column)] = float(frame.index[bad[0]])
+    return out
 
 
 def _jsonable(value):

@@ -114,3 +114,28 @@ def test_sigterm_removes_the_staging_folder_and_exits_143(tmp_path, user_model_c
     assert proc.returncode == 143, err
     assert err.strip().endswith("sdrev: terminated")
     assert not out.exists() and not list(tmp_path.glob(".run.partial-*"))
+
+
+@pytest.mark.parametrize("name", ["..", "../../x", "a/b", ".hidden", ""])
+def test_default_run_dir_stays_inside_results(tmp_path, name):
+    folder = runs.default_run_dir(name, name, root=tmp_path / "results")
+    assert folder.parent.parent == tmp_path / "results"
+    assert not folder.parent.name.startswith(".") and "/" not in folder.name
+
+
+def test_overflowing_simulation_is_named_in_a_warning_and_the_manifest(
+        tmp_path, capsys, widgets_path):
+    import json
+
+    from sdrev.cli import main
+
+    out = tmp_path / "run"
+    assert main(["simulate", str(widgets_path), "--set", "Rate=1e300",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "sdrev: warning: 3 variable(s) become NaN or infinite" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["non_finite"]) == {"stock_a", "inflow_a", "outflow_a"}
+    assert main(["simulate", str(widgets_path), "--out", str(tmp_path / "ok")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert "non_finite" not in json.loads((tmp_path / "ok" / "manifest.json").read_text())
