@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from SALib.analyze import delta as _analyze
 
-from sdrev.sensitivity.methods._legacy_rng import isolated
-from sdrev.sensitivity.methods import _latin
-from sdrev.sensitivity.methods._tidy import check_at_least, tidy
+from sdrev.sensitivity.methods.legacy_rng import isolated
+from sdrev.sensitivity.methods import latin
+from sdrev.sensitivity.methods.tidy import check_at_least, tidy
 
 INDICES = ("delta", "S1")
 MAIN = "delta"
@@ -30,13 +30,13 @@ def check_n(problem: dict, n: int) -> None:
     check_at_least(n, 100, "delta", "the density estimate needs a few dozen runs at N/4")
 
 
-runs = _latin.runs
-prefix = _latin.prefix
+runs = latin.runs
+prefix = latin.prefix
 
 
 def sample(problem: dict, n: int, *, seed: int, second_order: bool = False) -> np.ndarray:
     check_n(problem, n)
-    return _latin.sample(problem, n, seed=seed)
+    return latin.sample(problem, n, seed=seed)
 
 
 def analyze(problem: dict, X: np.ndarray, Y: np.ndarray, *, seed: int,

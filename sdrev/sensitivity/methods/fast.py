@@ -13,7 +13,7 @@ import pandas as pd
 from SALib.analyze import fast as _analyze
 from SALib.sample import fast_sampler as _sample
 
-from sdrev.sensitivity.methods._tidy import check_at_least, tidy
+from sdrev.sensitivity.methods.tidy import check_at_least, tidy
 
 INDICES = ("S1", "ST")
 MAIN = "ST"

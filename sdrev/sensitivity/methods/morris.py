@@ -10,7 +10,7 @@ import pandas as pd
 from SALib.analyze import morris as _analyze
 from SALib.sample import morris as _sample
 
-from sdrev.sensitivity.methods._tidy import check_at_least, tidy
+from sdrev.sensitivity.methods.tidy import check_at_least, tidy
 
 INDICES = ("mu", "mu_star", "sigma")
 MAIN = "mu_star"

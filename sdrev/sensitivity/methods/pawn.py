@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from SALib.analyze import pawn as _analyze
 
-from sdrev.sensitivity.methods._legacy_rng import isolated
-from sdrev.sensitivity.methods import _latin
-from sdrev.sensitivity.methods._tidy import check_at_least, tidy
+from sdrev.sensitivity.methods.legacy_rng import isolated
+from sdrev.sensitivity.methods import latin
+from sdrev.sensitivity.methods.tidy import check_at_least, tidy
 
 INDICES = ("minimum", "mean", "median", "maximum", "CV")
 MAIN = "median"
@@ -23,13 +23,13 @@ def check_n(problem: dict, n: int) -> None:
     check_at_least(n, 8 * S, "pawn", f"PAWN splits each factor into S = {S} slices, also at N/4")
 
 
-runs = _latin.runs
-prefix = _latin.prefix
+runs = latin.runs
+prefix = latin.prefix
 
 
 def sample(problem: dict, n: int, *, seed: int, second_order: bool = False) -> np.ndarray:
     check_n(problem, n)
-    return _latin.sample(problem, n, seed=seed)
+    return latin.sample(problem, n, seed=seed)
 
 
 def analyze(problem: dict, X: np.ndarray, Y: np.ndarray, *, seed: int,

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from SALib.analyze import rbd_fast as _analyze
 
-from sdrev.sensitivity.methods import _latin
-from sdrev.sensitivity.methods._tidy import check_at_least, tidy
+from sdrev.sensitivity.methods import latin
+from sdrev.sensitivity.methods.tidy import check_at_least, tidy
 
 INDICES = ("S1",)
 MAIN = "S1"
@@ -22,13 +22,13 @@ def check_n(problem: dict, n: int) -> None:
     check_at_least(n, 8 * 2 * M, "rbd_fast", f"RBD-FAST needs N > 2 M with M = {M}, also at N/4")
 
 
-runs = _latin.runs
-prefix = _latin.prefix
+runs = latin.runs
+prefix = latin.prefix
 
 
 def sample(problem: dict, n: int, *, seed: int, second_order: bool = False) -> np.ndarray:
     check_n(problem, n)
-    return _latin.sample(problem, n, seed=seed)
+    return latin.sample(problem, n, seed=seed)
 
 
 def analyze(problem: dict, X: np.ndarray, Y: np.ndarray, *, seed: int,

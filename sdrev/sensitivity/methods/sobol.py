@@ -11,7 +11,7 @@ import pandas as pd
 from SALib.analyze import sobol as _analyze
 from SALib.sample import sobol as _sample
 
-from sdrev.sensitivity.methods._tidy import check_power_of_two, tidy
+from sdrev.sensitivity.methods.tidy import check_power_of_two, tidy
 
 INDICES = ("S1", "ST", "S2")
 MAIN = "ST"
