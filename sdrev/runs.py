@@ -39,7 +39,6 @@ __all__ = ["STALE_SECONDS", "clean_stale_staging", "default_run_dir", "manifest"
            "software_versions", "staged_folder", "write_json"]
 
 _LOCK = threading.Lock()
-_STATE: dict = {}
 _VERSIONED = ("sdrev", "pysd", "numpy", "pandas", "xarray", "SALib", "matplotlib")
 
 
@@ -98,12 +97,18 @@ STALE_SECONDS = 24 * 3600
 
 
 def _umask() -> int:
-    if "umask" not in _STATE:
-        with _LOCK:
-            current = os.umask(0o077)
-            os.umask(current)
-            _STATE["umask"] = current
-    return _STATE["umask"]
+    """The process umask (read from /proc where possible: setting it to read
+    it back would briefly change it for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _LOCK:
+        current = os.umask(0o077)
+        os.umask(current)
+    return current
 
 
 def _pid_alive(pid: int) -> bool:

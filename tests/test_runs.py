@@ -70,13 +70,15 @@ def test_stale_staging_folders_of_dead_processes_are_removed(tmp_path):
 def test_finished_folders_follow_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
-        runs._STATE.pop("umask", None)
         with runs.staged_folder(tmp_path / "shared") as stage:
+            (stage / "x").write_text("x")
+        os.umask(0o027)
+        with runs.staged_folder(tmp_path / "group") as stage:
             (stage / "x").write_text("x")
     finally:
         os.umask(old)
-        runs._STATE.pop("umask", None)
     assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "group").stat().st_mode) == 0o750
 
 
 @pytest.mark.parametrize("out", [".", "", ".."])
