@@ -66,12 +66,23 @@ class Variable:
 
 @dataclass(frozen=True)
 class TimeSettings:
-    """The model's time axis, in the model's time unit."""
+    """The model's time axis, in the model's time unit.
+
+    Attributes
+    ----------
+    initial, final, step, saveper : float
+        INITIAL TIME, FINAL TIME, TIME STEP and SAVEPER.
+    units : str
+        The model's time unit as written (the units of TIME STEP, else of
+        INITIAL TIME or FINAL TIME, in Vensim; ``<sim_specs time_units>``
+        in XMILE); ``""`` when the model gives none.
+    """
 
     initial: float
     final: float
     step: float
     saveper: float
+    units: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,7 +231,7 @@ def _elements(doc, pysd_model):
     for key, deps in pysd_model.dependencies.items():
         if key.startswith("_integ_") and isinstance(deps, dict):
             flows.update(deps.get("step", {}))
-    parameters, variables, control = [], [], {}
+    parameters, variables, control, time_units = [], [], {}, {}
     for row in doc.itertuples(index=False):
         real, py, kind, subtype = row[0], row[1], row[5], row[6]
         units = "" if _missing(row[3]) else str(row[3])
@@ -230,6 +241,8 @@ def _elements(doc, pysd_model):
         control_name = " ".join(real.replace("_", " ").split()).upper()  # FINAL_TIME too
         if control_name in CONTROL_NAMES:  # a constant, or an expression (SAVEPER = TIME STEP)
             control[control_name] = _constant_value(pysd_model, py)
+            if units:
+                time_units.setdefault(control_name, units)
             continue
         if kind == "Constant":
             value = _constant_value(pysd_model, py)
@@ -254,8 +267,10 @@ def _elements(doc, pysd_model):
         raise InvalidValueError(
             f"model lacks the control variable(s) {', '.join(missing)}; "
             "Vensim models define them in the .Control group")
+    unit = next((time_units[n] for n in ("TIME STEP", "INITIAL TIME", "FINAL TIME",
+                                         "SAVEPER") if n in time_units), "")
     time = TimeSettings(control["INITIAL TIME"], control["FINAL TIME"],
-                        control["TIME STEP"], control["SAVEPER"])
+                        control["TIME STEP"], control["SAVEPER"], unit)
     return tuple(parameters), tuple(variables), time
 
 

@@ -15,6 +15,7 @@ from sdrev.compare.regime import Axis, RegimeMap
 from sdrev.compare.scenarios import ComparedRun, Comparison
 from sdrev.compare.uncertainty import ScenarioUncertainty
 from sdrev.errors import InvalidValueError
+from sdrev.units import duration_label, units_label
 
 if TYPE_CHECKING:
     from sdrev.model import Model
@@ -30,9 +31,10 @@ def summary_text(comparison: Comparison | None = None,
         cols = ["output", "label", "final_value", "threshold", "time_to_threshold",
                 "area_between", "net_area", "rank_final"]
         table = comparison.metrics[cols].copy()
-        table["output"] = [f"{o} ({comparison.units.get(o) or 'Dmnl'})" for o in table["output"]]
+        table["output"] = [f"{o} ({units_label(comparison.units.get(o))})"
+                           for o in table["output"]]
         lines.append(f"Scenarios of {comparison.model} (areas vs "
-                     f"{comparison.runs[0].label!r}, output units x {comparison.time_units}):")
+                     f"{comparison.runs[0].label!r}, output units x {duration_label(comparison.time_units)}):")
         lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.4g}",
                                      na_rep="never"))
         lines.append("")
@@ -216,7 +218,7 @@ def read(folder: str | Path) -> tuple[Comparison | None, RegimeMap | None]:
             trajectories=traj, metrics=metrics,
             leader_changes=pd.read_csv(folder / "leader_changes.csv"),
             thresholds=MappingProxyType(info["thresholds"]),
-            time_units=info.get("time_units", "Year"))
+            time_units=info.get("time_units", ""))
     if (folder / "regime_map.nc").is_file():
         import xarray as xr
         with xr.open_dataset(folder / "regime_map.nc", engine="scipy") as ds:
@@ -231,7 +233,7 @@ def read(folder: str | Path) -> tuple[Comparison | None, RegimeMap | None]:
             times=np.asarray(ds["time"].values, dtype=float),
             values=np.asarray(ds["value"].values, dtype=float),
             base=tuple(s["base"]) if s.get("base") else None, engine=s["engine"],
-            seconds=s["seconds"], time_units=s.get("time_units", "Year"))
+            seconds=s["seconds"], time_units=s.get("time_units", ""))
     if comp is None and rmap is None:
         raise ModelNotFoundError(f"{str(folder)!r} holds no comparison or regime map "
                                  "(written by `sdrev compare`)")

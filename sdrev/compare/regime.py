@@ -80,7 +80,7 @@ class RegimeMap:
     base: tuple[float, float] | None = None
     engine: str = "sdrev"
     seconds: float = 0.0
-    time_units: str = "Year"
+    time_units: str = ""
 
     @property
     def runs(self) -> int:
@@ -361,4 +361,4 @@ def regime_map(model: Model | str, *, x: tuple[str, float, float] | None = None,
                      output=var.name, units=var.units, year=year, x=ax_x, y=ax_y,
                      times=np.asarray(data["time"].values, dtype=float), values=values,
                      base=base, engine=str(data.attrs.get("engine", "sdrev")),
-                     seconds=round(seconds, 3))
+                     seconds=round(seconds, 3), time_units=model.time.units)

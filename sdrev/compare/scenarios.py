@@ -79,7 +79,7 @@ class Comparison:
     metrics: pd.DataFrame
     leader_changes: pd.DataFrame
     thresholds: Mapping[str, float]
-    time_units: str = "Year"
+    time_units: str = ""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -205,7 +205,7 @@ def compare_scenarios(model: Model | str, scenarios: Sequence[str] | None = None
         units=MappingProxyType({s.name: s.units for s in series}),
         trajectories=traj, metrics=metrics,
         leader_changes=pd.DataFrame(changes, columns=_LEADER_COLUMNS),
-        thresholds=MappingProxyType(used))
+        thresholds=MappingProxyType(used), time_units=model.time.units)
 
 
 def _plan_runs(model, scenarios, vary, defaults) -> list[ComparedRun]:

@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sdrev.figures.trajectories import save_figure
+from sdrev.units import time_label, units_label
 
 __all__ = ["comparison_figure", "regime_map_figure", "uncertainty_figure",
            "write_compare_figures"]
@@ -39,7 +40,7 @@ def _style(i: int) -> dict:
 
 
 def _units(units: str) -> str:
-    return units or "Dmnl"
+    return units_label(units)
 
 
 def comparison_figure(comparison, *, outputs: Sequence[str] | None = None,
@@ -76,7 +77,7 @@ def comparison_figure(comparison, *, outputs: Sequence[str] | None = None,
                         xycoords=("axes fraction", "data"), xytext=(0, 2),
                         textcoords="offset points", fontsize=7, color="0.35")
         ax.set_title(output, fontsize=10)
-        ax.set_xlabel(f"Time ({t_units})")
+        ax.set_xlabel(time_label(t_units))
         ax.set_ylabel(f"{output} ({_units(comparison.units.get(output, ''))})", fontsize=8)
         ax.grid(True, color="0.88", linewidth=0.6)
         handles = ax.get_legend_handles_labels()
@@ -130,7 +131,7 @@ def regime_map_figure(rmap) -> Figure:
                             extent=_extent(xs, ys), aspect="auto", interpolation="nearest",
                             vmin=float(finite.min()), vmax=float(finite.max()), zorder=1)
         bar = fig.colorbar(mesh, ax=right, shrink=0.9)
-        bar.set_label(f"Crossover year ({rmap.time_units})")
+        bar.set_label(f"Crossover time ({units_label(rmap.time_units)})")
         if finite.min() < rmap.year < finite.max():
             right.contour(xs, ys, np.where(np.isfinite(cross), cross, np.inf).T,
                           levels=[rmap.year], colors="black", linewidths=1.2,
@@ -141,7 +142,8 @@ def regime_map_figure(rmap) -> Figure:
                                  label=f"crossover in {rmap.year:g}")],
                  loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False,
                  fontsize=7, ncols=2)
-    right.set_title("Year the leading regime changes", fontsize=10)
+    right.set_title(f"When the leading regime changes ({units_label(rmap.time_units)})",
+                    fontsize=10)
     for ax in (left, right):
         ax.set_xlabel(f"{rmap.x.name} ({_units(rmap.x.units)})")
         ax.set_ylabel(f"{rmap.y.name} ({_units(rmap.y.units)})")

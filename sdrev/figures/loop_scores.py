@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from sdrev.units import time_label
+
 __all__ = ["loop_score_figure"]
 
 #: Loops drawn individually per panel; the rest are summed as "other loops".
@@ -22,7 +24,7 @@ def _label(row) -> str:
 
 
 def loop_score_figure(analysis, *, top: int = TOP_LOOPS,
-                      partitions=None, time_units: str = "Year") -> Figure:
+                      partitions=None, time_units: str | None = None) -> Figure:
     """Stacked relative loop scores over time.
 
     Parameters
@@ -33,8 +35,9 @@ def loop_score_figure(analysis, *, top: int = TOP_LOOPS,
     partitions : iterable of int, optional
         Cycle partitions to draw (default: every partition with more than
         one loop, or the only one).
-    time_units : str
-        Shown on the x axis.
+    time_units : str, optional
+        Shown on the x axis; default the analysis's own
+        (``analysis.time_units``, the model's time unit).
     """
     loops = analysis.loops
     rel = analysis.relative_scores
@@ -78,7 +81,9 @@ def loop_score_figure(analysis, *, top: int = TOP_LOOPS,
         if series:
             ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5),
                       frameon=False, fontsize=8)
-    axes[-1].set_xlabel(f"Time ({time_units})")
+    if time_units is None:
+        time_units = getattr(analysis, "time_units", "")
+    axes[-1].set_xlabel(time_label(time_units))
     return fig
 
 

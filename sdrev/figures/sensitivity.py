@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sdrev.figures.trajectories import save_figure
+from sdrev.units import time_label
 
 __all__ = ["index_bar_figure", "knockout_figure", "morris_figure", "output_figure",
            "sobol_figure",
@@ -120,9 +121,10 @@ def index_bar_figure(indices: pd.DataFrame, *, group: str, output: str, metric: 
 
 def time_resolved_figure(time_resolved: pd.DataFrame, *, group: str, output: str,
                          index: str = "S1", labels: Mapping[str, str] | None = None,
-                         top: int = 6, title: str = "") -> Figure:
+                         top: int = 6, title: str = "", time_units: str = "") -> Figure:
     """Indices over time, stacked: the ``top`` factors, the others, and for S1
-    the share left to interactions (1 - sum of S1)."""
+    the share left to interactions (1 - sum of S1); ``time_units`` (the
+    model's) labels the x axis."""
     part = time_resolved[(time_resolved["group"] == group)
                          & (time_resolved["output"] == output)
                          & (time_resolved["index"] == index)]
@@ -147,7 +149,7 @@ def time_resolved_figure(time_resolved: pd.DataFrame, *, group: str, output: str
                          edgecolor="white", linewidth=0.4)
     for k, poly in enumerate(polys):
         poly.set_hatch(hatches[k % len(hatches)])
-    ax.set_xlabel("Time")
+    ax.set_xlabel(time_label(time_units))
     ax.set_ylabel(f"{index} (stacked)")
     ax.set_title(title or f"{output}: time-resolved {index}", fontsize=10)
     ax.set_xlim(wide.index.min(), wide.index.max())
@@ -276,8 +278,9 @@ def write_sensitivity_figures(result, folder: Path, *,
             labels = {f.name: f.label for f in result.spec.group(group)}
             for index in [i for i in ("S1", "ST") if i in set(tr["index"])] or \
                     [result.main_index]:
-                fig = time_resolved_figure(tr, group=group, output=output, index=index,
-                                           labels=labels)
+                fig = time_resolved_figure(
+                    tr, group=group, output=output, index=index, labels=labels,
+                    time_units=result.model.time.units)
                 stem = folder / _slug(f"time_resolved_{index}_{group}_{output}")
                 paths += save_figure(fig, stem, formats=formats)
     if len(result.knockout):

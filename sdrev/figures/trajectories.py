@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sdrev.units import time_label, units_label
+
 __all__ = ["save_figure", "trajectory_figure"]
 
 #: Grey-scale friendly line styles, cycled over series.
@@ -15,7 +17,7 @@ _STYLES = ("-", "--", "-.", ":")
 
 
 def trajectory_figure(series: Mapping[str, pd.Series], *, title: str, units: str,
-                      time_units: str = "Year") -> Figure:
+                      time_units: str = "") -> Figure:
     """One variable over time, one line per labelled series.
 
     Parameters
@@ -25,9 +27,11 @@ def trajectory_figure(series: Mapping[str, pd.Series], *, title: str, units: str
     title : str
         The variable's name.
     units : str
-        The variable's units, shown on the y axis.
+        The variable's units, shown on the y axis (``"units missing"``
+        when blank).
     time_units : str, optional
-        Shown on the x axis.
+        The model's time unit (``model.time.units``), shown on the x axis
+        (``"units missing"`` when blank).
     """
     fig = Figure(figsize=(6.4, 3.8), layout="constrained")
     ax = fig.add_subplot()
@@ -35,8 +39,8 @@ def trajectory_figure(series: Mapping[str, pd.Series], *, title: str, units: str
         ax.plot(values.index, values.to_numpy(), linestyle=_STYLES[i % len(_STYLES)],
                 color=str(0.1 + 0.5 * (i % 3) / 2), label=label, linewidth=1.8)
     ax.set_title(title)
-    ax.set_xlabel(f"Time ({time_units})")
-    ax.set_ylabel(f"{title} ({units or 'Dmnl'})")
+    ax.set_xlabel(time_label(time_units))
+    ax.set_ylabel(f"{title} ({units_label(units)})")
     ax.grid(True, color="0.85", linewidth=0.6)
     if len(series) > 1:
         ax.legend(frameon=False)

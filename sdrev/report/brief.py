@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from sdrev.errors import InvalidValueError, ModelNotFoundError, SdrevError
+from sdrev.units import duration_label, units_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -715,13 +716,18 @@ def brief_context(brief: Brief, *, figures: bool = True) -> dict:
         part = comp.metrics[comp.metrics["output"] == out]
         for r in part.itertuples(index=False):
             metric_rows.append({
-                "output": out, "units": r.units or "Dmnl", "label": r.label,
+                "output": out, "units": units_label(r.units), "label": r.label,
                 "final": _num(r.final_value), "threshold": _num(r.threshold),
                 "time": _year(r.time_to_threshold),
                 "area": _num(r.net_area) if r.label != comp.runs[0].label else "reference"})
     ctx["metrics"] = metric_rows
     ctx["reference"] = comp.runs[0].label
     ctx["end_year"] = f"{float(comp.trajectories.index[-1]):g}"
+    # the model's own time unit: "Week reached", "units x weeks"
+    unit = model.time.units
+    ctx["time_word"] = (duration_label(unit, plural=False).capitalize()
+                        if unit else "Time")
+    ctx["time_plural"] = duration_label(unit)
     ctx["leader_changes"] = [{"output": r.output, "year": f"{r.year:.1f}", "before": r.before,
                               "after": r.after}
                              for r in comp.leader_changes.itertuples(index=False)]
@@ -783,13 +789,14 @@ def _methods(brief: Brief) -> list[dict]:
     rows = [("Model file", f"{model.path.name} ({model.name})"),
             ("Model file SHA-256", model.sha256),
             ("Time axis", f"{t.initial:g} to {t.final:g}, time step {t.step:g}, saved every "
-                          f"{t.saveper:g} (years)"),
+                          f"{t.saveper:g} ({duration_label(t.units)})"),
             ("Scenarios compared", f"{len(comp.runs)} runs with PySD: "
              + "; ".join(r.label for r in comp.runs)
              + (f" (from {brief.sources['compare']})" if "compare" in brief.sources else "")),
             ("Time to threshold", "first time the output reaches the threshold, linear "
              "interpolation between saved times; area = integral over time of the "
-             f"difference to “{comp.runs[0].label}”, in output units × years")]
+             f"difference to “{comp.runs[0].label}”, in output units × "
+             f"{duration_label(t.units)}")]
     if brief.loops is not None:
         a = brief.loops
         rows.append(("Feedback loops", f"Loops that Matter (Schoenberg, Davidsen & Eberlein "

@@ -6,6 +6,8 @@ import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from sdrev.units import duration_label, time_label
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -30,8 +32,9 @@ def describe_text(model: Model) -> str:
         if text:
             out.append(f"{label}: {text}")
     t = model.time
-    out.append(f"File: {model.path}\nTime: {t.initial:g} to {t.final:g}, "
-               f"TIME STEP {t.step:g}, SAVEPER {t.saveper:g}")
+    out.append(f"File: {model.path}\nTime: {t.initial:g} to {t.final:g} "
+               f"({duration_label(t.units)}), TIME STEP {t.step:g}, "
+               f"SAVEPER {t.saveper:g}")
     out += _section("Stocks", _table(model.stocks, ("name", "units")))
     out += _section("Flows", _table(model.flows, ("name", "units")))
     rows = [{"name": p.name, "value": _value(p.value), "units": p.units,
@@ -72,6 +75,7 @@ def summary_table(model: Model, frame: pd.DataFrame, *, points: int = 5) -> str:
         label = f"{name} ({var.units})" if var.units else name
         rows[label] = [frame.at[t, var.py_name] for t in picks]
     table = pd.DataFrame.from_dict(rows, orient="index", columns=[f"{t:g}" for t in picks])
+    table.columns.name = time_label(model.time.units)
     return table.to_string(float_format=lambda x: f"{x:.4g}")
 
 
@@ -114,8 +118,9 @@ def loops_table_text(analysis, *, max_variables: int = 8) -> str:
         name = f"{row.name}: " if row.name else ""
         lines.append(f"{row.id:<{width}} {row.polarity:<19} {row.length:>3} "
                      f"{row.mean_abs_score:>8.3f}  {name}{text}")
+    unit = getattr(analysis, "time_units", "")
     lines += ["", "Dominant periods (loops accounting for at least half of the "
-              "change in their partition):"]
+              f"change in their partition; times in {duration_label(unit)}):"]
     periods = analysis.dominant_periods
     multi = periods["partition"].nunique() > 1 if len(periods) else False
     for row in periods.itertuples(index=False):

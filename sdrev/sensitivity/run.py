@@ -33,9 +33,10 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from sdrev.errors import InvalidValueError, UnknownNameError
-from sdrev.sensitivity import metrics as _metrics
 from sdrev.sensitivity import methods as _methods
+from sdrev.sensitivity import metrics as _metrics
 from sdrev.sensitivity.spec import LOOP_OUTPUT, Factor, Spec, check_method
+from sdrev.units import duration_label
 
 if TYPE_CHECKING:
     from sdrev.model import Model
@@ -650,7 +651,7 @@ def summary_text(result: SensitivityResult, *, top: int = 3) -> str:
         for (output, metric), rows in ko.groupby(["output", "metric"], sort=False):
             r = rows.loc[rows["change"].abs().idxmax()]
             if (output, metric) in years:
-                rel = f", {r['change']:+.1f} years"
+                rel = f", {r['change']:+.1f} {duration_label(result.model.time.units)}"
             else:
                 rel = "" if pd.isna(r["relative_change"]) else f", {r['relative_change']:+.0%}"
             lines.append(f"  {output}, {_metric_words(metric)}: {r['loop']} "
