@@ -38,8 +38,8 @@ from sdrev.errors import ModelParseError, SdrevError
 from sdrev.sanitize import audit_source, clean_text, sanitize
 
 __all__ = [
-    "ExternalValues",
     "PYSD_VERSION",
+    "ExternalValues",
     "Translation",
     "abstract_expressions",
     "abstract_model",
@@ -523,7 +523,9 @@ def abstract_model_types():
     For building elements of an abstract section (e.g. when sdrev's
     ensemble engine expands macro calls inline).
     """
-    from pysd.translators.structures.abstract_model import (AbstractComponent,
-                                                            AbstractElement)
+    from pysd.translators.structures.abstract_model import (
+        AbstractComponent,
+        AbstractElement,
+    )
 
     return AbstractElement, AbstractComponent
