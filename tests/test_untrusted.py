@@ -81,6 +81,25 @@ Stock = INTEG(Rate * Stock, 1)
 """ + CONTROL
 
 
+def _xmile(*, doc="Growth rate.", name="Rate", units="1/Year"):
+    from xml.sax.saxutils import escape, quoteattr
+
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<xmile xmlns="http://docs.oasis-open.org/xmile/ns/XMILE/v1.0" version="1.0">
+  <header><vendor>test</vendor><product lang="en">test</product></header>
+  <sim_specs method="Euler" time_units="Year">
+    <start>0</start><stop>4</stop><dt>1</dt>
+  </sim_specs>
+  <model><variables>
+    <stock name="Stock"><eqn>1</eqn><inflow>Inflow</inflow></stock>
+    <flow name="Inflow"><eqn>{escape(name)} * Stock</eqn></flow>
+    <aux name={quoteattr(name)}><doc>{escape(doc)}</doc><eqn>0.1</eqn>
+      <units>{escape(units)}</units></aux>
+  </variables></model>
+</xmile>
+"""
+
+
 def cases(marker: Path) -> dict[str, str]:
     """Hostile model files, by name; each touches ``marker`` if it runs."""
     sh = f"touch {marker}"
@@ -115,12 +134,18 @@ def cases(marker: Path) -> dict[str, str]:
         "data_file_backslash": _external(file="x\\\\", tab=f",{dq})#"),
         "data_tab_backslash": _external(file="x.csv", tab="t\\\\", cell=f",{dq})#"),
         "data_file_quote": _external(file=f"x.csv\",{dq})#", tab="t"),
+        # the same through the XMILE reader
+        "xmile_doc_triple_double": _xmile(doc=f'x""";{dq};"""'),
+        "xmile_doc_backslash_quote": _xmile(doc=f'x\\""";{dq};"""\\'),
+        "xmile_units_quote": _xmile(units=f"Year';{sq};'"),
+        "xmile_name_quote": _xmile(name=f"Rate')+{sq}+('"),
     }
 
 
 #: Cases that run their payload on PySD's unguarded translation.
 BREAKOUTS = ("doc_triple_double", "doc_backslash_quote", "range_name_quote",
-             "data_file_backslash", "data_tab_backslash")
+             "data_file_backslash", "data_tab_backslash", "xmile_doc_triple_double",
+             "xmile_doc_backslash_quote")
 
 
 @pytest.fixture()
@@ -132,7 +157,7 @@ def hostile(tmp_path, monkeypatch):
     folder.mkdir()
     paths = {}
     for name, text in cases(marker).items():
-        paths[name] = folder / f"{name}.mdl"
+        paths[name] = folder / f"{name}.{'xmile' if name.startswith('xmile') else 'mdl'}"
         paths[name].write_text(text, encoding="utf-8")
     return marker, paths
 
