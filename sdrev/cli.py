@@ -71,48 +71,69 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 def cmd_ensemble(args: argparse.Namespace) -> None:
     from sdrev import ensemble
+    from sdrev.ensemble import plan
     model = load(args.model)
-    samples = ensemble_samples(model, args)
+    samples, varied = ensemble_samples(model, args)
     check_samples(model, samples)
     outputs = [o.strip() for o in args.outputs.split(",") if o.strip()]
-    settings = run_settings(model, scenario=args.scenario)
-    for name, value in settings.params.items():  # the scenario, where not sampled
+    assigned = parse_assignments(args.set)
+    settings = run_settings(model, scenario=args.scenario, params=assigned)
+    for name in assigned:
+        control = " ".join(name.replace("_", " ").split()).upper() in (
+            "TIME STEP", "FINAL TIME", "SAVEPER", "INITIAL TIME")
+        if name in samples or (not control and model.parameter(name).py_name in samples):
+            raise InvalidValueError(
+                f"--set {name}: {name!r} is also sampled; set it or sample it, not both")
+    for name, value in settings.params.items():  # scenario and --set, where not sampled
         if name not in samples and model.parameter(name).py_name not in samples:
             samples[name] = value
+    for key, name in (("time_step", "TIME STEP"), ("final_time", "FINAL TIME")):
+        if key in settings.time:
+            samples[name] = settings.time[key]
+    print(plan.varied_text(varied, runs=len(samples)))
+    time_step = settings.time.get("time_step", model.time.step)
+    for warning in plan.short_time_constants(model, samples, time_step=time_step):
+        print(f"sdrev: warning: {warning}", file=sys.stderr)
     folder = args.out or runs.default_run_dir(model.name, "ensemble")
     with runs.staged_folder(folder) as stage:
         start = time.perf_counter()
         data = ensemble.run(model, samples, outputs=outputs, scheduler=args.scheduler,
-                            progress=not args.quiet)
+                            progress=not args.quiet, saveper=settings.time.get("saveper"))
         samples.to_csv(stage / "samples.csv", index_label="run")
         ensemble.write(data, stage, format=args.format, manifest=runs.manifest(
             model, settings, command=args.command_line,
             extra={"engine": data.attrs.get("engine"), "seed": args.seed,
+                   "varied": [v.as_dict() for v in varied],
                    "elapsed_seconds": round(time.perf_counter() - start, 3)}))
     print(f"{data.sizes['run']} runs x {data.sizes['time']} saved times of "
           f"{', '.join(data.data_vars)} ({data.attrs.get('engine')}) written to {folder}")
 
 
 def ensemble_samples(model, args: argparse.Namespace):
-    """The runs of ``sdrev ensemble``: a samples CSV or a Latin hypercube."""
+    """The runs of ``sdrev ensemble`` and what they vary: a samples CSV,
+    posterior draws, or a Latin hypercube over a spec's factors (each by its
+    distribution) or the model's documented ranges (uniform)."""
     import pandas as pd
 
-    from sdrev import ensemble
+    from sdrev.ensemble import plan
     if getattr(args, "posterior", None):
         from sdrev.calibrate import read_posterior
-        return read_posterior(args.posterior, model=model)
+        draws = read_posterior(args.posterior, model=model)
+        return draws, plan.varied(draws, source="posterior")
     if args.samples:
         try:
-            return pd.read_csv(args.samples)
+            frame = pd.read_csv(args.samples)
         except (OSError, ValueError) as exc:
             raise InvalidValueError(f"cannot read samples file {str(args.samples)!r}: {exc}"
                                     ) from None
+        return frame, plan.varied(frame, source="samples file")
     method, _, size = (args.sample or "").partition(":")
     if method != "lhs" or not size.isdigit() or int(size) < 1:
         raise InvalidValueError(
             f"--sample {args.sample!r}: expected lhs:N with N a positive integer")
-    ranges = parameter_ranges(model, args.ranges)
-    return ensemble.sample_lhs(ranges, int(size), seed=args.seed)
+    factors, source = sample_factors(model, args.ranges)
+    frame = plan.sample_factors(factors, int(size), seed=args.seed)
+    return frame, plan.varied(frame, factors=factors, source=source)
 
 
 def seed(text: str) -> int:
@@ -140,11 +161,13 @@ def tolerance(text: str) -> float:
     return value
 
 
-def parameter_ranges(model, spec_path: Path | None) -> dict[str, tuple[float, float]]:
-    """Ranges to sample: a sensitivity spec's factors, or every documented range."""
+def sample_factors(model, spec_path: Path | None):
+    """Factors to sample and where they come from: a sensitivity spec's
+    ``[[factor]]`` entries (their distributions), or every documented range
+    (uniform)."""
+    from sdrev.ensemble import plan
     if spec_path is None:
-        return {p.name: p.range for p in model.parameters
-                if p.range is not None and p.range[0] < p.range[1]}
+        return plan.documented_factors(model), "documented range"
     from sdrev.sensitivity import load_spec
     try:
         spec = load_spec(model, spec_path)
@@ -152,7 +175,12 @@ def parameter_ranges(model, spec_path: Path | None) -> dict[str, tuple[float, fl
         raise InvalidValueError(
             f"cannot read spec {str(spec_path)!r}: not UTF-8 text ({exc.reason} "
             f"at byte {exc.start})") from None
-    return {f.name: tuple(f.range) for f in spec.factors}
+    if not spec.factors:
+        raise InvalidValueError(
+            f"spec {str(spec_path)!r} has no [[factor]] entry to sample; add one or "
+            "give --samples FILE.csv")
+    label = spec.path.stem if spec.path is not None else str(spec_path)
+    return spec.factors, f"spec {label}"
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
@@ -334,8 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--posterior", type=Path, metavar="RUN_DIR",
                      help="one run per posterior draw of a `sdrev calibrate` run folder")
     p.add_argument("--ranges", type=Path, metavar="FILE",
-                   help="sensitivity spec whose factors give the ranges "
-                        "(default: every documented parameter range)")
+                   help="sensitivity spec whose factors give the ranges and "
+                        "distributions (default: every documented parameter range, "
+                        "uniform)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="set a constant in every run (repeatable); also TIME STEP, "
+                        "FINAL TIME, SAVEPER")
     p.add_argument("--outputs", required=True, metavar="A,B",
                    help="variables to save (Vensim or snake_case names)")
     p.add_argument("--scenario", help="scenario for the constants not sampled")

@@ -17,8 +17,16 @@ from pathlib import Path
 
 from sdrev.errors import ModelParseError
 
-__all__ = ["SUFFIXES", "amend", "is_xmile", "read_root", "reader_digest",
-           "inline_macros", "rewrite_round", "time_units"]
+__all__ = [
+    "SUFFIXES",
+    "amend",
+    "inline_macros",
+    "is_xmile",
+    "read_root",
+    "reader_digest",
+    "rewrite_round",
+    "time_units",
+]
 
 #: File suffixes read as XMILE.
 SUFFIXES = (".xmile", ".stmx", ".xml")
