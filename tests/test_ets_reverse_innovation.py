@@ -167,3 +167,17 @@ def test_crowding_out_removes_multinationals_as_a_knowledge_source(model):
     assert presence.loc[8.0] < 0.6 * presence.iloc[0]
     kept = model.simulate(scenario="dalian_east", params={"Crowding Out Loop Gain": 0})
     assert reverse_export_time(model, kept) < reverse_export_time(model, frame) - 0.05
+
+
+def test_recognition_abroad_builds_international_links(model, runs):
+    """Loop R3: contracts won abroad build a reputation that strengthens the
+    firm's international connections (Xu & Xu 2015, Table I: technology
+    recognised abroad with the first export). Dalian East's links reach 0.4
+    only after its first contract, and without the reference effect they stay
+    near 0.3 to the end of the run."""
+    frame = runs["dalian_east"]
+    first_contract = reverse_export_time(model, frame)
+    strong_links = crossing_time(frame, "international_connection_strength", 0.4)
+    assert first_contract < strong_links < first_contract + 5
+    flat = model.simulate(scenario="dalian_east", params={"Overseas Reference Loop Gain": 0})
+    assert flat["international_connection_strength"].max() < 0.35
