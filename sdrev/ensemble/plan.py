@@ -143,11 +143,18 @@ def varied(samples: pd.DataFrame, *, factors: Sequence[Factor] = (),
             out.append(Varied(factor.name, factor.distribution, *factor.range,
                               source))
             continue
-        values = np.asarray(samples[column], dtype=float)
-        if len(values) and np.nanmin(values) < np.nanmax(values):
+        # text or empty cells read as NaN: the samples check names them
+        values = _numbers(samples[column])
+        if np.isfinite(values).any() and np.nanmin(values) < np.nanmax(values):
             out.append(Varied(str(column), "given", float(np.nanmin(values)),
                               float(np.nanmax(values)), source))
     return tuple(out)
+
+
+def _numbers(column) -> np.ndarray:
+    import pandas as pd
+
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
 
 
 def varied_text(items: Sequence[Varied], *, runs: int) -> str:
