@@ -50,7 +50,8 @@ def check(session: Session) -> CheckResult:
         return CheckResult(NAME, "fail", f"the model does not run at TIME STEP {step / 2:g}: "
                            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}",
                            seconds=time.perf_counter() - start)
-    tc, tf = np.asarray(coarse["time"].values, dtype=float), np.asarray(fine["time"].values, dtype=float)
+    tc = np.asarray(coarse["time"].values, dtype=float)
+    tf = np.asarray(fine["time"].values, dtype=float)
     ic = [i for i, t in enumerate(tc) if np.isclose(tf, t, rtol=0, atol=step * 1e-6).any()]
     jf = [int(np.argmin(np.abs(tf - tc[i]))) for i in ic]
     findings = []
