@@ -38,7 +38,7 @@ POLARITIES = ("reinforcing", "balancing", "mostly reinforcing", "mostly balancin
               "undetermined")
 
 #: Memory a chunk's score arrays may take (runs per chunk follow from it).
-CHUNK_BYTES = 96 * 2**20
+CHUNK_BYTES = 256 * 2**20
 
 
 def polarities(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

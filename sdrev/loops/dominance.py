@@ -90,29 +90,33 @@ def dominant_membership(scores: np.ndarray, polarities: list[str], *,
         in the same order, so the threshold is met at the same loop).
     """
     scores = np.asarray(scores, dtype=float)
-    pols = np.asarray(polarities, dtype=object).reshape(1, -1, 1)
-    fixed_r = np.isin(pols, _REINFORCING)
-    fixed_b = np.isin(pols, _BALANCING)
-    is_r = fixed_r | (~fixed_b & (scores > 0))
-    is_b = ~is_r & (fixed_b | (scores < 0))
-    size = np.abs(scores)
+    runs, count, times = scores.shape
+    # one row per run and time, loops along the contiguous axis
+    rows = np.ascontiguousarray(scores.transpose(0, 2, 1)).reshape(-1, count)
+    pols = list(polarities)
+    fixed_r = np.array([p in _REINFORCING for p in pols], dtype=bool)[None, :]
+    fixed_b = np.array([p in _BALANCING for p in pols], dtype=bool)[None, :]
+    is_r = fixed_r | (~fixed_b & (rows > 0))
+    is_b = ~is_r & (fixed_b | (rows < 0))
+    size = np.abs(rows)
     order = np.argsort(-size, axis=1, kind="stable")
     size_s = np.take_along_axis(size, order, axis=1)
-    chosen, totals = [], []
+    picks, totals = [], []
     for group in (is_r, is_b):
         member = np.take_along_axis(group, order, axis=1)
         running = np.cumsum(np.where(member, size_s, 0.0), axis=1)
-        before = np.concatenate([np.zeros_like(running[:, :1]), running[:, :-1]], axis=1)
+        before = np.zeros_like(running)
+        before[:, 1:] = running[:, :-1]
         pick = member & (before < threshold)
-        chosen.append(pick)
+        picks.append(pick)
         totals.append(np.where(pick, running, 0.0).max(axis=1, initial=0.0))
-    (r_pick, b_pick), (r_tot, b_tot) = chosen, totals
+    (r_pick, b_pick), (r_tot, b_tot) = picks, totals
     r_wins = (r_tot >= b_tot) & (r_tot > 0)
     b_wins = ~r_wins & (b_tot > 0)
-    picked = (r_pick & r_wins[:, None, :]) | (b_pick & b_wins[:, None, :])
+    picked = (r_pick & r_wins[:, None]) | (b_pick & b_wins[:, None])
     out = np.zeros_like(picked)
     np.put_along_axis(out, order, picked, axis=1)
-    return out
+    return out.reshape(runs, times, count).transpose(0, 2, 1)
 
 
 def dominant_periods(relative: pd.DataFrame, loops: pd.DataFrame, *,

@@ -25,7 +25,6 @@ Examples
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +42,9 @@ __all__ = ["BAND", "EnsembleLoopAnalysis", "analyze_ensemble"]
 
 #: Quantiles of the band around the median relative score (90%).
 BAND = (0.05, 0.95)
+
+#: Dominant sets reported: those of at least this share of runs at a time.
+MIN_SET_SHARE = 0.01
 
 _LOOP_COLUMNS = ["id", "name", "polarity", "documented", "length", "variables",
                  "partition", "runs_share", "reinforcing_share", "mean_abs_score"]
@@ -83,7 +85,8 @@ class EnsembleLoopAnalysis:
     dominant_sets : DataFrame
         ``analysis`` (``"all"`` or ``"documented"``), ``partition``,
         ``time``, ``loops`` (tuple of ids; empty: no loop active),
-        ``share`` (of runs).
+        ``share`` (of runs); sets of at least :data:`MIN_SET_SHARE` of the
+        runs at that time.
     method : str
         ``"exhaustive"`` or ``"strongest path"``.
     threshold : float
@@ -291,7 +294,9 @@ class _Accumulator:
         self.pooled: dict[tuple, np.ndarray] = {}  # loop -> [r, b, runs, reinforcing, |s|]
         self.partition: dict[tuple, int] = {}
         self.labels: dict[tuple, tuple] = {}
-        self.sets = {"all": {}, "documented": {}}
+        self.sets: dict = {"all": {}, "documented": {}}
+        self.registry: dict[tuple, int] = {}
+        self.order: list[tuple] = []
 
     def add(self, chunk: _chunks.LoopChunk) -> None:
         if self.times is None:
@@ -324,20 +329,39 @@ class _Accumulator:
             self.pooled[loop] = self.pooled.get(loop, 0) + row
             self.partition[loop] = chunk.partition[i]
             self.labels[loop] = chunk.labels[i]
+        glob = [self._global(loop) for loop in chunk.loops]
         for analysis, member in (("all", chunk.dominant),
                                  ("documented", chunk.documented_dominant)):
-            parts = sorted(set(chunk.partition))
-            for p in parts:
+            for p in sorted(set(chunk.partition)):
                 cols = [i for i, q in enumerate(chunk.partition) if q == p]
                 if analysis == "documented" and not member[:, cols].any():
                     continue
-                for k in range(steps):
-                    block = member[:, cols, k]
-                    rows, counts = np.unique(block, axis=0, return_counts=True)
-                    target = self.sets[analysis].setdefault((p, k), Counter())
-                    for row, count in zip(rows, counts):
-                        target[frozenset(chunk.loops[cols[j]] for j in np.flatnonzero(row))] \
-                            += int(count)
+                self._count_sets(analysis, p, member[:, cols], [glob[i] for i in cols])
+
+    def _global(self, loop) -> int:
+        if loop not in self.registry:
+            self.registry[loop] = len(self.registry)
+            self.order.append(loop)
+        return self.registry[loop]
+
+    def _count_sets(self, analysis, partition, member, columns) -> None:
+        """Count each (time, dominant set) pair: sets as bit strings over the
+        loops seen so far (one ``np.unique`` per chunk)."""
+        n, _, steps = member.shape
+        full = np.zeros((n, steps, len(self.registry)), dtype=bool)
+        full[:, :, columns] = member.transpose(0, 2, 1)
+        packed = np.packbits(full, axis=-1)
+        stamp = np.broadcast_to(np.arange(steps, dtype=">u2").view(np.uint8)
+                                .reshape(1, steps, 2), (n, steps, 2))
+        rows = np.ascontiguousarray(np.concatenate([stamp, packed], axis=-1))
+        width = rows.shape[-1]
+        keys = rows.reshape(n * steps, width).view(np.dtype((np.void, width))).ravel()
+        unique, counts = np.unique(keys, return_counts=True)
+        target = self.sets[analysis]
+        for key, count in zip(unique.tolist(), counts.tolist()):
+            k = int.from_bytes(key[:2], "big")
+            bits = key[2:].rstrip(b"\0")
+            target[(partition, k, bits)] = target.get((partition, k, bits), 0) + count
 
     def result(self, model, st, scenario, params, method, threshold) -> EnsembleLoopAnalysis:
         loops = sorted(self.pooled, key=lambda c: (len(c), c))
@@ -384,14 +408,17 @@ class _Accumulator:
         dominance = (pd.concat(frames, ignore_index=True) if frames
                      else pd.DataFrame(columns=_DOMINANCE_COLUMNS))
         set_rows = []
-        for analysis, table_sets in self.sets.items():
-            for (p, k), counter in sorted(table_sets.items(), key=lambda kv: kv[0]):
-                for members, count in counter.most_common():
-                    set_rows.append({"analysis": analysis, "partition": p,
-                                     "time": self.times[k],
-                                     "loops": tuple(sorted((ids[m] for m in members),
-                                                           key=id_sort_key)),
-                                     "share": count / self.runs})
+        for analysis, counts in self.sets.items():
+            for (p, k, bits), count in counts.items():
+                if count < MIN_SET_SHARE * self.runs:
+                    continue
+                flags = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
+                members = [ids[self.order[j]] for j in np.flatnonzero(flags)]
+                set_rows.append({"analysis": analysis, "partition": p,
+                                 "time": self.times[k],
+                                 "loops": tuple(sorted(members, key=id_sort_key)),
+                                 "share": count / self.runs})
+        set_rows.sort(key=lambda r: (r["analysis"], r["partition"], r["time"], -r["share"]))
         sets = pd.DataFrame(set_rows, columns=["analysis", "partition", "time", "loops",
                                                "share"])
         return EnsembleLoopAnalysis(

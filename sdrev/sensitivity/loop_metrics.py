@@ -1,11 +1,13 @@
-"""Loop-dominance metrics of sampled runs: one loop analysis per run.
+"""Loop-dominance metrics of sampled runs, from the ensemble loop scores.
 
-For every row of a sample, :func:`evaluate` runs :func:`sdrev.loops.analyze`
-with the row's constants on top of the spec's scenario and reduces the
-analysis to the spec's loop metrics (:mod:`sdrev.loops.metrics`). A loop
-analysis saves every variable at every time step and scores every link, so
-it costs far more than an ensemble run (about 60 ms for ``crrc_standards``);
-the rows are spread over worker processes.
+:func:`evaluate` computes the loop analysis of every row of a sample at once
+(:mod:`sdrev.loops.chunks`: the ensemble engine integrates a chunk of runs
+together and their link scores are computed together; each run's numbers
+equal those of :func:`sdrev.loops.analyze` with the row's constants on top
+of the spec's scenario) and reduces it to the spec's loop metrics, run by
+run, with the array versions of :mod:`sdrev.loops.metrics`. Large samples
+are split over worker processes. :func:`metric_value` is the same metric
+from one :class:`~sdrev.loops.LoopAnalysis` (the reference).
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ if TYPE_CHECKING:
 
 __all__ = ["evaluate", "metric_value", "resolve"]
 
-#: Fewest rows for which worker processes are started (below: this process).
-PARALLEL_ROWS = 16
-#: Chunks per worker: enough for an even load and a moving progress bar.
-CHUNKS_PER_WORKER = 8
+#: Fewest rows for which worker processes are started (below: this process,
+#: where the compiled structure is already cached).
+PARALLEL_ROWS = 4096
+#: Slices per worker: an even load and a moving progress bar.
+CHUNKS_PER_WORKER = 2
 
 
 def resolve(analysis: LoopAnalysis, loop) -> str:
@@ -66,15 +69,49 @@ def metric_value(analysis: LoopAnalysis, metric: LoopMetric) -> float:
     raise InvalidValueError(f"unknown loop metric {metric.kind!r}")  # pragma: no cover
 
 
+def _chunk_values(chunk, metric: LoopMetric) -> np.ndarray:
+    """One loop metric of every run of a :class:`~sdrev.loops.chunks.LoopChunk`."""
+    from sdrev.loops import chunks as lc
+
+    def index(loop):
+        return chunk.loop_index(loop if isinstance(loop, str) else list(loop),
+                                documented=isinstance(loop, str))
+
+    if metric.kind == "dominance_shift":
+        return lc.dominance_shift_time(chunk, index(metric.loop), index(metric.to_loop),
+                                       after=metric.after)
+    if metric.kind == "relative_score":
+        return lc.relative_score_at(chunk, index(metric.loop), metric.time)
+    if metric.kind == "dominance_share":
+        return lc.dominance_share(chunk, index(metric.loop), start=metric.start,
+                                  end=metric.end)
+    raise InvalidValueError(f"unknown loop metric {metric.kind!r}")  # pragma: no cover
+
+
 def _values(model: Model, scenario: str | None, metrics: Sequence[LoopMetric],
-            rows: Sequence[Mapping[str, float]]) -> np.ndarray:
-    """``(len(rows), len(metrics))`` metric values, one analysis per row."""
-    from sdrev.loops import analyze
+            rows: Sequence[Mapping[str, float]], progress=None) -> np.ndarray:
+    """``(len(rows), len(metrics))`` metric values from the ensemble loop scores."""
+    import pandas as pd
+
+    from sdrev.loops import MAX_LOOPS
+    from sdrev.loops import batch as lb
+    from sdrev.loops import chunks as lc
 
     out = np.empty((len(rows), len(metrics)))
-    for i, row in enumerate(rows):
-        analysis = analyze(model, scenario=scenario, params=row)
-        out[i] = [metric_value(analysis, m) for m in metrics]
+    if not len(rows):
+        return out
+    program = lb.structure(model.path, MAX_LOOPS).program
+    table = lc.run_table(model, pd.DataFrame(list(rows)), scenario=scenario,
+                         program=program)
+    for chunk in lc.iter_chunks(model, table, max_loops=MAX_LOOPS):
+        part = slice(chunk.start, chunk.start + chunk.runs)
+        for j, m in enumerate(metrics):
+            try:
+                out[part, j] = _chunk_values(chunk, m)
+            except UnknownNameError as exc:
+                raise UnknownNameError(f"loop {m.loop!r} of {model.name}: {exc}") from None
+        if progress is not None:
+            progress(chunk.runs)
     return out
 
 
@@ -113,6 +150,12 @@ def evaluate(model: Model, metrics: Sequence[LoopMetric], rows: Sequence[Mapping
     -------
     dict of str to ndarray
         NaN where a dominance shift never happens.
+
+    Raises
+    ------
+    UnknownNameError
+        For a loop no run's analysis has (or, named by a string, one that
+        is not documented).
     """
     from tqdm.auto import tqdm
 
@@ -122,14 +165,10 @@ def evaluate(model: Model, metrics: Sequence[LoopMetric], rows: Sequence[Mapping
     rows = [{k: float(v) for k, v in row.items()} for row in rows]
     metrics = list(metrics)
     values = np.empty((len(rows), len(metrics)))
-    bar = tqdm(total=len(rows), desc="loop analyses", unit="run", disable=not progress)
+    bar = tqdm(total=len(rows), desc="loop scores", unit="run", disable=not progress)
     try:
         if workers == 1 or len(rows) < PARALLEL_ROWS:
-            size = max(1, math.ceil(len(rows) / 20))
-            for start in range(0, len(rows), size):
-                part = rows[start:start + size]
-                values[start:start + len(part)] = _values(model, scenario, metrics, part)
-                bar.update(len(part))
+            values[:] = _values(model, scenario, metrics, rows, progress=bar.update)
         else:
             size = max(1, math.ceil(len(rows) / (workers * CHUNKS_PER_WORKER)))
             with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,

@@ -1,0 +1,248 @@
+"""Loop analysis over an ensemble (sdrev.loops.analyze_ensemble, sdrev.loops.chunks):
+the same numbers as the per-run analysis (the reference), run by run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sdrev
+import sdrev.loops as loops
+from sdrev.ensemble import sample_lhs
+from sdrev.errors import InvalidValueError, UnknownNameError
+from sdrev.loops import batch, chunks
+from sdrev.loops.dominance import dominant_membership, dominant_sets
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MODELS = Path(__file__).parent.parent / "models"
+SHARED = Path(__file__).parent.parent.parent / "shared" / "test-models" / "tests"
+LIBRARY = sorted(p.stem for p in MODELS.glob("*.mdl"))
+#: strongest-path models search each run's loops in Python (slow): fewer runs
+FEW = {"mne_reverse_knowledge": 12}
+
+_LOADED: dict = {}
+
+
+def _load(path):
+    if path not in _LOADED:
+        _LOADED[path] = sdrev.load(path)
+    return _LOADED[path]
+
+
+def _samples(model, n: int, seed: int) -> pd.DataFrame:
+    """A Latin hypercube over the documented ranges (or +-50% of each constant)."""
+    ranges = {}
+    for p in model.parameters:
+        if p.range and np.isfinite(p.range).all() and p.range[0] < p.range[1]:
+            ranges[p.name] = tuple(p.range)
+        elif isinstance(p.value, (int, float)) and float(p.value) != 0:
+            v = float(p.value)
+            ranges[p.name] = tuple(sorted((0.5 * v, 1.5 * v)))
+    if not ranges:  # nothing to vary: n identical runs
+        return pd.DataFrame(index=range(n))
+    return sample_lhs(dict(list(ranges.items())[:16]), n, seed=seed)
+
+
+def _scenario(model):
+    return "baseline" if "baseline" in model.scenarios else None
+
+
+def _hits(periods: pd.DataFrame, loop_id: str, times: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(times), dtype=bool)
+    for row in periods.itertuples(index=False):
+        if loop_id in row.loops:
+            out |= (times >= row.start) & (times <= row.end)
+    return out
+
+
+def _assert_same_as_per_run(model, samples: pd.DataFrame, *, chunk_size: int) -> None:
+    """Every run of the ensemble equals ``loops.analyze`` with its constants:
+    loops, ids, names, polarities, relative and raw scores (1e-9), dominant
+    sets over all loops and among the documented loops."""
+    scenario = _scenario(model)
+    st = batch.structure(model.path, loops.MAX_LOOPS)
+    table = chunks.run_table(model, samples, scenario=scenario, program=st.program)
+    done = 0
+    for chunk in chunks.iter_chunks(model, table, max_loops=loops.MAX_LOOPS,
+                                    chunk_size=chunk_size):
+        for r in range(chunk.runs):
+            row = samples.iloc[chunk.start + r].to_dict()
+            ref = loops.analyze(model, scenario=scenario, params=row)
+            group = chunk.groups[chunk.group[r]]
+            assert len(group.loops) == len(ref.loops)
+            times = ref.relative_scores.index.to_numpy(dtype=float)
+            np.testing.assert_array_equal(chunk.times, times)
+            for loop in ref.loops.itertuples(index=False):
+                i = chunk.labels.index(tuple(loop.variables))
+                assert i in group.loops
+                assert group.names[i].id == loop.id
+                assert group.names[i].name == loop.name
+                assert group.polarity[i] == loop.polarity
+                np.testing.assert_allclose(chunk.relative[r, i],
+                                           ref.relative_scores[loop.id].to_numpy(),
+                                           rtol=0, atol=1e-9)
+                np.testing.assert_allclose(chunk.raw[r, i],
+                                           ref.loop_scores[loop.id].to_numpy(),
+                                           rtol=1e-9, atol=1e-12)
+                np.testing.assert_array_equal(
+                    chunk.dominant[r, i], _hits(ref.dominant_periods, loop.id, times))
+                np.testing.assert_array_equal(
+                    chunk.documented_dominant[r, i],
+                    _hits(ref.documented_periods, loop.id, times))
+            done += 1
+    assert done == len(samples)
+
+
+def test_library_model_equals_per_run_analysis():
+    model = _load(MODELS / "crrc_standards.mdl")
+    _assert_same_as_per_run(model, _samples(model, 6, seed=11), chunk_size=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LIBRARY)
+def test_library_model_equals_per_run_analysis_50_sets(name):
+    model = _load(MODELS / f"{name}.mdl")
+    _assert_same_as_per_run(model, _samples(model, FEW.get(name, 50), seed=5),
+                            chunk_size=16)
+
+
+SHARED_WITH_LOOPS = ["odd_number_quotes/teacup_3quotes.mdl", "ln/test_ln.mdl",
+                     "subscript_numeric_range/test_subscript_numeric_range.mdl",
+                     "subscript_switching/subscript_switching.mdl"]
+
+
+@pytest.mark.parametrize("rel", SHARED_WITH_LOOPS)
+def test_shared_test_model_equals_per_run_analysis(rel):
+    path = SHARED / rel
+    if not path.is_file():
+        pytest.skip(f"shared test model {rel} not present")
+    model = _load(path)
+    samples = _samples(model, 6, seed=2)
+    _assert_same_as_per_run(model, samples, chunk_size=4)
+
+
+# ------------------------------------------------------------- dominance
+
+def test_dominant_membership_equals_dominant_sets_with_ties():
+    rng = np.random.default_rng(3)
+    pols = ["reinforcing", "balancing", "undetermined", "mostly balancing",
+            "mostly reinforcing", "balancing", "undetermined"]
+    scores = rng.choice([-0.4, -0.25, -0.1, 0.0, 0.1, 0.25, 0.4], size=(30, 7, 12))
+    member = dominant_membership(scores, pols, threshold=0.5)
+    ids = [f"L{i}" for i in range(7)]
+    for r in range(30):
+        sets = dominant_sets(scores[r], ids, pols, threshold=0.5)
+        for k, s in enumerate(sets):
+            assert {ids[i] for i in np.flatnonzero(member[r, :, k])} == set(s)
+
+
+# --------------------------------------------------------- the analysis
+
+@pytest.fixture(scope="module")
+def crrc():
+    return _load(MODELS / "crrc_standards.mdl")
+
+
+@pytest.fixture(scope="module")
+def crrc_ensemble(crrc):
+    samples = sample_lhs({"R and D Spending": (0.05, 0.2),
+                          "International Cooperation Intensity": (0.0, 0.3),
+                          "Standards Policy Push": (0.0, 0.5)}, 12, seed=4)
+    return samples, loops.analyze_ensemble(crrc, samples, scenario="baseline",
+                                           chunk_size=5)
+
+
+def test_dominance_probability_is_the_share_of_runs(crrc, crrc_ensemble):
+    samples, result = crrc_ensemble
+    assert result.runs == 12 and result.method == "exhaustive"
+    documented = {lp.id for lp in crrc.loops}
+    assert set(result.documented) == documented
+    refs = [loops.analyze(crrc, scenario="baseline", params=samples.iloc[r].to_dict())
+            for r in range(12)]
+    times = result.times
+    for loop_id in result.documented:
+        hits = np.array([_hits(a.dominant_periods, loop_id, times) for a in refs])
+        doc = np.array([_hits(a.documented_periods, loop_id, times) for a in refs])
+        rows = result.dominance[result.dominance["loop"] == loop_id]
+        np.testing.assert_allclose(rows["probability"], hits.mean(axis=0))
+        np.testing.assert_allclose(rows["documented_probability"], doc.mean(axis=0))
+        rel = np.array([a.relative_scores[loop_id].to_numpy() for a in refs])
+        np.testing.assert_allclose(rows["median"], np.median(rel, axis=0), atol=1e-12)
+        np.testing.assert_allclose(rows["low"], np.quantile(rel, 0.05, axis=0), atol=1e-12)
+        np.testing.assert_allclose(rows["high"], np.quantile(rel, 0.95, axis=0), atol=1e-12)
+        j = result.documented.index(loop_id)
+        np.testing.assert_allclose(result.relative[:, j], rel, atol=1e-9)
+    # dominant sets: each time's shares (over sets of >= 1% of runs) at most 1
+    sets = result.dominant_sets
+    assert set(sets["analysis"]) == {"all", "documented"}
+    total = sets.groupby(["analysis", "partition", "time"])["share"].sum()
+    assert (total <= 1 + 1e-12).all() and total.max() == pytest.approx(1.0)
+    first = refs[0].dominant_at(times[-1])
+    assert first in set(sets[(sets["analysis"] == "all")
+                             & (sets["time"] == times[-1])]["loops"])
+
+
+def test_result_api_and_write(crrc_ensemble, tmp_path):
+    _, result = crrc_ensemble
+    with pytest.raises(AttributeError):
+        result.method = "x"  # frozen
+    p = result.probability("ecology")
+    assert p.name == "R2" and len(p) == len(result.times)
+    assert ((p >= 0) & (p <= 1)).all()
+    with pytest.raises(UnknownNameError, match="ecology"):
+        result.probability("ecolgy")
+    tidy = result.relative_scores()
+    assert len(tidy) == result.runs * len(result.documented) * len(result.times)
+    assert list(tidy.columns) == ["run", "time", "loop", "relative_score"]
+    assert "leads in" in result.text()
+    files = result.write(tmp_path / "out")
+    assert all(f.is_file() for f in files)
+    back = pd.read_csv(tmp_path / "out" / "dominance.csv")
+    assert len(back) == len(result.dominance)
+    assert len(pd.read_parquet(tmp_path / "out" / "relative_scores.parquet")) == len(tidy)
+
+
+def test_bad_samples(crrc):
+    with pytest.raises(UnknownNameError, match="R and D Spendng"):
+        loops.analyze_ensemble(crrc, pd.DataFrame({"R and D Spendng": [0.1]}))
+    with pytest.raises(InvalidValueError, match="numeric"):
+        loops.analyze_ensemble(crrc, pd.DataFrame({"R and D Spending": ["a"]}))
+    with pytest.raises(InvalidValueError, match="at least one row"):
+        loops.analyze_ensemble(crrc, pd.DataFrame({"R and D Spending": []}))
+    with pytest.raises(InvalidValueError, match="TIME STEP"):
+        loops.analyze_ensemble(crrc, pd.DataFrame({"TIME STEP": [0.0625, 0.125]}))
+
+
+# ------------------------------------------------------- loop metrics
+
+def test_sensitivity_loop_metrics_equal_per_run(crrc):
+    from sdrev import sensitivity as sa
+    from sdrev.sensitivity.loop_metrics import evaluate, metric_value
+
+    spec = sa.load_spec(crrc, "crrc_standards_dominance")
+    samples = sample_lhs({f.name: f.range for f in spec.factors}, 8, seed=9)
+    rows = samples.to_dict(orient="records")
+    got = evaluate(crrc, spec.loop_metrics, rows, scenario=spec.scenario, workers=1)
+    for r, row in enumerate(rows):
+        ref = loops.analyze(crrc, scenario=spec.scenario, params=row)
+        for m in spec.loop_metrics:
+            want = metric_value(ref, m)
+            if math.isnan(want):
+                assert math.isnan(got[m.name][r])
+            else:
+                assert got[m.name][r] == pytest.approx(want, abs=1e-9)
+
+
+def test_loop_metric_naming_an_undocumented_loop_is_refused(crrc):
+    from sdrev.sensitivity.loop_metrics import evaluate
+    from sdrev.sensitivity.spec import LoopMetric
+
+    undocumented = loops.analyze(crrc, scenario="baseline").loops
+    loop_id = undocumented[~undocumented["documented"]]["id"].iloc[0]
+    metric = LoopMetric(name="x", kind="dominance_share", loop=loop_id)
+    with pytest.raises(UnknownNameError, match="undocumented"):
+        evaluate(crrc, [metric], [{"R and D Spending": 0.1}], scenario="baseline")
