@@ -58,7 +58,7 @@ def write_spec(folder: Path, body: str, name="spec.toml") -> Path:
     return path
 
 
-FACTORS = """
+TWO_FACTORS = """
 [[factor]]
 name = "Adoption Rate"
 range = [0.1, 1.5]
@@ -66,7 +66,8 @@ range = [0.1, 1.5]
 [[factor]]
 name = "Market Size"
 range = [50, 200]
-
+"""
+FACTORS = TWO_FACTORS + """
 [[factor]]
 name = "Side Rate"
 range = [0, 5]
@@ -265,15 +266,7 @@ case = "south"
 
 def test_unknown_noise_is_estimated(model, tmp_path):
     write_series(tmp_path, model, seed=11, every=2)
-    spec = cal.load_spec(model, write_spec(tmp_path, """
-[[factor]]
-name = "Adoption Rate"
-range = [0.1, 1.5]
-
-[[factor]]
-name = "Market Size"
-range = [50, 200]
-
+    spec = cal.load_spec(model, write_spec(tmp_path, TWO_FACTORS + """
 [[data]]
 file = "obs.csv"
 variable = "Adopters"

@@ -19,7 +19,7 @@ from sdrev.ensemble.compile import compile_model
 from sdrev.ensemble.execute import Job, iter_chunks, kernel_ready
 from sdrev.ensemble.program import Program, UnsupportedConstructError
 
-__all__ = ["model_path", "run", "sample_lhs", "write"]
+__all__ = ["ENGINES", "check_request", "model_path", "run", "sample_lhs", "write"]
 
 log = logging.getLogger("sdrev.ensemble")
 
@@ -81,6 +81,22 @@ def _resolve_all(program: Program | None, names, namespace: dict, what: str):
             raise UnknownNameError(f"unknown {what} {name!r}"
                                    + suggest(name, namespace))
     return out
+
+
+#: Engines of :func:`run` and :class:`~sdrev.ensemble.Batch`.
+ENGINES = ("auto", "sdrev", "pysd")
+
+
+def check_request(outputs, engine: str) -> list:
+    """``outputs`` as a list (one name may be given as a string), after checking
+    that it names at least one variable and that ``engine`` is one of :data:`ENGINES`."""
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    if not outputs:
+        raise InvalidValueError("outputs must name at least one variable")
+    if engine not in ENGINES:
+        raise InvalidValueError(f"unknown engine {engine!r}; valid: {ENGINES}")
+    return list(outputs)
 
 
 def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
@@ -151,13 +167,7 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidValueError(
             f"chunk_size must be a positive integer, got {chunk_size!r}")
-    if isinstance(outputs, str):
-        outputs = [outputs]
-    if not outputs:
-        raise InvalidValueError("outputs must name at least one variable")
-    engines = ("auto", "sdrev", "pysd")
-    if engine not in engines:
-        raise InvalidValueError(f"unknown engine {engine!r}; valid: {engines}")
+    outputs = check_request(outputs, engine)
     try:
         if engine == "pysd":
             raise UnsupportedConstructError("PySD engine requested")

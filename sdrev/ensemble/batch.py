@@ -77,16 +77,10 @@ class Batch:
                  constants: Mapping[str, float] | None = None,
                  saveper: float | None = None, threads: int | None = None,
                  engine: str = "auto"):
-        from sdrev.ensemble.api import model_path
+        from sdrev.ensemble.api import check_request, model_path
         from sdrev.ensemble.compile import UnsupportedConstructError, compile_model
 
-        if isinstance(outputs, str):
-            outputs = [outputs]
-        if not outputs:
-            raise InvalidValueError("outputs must name at least one variable")
-        engines = ("auto", "sdrev", "pysd")
-        if engine not in engines:
-            raise InvalidValueError(f"unknown engine {engine!r}; valid: {engines}")
+        outputs = check_request(outputs, engine)
         self.path = model_path(model)
         self.saveper = saveper
         self.threads = max(1, threads or os.cpu_count() or 1)
