@@ -246,3 +246,34 @@ def test_loop_metric_naming_an_undocumented_loop_is_refused(crrc):
     metric = LoopMetric(name="x", kind="dominance_share", loop=loop_id)
     with pytest.raises(UnknownNameError, match="undocumented"):
         evaluate(crrc, [metric], [{"R and D Spending": 0.1}], scenario="baseline")
+
+
+# -------------------------------------------------------------- command line
+
+def test_cli_loops_over_a_latin_hypercube(tmp_path, capsys):
+    from sdrev.cli import main
+
+    out = tmp_path / "dominance"
+    code = main(["loops", str(MODELS / "crrc_standards.mdl"), "--sample", "lhs:6",
+                 "--seed", "2", "--scenario", "baseline", "--out", str(out), "--quiet"])
+    assert code == 0
+    assert "loop dominance over 6 runs" in capsys.readouterr().out
+    for name in ("dominance.csv", "dominant_sets.csv", "loops.csv", "samples.csv",
+                 "relative_scores.parquet", "dominance_probability.png", "manifest.json"):
+        assert (out / name).is_file(), name
+    table = pd.read_csv(out / "dominance.csv")
+    assert set(table["loop"]) == {lp.id for lp in _load(MODELS / "crrc_standards.mdl").loops}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sample", "lhs:x"], "lhs:N"),
+    (["--sample", "lhs:4", "--posterior", "nowhere"], "posterior"),
+])
+def test_cli_loops_ensemble_bad_input(argv, message, tmp_path, capsys):
+    from sdrev.cli import main
+
+    code = main(["loops", str(MODELS / "crrc_standards.mdl"), *argv,
+                 "--out", str(tmp_path / "x"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()

@@ -188,12 +188,15 @@ class EnsembleLoopAnalysis:
                          f"{100 * row.probability:.0f}% of runs (mean over the period)")
         return "\n".join(lines)
 
-    def write(self, folder, *, command: str = "", model=None) -> list[Path]:
-        """Write the tables into a new run folder (atomically).
+    def write(self, folder, *, command: str = "", model=None, figures: bool = True,
+              formats=("png", "svg")) -> list[Path]:
+        """Write the tables (and figure) into a new run folder (atomically).
 
         Files: ``loops.csv``, ``dominance.csv``, ``dominant_sets.csv``,
         ``samples.csv``, ``relative_scores.parquet`` (tidy),
-        ``summary.txt`` and, with ``model``, ``manifest.json``.
+        ``summary.txt``, with ``figures`` ``dominance_probability.*``
+        (:func:`sdrev.figures.loops.dominance_probability_figure`) and, with
+        ``model``, ``manifest.json``.
 
         Returns
         -------
@@ -216,6 +219,12 @@ class EnsembleLoopAnalysis:
             self.samples.to_csv(stage / "samples.csv", index_label="run")
             self.relative_scores().to_parquet(stage / "relative_scores.parquet", index=False)
             (stage / "summary.txt").write_text(self.text() + "\n", encoding="utf-8")
+            if figures:
+                from sdrev.figures.loops import dominance_probability_figure
+                from sdrev.figures.trajectories import save_figure
+                paths = save_figure(dominance_probability_figure(self),
+                                    stage / "dominance_probability", formats=formats)
+                names += [p.name for p in paths]
             if model is not None:
                 from sdrev.scenario import run_settings
                 names.append("manifest.json")
