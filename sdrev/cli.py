@@ -206,6 +206,8 @@ def cmd_loops(args: argparse.Namespace) -> None:
     from sdrev.report import loops_table_text
     model = load(args.model)
     params = parse_assignments(args.set)
+    if args.samples or args.sample:
+        return cmd_loops_ensemble(model, params, args)
     if args.posterior:  # the loops of the posterior median parameter set
         from sdrev.calibrate import read_posterior
         median = read_posterior(args.posterior, model=model).median()
@@ -225,6 +227,27 @@ def cmd_loops(args: argparse.Namespace) -> None:
                 command=args.command_line,
                 extra={"files": [p.name for p in paths] + ["loops.json"]}))
         print(f"\nfigure written to {folder / 'loop_scores.png'}", file=sys.stderr)
+
+
+def cmd_loops_ensemble(model, params: dict, args: argparse.Namespace) -> None:
+    """``sdrev loops MODEL --samples FILE | --sample lhs:N``: dominance over runs."""
+    from sdrev import loops
+    if args.posterior:
+        raise InvalidValueError("--posterior analyses the posterior median run; for the "
+                                "posterior draws give them as --samples FILE.csv")
+    samples, _ = ensemble_samples(model, args)
+    check_samples(model, samples)
+    for name, value in params.items():  # --set: the same in every run
+        samples[name] = value
+    result = loops.analyze_ensemble(model, samples, scenario=args.scenario,
+                                    progress=not args.quiet)
+    folder = args.out or runs.default_run_dir(model.name, "loops-ensemble")
+    result.write(folder, command=args.command_line, model=model)
+    if args.json:
+        print(result.dominance.to_json(orient="records", indent=2))
+    else:
+        print(result.text())
+    print(f"\ntables and figure written to {folder}", file=sys.stderr)
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> None:
@@ -389,7 +412,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the stacked relative-loop-score figure (PNG, SVG)")
     p.add_argument("--posterior", type=Path, metavar="RUN_DIR",
                    help="analyse the posterior median parameter set of a `sdrev calibrate` run")
-    p.add_argument("--out", type=Path, metavar="DIR", help="folder for --plot")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--samples", type=Path, metavar="FILE.csv",
+                     help="analyse every run of a samples table: probability of dominance")
+    how.add_argument("--sample", metavar="lhs:N", help="the same over a Latin hypercube of N runs")
+    p.add_argument("--ranges", type=Path, metavar="FILE",
+                   help="with --sample: a spec whose [[factor]] entries give the ranges "
+                        "(default: the model's documented ranges)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the sample (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="folder for --plot, or for an ensemble's tables and figure")
     p.set_defaults(func=cmd_loops)
 
     p = sub.add_parser("sensitivity", help="global sensitivity analysis with SALib")
