@@ -1,5 +1,6 @@
 """Fuzzing the readers of untrusted input: random bytes and mutated real
-models as ``.mdl`` files, and random samples files, must each give a result
+models as ``.mdl`` files, random samples files and mutated or binary ranges
+specs must each give a result
 or one line and exit code 2 (never an internal error), within a time bound.
 Examples are derandomised so that CI runs the same cases every time."""
 
@@ -45,17 +46,24 @@ def _bounded(seconds):
     return bound()
 
 
-def _describe_is_clean(tmp_path, data: bytes, capsys, *, samples=False):
+def _describe_is_clean(tmp_path, data: bytes, capsys, *, samples=False, spec=False):
     """``sdrev describe`` on ``data`` (or ``sdrev ensemble`` with ``data`` as
-    its samples file) gives a result or one line and exit 2."""
+    its samples file or ranges spec) gives a result or one line and exit 2."""
     import warnings
 
-    path = tmp_path / ("samples.csv" if samples else "fuzz.mdl")
+    path = tmp_path / ("samples.csv" if samples else "spec.toml" if spec else "fuzz.mdl")
     path.write_bytes(data)
-    args = (["ensemble", str(Path(__file__).parent / "fixtures" / "widgets.mdl"),
-             "--samples", str(path), "--outputs", "Stock A", "--quiet",
-             "--format", "parquet", "--out", str(tmp_path / "out")]
-            if samples else ["describe", str(path)])
+    fixtures = Path(__file__).parent / "fixtures"
+    if samples:
+        args = ["ensemble", str(fixtures / "widgets.mdl"), "--samples", str(path),
+                "--outputs", "Stock A"]
+    elif spec:
+        args = ["ensemble", str(fixtures / "ishigami.mdl"), "--sample", "lhs:4",
+                "--ranges", str(path), "--outputs", "Ishigami Output"]
+    else:
+        args = ["describe", str(path)]
+    if samples or spec:
+        args += ["--quiet", "--format", "parquet", "--out", str(tmp_path / "out")]
     with warnings.catch_warnings(), _bounded(_FUZZ_SECONDS):
         warnings.simplefilter("ignore")  # as users run it: warnings are not errors
         code = main(args)
@@ -96,7 +104,7 @@ def test_fuzz_random_bytes_give_a_result_or_one_line(tmp_path_factory, data):
 
 
 @pytest.mark.slow
-@_FUZZ
+@hypothesis.settings(_FUZZ, max_examples=40)  # real models take longer
 @hypothesis.given(data=_mutated_model())
 def test_fuzz_mutated_models_give_a_result_or_one_line(tmp_path_factory, data):
     _describe_is_clean_with_capture(tmp_path_factory, data)
@@ -121,14 +129,40 @@ def test_fuzz_samples_files_give_a_result_or_one_line(tmp_path_factory, data):
     _describe_is_clean_with_capture(tmp_path_factory, data, samples=True)
 
 
-def _describe_is_clean_with_capture(tmp_path_factory, data, *, samples=False):
+_SPEC_ALPHABET = "[]{}=,\"'.-+0123456789e \n#abcXuniformnormalrangenamedistribution"
+
+
+@st.composite
+def _mutated_spec(draw):
+    text = (Path(__file__).parent / "fixtures" / "ishigami_sensitivity.toml").read_text(
+        encoding="utf-8")
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(text)))
+        kind = draw(st.sampled_from(["insert", "delete", "duplicate"]))
+        if kind == "insert":
+            text = text[:at] + draw(st.text(alphabet=_SPEC_ALPHABET, max_size=15)) + text[at:]
+        elif kind == "delete":
+            text = text[:at] + text[at + draw(st.integers(1, 30)):]
+        else:
+            text = text[:at] + text[at:at + draw(st.integers(1, 80))] + text[at:]
+    return text.encode("utf-8")
+
+
+@pytest.mark.slow
+@_FUZZ
+@hypothesis.given(data=st.one_of(_mutated_spec(), st.binary(max_size=200)))
+def test_fuzz_ranges_specs_give_a_result_or_one_line(tmp_path_factory, data):
+    _describe_is_clean_with_capture(tmp_path_factory, data, spec=True)
+
+
+def _describe_is_clean_with_capture(tmp_path_factory, data, *, samples=False, spec=False):
     import contextlib
     import io
 
     folder = tmp_path_factory.mktemp("fuzz")
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        _describe_is_clean(folder, data, _Capture(err), samples=samples)
+        _describe_is_clean(folder, data, _Capture(err), samples=samples, spec=spec)
 
 
 class _Capture:
