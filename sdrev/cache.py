@@ -18,6 +18,7 @@ what this user's sdrev wrote into it:
 from __future__ import annotations
 
 import atexit
+import errno
 import hashlib
 import hmac
 import os
@@ -30,6 +31,7 @@ import threading
 from pathlib import Path
 
 __all__ = [
+    "FOLDERS",
     "KEY_NAME",
     "cache_root",
     "files_mac",
@@ -43,6 +45,9 @@ __all__ = [
 
 #: File name of the per-user key in the cache root.
 KEY_NAME = "hmac.key"
+#: Folders of the cache root: PySD translations, compiled ensemble programs,
+#: numba kernels.
+FOLDERS = ("translations", "programs", "kernels")
 _MAGIC = b"sdrev-sealed-1\n"
 _LOCK = threading.Lock()
 _NOTED: set[str] = set()
@@ -128,9 +133,13 @@ def usable_root() -> tuple[Path, bytes]:
             return cached
     try:
         result = (root, _prepare(root))
-        probe = root / f".probe-{os.getpid()}-{secrets.token_hex(4)}"
-        probe.mkdir(mode=0o700)
-        probe.rmdir()
+        for sub in FOLDERS:
+            folder = private_dir(root / sub)
+            if not folder.is_dir() or folder.is_symlink():
+                raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder))
+            probe = folder / f".probe-{os.getpid()}-{secrets.token_hex(4)}"
+            probe.mkdir(mode=0o700)
+            probe.rmdir()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         note_once(f"cannot use the cache folder {root} ({reason}); running "

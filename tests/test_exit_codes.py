@@ -184,3 +184,47 @@ def test_unusable_cache_folder_runs_without_cache_and_says_so_once(tmp_path, wid
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("running without a cache") == 1
     assert (tmp_path / "run" / "manifest.json").exists()
+
+
+def _file(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("x")
+
+
+@pytest.mark.parametrize("breakage", ["translations_is_a_file", "programs_is_a_link",
+                                      "key_is_a_folder", "root_under_a_file"])
+def test_broken_cache_folders_run_without_cache(tmp_path, monkeypatch, capsys,
+                                               widgets_path, breakage):
+    root = tmp_path / "cache"
+    if breakage == "translations_is_a_file":
+        _file(root / "translations")
+    elif breakage == "programs_is_a_link":
+        (tmp_path / "elsewhere").mkdir()
+        root.mkdir()
+        (root / "programs").symlink_to(tmp_path / "elsewhere")
+    elif breakage == "key_is_a_folder":
+        (root / "hmac.key").mkdir(parents=True)
+    else:
+        _file(tmp_path / "file")
+        root = tmp_path / "file" / "cache"
+    monkeypatch.setenv("SDREV_CACHE_DIR", str(root))
+    assert main(["describe", str(widgets_path)]) == 0
+    assert main(["describe", str(widgets_path)]) == 0
+    assert capsys.readouterr().err.count("running without a cache") == 1
+    if breakage == "programs_is_a_link":  # nothing written through the link
+        assert not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_loose_cache_key_is_replaced(tmp_path, monkeypatch, capsys, widgets_path):
+    import stat
+
+    root = tmp_path / "cache"
+    root.mkdir(mode=0o755)
+    (root / "hmac.key").write_bytes(b"k" * 32)
+    (root / "hmac.key").chmod(0o644)
+    monkeypatch.setenv("SDREV_CACHE_DIR", str(root))
+    assert main(["describe", str(widgets_path)]) == 0
+    assert "replacing the cache key" in capsys.readouterr().err
+    assert (root / "hmac.key").read_bytes() != b"k" * 32
+    assert stat.S_IMODE((root / "hmac.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
