@@ -361,6 +361,19 @@ def test_scenarios_over_posterior_draws_give_ranges_and_win_probabilities(model,
     assert (tmp_path / "cmp" / "figures" / "uncertainty.png").is_file()
 
 
+LIBRARY_SPECS = sorted(p.stem for p in (Path(__file__).parents[1] / "calibration").glob("*.toml"))
+
+
+@pytest.mark.parametrize("name", LIBRARY_SPECS)
+def test_every_library_spec_reads_its_data_and_scores_the_prior_median(name):
+    model = sdrev.load(name)
+    spec = cal.load_spec(model)
+    assert spec.observations and all(o.source for o in spec.observations)
+    problem = Problem(model, spec)
+    median = np.array([[d.median() for d in problem.priors]])
+    assert np.isfinite(problem.log_posterior(median)).all()
+
+
 BAD = [
     ('[[factor]]\nname = "Adoption Rat"\n', "unknown parameter 'Adoption Rat'"),
     ('[[factor]]\nname = "Adoption Rate"\nrange = [1.0, 0.5]\n', "inverted"),
