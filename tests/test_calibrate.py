@@ -262,6 +262,15 @@ case = "south"
         assert lo <= value <= hi, s
     assert s.loc["Adoption Rate[north]", "upper"] < s.loc["Adoption Rate[south]", "lower"]
     assert set(result.bands["case"]) == {"north", "south"}
+    # the estimates as scenarios for the model's TOML: one per case, each with
+    # its case's own values (south starts from 3 adopters) and the shared size
+    import tomllib
+    tables = tomllib.loads(cal.scenario_toml(result))["scenarios"]
+    south = tables["calibrated_south"]["params"]
+    assert south["Initial Adopters"] == 3
+    assert south["Adoption Rate"] == pytest.approx(s.loc["Adoption Rate[south]", "estimate"],
+                                                   rel=1e-5)
+    assert tables["calibrated_north"]["params"]["Market Size"] == south["Market Size"]
 
 
 def test_unknown_noise_is_estimated(model, tmp_path):

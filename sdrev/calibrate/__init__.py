@@ -18,9 +18,11 @@ Examples
 >>> cal.write(result, "results/machine_tool_io/calibration")
 """
 
-from sdrev.calibrate.run import CalibrationResult, read_posterior, run, summary_text, write
+from sdrev.calibrate.run import (CalibrationResult, read_posterior, run, scenario_toml,
+                                 summary_text, write)
 from sdrev.calibrate.spec import (ERRORS, METHODS, CalibrationSpec, load_spec, parse_spec,
                                   spec_path)
 
 __all__ = ["ERRORS", "METHODS", "CalibrationResult", "CalibrationSpec", "load_spec",
-           "parse_spec", "read_posterior", "run", "spec_path", "summary_text", "write"]
+           "parse_spec", "read_posterior", "run", "scenario_toml", "spec_path", "summary_text",
+           "write"]

@@ -21,8 +21,8 @@ from sdrev.calibrate.likelihood import Problem
 from sdrev.calibrate.spec import CalibrationSpec, check_method, load_spec, parse_holdout
 from sdrev.errors import InvalidValueError, ModelNotFoundError
 
-__all__ = ["IDENTIFIED_RATIO", "CalibrationResult", "read_posterior", "run", "summary_text",
-           "write"]
+__all__ = ["IDENTIFIED_RATIO", "CalibrationResult", "read_posterior", "run", "scenario_toml",
+           "summary_text", "write"]
 
 #: A parameter counts as identified when its 95% interval is narrower than
 #: this share of its prior's 95% interval (the data halved the uncertainty).
@@ -287,13 +287,44 @@ def summary_text(result: CalibrationResult) -> str:
     return "\n".join(lines)
 
 
+def scenario_toml(result: CalibrationResult, *, name: str = "calibrated") -> str:
+    """``[scenarios.NAME]`` tables for the model's TOML: each estimated constant
+    at its estimate (posterior median or MLE), its 95% interval as a comment.
+
+    One table per case (``NAME_CASE`` when there are several), holding the
+    case's own scenario values and the shared and per-case estimates; noise
+    terms are not model constants and are left out.
+    """
+    rows = result.summary.set_index("parameter")
+    several = len(result.spec.cases) > 1
+    out = []
+    for case in result.spec.cases:
+        key = f"{name}_{case.name}" if several and case.name else name
+        estimates = {}
+        for p in result.spec.parameters:
+            if p.noise is not None or (p.case is not None and p.case != case.name):
+                continue
+            r = rows.loc[p.label]
+            flag = "" if r["identified"] else "; not identified by the data"
+            estimates[p.factor.name] = (f'"{p.factor.name}" = {r["estimate"]:.6g}   # 95% '
+                                        f'interval [{r["lower"]:.4g}, {r["upper"]:.4g}]{flag}')
+        base = [f'"{k}" = {v:g}' for k, v in case.params.items() if k not in estimates]
+        on_top = f" on top of scenario {case.scenario}" if case.scenario else ""
+        out += [f"[scenarios.{key}]",
+                f'description = "{result.method.upper()} calibration of {result.model} '
+                f'(seed {result.seed}){on_top}."',
+                f"[scenarios.{key}.params]", *base, *estimates.values(), ""]
+    return "\n".join(out)
+
+
 def write(result: CalibrationResult, folder, *, figures: bool = True,
           manifest: dict | None = None) -> Path:
     """Write a calibration into a run folder.
 
     Files: ``posterior.csv``, ``summary.csv``, ``bands.csv``,
     ``observations.csv`` (fit and holdout), ``diagnostics.json``, ``spec.toml``
-    (the spec as run), ``chain.npy`` (MCMC), ``profiles.csv`` (MLE), figures
+    (the spec as run), ``scenario.toml`` (the estimates as a scenario table to
+    paste into the model's TOML, see :func:`scenario_toml`), ``chain.npy`` (MCMC), ``profiles.csv`` (MLE), figures
     under ``figures/`` and ``manifest.json``.
     """
     import json
@@ -311,6 +342,7 @@ def write(result: CalibrationResult, folder, *, figures: bool = True,
         (folder / "diagnostics.json").write_text(json.dumps(result.diagnostics, indent=2) + "\n")
         if result.spec.text:
             (folder / "spec.toml").write_text(result.spec.text, encoding="utf-8")
+        (folder / "scenario.toml").write_text(scenario_toml(result), encoding="utf-8")
         if result.chain is not None:
             np.save(folder / "chain.npy", result.chain)
         if result.profiles:
