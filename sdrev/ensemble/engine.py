@@ -126,7 +126,7 @@ def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
     steps : array_like of int, optional
         Indices of the integration times to save, in increasing order,
         instead of the SAVEPER grid (the loop analysis needs each saved
-        time and the step before it); runs the numpy engine.
+        time and the step before it).
 
     Returns
     -------
@@ -146,7 +146,6 @@ def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
             keep = np.zeros(len(grid.times), dtype=bool)
             keep[np.asarray(steps, dtype=int)] = True
             grid = TimeGrid(times=grid.times, saved=keep, labels=grid.times[keep])
-            jit = False
         out = {name: np.empty((n, int(grid.saved.sum()))
                               + sim.shapes.get(name, ()))
                for name in sim.outputs}

@@ -12,7 +12,12 @@ module computes the same numbers for a whole chunk of runs at once:
    (:func:`structure`, cached);
 2. the ensemble engine integrates all runs of the chunk together and keeps
    every variable at each saving time and at the step before it
-   (:func:`simulate_pairs`; the numpy engine, as the per-run analysis uses);
+   (:func:`simulate_pairs`): on the numpy engine, as the per-run analysis,
+   or on the compiled kernel when the model's equations use only
+   operations the kernel evaluates bit for bit as numpy does (arithmetic,
+   comparisons, MIN/MAX, IF THEN ELSE, XIDZ/ZIDZ: :func:`kernel_exact`;
+   ``exp``, ``ln``, powers and lookups differ in the last bits, and a
+   link score, a ratio of differences, can magnify that);
 3. the link scores are the same expressions, in the same order of
    operations, evaluated over a flat axis of ``runs x saving times``
    (:func:`batch_link_scores`), so every number equals the per-run
@@ -44,7 +49,7 @@ from sdrev.loops.graph import CausalGraph, integ_rate
 from sdrev.loops.naming import LoopName, name_element_loops, name_loops
 from sdrev.loops.scores import evaluate, ratio
 
-__all__ = ["LoopStructure", "StepPairs", "batch_link_scores", "compiled",
+__all__ = ["LoopStructure", "StepPairs", "batch_link_scores", "compiled", "kernel_exact",
            "loop_names", "saved_scores", "simulate_pairs", "structure"]
 
 
@@ -152,26 +157,32 @@ class StepPairs:
     """Every variable of a chunk of runs at each saving time and the step
     before it.
 
-    The flat axis of ``before`` and ``after`` runs over runs, then saving
-    times after the first: index ``r * pairs + p`` is run ``r`` at saving
-    time ``p + 1`` (the first saving time is INITIAL TIME: no step before).
+    The leading axes of ``before`` and ``after`` run over runs, then saving
+    times after the first (the first saving time is INITIAL TIME: no step
+    before): ``(runs, pairs)`` for a scalar model, whose equations are
+    element-wise, so that per-run constants of shape ``(runs, 1)``
+    broadcast; one flat axis of ``runs * pairs`` for a subscripted model
+    (its equations index the subscript axes after one leading axis). Index
+    ``r * pairs + p`` (flattened) is run ``r`` at saving time ``p + 1``.
 
     Attributes
     ----------
     times : ndarray
         Every saving time (the first included).
     runs, pairs : int
+    shape : tuple
+        Leading shape of every value (see above).
     before, after : dict of str to ndarray
         Python name -> values at ``t - dt`` and ``t``, shape
-        ``(runs * pairs, *subscripts)``; ``"time"`` included.
+        ``(*shape, *subscripts)``; ``"time"`` included.
     constants : dict of str to float or ndarray
-        The constants as the equations read them (per-run values repeated
-        along the flat axis).
+        The constants as the equations read them.
     """
 
     times: np.ndarray
     runs: int
     pairs: int
+    shape: tuple
     before: dict
     after: dict
     constants: dict
@@ -192,6 +203,28 @@ def _simulator(program: Program):
             _SIMULATORS.clear()
         hit = _SIMULATORS[key] = (program, build_simulator(program, outputs))
     return hit[1]
+
+
+#: Calls in generated code that the compiled kernel evaluates exactly as the
+#: numpy engine does (IEEE arithmetic, selections), so that its trajectories
+#: equal the numpy engine's bit for bit.
+EXACT_CALLS = frozenset({"fn.full", "fn.xidz", "fn.zidz", "fn.if_then_else", "np.maximum",
+                         "np.minimum", "np.min", "np.max", "np.abs", "fn.integer"})
+
+
+def kernel_exact(sim) -> bool:
+    """Whether the compiled kernel integrates ``sim`` bit for bit as the
+    numpy engine (the per-run analysis's engine) does: no subscripts, no
+    lookup, no power and no call but :data:`EXACT_CALLS`."""
+    import re
+
+    from sdrev.ensemble.kernel import available
+
+    if sim.subscripted or not available():
+        return False
+    source = sim.source
+    calls = set(re.findall(r"\b(?:np|fn)\.\w+", source))
+    return calls <= EXACT_CALLS and "**" not in source and "L[" not in source
 
 
 def _uniform(name: str, value) -> float:
@@ -234,22 +267,27 @@ def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int) -> StepP
     saved = np.flatnonzero(grid.saved)
     later = saved[saved > 0]
     steps = np.union1d(later - 1, saved)
-    _, data = simulate_chunk(sim, c, n, steps=steps)
+    jit = kernel_exact(sim)
+    _, data = simulate_chunk(sim, c, n, steps=steps, jit=jit,
+                             threads=min(os.cpu_count() or 1, 8) if jit else 1)
     where = {int(k): i for i, k in enumerate(steps)}
     i_after = np.array([where[int(k)] for k in later], dtype=int)
     i_before = np.array([where[int(k) - 1] for k in later], dtype=int)
     pairs = len(later)
+    lead = (n, pairs) if not program.dims else (n * pairs,)
     before, after = {}, {}
     for name, values in data.items():
         values = np.asarray(values, dtype=float)
         tail = values.shape[2:]
-        before[name] = values[:, i_before].reshape((n * pairs,) + tail)
-        after[name] = values[:, i_after].reshape((n * pairs,) + tail)
-    before["time"] = np.tile(grid.times[later - 1], n)
-    after["time"] = np.tile(grid.times[later], n)
+        before[name] = values[:, i_before].reshape(lead + tail)
+        after[name] = values[:, i_after].reshape(lead + tail)
+    before["time"] = np.broadcast_to(grid.times[later - 1], (n, pairs)).reshape(lead)
+    after["time"] = np.broadcast_to(grid.times[later], (n, pairs)).reshape(lead)
     consts = {}
     for k, v in c.items():
-        if k in varied:
+        if k in varied and not program.dims:
+            consts[k] = np.asarray(v, dtype=float).reshape(n, 1)
+        elif k in varied:
             consts[k] = np.repeat(np.ascontiguousarray(v), pairs, axis=0)
         else:
             consts[k] = float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float)
@@ -262,8 +300,8 @@ def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int) -> StepP
                                           consts, shape=shape)
                 after[f.name] = evaluate(cg.equations[f.name], program, after,
                                          consts, shape=shape)
-    return StepPairs(times=grid.times[saved], runs=n, pairs=pairs, before=before,
-                     after=after, constants=consts)
+    return StepPairs(times=grid.times[saved], runs=n, pairs=pairs, shape=lead,
+                     before=before, after=after, constants=consts)
 
 
 # ------------------------------------------------------------ link scores
@@ -284,7 +322,7 @@ def batch_link_scores(st: LoopStructure, sp: StepPairs, edges=None) -> dict:
     b, a = sp.before, sp.after
     scores: dict = {}
     g = cg.graph
-    m = sp.runs * sp.pairs
+    shape = sp.shape
     for z in g.nodes:
         preds = [x for x in g.predecessors(z) if wanted is None or (x, z) in wanted]
         if not preds:
@@ -304,11 +342,11 @@ def batch_link_scores(st: LoopStructure, sp: StepPairs, edges=None) -> dict:
                 scores[(x, z)] = np.sign(dz * (a[x] - b[x]))
             continue
         expr = cg.equations[z]
-        base = evaluate(expr, program, b, sp.constants, shape=(m,))
+        base = evaluate(expr, program, b, sp.constants, shape=shape)
         for x in preds:
             moved = dict(b)
             moved[x] = a[x]
-            dxz = evaluate(expr, program, moved, sp.constants, shape=(m,)) - base
+            dxz = evaluate(expr, program, moved, sp.constants, shape=shape) - base
             dx = a[x] - b[x]
             score = np.abs(ratio(dxz, dz)) * np.sign(ratio(dxz, dx))
             scores[(x, z)] = np.where(dx == 0.0, 0.0, score)
@@ -424,7 +462,7 @@ def saved_scores(loops, partition, links: dict, sp: StepPairs, found=None):
     for k, loop in enumerate(loops):
         product = np.ones(m)
         for a, b in zip(loop, loop[1:] + loop[:1]):
-            product = product * links[(a, b)]
+            product = product * links[(a, b)].reshape(m)
         raw[k] = product
     if found is not None:
         raw *= np.repeat(found.T, pairs, axis=1)
@@ -450,7 +488,8 @@ def strongest_loops(st: LoopStructure, links: dict, sp: StepPairs) -> list[list]
     found = []
     for r in range(sp.runs):
         cols = r * sp.pairs + at - 1
-        run_links = {e: np.concatenate([[0.0], s[cols]]) for e, s in links.items()}
+        run_links = {e: np.concatenate([[0.0], s.reshape(-1)[cols]])
+                     for e, s in links.items()}
         found.append(_graph.strongest_path_loops(st.graph, run_links,
                                                  times=range(1, len(at) + 1)))
     return found
