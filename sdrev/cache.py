@@ -38,9 +38,11 @@ __all__ = [
     "note_once",
     "private_dir",
     "seal",
+    "seal_holds",
     "tree_mac",
     "unseal",
     "usable_root",
+    "write_seal",
 ]
 
 #: File name of the per-user key in the cache root.
@@ -217,3 +219,24 @@ def files_mac(folder: Path, files, key: bytes) -> str:
         else:
             mac.update(b"\xff not a file")
     return mac.hexdigest()
+
+
+def seal_holds(seal: Path, folder: Path, files) -> bool:
+    """Whether the seal file ``seal`` matches ``files`` (see :func:`write_seal`)."""
+    try:
+        stamp = Path(seal).read_text(encoding="utf-8").strip()
+        return hmac.compare_digest(stamp, files_mac(folder, files, usable_root()[1]))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def write_seal(seal: Path, folder: Path, files) -> None:
+    """Write the seal file ``seal`` of ``files`` (names relative to ``folder``
+    and contents) under the cache key; a cache that cannot be written only
+    costs a rebuild next time."""
+    tmp = Path(seal).with_name(f"{Path(seal).name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(files_mac(folder, files, usable_root()[1]), encoding="utf-8")
+        os.replace(tmp, seal)
+    except OSError:
+        pass

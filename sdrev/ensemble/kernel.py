@@ -561,12 +561,6 @@ def _numba_files(path: Path) -> list[Path]:
     return sorted((path.parent / "__pycache__").glob(f"{path.stem}.*.nb[ic]"))
 
 
-def _numba_seal(path: Path) -> str:
-    from sdrev.cache import files_mac, usable_root
-
-    return files_mac(path.parent, _numba_files(path), usable_root()[1])
-
-
 def _check_numba_cache(path: Path) -> None:
     """Remove numba's cache files of ``path`` unless sdrev sealed them.
 
@@ -574,35 +568,22 @@ def _check_numba_cache(path: Path) -> None:
     with the cache key after compiling) may be loaded; others are deleted
     and numba compiles afresh.
     """
-    import hmac
-
-    from sdrev.cache import note_once
+    from sdrev.cache import note_once, seal_holds
 
     files = _numba_files(path)
-    if not files:
-        return
-    seal = path.with_suffix(".seal")
-    try:
-        if hmac.compare_digest(seal.read_text(encoding="utf-8").strip(),
-                               _numba_seal(path)):
-            return
-    except OSError:
-        pass
-    note_once(f"numba cache of {path.name} failed its integrity check; "
-              "rebuilt")
-    for file in files:
-        file.unlink(missing_ok=True)
+    if files and not seal_holds(path.with_suffix(".seal"), path.parent, files):
+        note_once(f"numba cache of {path.name} failed its integrity check; "
+                  "rebuilt")
+        for file in files:
+            file.unlink(missing_ok=True)
 
 
 def _seal_numba_cache(path: Path) -> None:
     """Seal numba's freshly written cache files of ``path``."""
-    if _numba_files(path):
-        tmp = path.with_suffix(f".seal.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(_numba_seal(path), encoding="utf-8")
-            os.replace(tmp, path.with_suffix(".seal"))
-        except OSError:
-            pass
+    from sdrev.cache import write_seal
+
+    if files := _numba_files(path):
+        write_seal(path.with_suffix(".seal"), path.parent, files)
 
 
 def _helpers_key() -> str:
