@@ -16,6 +16,8 @@ ALLOWED = {
     "pysd": ("translate.py",),
     "SALib": ("sensitivity/",),
     "matplotlib": ("report/", "figures/"),
+    "panel": ("explore/",),
+    "bokeh": ("explore/",),
 }
 
 
@@ -40,7 +42,8 @@ def test_third_party_imports_stay_in_their_stage(package):
     assert any(package in _imports(p) for p in PACKAGE.rglob("*.py"))
 
 
-HEAVY = ("pysd", "numba", "xarray", "dask", "matplotlib", "pandas", "scipy", "SALib")
+HEAVY = ("pysd", "numba", "xarray", "dask", "matplotlib", "pandas", "scipy", "SALib", "panel",
+         "bokeh")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["list"]])

@@ -1,0 +1,507 @@
+"""The explorer's engine: controls, fast runs, outcomes (no web framework here).
+
+An :class:`Explorer` is built once per served model and shared by every
+browser session: it compiles the model for the ensemble engine
+(:class:`sdrev.ensemble.Batch`, well under a millisecond of overhead per
+call), knows which constants get a slider, checks values against their
+documented ranges, runs the current settings and the baseline, draws the
+uncertainty band from a few thousand runs and computes the outcome table.
+Each session keeps its own settings (a plain dict); nothing here holds
+per-session state.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sdrev.errors import InvalidValueError, SdrevError, UnknownNameError, suggest
+from sdrev.explore.groups import mdl_groups
+
+__all__ = ["BAND_QUANTILES", "Control", "Explorer", "Outcome", "RunFailedError", "Series",
+           "Trajectories"]
+
+#: Quantiles of the uncertainty band (lower edge, median, upper edge).
+BAND_QUANTILES = (0.05, 0.5, 0.95)
+#: Slider positions between a range's ends.
+SLIDER_STEPS = 200
+
+
+class RunFailedError(SdrevError, RuntimeError):
+    """A run that gave no usable numbers (NaN, inf, or an engine error)."""
+
+
+@dataclass(frozen=True)
+class Control:
+    """A constant the explorer offers as a slider (or a toggle).
+
+    Attributes
+    ----------
+    name, py_name : str
+        Vensim and snake_case names.
+    group : str
+        The model's ``.Group`` section it is defined in.
+    units : str
+    low, high : float
+        Its documented range: values outside are refused.
+    default : float
+        The model's own value.
+    switch : bool
+        A 0/1 switch (named ``... Switch``, range [0, 1]): shown as a toggle.
+    doc : str
+    """
+
+    name: str
+    py_name: str
+    group: str
+    units: str
+    low: float
+    high: float
+    default: float
+    switch: bool
+    doc: str
+
+    @property
+    def step(self) -> float:
+        """The slider's step: 1 for a switch, else 1/200 of the range."""
+        return 1.0 if self.switch else (self.high - self.low) / SLIDER_STEPS
+
+
+@dataclass(frozen=True)
+class Series:
+    """One plotted line: a key output, or one element of a subscripted one."""
+
+    label: str
+    output: str
+    key: str
+    units: str
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """Saved times and one row of values per series."""
+
+    times: np.ndarray
+    values: np.ndarray  # (series, times)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One row of the outcome table."""
+
+    series: Series
+    final: float
+    final_baseline: float
+    threshold: float
+    reached: float
+    reached_baseline: float
+
+    @property
+    def final_difference(self) -> float:
+        return self.final - self.final_baseline
+
+    @property
+    def reached_difference(self) -> float:
+        return self.reached - self.reached_baseline
+
+
+def _is_switch(param) -> bool:
+    return (param.name.lower().endswith("switch") and param.range == (0.0, 1.0)
+            and param.value in (0.0, 1.0))
+
+
+class Explorer:
+    """A model prepared for interactive exploration.
+
+    Parameters
+    ----------
+    model : Model, str or Path
+        A loaded model, a library name or a model file.
+    posterior : str or Path, optional
+        A ``sdrev calibrate`` run folder: the uncertainty band is drawn over
+        its posterior draws instead of the documented ranges.
+    band_runs : int
+        Runs behind the uncertainty band (default 2000).
+    seed : int
+        Seed of the band's Latin hypercube (or of the draws' resampling).
+
+    Attributes
+    ----------
+    model : Model
+    controls : tuple of Control
+        Every scalar constant with a documented range, in model order.
+    held : tuple of str
+        Constants without a slider (no documented range, or subscripted:
+        held at the model's or the scenario's values).
+    series : tuple of Series
+        The key outputs (elements of subscripted ones separately).
+    baseline_scenario : str or None
+        ``"baseline"`` where the model has that scenario, else ``None``
+        (the model's own constants).
+    """
+
+    def __init__(self, model, *, posterior: str | Path | None = None, band_runs: int = 2000,
+                 seed: int = 0):
+        from sdrev.model import Model, load
+
+        if not isinstance(model, Model):
+            model = load(model)
+        if not isinstance(band_runs, int) or isinstance(band_runs, bool) or band_runs < 2:
+            raise InvalidValueError(f"band_runs must be an integer of at least 2, got "
+                                    f"{band_runs!r}")
+        self.model = model
+        self.band_runs = band_runs
+        self.seed = seed
+        groups = mdl_groups(model.path, [p.name for p in model.parameters])
+        controls, held = [], []
+        for p in model.parameters:
+            scalar = not isinstance(p.value, Mapping)
+            if scalar and p.range is not None and p.range[0] < p.range[1]:
+                lo, hi = p.range
+                controls.append(Control(p.name, p.py_name, groups[p.name], p.units,
+                                        float(lo), float(hi), float(p.value),
+                                        _is_switch(p), p.doc))
+            else:
+                held.append(p.name)
+        if not controls:
+            raise InvalidValueError(
+                f"model {model.name} documents no range for any scalar constant, so there "
+                "is nothing to explore; give ranges in the units field, e.g. ~ Dmnl [0,1]")
+        self.controls = tuple(controls)
+        self.held = tuple(held)
+        self._by_key = {}
+        for c in self.controls:
+            self._by_key[_key(c.name)] = c
+            self._by_key[_key(c.py_name)] = c
+        self.baseline_scenario = "baseline" if "baseline" in model.scenarios else None
+        self.posterior = None
+        if posterior is not None:
+            from sdrev.calibrate import read_posterior
+            self.posterior = read_posterior(posterior, model=model, n=band_runs, seed=seed)
+        extra = [n for s in model.scenarios.values() for n in s.params
+                 if _key(n) not in self._by_key]
+        if self.posterior is not None:
+            extra += [n for n in self.posterior.columns if _key(n) not in self._by_key]
+        self._columns = [c.name for c in self.controls] + list(dict.fromkeys(extra))
+        self._batches, self.series = self._compile()
+        self.times = np.asarray(self._batches[0][0].times, dtype=float)
+        self._lock = threading.Lock()
+        self._baseline = None
+        self._band_sample = None
+        self._declared = None
+
+    # -- settings ----------------------------------------------------------------------
+
+    def control(self, name: str) -> Control:
+        """The control called ``name`` (Vensim or snake_case name).
+
+        Raises
+        ------
+        UnknownNameError
+        """
+        found = self._by_key.get(_key(name))
+        if found is None:
+            raise UnknownNameError(
+                f"{name!r} is not an explorable constant of {self.model.name}"
+                + (suggest(str(name), [c.name for c in self.controls]) or ""))
+        return found
+
+    def scenario_values(self, scenario: str | None) -> dict[str, float]:
+        """Every control's value under ``scenario`` (``None``: the model's own).
+
+        Raises
+        ------
+        UnknownNameError
+        """
+        values = {c.name: c.default for c in self.controls}
+        if scenario is not None:
+            if scenario not in self.model.scenarios:
+                raise UnknownNameError(
+                    f"unknown scenario {scenario!r} for model {self.model.name}; known "
+                    f"scenarios: {', '.join(self.model.scenarios) or 'none'}")
+            for name, value in self.model.scenarios[scenario].params.items():
+                if _key(name) in self._by_key:
+                    values[self._by_key[_key(name)].name] = float(value)
+        return values
+
+    def check(self, name: str, value: object) -> tuple[Control, float]:
+        """Check one value against its control's documented range.
+
+        Returns
+        -------
+        (Control, float)
+
+        Raises
+        ------
+        UnknownNameError
+            For a name that is not a control.
+        InvalidValueError
+            For a value that is not a finite number, lies outside the range
+            (naming both), or is not 0 or 1 for a switch.
+        """
+        control = self.control(name)
+        try:
+            number = float(value) if not isinstance(value, bool) else float("nan")
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not math.isfinite(number):
+            raise InvalidValueError(f"{control.name} must be a finite number, got {value!r}")
+        if control.switch and number not in (0.0, 1.0):
+            raise InvalidValueError(f"{control.name} is a switch: 0 or 1, got {value!r}")
+        if not control.low <= number <= control.high:
+            raise InvalidValueError(
+                f"{control.name} = {number:g} is outside its documented range "
+                f"[{control.low:g}, {control.high:g}]")
+        return control, number
+
+    def check_all(self, values: Mapping[str, object]) -> dict[str, float]:
+        """Check every value (see :meth:`check`); keyed by Vensim name."""
+        checked = {}
+        for name, value in values.items():
+            control, number = self.check(name, value)
+            checked[control.name] = number
+        return checked
+
+    def changed(self, values: Mapping[str, float], scenario: str | None) -> dict[str, float]:
+        """The controls whose value differs from ``scenario``'s."""
+        base = self.scenario_values(scenario)
+        return {n: float(v) for n, v in values.items() if base.get(n) != float(v)}
+
+    # -- runs --------------------------------------------------------------------------
+
+    def run(self, values: Mapping[str, object], scenario: str | None = None) -> Trajectories:
+        """One run with ``values`` on top of ``scenario``.
+
+        Raises
+        ------
+        InvalidValueError
+            For a value outside its range (nothing is run).
+        RunFailedError
+            For a run that gives NaN or inf, or fails in the engine.
+        """
+        full = self.scenario_values(scenario)
+        full.update(self.check_all(values))
+        row = self._row(full, scenario)
+        block = self._evaluate(row[None, :])[:, 0, :]
+        bad = ~np.isfinite(block)
+        if bad.any():
+            s, t = np.argwhere(bad)[0]
+            raise RunFailedError(
+                f"the run gave a non-finite value of {self.series[s].label} at "
+                f"{self.model.time.units or 'time'} {self.times[t]:g}; try other settings")
+        return Trajectories(self.times, block)
+
+    def baseline(self) -> Trajectories:
+        """The baseline run (the ``baseline`` scenario, or the model's own constants)."""
+        if self._baseline is None:
+            scenario = self.baseline_scenario
+            self._baseline = self.run(self.scenario_values(scenario), scenario)
+        return self._baseline
+
+    def band(self, values: Mapping[str, float], scenario: str | None = None) -> np.ndarray:
+        """Quantiles (:data:`BAND_QUANTILES`) of the outputs over uncertain settings.
+
+        Without a posterior, every control the user has not moved from
+        ``scenario``'s value (switches excepted) is drawn from its
+        documented range by a Latin hypercube of ``band_runs`` runs; with a
+        posterior, the runs are its draws. The controls the user moved keep
+        their values in every run.
+
+        Returns
+        -------
+        ndarray, shape (3, series, times)
+        """
+        full = self.scenario_values(scenario)
+        full.update(self.check_all(values))
+        moved = set(self.changed(full, scenario))
+        n = self.band_runs
+        rows = np.tile(self._row(full, scenario), (n, 1))
+        index = {name: k for k, name in enumerate(self._columns)}
+        if self.posterior is not None:
+            for column in self.posterior.columns:
+                name = self.control(column).name if _key(column) in self._by_key else column
+                if name not in moved:
+                    rows[:, index[name]] = self.posterior[column].to_numpy(dtype=float)
+        else:
+            unit = self._unit_sample()
+            for k, c in enumerate(self.controls):
+                if not c.switch and c.name not in moved:
+                    rows[:, index[c.name]] = c.low + (c.high - c.low) * unit[:, k]
+        block = self._evaluate(rows)
+        with np.errstate(invalid="ignore"):
+            return np.nanquantile(np.where(np.isfinite(block), block, np.nan),
+                                  BAND_QUANTILES, axis=1)
+
+    def _unit_sample(self) -> np.ndarray:
+        if self._band_sample is None:
+            from scipy.stats import qmc
+            sampler = qmc.LatinHypercube(d=len(self.controls), seed=self.seed)
+            self._band_sample = sampler.random(self.band_runs)
+        return self._band_sample
+
+    def _row(self, full: Mapping[str, float], scenario: str | None) -> np.ndarray:
+        params = dict(self.model.scenarios[scenario].params) if scenario else {}
+        row = []
+        for name in self._columns:
+            if name in full:
+                row.append(full[name])
+            elif name in params:
+                row.append(float(params[name]))
+            else:
+                value = self.model.parameter(name).value
+                row.append(float(next(iter(value.values())) if isinstance(value, Mapping)
+                                 else value))
+        return np.array(row, dtype=float)
+
+    def _evaluate(self, rows: np.ndarray) -> np.ndarray:
+        parts = []
+        with self._lock:  # one engine call at a time: the machine's cores go to it
+            try:
+                for batch, _ in self._batches:
+                    parts.append(batch(rows))
+            except SdrevError:
+                raise
+            except Exception as exc:  # the engine's own failure: the app goes on serving
+                raise RunFailedError(f"the run failed: {type(exc).__name__}: "
+                                     f"{' '.join(str(exc).split())[:300]}") from exc
+        out = []
+        for (_, layout), block in zip(self._batches, parts):
+            for k, flat in layout:
+                data = block[k].reshape(block.shape[1], block.shape[2], -1)
+                out.append(data[:, :, flat])
+        return np.stack(out)  # (series, runs, times)
+
+    def _compile(self):
+        from sdrev.ensemble import Batch
+        from sdrev.ensemble.compile import UnsupportedConstructError, compile_model
+
+        model = self.model
+        try:
+            program = compile_model(model.path, subscripts=True)
+        except UnsupportedConstructError:
+            program = None
+        by_dims: dict[tuple, list] = {}
+        for name in model.key_outputs:
+            var = next(v for v in model.variables if v.name == name)
+            dims = ()
+            if program is not None:
+                py = program.resolve(name)
+                dims = tuple(program.coords.get(py, ())) if program.dims.get(py) else ()
+            by_dims.setdefault(dims, []).append(var)
+        batches, series = [], []
+        for dims, variables in by_dims.items():
+            batch = Batch(model, parameters=self._columns, outputs=[v.name for v in variables])
+            layout = []
+            for k, var in enumerate(variables):
+                if not dims:
+                    series.append(Series(var.name, var.name, var.py_name, var.units))
+                    layout.append((k, 0))
+                    continue
+                for flat, element in enumerate(itertools.product(*dims)):
+                    label = f"{var.name}[{','.join(element)}]"
+                    series.append(Series(label, var.name,
+                                         f"{var.py_name}[{','.join(element)}]", var.units))
+                    layout.append((k, flat))
+            batches.append((batch, layout))
+        return batches, tuple(series)
+
+    # -- outcomes ----------------------------------------------------------------------
+
+    def outcomes(self, current: Trajectories, values: Mapping[str, float],
+                 scenario: str | None = None) -> list[Outcome]:
+        """Value at the horizon and year each threshold is reached, against baseline.
+
+        A series' threshold is the one the model's ``[compare] thresholds``
+        names (a number, or a constant taken at the run's setting), else
+        halfway from the baseline's first to its last value.
+        """
+        from sdrev.compare import compare_defaults
+        from sdrev.measures import first_crossing
+
+        base = self.baseline()
+        if self._declared is None:
+            self._declared = dict(compare_defaults(self.model).thresholds)
+        declared = self._declared
+        base_values = self.scenario_values(self.baseline_scenario)
+        full = self.scenario_values(scenario)
+        full.update(values)
+        rows = []
+        for s, series in enumerate(self.series):
+            b = base.values[s]
+            up = b[-1] >= b[0]
+            limit = declared.get(series.output)
+            if limit is None:
+                t_cur = t_base = float(b[0] + 0.5 * (b[-1] - b[0]))
+            elif isinstance(limit, str):
+                name = self.model.parameter(limit).name
+                fixed = float(self.model.parameter(limit).value)
+                t_cur = float(full.get(name, fixed))
+                t_base = float(base_values.get(name, fixed))
+            else:
+                t_cur = t_base = float(limit)
+            direction = "up" if up else "down"
+            flat = b[0] == b[-1]
+            reached = (math.nan if flat else float(first_crossing(
+                self.times, current.values[s][None, :], t_cur, direction=direction)[0]))
+            reached_base = (math.nan if flat else float(first_crossing(
+                self.times, b[None, :], t_base, direction=direction)[0]))
+            rows.append(Outcome(series, float(current.values[s][-1]), float(b[-1]), t_cur,
+                                reached, reached_base))
+        return rows
+
+    def csv(self, current: Trajectories, band: np.ndarray | None = None) -> str:
+        """The current runs as CSV: one row per run and time, one column per series.
+
+        ``run`` is ``current``, ``baseline`` and, with a band, ``band_p5``,
+        ``band_p50`` and ``band_p95``.
+        """
+        import pandas as pd
+
+        runs = [("current", current.values), ("baseline", self.baseline().values)]
+        if band is not None:
+            runs += [(f"band_p{round(q * 100)}", band[i]) for i, q in enumerate(BAND_QUANTILES)]
+        frames = []
+        for label, values in runs:
+            frame = pd.DataFrame(values.T, columns=[s.key for s in self.series])
+            frame.insert(0, "time", self.times)
+            frame.insert(0, "run", label)
+            frames.append(frame)
+        out = io.StringIO()
+        pd.concat(frames, ignore_index=True).to_csv(out, index=False, float_format="%.10g")
+        return out.getvalue()
+
+    def loop_periods(self, values: Mapping[str, float], scenario: str | None = None):
+        """Dominance of the model's documented loops in the run with these settings.
+
+        Returns
+        -------
+        list of (partition, start, end, ids, label)
+            One entry per dominant period (``label`` names the loops as in
+            the model's metadata). Empty for a model without documented loops.
+        """
+        import sdrev.loops as loops
+
+        if not self.model.loops:
+            return []
+        full = self.scenario_values(scenario)
+        full.update(self.check_all(values))
+        analysis = loops.analyze(self.model, scenario=scenario,
+                                 params=self.changed(full, scenario))
+        names = {loop.id: loop.name for loop in self.model.loops}
+        periods = []
+        for row in analysis.documented_periods.itertuples(index=False):
+            ids = tuple(row.loops)
+            label = " + ".join(f"{i} {names.get(i.split('[')[0], '')}".strip() for i in ids)
+            periods.append((int(row.partition), float(row.start), float(row.end), ids, label))
+        return periods
+
+
+def _key(name: str) -> str:
+    return " ".join(str(name).replace("_", " ").split()).lower()
