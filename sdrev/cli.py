@@ -336,6 +336,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_explore(args: argparse.Namespace) -> None:
+    from sdrev import explore
+    if not explore.available():
+        raise InvalidValueError(f"sdrev explore needs Panel and Bokeh: {explore.EXTRA_HINT}")
+    explore.serve(load(args.model), host=args.host, port=args.port, posterior=args.posterior)
+
+
+def port_number(text: str) -> int:
+    """A TCP port: an integer from 0 (any free port) to 65535 (argparse type)."""
+    value = int(text) if text.isdigit() else -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"invalid port {text!r}; give an integer from 0 (any free port) to 65535")
+    return value
+
+
 def split_names(text: str | None) -> list[str] | None:
     """``"A, B"`` to ``["A", "B"]``; ``None`` stays ``None``."""
     return [s.strip() for s in text.split(",") if s.strip()] if text else None
@@ -511,6 +527,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="also write check.json, check.txt and manifest.json to this folder")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("explore", help="interactive explorer in the browser: sliders, "
+                                       "live trajectories, outcomes, loop dominance")
+    p.add_argument("model", metavar="MODEL", help="library name or path to a model file")
+    p.add_argument("--port", type=port_number, default=5006,
+                   help="TCP port (default 5006; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument("--posterior", type=Path, metavar="RUN_DIR",
+                   help="draw the uncertainty band over the posterior of a `sdrev "
+                        "calibrate` run")
+    p.set_defaults(func=cmd_explore)
 
     p = sub.add_parser("conformance",
                        help="run Vensim test models and compare with their canonical output")
