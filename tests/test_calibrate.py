@@ -134,6 +134,30 @@ def test_normal_likelihood_equals_scipy(model, recovery):
     assert problem.log_posterior(np.array([[2.0, 100.0, 1.0]]))[0] == -np.inf
 
 
+def test_an_interrupted_chain_is_summarised_not_lost(model, recovery):
+    from sdrev.calibrate import mcmc
+
+    _, spec = recovery
+    problem = Problem(model, spec)
+    calls = {"n": 0}
+    posterior = problem.log_posterior
+
+    def stop_later(theta):  # Ctrl-C in the 61st step: two calls to start, two a step
+        calls["n"] += 1
+        if calls["n"] > 122:
+            raise KeyboardInterrupt
+        return posterior(theta)
+
+    problem.log_posterior = stop_later
+    fit = mcmc.fit(problem, walkers=16, steps=1000, seed=1, progress=False)
+    assert fit.chain.shape[:2] == (60, 16)
+    assert fit.warnings[0] == "interrupted after 60 of 1000 steps" and not fit.converged
+    calls["n"] = -10**9
+    problem.log_posterior = lambda theta: (_ for _ in ()).throw(KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):  # too early to summarise anything
+        mcmc.fit(problem, walkers=16, steps=1000, seed=1, progress=False)
+
+
 def test_the_pysd_fallback_gives_the_same_likelihood(model, recovery):
     _, spec = recovery
     theta = np.array([[0.5, 100.0, 1.0], [0.7, 150.0, 2.0]])

@@ -30,6 +30,8 @@ log = logging.getLogger("sdrev.calibrate")
 #: flag above 1.05 as "not converged" and report the value).
 TAU_FACTOR = 50
 RHAT_MAX = 1.05
+#: Fewest completed steps an interrupted chain must have to be summarised.
+MIN_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,16 @@ def fit(problem: Problem, *, walkers: int, steps: int, seed: int,
     start = initial_walkers(problem, walkers, rng)
     sampler = emcee.EnsembleSampler(walkers, ndim, problem.log_posterior, vectorize=True)
     sampler.random_state = np.random.RandomState(seed).get_state()  # emcee's stream, seeded
-    sampler.run_mcmc(start, steps, progress=progress,
-                     progress_kwargs={"desc": "calibrate (mcmc)", "unit": "step"})
+    interrupted = None
+    try:
+        sampler.run_mcmc(start, steps, progress=progress,
+                         progress_kwargs={"desc": "calibrate (mcmc)", "unit": "step"})
+    except KeyboardInterrupt:
+        # keep what was sampled: a long chain stopped by hand is summarised, not lost
+        if sampler.iteration < MIN_STEPS:
+            raise
+        interrupted = f"interrupted after {sampler.iteration} of {steps} steps"
+        steps = sampler.iteration
     burn = steps // 2
     emcee_log = logging.getLogger("emcee")
     level = emcee_log.level
@@ -149,7 +159,7 @@ def fit(problem: Problem, *, walkers: int, steps: int, seed: int,
     halves = np.stack([kept[:, : walkers // 2].transpose(1, 0, 2).reshape(-1, ndim),
                        kept[:, walkers // 2:].transpose(1, 0, 2).reshape(-1, ndim)])
     rhat = split_rhat(halves)
-    notes = []
+    notes = [interrupted] if interrupted else []
     long_enough = kept.shape[0] >= TAU_FACTOR * np.nanmax(tau)
     if not long_enough:
         notes.append(f"the chain after burn-in ({kept.shape[0]} steps) is shorter than "

@@ -145,7 +145,8 @@ def run(model, spec: CalibrationSpec | str | Path | None = None, *, method: str 
         summary = _summary_mcmc(problem, draws)
         chain = fit.chain
         diagnostics = {
-            "method": "mcmc", "walkers": walkers, "steps": steps, "burn": fit.burn,
+            "method": "mcmc", "walkers": walkers, "steps": int(fit.chain.shape[0]),
+            "burn": fit.burn,
             "thin": fit.thin, "draws": int(len(draws)), "acceptance": round(fit.acceptance, 3),
             "tau": dict(zip(spec.labels, _round(fit.tau))),
             "ess": dict(zip(spec.labels, _round(fit.ess))),
