@@ -291,6 +291,28 @@ def cmd_compare(args: argparse.Namespace) -> None:
                   uncertainty=uncertainty, command=args.command_line)
     print(compare.summary_text(comparison, rmap, uncertainty))
     print(f"\ncomparison written to {folder}")
+    if rmap is not None:
+        print(f"(two conditions at a time, the others at {rmap.scenario or 'the model'}'s "
+              f"values; every condition at once: sdrev discover {args.model})")
+
+
+def cmd_discover(args: argparse.Namespace) -> None:
+    from sdrev import discover
+    model = load(args.model)
+    samples = source = None
+    if args.posterior:
+        if args.spec:
+            raise InvalidValueError("give --spec or --posterior, not both")
+        from sdrev.calibrate import read_posterior
+        samples = read_posterior(args.posterior, model=model, n=args.N, seed=args.seed)
+        source = f"{len(samples):,} posterior draws of {args.posterior}"
+    result = discover.run(model, outcome=args.outcome, spec=args.spec, samples=samples,
+                          source=source, n=args.N, seed=args.seed, method=args.method,
+                          max_boxes=args.boxes, progress=not args.quiet)
+    folder = args.out or runs.default_run_dir(model.name, f"discover-{result.method}")
+    discover.write(result, folder, command=args.command_line)
+    print(discover.summary_text(result))
+    print(f"\ndiscovery written to {folder}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -366,6 +388,23 @@ def parse_assignments(items: Sequence[str] | None) -> dict[str, str]:
             raise InvalidValueError(f"--set {item!r}: expected NAME=VALUE")
         values[name.strip()] = value.strip()
     return values
+
+
+#: The outcome grammar, shown by ``sdrev discover --help``.
+DISCOVER_GRAMMAR = """outcome expressions:
+  NAME @ TIME                 value of a variable at a time (a number, start or end)
+  NAME[SCENARIO]              the variable under one of the model's scenarios (all on
+                              the same parameter sets; without it, the base scenario)
+  value_at(NAME, TIME)   time_average(NAME[, START, END])   maximum(NAME)
+  first_crossing(NAME, THRESHOLD[, up|down])   (never crossing counts as +infinity)
+  + - * / on numbers and variables; < <= > >= == != ; and, or, not; ( )
+  a name with the words and/or/not goes in double quotes: "R and D Spending"
+examples:
+  sdrev discover machine_tool_io
+  sdrev discover machine_tool_io --outcome \\
+    'Technological Capability[network] @ 2020 > Technological Capability[lie] @ 2020'
+  sdrev discover crrc_standards --outcome 'first_crossing(Standards Influence, 0.5) < 2025'
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -476,6 +515,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "discover", help="scenario discovery: the combinations of conditions under which "
+                         "an outcome holds (PRIM or CART boxes over the ensemble)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Sample the conditions, run every scenario the outcome names on the "
+                    "same parameter sets, and find boxes of conditions where the outcome "
+                    "holds and where it fails.",
+        epilog=DISCOVER_GRAMMAR)
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("--outcome", metavar="EXPR",
+                   help="outcome expression (default: the model's [discover] outcome)")
+    p.add_argument("--spec", type=Path, metavar="FILE",
+                   help="TOML whose [[factor]] entries are sampled (a sensitivity spec; "
+                        "default: the model's own, else every documented range)")
+    p.add_argument("-N", type=int, metavar="N",
+                   help="parameter sets (default 4000; with --posterior, draws resampled)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the sample (default 0)")
+    p.add_argument("--method", choices=("prim", "cart"), default="prim",
+                   help="PRIM (prim package) or CART (scikit-learn); default prim")
+    p.add_argument("--boxes", type=int, default=2, metavar="K",
+                   help="boxes per class at most (default 2)")
+    p.add_argument("--posterior", type=Path, metavar="RUN_DIR",
+                   help="the posterior draws of a `sdrev calibrate` run instead of a sample")
+    p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_discover)
 
     p = sub.add_parser("report", help="policy brief: self-contained HTML and PDF")
     p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
