@@ -12,7 +12,10 @@ between the two halves of the walkers (split in time as well).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -108,6 +111,27 @@ def initial_walkers(problem: Problem, walkers: int, rng: np.random.Generator,
         "ranges or check the data's variables, times and units")
 
 
+@contextlib.contextmanager
+def _stop_on_interrupt():
+    """An event set by the first Ctrl-C (SIGINT) while sampling; a second one
+    interrupts at once. Outside the main thread, Ctrl-C interrupts as usual."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def fit(problem: Problem, *, walkers: int, steps: int, seed: int,
         progress: bool = True) -> McmcFit:
     """Sample the posterior of ``problem``.
@@ -131,13 +155,14 @@ def fit(problem: Problem, *, walkers: int, steps: int, seed: int,
     sampler = emcee.EnsembleSampler(walkers, ndim, problem.log_posterior, vectorize=True)
     sampler.random_state = np.random.RandomState(seed).get_state()  # emcee's stream, seeded
     interrupted = None
-    try:
-        sampler.run_mcmc(start, steps, progress=progress,
-                         progress_kwargs={"desc": "calibrate (mcmc)", "unit": "step"})
-    except KeyboardInterrupt:
-        # keep what was sampled: a long chain stopped by hand is summarised, not lost
-        if sampler.iteration < MIN_STEPS:
-            raise
+    with _stop_on_interrupt() as stop:
+        # Ctrl-C ends the chain after the current step: what was sampled is
+        # summarised and written, not lost
+        for _ in sampler.sample(start, iterations=steps, progress=progress,
+                                progress_kwargs={"desc": "calibrate (mcmc)", "unit": "step"}):
+            if stop.is_set() and sampler.iteration >= MIN_STEPS:
+                break
+    if sampler.iteration < steps:
         interrupted = f"interrupted after {sampler.iteration} of {steps} steps"
         steps = sampler.iteration
     burn = steps // 2
