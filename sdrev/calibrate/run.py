@@ -123,9 +123,10 @@ def run(model, spec: CalibrationSpec | str | Path | None = None, *, method: str 
             if window is not None and window[0] <= o.time <= window[1]]
     fitted = [o for o in spec.observations if o not in held]
     if window is not None and not held:
+        times = sorted({o.time for o in spec.observations})
         raise InvalidValueError(f"--holdout {window[0]:g}:{window[1]:g} leaves out no "
                                 "observation; the observed times are "
-                                + ", ".join(f"{t:g}" for t in sorted({o.time for o in spec.observations})))
+                                + ", ".join(f"{t:g}" for t in times))
     if not fitted:
         raise InvalidValueError("the holdout leaves no observation to fit")
     spec = replace(spec, method=method, seed=int(seed), steps=steps, walkers=walkers,
@@ -277,10 +278,12 @@ def summary_text(result: CalibrationResult) -> str:
                      f"{'yes' if row.identified else 'no'}")
     d = result.diagnostics
     if result.method == "mcmc":
+        def largest(values) -> float:
+            return max((v for v in values if v is not None), default=float("nan"))
+
         lines += ["", f"walkers {d['walkers']}, steps {d['steps']} (burn-in {d['burn']}), "
                       f"{d['draws']} draws, acceptance {d['acceptance']}, max tau "
-                      f"{max((v for v in d['tau'].values() if v is not None), default=float('nan'))}, "
-                      f"max R-hat {max((v for v in d['rhat'].values() if v is not None), default=float('nan'))}"]
+                      f"{largest(d['tau'].values())}, max R-hat {largest(d['rhat'].values())}"]
     if "holdout_coverage" in d:
         lines.append(f"held-out observations inside the 90% predictive band: "
                      f"{d['holdout_coverage']:.0%}")
@@ -325,8 +328,9 @@ def write(result: CalibrationResult, folder, *, figures: bool = True,
     Files: ``posterior.csv``, ``summary.csv``, ``bands.csv``,
     ``observations.csv`` (fit and holdout), ``diagnostics.json``, ``spec.toml``
     (the spec as run), ``scenario.toml`` (the estimates as a scenario table to
-    paste into the model's TOML, see :func:`scenario_toml`), ``chain.npy`` (MCMC), ``profiles.csv`` (MLE), figures
-    under ``figures/`` and ``manifest.json``.
+    paste into the model's TOML, see :func:`scenario_toml`), ``chain.npy``
+    (MCMC), ``profiles.csv`` (MLE), figures under ``figures/`` and
+    ``manifest.json``.
     """
     import json
 
