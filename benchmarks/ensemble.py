@@ -44,7 +44,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = [
     ROOT / "models" / "crrc_standards.mdl",
-    Path("/work/shared/test-models/tests/smooth_and_stock/test_smooth_and_stock.mdl"),
+    ROOT.parent / "shared" / "test-models" / "tests" / "smooth_and_stock"
+    / "test_smooth_and_stock.mdl",
 ]
 
 

@@ -16,9 +16,9 @@ import pytest
 
 from sdrev.ensemble import conformance
 
-SUITE = Path(__file__).resolve().parents[2] / "shared" / "test-models" / "tests"
-if not SUITE.is_dir():
-    SUITE = Path("/work/shared/test-models/tests")
+#: The suite beside the checkout (``../shared``), or where $SDREV_TEST_MODELS says.
+SUITE = Path(os.environ.get("SDREV_TEST_MODELS")
+             or Path(__file__).resolve().parents[2] / "shared" / "test-models" / "tests")
 
 pytestmark = pytest.mark.skipif(not SUITE.is_dir(),
                                 reason="conformance suite (../shared) absent")
