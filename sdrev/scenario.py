@@ -30,11 +30,29 @@ TIME_CONTROLS = {"FINAL TIME": "final_time", "TIME STEP": "time_step",
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named set of parameter values."""
+    """A named set of parameter values.
+
+    Attributes
+    ----------
+    name : str
+        The id used on the command line (``no_strategic_guiding``).
+    description : str
+    params : mapping of str to float
+    label : str
+        A short name for people (``"Without strategic guiding"``), from the
+        metadata's optional ``label``; empty when none is given (see
+        :attr:`title`).
+    """
 
     name: str
     description: str
     params: Mapping[str, float]
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """The label, or the id in words (``"no strategic guiding"``) without one."""
+        return self.label or self.name.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -77,7 +95,8 @@ def read_scenarios(model: Model, table: Mapping) -> dict[str, Scenario]:
                     f"{model.path.with_suffix('.toml').name}: scenario {name!r}: {exc}") from None
             values[param.name] = _number(value, f"scenario {name!r}, {key}")
         scenarios[name] = Scenario(name, str(entry.get("description", "")),
-                                   MappingProxyType(values))
+                                   MappingProxyType(values),
+                                   label=" ".join(str(entry.get("label", "")).split()))
     return scenarios
 
 
