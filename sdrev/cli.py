@@ -94,19 +94,68 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     time_step = settings.time.get("time_step", model.time.step)
     for warning in plan.short_time_constants(model, samples, time_step=time_step):
         print(f"sdrev: warning: {warning}", file=sys.stderr)
+    fmt = ensemble_format(model, args, runs=len(samples), outputs=len(outputs),
+                          time=settings.time)
     folder = args.out or runs.default_run_dir(model.name, "ensemble")
     with runs.staged_folder(folder) as stage:
         start = time.perf_counter()
-        data = ensemble.run(model, samples, outputs=outputs, scheduler=args.scheduler,
-                            progress=not args.quiet, saveper=settings.time.get("saveper"))
-        samples.to_csv(stage / "samples.csv", index_label="run")
-        ensemble.write(data, stage, format=args.format, manifest=runs.manifest(
-            model, settings, command=args.command_line,
-            extra={"engine": data.attrs.get("engine"), "seed": args.seed,
-                   "varied": [v.as_dict() for v in varied],
-                   "elapsed_seconds": round(time.perf_counter() - start, 3)}))
-    print(f"{data.sizes['run']} runs x {data.sizes['time']} saved times of "
-          f"{', '.join(data.data_vars)} ({data.attrs.get('engine')}) written to {folder}")
+        extra = {"seed": args.seed, "varied": [v.as_dict() for v in varied]}
+        if fmt == "zarr":  # written block by block as the runs complete
+            from sdrev.ensemble import store
+            target = store.run_to_zarr(model, samples, stage / "ensemble.zarr",
+                                       outputs=outputs, scheduler=args.scheduler,
+                                       progress=not args.quiet,
+                                       saveper=settings.time.get("saveper"))
+            entry = store.manifest_entry(target)
+            samples.to_csv(stage / "samples.csv", index_label="run")
+            runs.write_json(stage / "manifest.json", {**runs.manifest(
+                model, settings, command=args.command_line, extra={
+                    **extra, "engine": entry.get("engine"),
+                    "elapsed_seconds": round(time.perf_counter() - start, 3)}),
+                "ensemble": entry})
+            sizes, names, engine = (entry["runs"], entry["times"]), entry["outputs"], \
+                entry.get("engine")
+        else:
+            data = ensemble.run(model, samples, outputs=outputs, scheduler=args.scheduler,
+                                progress=not args.quiet, saveper=settings.time.get("saveper"))
+            samples.to_csv(stage / "samples.csv", index_label="run")
+            ensemble.write(data, stage, format=fmt, manifest=runs.manifest(
+                model, settings, command=args.command_line, extra={
+                    **extra, "engine": data.attrs.get("engine"),
+                    "elapsed_seconds": round(time.perf_counter() - start, 3)}))
+            sizes = (data.sizes["run"], data.sizes["time"])
+            names, engine = list(data.data_vars), data.attrs.get("engine")
+    print(f"{sizes[0]} runs x {sizes[1]} saved times of {', '.join(names)} ({engine}) "
+          f"written to {folder}")
+
+
+def ensemble_format(model, args: argparse.Namespace, *, runs: int, outputs: int,
+                    time: dict) -> str:
+    """The format of ``sdrev ensemble``'s result: as asked, except that a
+    result over 2 GiB or over half the free memory goes to Zarr (written in
+    blocks) unless Parquet was asked for."""
+    from sdrev.ensemble import store
+    size = store.estimate_bytes(model, runs=runs, outputs=outputs,
+                                saveper=time.get("saveper"),
+                                time_step=time.get("time_step"),
+                                final_time=time.get("final_time"))
+    limit = min(store.TWO_GIB, _free_memory() // 2)
+    if args.format in ("zarr", "parquet"):
+        return args.format
+    if size <= limit:
+        return "netcdf"
+    print(f"sdrev: note: the result (about {size / 2**30:.1f} GiB) is too large for "
+          "one NetCDF3 file in memory; written to ensemble.zarr in blocks as the runs "
+          "complete (read it with xarray.open_zarr)", file=sys.stderr)
+    return "zarr"
+
+
+def _free_memory() -> int:
+    try:
+        pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**40
+    return int(pages) if pages > 0 else 2**40
 
 
 def ensemble_samples(model, args: argparse.Namespace):
@@ -452,7 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed, default=0, help="seed of the sample (default 0)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address, or 'local' for a local Dask cluster")
-    p.add_argument("--format", choices=("netcdf", "parquet"), default="netcdf")
+    p.add_argument("--format", choices=("netcdf", "parquet", "zarr"), default=None,
+                   help="ensemble.nc (default), ensemble.parquet, or ensemble.zarr "
+                        "(written block by block as the runs complete; chosen "
+                        "automatically for results over 2 GiB or half the free "
+                        "memory)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="run folder (default results/MODEL/<run-id>/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
