@@ -9,7 +9,8 @@ XMILE).
 
 from __future__ import annotations
 
-__all__ = ["MISSING", "duration_label", "time_label", "units_label"]
+__all__ = ["DIMENSIONLESS", "MISSING", "axis_label", "duration_label", "reader_units", "time_label",
+           "units_label"]
 
 #: How a blank unit is shown.
 MISSING = "units missing"
@@ -38,3 +39,24 @@ def duration_label(units: str | None, *, plural: bool = True) -> str:
     if not plural and word.isalpha() and word.endswith("s") and len(word) > 3:
         return word[:-1]
     return word
+
+
+#: Unit spellings that mean "no dimension": shown to readers as no unit at all.
+DIMENSIONLESS = frozenset({"dmnl", "dimensionless", "1", "fraction", "unitless"})
+
+
+def reader_units(units: str | None) -> str:
+    """Units for a reader (briefs, figure axes): ``""`` for dimensionless
+    (``Dmnl`` is a modeller's word), :data:`MISSING` when none are declared,
+    else the units as written."""
+    text = " ".join(str(units or "").split())
+    if not text:
+        return MISSING
+    return "" if text.lower() in DIMENSIONLESS else text
+
+
+def axis_label(name: str, units: str | None) -> str:
+    """``"Standards Influence"`` (dimensionless), ``"Capability (Index)"``,
+    ``"Demand (units missing)"``."""
+    text = reader_units(units)
+    return f"{name} ({text})" if text else name
