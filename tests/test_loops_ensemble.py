@@ -277,3 +277,15 @@ def test_cli_loops_ensemble_bad_input(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_worker_processes_give_the_same_result(crrc, crrc_ensemble, monkeypatch):
+    from sdrev.loops import ensemble as module
+
+    samples, one = crrc_ensemble
+    monkeypatch.setattr(module, "PARALLEL_RUNS", 1)
+    two = loops.analyze_ensemble(crrc, samples, scenario="baseline", workers=2, chunk_size=5)
+    np.testing.assert_array_equal(two.relative, one.relative)
+    pd.testing.assert_frame_equal(two.dominance, one.dominance)
+    pd.testing.assert_frame_equal(two.dominant_sets, one.dominant_sets)
+    pd.testing.assert_frame_equal(two.loops, one.loops, check_exact=False, rtol=1e-12)

@@ -236,7 +236,8 @@ def _uniform(name: str, value) -> float:
     return float(values[0])
 
 
-def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int) -> StepPairs:
+def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int, *,
+                   threads: int | None = None) -> StepPairs:
     """Run ``n`` runs together; keep what their link scores need.
 
     Parameters
@@ -248,6 +249,8 @@ def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int) -> StepP
     varied : dict of str to ndarray
         Constants that differ between runs, shape ``(n,)``.
     n : int
+    threads : int, optional
+        Threads of the compiled kernel (default: the cores, up to 8).
     """
     from sdrev.ensemble.engine import simulate_chunk, time_grid
 
@@ -269,7 +272,7 @@ def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int) -> StepP
     steps = np.union1d(later - 1, saved)
     jit = kernel_exact(sim)
     _, data = simulate_chunk(sim, c, n, steps=steps, jit=jit,
-                             threads=min(os.cpu_count() or 1, 8) if jit else 1)
+                             threads=(threads or min(os.cpu_count() or 1, 8)) if jit else 1)
     where = {int(k): i for i, k in enumerate(steps)}
     i_after = np.array([where[int(k)] for k in later], dtype=int)
     i_before = np.array([where[int(k) - 1] for k in later], dtype=int)

@@ -122,6 +122,11 @@ class LoopChunk:
         In the dominant set of its partition (all loops compared).
     documented_dominant : ndarray of bool, shape (runs, loops, times)
         In the dominant set among the documented loops.
+    polarity : ndarray of int, shape (runs, loops)
+        Each loop's polarity in each run, as an index into :data:`POLARITIES`.
+    aliases : mapping
+        Normalised names -> the names loops are matched by (Vensim and
+        Python names of the same variable).
     """
 
     start: int
@@ -135,6 +140,7 @@ class LoopChunk:
     groups: tuple
     dominant: np.ndarray
     documented_dominant: np.ndarray
+    polarity: np.ndarray
     aliases: Mapping
 
     @property
@@ -255,7 +261,8 @@ def _number(value):
 
 def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
                 threshold: float = DOMINANCE_THRESHOLD, chunk_size: int | None = None,
-                progress: bool = False):
+                progress: bool = False, dominance=("all", "documented"),
+                threads: int | None = None):
     """Yield the :class:`LoopChunk` of every chunk of runs, in order.
 
     Parameters
@@ -269,6 +276,12 @@ def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
         Runs per chunk (default: as many as :data:`CHUNK_BYTES` allows).
     progress : bool
         Show a tqdm progress bar.
+    dominance : collection of str
+        Dominant sets to find: ``"all"`` (:attr:`LoopChunk.dominant`),
+        ``"documented"`` (:attr:`LoopChunk.documented_dominant`); those
+        left out stay all False.
+    threads : int, optional
+        Threads of the compiled kernel.
     """
     from tqdm.auto import tqdm
 
@@ -289,7 +302,7 @@ def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
         for start in range(0, table.runs, chunk_size):
             n = min(chunk_size, table.runs - start)
             varied = {k: v[start:start + n] for k, v in table.varied.items()}
-            sp = _batch.simulate_pairs(st, table.base, varied, n)
+            sp = _batch.simulate_pairs(st, table.base, varied, n, threads=threads)
             links = _batch.batch_link_scores(st, sp, edges)
             if st.complete:
                 loops, found = list(st.loops), None
@@ -304,7 +317,7 @@ def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
             partition = tuple(st.partitions[lp[0]] for lp in loops)
             raw, rel = _batch.saved_scores(loops, partition, links, sp, found=found)
             yield _chunk(model, st, start, sp.times, loops, partition, raw, rel, found,
-                         naming, threshold, aliases)
+                         naming, threshold, aliases, frozenset(dominance))
             bar.update(n)
     finally:
         bar.close()
@@ -318,7 +331,7 @@ def _saved_steps(base: dict) -> np.ndarray:
 
 
 def _chunk(model, st, start, times, loops, partition, raw, rel, found, naming,
-           threshold, aliases) -> LoopChunk:
+           threshold, aliases, which) -> LoopChunk:
     n, count = rel.shape[0], rel.shape[1]
     codes, _ = polarities(rel)
     present = np.ones((n, count), dtype=bool) if found is None else found
@@ -344,12 +357,13 @@ def _chunk(model, st, start, times, loops, partition, raw, rel, found, naming,
                                      zip(cache_key[0], cache_key[1])})
         groups.append(named)
         runs = np.flatnonzero(group == g)
-        _dominance(named, partition, rel, raw, runs, dominant, doc_dominant, threshold)
+        _dominance(named, partition, rel, raw, runs, dominant, doc_dominant, threshold,
+                   which)
     labels = tuple(tuple(st.graph.label(v) for v in lp) for lp in loops)
     return LoopChunk(start=start, times=np.round(times, 10), loops=tuple(loops),
                      labels=labels, partition=partition, relative=rel, raw=raw,
                      group=group, groups=tuple(groups), dominant=dominant,
-                     documented_dominant=doc_dominant, aliases=aliases)
+                     documented_dominant=doc_dominant, polarity=codes, aliases=aliases)
 
 
 def _name_group(model, st, key) -> tuple[dict, list]:
@@ -361,19 +375,21 @@ def _name_group(model, st, key) -> tuple[dict, list]:
 
 
 def _dominance(named: NamedGroup, partition, rel, raw, runs, dominant, doc_dominant,
-               threshold) -> None:
+               threshold, which) -> None:
     """Dominant sets of ``runs`` (one naming group), in place."""
-    if not len(runs):
+    if not len(runs) or not which:
         return
     parts: dict[int, list[int]] = {}
     for i in named.loops:
         parts.setdefault(partition[i], []).append(i)
     for cols in parts.values():
-        pols = [named.polarity[i] for i in cols]
-        sub = rel[np.ix_(runs, cols)]
-        dominant[np.ix_(runs, cols)] = dominant_membership(sub, pols, threshold=threshold)
+        if "all" in which:
+            pols = [named.polarity[i] for i in cols]
+            sub = rel[np.ix_(runs, cols)]
+            dominant[np.ix_(runs, cols)] = dominant_membership(sub, pols,
+                                                               threshold=threshold)
         docs = [i for i in cols if named.names[i].documented]
-        if not docs:
+        if not docs or "documented" not in which:
             continue
         block = raw[np.ix_(runs, docs)]
         total = np.abs(block).sum(axis=1)

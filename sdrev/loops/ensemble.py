@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,9 @@ BAND = (0.05, 0.95)
 
 #: Dominant sets reported: those of at least this share of runs at a time.
 MIN_SET_SHARE = 0.01
+
+#: Fewest runs shared between worker processes (below: this process).
+PARALLEL_RUNS = 4096
 
 _LOOP_COLUMNS = ["id", "name", "polarity", "documented", "length", "variables",
                  "partition", "runs_share", "reinforcing_share", "mean_abs_score"]
@@ -237,8 +241,8 @@ class EnsembleLoopAnalysis:
 
 def analyze_ensemble(model, samples: pd.DataFrame, *, scenario: str | None = None,
                      max_loops: int = MAX_LOOPS, threshold: float = DOMINANCE_THRESHOLD,
-                     chunk_size: int | None = None, progress: bool = False
-                     ) -> EnsembleLoopAnalysis:
+                     chunk_size: int | None = None, workers: int | None = None,
+                     progress: bool = False) -> EnsembleLoopAnalysis:
     """Loop analysis of every run of a sample, and dominance across runs.
 
     Every run's numbers are those of :func:`sdrev.loops.analyze` with the
@@ -259,6 +263,9 @@ def analyze_ensemble(model, samples: pd.DataFrame, *, scenario: str | None = Non
         Combined share a dominant set must reach.
     chunk_size : int, optional
         Runs analysed together (default: bounded by memory).
+    workers : int, optional
+        Worker processes sharing the runs (default: all cores from
+        :data:`PARALLEL_RUNS` runs on; ``1``: this process).
     progress : bool
         Show a progress bar.
 
@@ -281,14 +288,66 @@ def analyze_ensemble(model, samples: pd.DataFrame, *, scenario: str | None = Non
         raise InvalidValueError(f"max_loops must be at least 1, got {max_loops}")
     if not 0 < threshold <= 1:
         raise InvalidValueError(f"threshold must be in (0, 1], got {threshold}")
+    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    if workers < 1:
+        raise InvalidValueError(f"workers must be at least 1, got {workers}")
+    st = _batch.structure(model.path, max_loops)
+    table = _chunks.run_table(model, samples, scenario=scenario, program=st.program)
+    if workers == 1 or table.runs < PARALLEL_RUNS:
+        acc = _Accumulator(table.runs)
+        for chunk in _chunks.iter_chunks(model, table, max_loops=max_loops,
+                                         threshold=threshold, chunk_size=chunk_size,
+                                         progress=progress):
+            acc.add(chunk)
+    else:
+        acc = _parallel(model, samples, scenario, max_loops, threshold, chunk_size, workers,
+                        progress)
+    return acc.result(model, st, scenario, table.params,
+                      "exhaustive" if st.complete else "strongest path", threshold)
+
+
+def _parallel(model, samples, scenario, max_loops, threshold, chunk_size, workers,
+              progress) -> _Accumulator:
+    """The runs split in contiguous slices over worker processes."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    n = len(samples)
+    size = -(-n // workers)
+    acc = _Accumulator(n)
+    bar = tqdm(total=n, desc="loop scores", unit="run", disable=not progress)
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_analyze_slice, str(model.path), scenario,
+                                   samples.iloc[s:s + size].reset_index(drop=True),
+                                   max_loops, threshold, chunk_size): s
+                       for s in range(0, n, size)}
+            try:
+                for done in as_completed(futures):
+                    part = done.result()
+                    acc.merge(part, futures[done])
+                    bar.update(part.runs)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    finally:
+        bar.close()
+    return acc
+
+
+def _analyze_slice(path, scenario, samples, max_loops, threshold, chunk_size):
+    """Worker: the accumulated analysis of one slice of runs."""
+    from sdrev.model import load
+
+    model = load(path)
     st = _batch.structure(model.path, max_loops)
     table = _chunks.run_table(model, samples, scenario=scenario, program=st.program)
     acc = _Accumulator(table.runs)
     for chunk in _chunks.iter_chunks(model, table, max_loops=max_loops, threshold=threshold,
-                                     chunk_size=chunk_size, progress=progress):
+                                     chunk_size=chunk_size, threads=1):
         acc.add(chunk)
-    return acc.result(model, st, scenario, table.params,
-                      "exhaustive" if st.complete else "strongest path", threshold)
+    return acc
 
 
 class _Accumulator:
@@ -312,7 +371,7 @@ class _Accumulator:
             self.times = chunk.times
         steps = len(chunk.times)
         rel = chunk.relative
-        codes, _ = _chunks.polarities(rel)
+        codes = chunk.polarity
         s = np.where(np.isfinite(rel), rel, 0.0)
         r = np.where(s > 0, s, 0.0).sum(axis=(0, 2))
         b = -np.where(s < 0, s, 0.0).sum(axis=(0, 2))
@@ -347,6 +406,35 @@ class _Accumulator:
                     continue
                 self._count_sets(analysis, p, member[:, cols], [glob[i] for i in cols])
 
+    def merge(self, other: _Accumulator, offset: int) -> None:
+        """Add the accumulated runs of another slice, starting at row ``offset``."""
+        if self.times is None:
+            self.times = other.times
+        steps = len(other.times) if other.times is not None else 0
+        for key, values in other.relative.items():
+            if key not in self.relative:
+                self.relative[key] = np.full((self.runs, steps), np.nan)
+                self.hits[key] = np.zeros(steps)
+                self.doc_hits[key] = np.zeros(steps)
+            self.relative[key][offset:offset + other.runs] = values
+            self.hits[key] += other.hits[key]
+            self.doc_hits[key] += other.doc_hits[key]
+        for loop, row in other.pooled.items():
+            self.pooled[loop] = self.pooled.get(loop, 0) + row
+        self.partition.update(other.partition)
+        self.labels.update(other.labels)
+        remap = [self._global(loop) for loop in other.order]
+        same = remap == list(range(len(remap)))
+        for analysis, counts in other.sets.items():
+            target = self.sets[analysis]
+            for (p, k, bits), count in counts.items():
+                if not same:
+                    flags = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
+                    full = np.zeros(len(self.registry), dtype=bool)
+                    full[[remap[j] for j in np.flatnonzero(flags)]] = True
+                    bits = np.packbits(full).tobytes().rstrip(b"\0")
+                target[(p, k, bits)] = target.get((p, k, bits), 0) + count
+
     def _global(self, loop) -> int:
         if loop not in self.registry:
             self.registry[loop] = len(self.registry)
@@ -357,8 +445,11 @@ class _Accumulator:
         """Count each (time, dominant set) pair: sets as bit strings over the
         loops seen so far (one ``np.unique`` per chunk)."""
         n, _, steps = member.shape
-        full = np.zeros((n, steps, len(self.registry)), dtype=bool)
-        full[:, :, columns] = member.transpose(0, 2, 1)
+        if list(columns) == list(range(len(columns))):  # the usual case: no scatter
+            full = member.transpose(0, 2, 1)
+        else:
+            full = np.zeros((n, steps, len(self.registry)), dtype=bool)
+            full[:, :, columns] = member.transpose(0, 2, 1)
         packed = np.packbits(full, axis=-1)
         stamp = np.broadcast_to(np.arange(steps, dtype=">u2").view(np.uint8)
                                 .reshape(1, steps, 2), (n, steps, 2))
@@ -406,7 +497,8 @@ class _Accumulator:
             import warnings
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-                q = np.nanquantile(relative, [BAND[0], 0.5, BAND[1]], axis=0) \
+                quantile = np.quantile if not np.isnan(relative).any() else np.nanquantile
+                q = quantile(relative, [BAND[0], 0.5, BAND[1]], axis=0) \
                     if documented else np.zeros((3, 0, steps))
         for j, d in enumerate(documented):
             frames.append(pd.DataFrame({
@@ -427,7 +519,8 @@ class _Accumulator:
                                  "time": self.times[k],
                                  "loops": tuple(sorted(members, key=id_sort_key)),
                                  "share": count / self.runs})
-        set_rows.sort(key=lambda r: (r["analysis"], r["partition"], r["time"], -r["share"]))
+        set_rows.sort(key=lambda r: (r["analysis"], r["partition"], r["time"], -r["share"],
+                                     [id_sort_key(i) for i in r["loops"]]))
         sets = pd.DataFrame(set_rows, columns=["analysis", "partition", "time", "loops",
                                                "share"])
         return EnsembleLoopAnalysis(

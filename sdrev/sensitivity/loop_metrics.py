@@ -103,7 +103,9 @@ def _values(model: Model, scenario: str | None, metrics: Sequence[LoopMetric],
     program = lb.structure(model.path, MAX_LOOPS).program
     table = lc.run_table(model, pd.DataFrame(list(rows)), scenario=scenario,
                          program=program)
-    for chunk in lc.iter_chunks(model, table, max_loops=MAX_LOOPS):
+    shares = any(m.kind == "dominance_share" for m in metrics)
+    for chunk in lc.iter_chunks(model, table, max_loops=MAX_LOOPS,
+                                dominance=("all",) if shares else ()):
         part = slice(chunk.start, chunk.start + chunk.runs)
         for j, m in enumerate(metrics):
             try:
