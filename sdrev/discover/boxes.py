@@ -345,7 +345,11 @@ def cart_boxes(X: pd.DataFrame, y: np.ndarray, *, target: bool = True, max_boxes
         if box.limits.empty or odds_ratio(box.density, share) < MIN_ODDS_RATIO:
             continue
         ordered = dict(zip(box.limits["factor"], zip(box.limits["low"], box.limits["high"])))
-        boxes.append(_box(X, cases, target, len(boxes) + 1, ordered, qp))
+        boxes.append(_box(X, cases, target, 0, ordered, qp))
+    boxes.sort(key=lambda b: -b.coverage)  # dropping restrictions changed the coverages
+    boxes = [_box(X, cases, target, rank, dict(zip(b.limits["factor"],
+                                                    zip(b.limits["low"], b.limits["high"]))),
+                  list(b.limits["qp"])) for rank, b in enumerate(boxes, start=1)]
     return BoxSearch(tuple(boxes), pd.DataFrame(columns=[
         "target", "rank", "step", "coverage", "density", "mass", "res_dim", "chosen",
         "dropped"]))
