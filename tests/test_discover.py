@@ -246,3 +246,22 @@ def test_machine_tool_io_default_outcome(tmp_path, capsys):
     assert "innovation network is ahead of the large integrated enterprises" in text
     boxes = pd.read_csv(out / "boxes.csv")
     assert set(boxes["target"]) == {True, False}
+
+
+def test_cli_posterior_draws(tmp_path, capsys):
+    """--posterior RUN_DIR: the draws of a calibration folder are the parameter sets."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    pd.DataFrame({"A": rng.uniform(size=300), "B": rng.uniform(size=300),
+                  "log_likelihood": rng.normal(size=300)}).to_csv(folder / "posterior.csv",
+                                                                  index=False)
+    out = tmp_path / "d"
+    assert main(["discover", str(FIXTURE), "--posterior", str(folder), "-N", "400",
+                 "--method", "cart", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert f"400 posterior draws of {folder}" in text
+    assert set(pd.read_csv(out / "runs.csv").columns) == {"set", "A", "B", "outcome"}
+    assert main(["discover", str(FIXTURE), "--posterior", str(folder), "--spec", "x.toml",
+                 "--out", str(tmp_path / "e")]) == 2
+    assert "not both" in capsys.readouterr().err
