@@ -370,10 +370,11 @@ def cmd_report(args: argparse.Namespace) -> None:
     result = brief.build_brief(model, scenarios=split_names(args.scenarios),
                                sensitivity=args.sensitivity, sensitivity_n=args.N,
                                loops=args.loops, compare=args.compare,
-                               progress=not args.quiet)
+                               uncertainty=args.uncertainty, posterior=args.posterior,
+                               uncertainty_n=args.sets, progress=not args.quiet)
     folder = args.out or runs.default_run_dir(model.name, "brief")
-    paths = brief.write_brief(result, folder, command=args.command_line)
-    print(f"brief written to {paths[0]} and {paths[1]}")
+    paths = brief.write_brief(result, folder, command=args.command_line, pdf=args.pdf)
+    print("brief written to " + " and ".join(str(p) for p in paths[:-1]))
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
@@ -607,6 +608,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="include the loop analysis (default yes)")
     p.add_argument("--compare", type=Path, metavar="RUN_DIR",
                    help="`sdrev compare` run folder to reuse")
+    p.add_argument("--posterior", type=Path, metavar="RUN_DIR",
+                   help="calibration run folder: its posterior draws are the parameter sets "
+                        "of the uncertainty bands (default: a Latin hypercube over the "
+                        "documented ranges)")
+    p.add_argument("--sets", type=int, default=400, metavar="N",
+                   help="parameter sets of the uncertainty bands (default 400)")
+    p.add_argument("--uncertainty", action=argparse.BooleanOptionalAction, default=True,
+                   help="include bands, outcome ranges and win probabilities (default yes)")
+    p.add_argument("--pdf", action=argparse.BooleanOptionalAction, default=True,
+                   help="print the PDF with headless Chromium or WeasyPrint (default yes)")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_report)

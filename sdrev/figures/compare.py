@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sdrev.figures.trajectories import save_figure
-from sdrev.units import time_label, units_label
+from sdrev.units import axis_label, time_label, units_label
 
 __all__ = ["comparison_figure", "regime_map_figure", "uncertainty_figure",
            "write_compare_figures"]
@@ -44,7 +44,8 @@ def _units(units: str) -> str:
 
 
 def comparison_figure(comparison, *, outputs: Sequence[str] | None = None,
-                      max_panels: int = MAX_PANELS, thresholds: bool = True) -> Figure:
+                      max_panels: int = MAX_PANELS, thresholds: bool = True,
+                      bands=None) -> Figure:
     """Key outputs side by side, one line per scenario.
 
     Parameters
@@ -55,6 +56,10 @@ def comparison_figure(comparison, *, outputs: Sequence[str] | None = None,
     max_panels : int
     thresholds : bool
         Draw each output's threshold (dotted) where all runs share it.
+    bands : pandas.DataFrame, optional
+        ``scenario`` (a run label), ``output``, ``time``, ``q05``, ``q95``
+        (:attr:`sdrev.compare.ScenarioUncertainty.bands`): each run's 90%
+        band over many parameter sets, shaded in its line's grey.
     """
     outputs = list(outputs or comparison.outputs)[:max_panels]
     n = max(1, len(outputs))
@@ -64,11 +69,19 @@ def comparison_figure(comparison, *, outputs: Sequence[str] | None = None,
     axes = fig.subplots(rows, cols, squeeze=False)
     handles = None
     t_units = comparison.time_units
-    for ax, output in zip(axes.flat, outputs):
+    for k, (ax, output) in enumerate(zip(axes.flat, outputs)):
         table = comparison.trajectory(output)
         for i, label in enumerate(table.columns):
+            style = _style(i)
+            if bands is not None:
+                b = bands[(bands["output"] == output) & (bands["scenario"] == str(label))]
+                if len(b):
+                    ax.fill_between(b["time"].to_numpy(dtype=float),
+                                    b["q05"].to_numpy(dtype=float),
+                                    b["q95"].to_numpy(dtype=float), color=style["color"],
+                                    alpha=0.16, linewidth=0, gid=f"band-{k}-{i}")
             ax.plot(table.index.to_numpy(dtype=float), table[label].to_numpy(dtype=float),
-                    label=str(label), **_style(i))
+                    label=str(label), **style)
         rows_ = comparison.metrics[comparison.metrics["output"] == output]
         limits = rows_["threshold"].to_numpy(dtype=float)
         if thresholds and len(limits) and np.allclose(limits, limits[0]):
@@ -78,14 +91,19 @@ def comparison_figure(comparison, *, outputs: Sequence[str] | None = None,
                         textcoords="offset points", fontsize=7, color="0.35")
         ax.set_title(output, fontsize=10)
         ax.set_xlabel(time_label(t_units))
-        ax.set_ylabel(f"{output} ({_units(comparison.units.get(output, ''))})", fontsize=8)
+        ax.set_ylabel(axis_label(output, comparison.units.get(output, "")), fontsize=8)
         ax.grid(True, color="0.88", linewidth=0.6)
         handles = ax.get_legend_handles_labels()
     for ax in list(axes.flat)[len(outputs):]:
         ax.set_visible(False)
-    if handles and len(comparison.runs) > 1:
-        fig.legend(*handles, loc="outside lower center", frameon=False,
-                   ncols=min(4, len(comparison.runs)), fontsize=8)
+    if handles and (len(comparison.runs) > 1 or bands is not None):
+        lines, names = list(handles[0]), list(handles[1])
+        if bands is not None:
+            from matplotlib.patches import Patch
+            lines.append(Patch(facecolor="0.45", alpha=0.3, linewidth=0))
+            names.append("shaded: 90% range over plausible parameter sets")
+        fig.legend(lines, names, loc="outside lower center", frameon=False,
+                   ncols=min(2, len(names)), fontsize=8)
     return fig
 
 

@@ -24,7 +24,8 @@ def _label(row) -> str:
 
 
 def loop_score_figure(analysis, *, top: int = TOP_LOOPS,
-                      partitions=None, time_units: str | None = None) -> Figure:
+                      partitions=None, time_units: str | None = None,
+                      named: bool = False, title: str = "") -> Figure:
     """Stacked relative loop scores over time.
 
     Parameters
@@ -38,6 +39,11 @@ def loop_score_figure(analysis, *, top: int = TOP_LOOPS,
     time_units : str, optional
         Shown on the x axis; default the analysis's own
         (``analysis.time_units``, the model's time unit).
+    named : bool
+        Show only the loops the model documents (those with a name)
+        individually; every other loop is summed into "other loops".
+    title : str, optional
+        The panel title (default ``"MODEL: loop dominance"``).
     """
     loops = analysis.loops
     rel = analysis.relative_scores
@@ -53,11 +59,16 @@ def loop_score_figure(analysis, *, top: int = TOP_LOOPS,
     for ax, part in zip(axes, partitions):
         table = loops[loops["partition"] == part].sort_values(
             "mean_abs_score", ascending=False)
-        shown = list(table.head(top).itertuples(index=False))
-        rest = [r.id for r in table.iloc[top:].itertuples(index=False)]
+        if named:
+            documented = table[table["name"].astype(str).str.len() > 0]
+            shown = list(documented.head(top).itertuples(index=False))
+        else:
+            shown = list(table.head(top).itertuples(index=False))
+        ids = {r.id for r in shown}
+        rest = [r.id for r in table.itertuples(index=False) if r.id not in ids]
         series = [(_label(r), rel[r.id].to_numpy(dtype=float)[:, None]) for r in shown]
         if rest:
-            series.append(("other loops", rel[rest].to_numpy(dtype=float)))
+            series.append((f"other loops ({len(rest)})", rel[rest].to_numpy(dtype=float)))
         colours = [cmap[i % len(cmap)] for i in range(len(series))]
         pos = [np.clip(s, 0, None).sum(axis=1) for _, s in series]
         neg = [np.clip(s, None, 0).sum(axis=1) for _, s in series]
@@ -70,9 +81,9 @@ def loop_score_figure(analysis, *, top: int = TOP_LOOPS,
                 b.set_hatch(_HATCHES[i % len(_HATCHES)])
         ax.axhline(0, color="0.2", linewidth=0.8)
         ax.set_ylim(-1.05, 1.05)
-        ax.set_ylabel("Relative loop score")
-        ax.set_title(f"{analysis.model}: loop dominance"
-                     + (f" (partition {part})" if len(partitions) > 1 else ""))
+        ax.set_ylabel("Share of the change explained\n(relative loop score)", fontsize=8)
+        ax.set_title((title or f"{analysis.model}: loop dominance")
+                     + (f" (partition {part})" if len(partitions) > 1 else ""), fontsize=10)
         ax.grid(True, color="0.85", linewidth=0.6)
         ax.text(0.005, 0.98, "reinforcing", transform=ax.transAxes, va="top",
                 fontsize=8, color="0.3")

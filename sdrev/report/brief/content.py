@@ -1,0 +1,472 @@
+"""What a brief holds: :class:`Brief`, :func:`build_brief` (run or read every
+part) and :func:`brief_context` (the plain values the templates show).
+
+Sections
+--------
+:data:`SECTION_TITLES` lists the sections in the order the brief shows them;
+each key ``k`` has a template ``templates/sections/k.html`` and, when it needs
+values of its own, an entry in :data:`SECTION_CONTEXT` (a function from the
+:class:`Brief` to a dict, or ``None`` to leave the section out). Adding a
+section is those three steps.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from sdrev.errors import InvalidValueError, SdrevError
+from sdrev.report.brief.figures import brief_figures
+from sdrev.report.brief.findings import (
+    answer_text,
+    caveats,
+    dominant_loops,
+    loop_words,
+    mechanism_sequence,
+    policy_findings,
+    threshold_words,
+)
+from sdrev.report.brief.levers import (
+    DEFAULT_SENSITIVITY_N,
+    Levers,
+    default_sensitivity,
+    levers_from_folder,
+    levers_from_result,
+)
+from sdrev.report.brief.uncertainty import DEFAULT_UNCERTAINTY_N, BriefUncertainty
+from sdrev.report.brief.words import (
+    clean_source,
+    metric_words,
+    num,
+    relabel,
+    unit_text,
+    year,
+)
+from sdrev.units import MISSING, duration_label
+
+if TYPE_CHECKING:
+    from sdrev.compare import Comparison, RegimeMap
+    from sdrev.loops import LoopAnalysis
+    from sdrev.model import Model
+
+__all__ = ["SECTION_CONTEXT", "SECTION_TITLES", "TOP_LEVERS", "Brief", "brief_context",
+           "brief_sections", "build_brief"]
+
+#: Section headings, in the order the brief shows them (the regime map only
+#: for models that have one).
+SECTION_TITLES = {
+    "answer": "The question and the answer",
+    "policy": "What this means for policy",
+    "trajectories": "Key trajectories under each scenario",
+    "uncertainty": "Uncertainty",
+    "levers": "Top levers and deciding feedback loops",
+    "regime": "Regime map",
+    "assumptions": "What the model assumes and leaves out",
+    "methods": "Methods appendix",
+}
+#: Levers and loops listed in the tables.
+TOP_LEVERS = 8
+
+
+@dataclass(frozen=True, eq=False)
+class Brief:
+    """Everything a brief shows, computed or read from run folders.
+
+    Attributes
+    ----------
+    model : Model
+    comparison : Comparison
+        Runs labelled for people (scenario labels, not ids).
+    loops : LoopAnalysis or None
+    levers : Levers or None
+    regime_map : RegimeMap or None
+    uncertainty : BriefUncertainty or None
+    notes : tuple of str
+        Parts left out and why.
+    timings : mapping of str to float
+        Seconds per part.
+    sources : mapping of str to str
+        Run folder of each part read from disk.
+    created : str
+    """
+
+    model: Model
+    comparison: Comparison
+    loops: LoopAnalysis | None = None
+    levers: Levers | None = None
+    regime_map: RegimeMap | None = None
+    notes: tuple[str, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+    created: str = ""
+    uncertainty: BriefUncertainty | None = None
+
+
+def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
+                sensitivity: str | Path | bool | None = None,
+                sensitivity_n: int = DEFAULT_SENSITIVITY_N, loops: bool = True,
+                compare: str | Path | None = None, regime_map: bool = True,
+                uncertainty: bool = True, posterior: str | Path | None = None,
+                uncertainty_n: int = DEFAULT_UNCERTAINTY_N,
+                progress: bool = False) -> Brief:
+    """Gather (run or read) the results of a brief.
+
+    Parameters
+    ----------
+    model : Model or str
+    scenarios : sequence of str, optional
+        Scenarios to compare (default as :func:`sdrev.compare.compare_scenarios`).
+    sensitivity : run folder, bool or None
+        A sensitivity run folder to read; ``None``/``True``: a small default
+        Sobol' run (:func:`default_sensitivity`); ``False``: none.
+    sensitivity_n : int
+        N of the default run (a power of two).
+    loops : bool
+        Include the feedback-loop analysis (baseline scenario).
+    compare : run folder, optional
+        A ``sdrev compare`` run folder whose comparison and regime map to use
+        instead of running them.
+    regime_map : bool
+        Run the regime map of models whose ``[compare]`` table defines one
+        (when ``compare`` gives none).
+    uncertainty : bool
+        Run the compared scenarios over many parameter sets (bands, outcome
+        ranges, how often one scenario ends above another).
+    posterior : run folder, optional
+        A calibration run folder whose posterior draws are the parameter sets
+        (default: a Latin hypercube over the documented ranges).
+    uncertainty_n : int
+        Parameter sets of the uncertainty runs.
+    progress : bool
+        Progress bars of the ensemble runs.
+
+    Returns
+    -------
+    Brief
+    """
+    from sdrev import compare as cmp
+    from sdrev.model import Model, load
+
+    if sensitivity in (None, True):
+        from sdrev.sensitivity.methods import sobol
+        sobol.check_n({}, sensitivity_n)  # bad N: an error now, not after the runs
+    if int(uncertainty_n) < 2:
+        raise InvalidValueError(f"uncertainty_n must be at least 2, got {uncertainty_n!r}")
+    if not isinstance(model, Model):
+        model = load(model)
+    if posterior is not None and not (Path(posterior) / "posterior.csv").is_file():
+        from sdrev.errors import ModelNotFoundError
+        raise ModelNotFoundError(f"{str(posterior)!r} is not a calibration run folder (no "
+                                 "posterior.csv); give the folder `sdrev calibrate` wrote")
+    timings, notes, sources = {}, [], {}
+    comp = rmap = None
+    if compare is not None:
+        comp, rmap = cmp.read(compare)
+        for part in (comp, rmap):
+            if part is not None and part.model_sha256 != model.sha256:
+                raise InvalidValueError(f"{str(compare)!r} was made with another version of "
+                                        f"{part.model} (model file hash differs)")
+        sources["compare"] = str(compare)
+    start = _time.perf_counter()
+    if comp is None:
+        comp = cmp.compare_scenarios(model, scenarios)
+        timings["scenarios"] = _time.perf_counter() - start
+    ids = {r.label: r.scenario for r in comp.runs}
+    comp = relabel(comp, model)
+    labels = {ids[old]: new.label for old, new in zip(ids, comp.runs) if ids[old]}
+    unc = None
+    if uncertainty:
+        from sdrev.report.brief.uncertainty import brief_uncertainty
+        start = _time.perf_counter()
+        try:
+            unc, _ = brief_uncertainty(model, comp, labels, posterior=posterior,
+                                       n=int(uncertainty_n), progress=progress)
+            if posterior is not None:
+                sources["posterior"] = str(posterior)
+        except SdrevError as exc:
+            if posterior is not None:
+                raise
+            notes.append(f"Uncertainty analysis left out: {exc}")
+        timings["uncertainty"] = _time.perf_counter() - start
+    analysis = None
+    if loops:
+        from sdrev import loops as loops_mod
+        start = _time.perf_counter()
+        scen = "baseline" if "baseline" in model.scenarios else None
+        try:
+            analysis = loops_mod.analyze(model, scenario=scen)
+        except SdrevError as exc:
+            notes.append(f"Loop analysis left out: {exc}")
+        except Exception as exc:  # engine cannot compile the model (subscripts, macros)
+            notes.append(f"Loop analysis left out: {type(exc).__name__}: {exc}")
+        timings["loops"] = _time.perf_counter() - start
+    levers = None
+    if sensitivity is not False:
+        start = _time.perf_counter()
+        if sensitivity not in (None, True):
+            levers = levers_from_folder(model, sensitivity, output=comp.outputs[0])
+            sources["sensitivity"] = str(sensitivity)
+        else:
+            try:
+                result, how = default_sensitivity(model, n=sensitivity_n,
+                                                  output=comp.outputs[0], progress=progress)
+                levers = replace(levers_from_result(result, output=comp.outputs[0]),
+                                 source=f"default run of this brief ({how})")
+            except SdrevError as exc:
+                notes.append(f"Sensitivity analysis left out: {exc}")
+        timings["sensitivity"] = _time.perf_counter() - start
+    if rmap is None and regime_map:
+        defaults = cmp.compare_defaults(model)
+        if defaults.has_regime_map:
+            start = _time.perf_counter()
+            rmap = cmp.regime_map(model, progress=progress)
+            timings["regime_map"] = _time.perf_counter() - start
+    return Brief(model=model, comparison=comp, loops=analysis, levers=levers,
+                 regime_map=rmap, uncertainty=unc, notes=tuple(notes),
+                 timings={k: round(v, 2) for k, v in timings.items()}, sources=sources,
+                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+# -- the context of each section ---------------------------------------------------------
+
+def _rows(frame: pd.DataFrame, top: int) -> list[dict]:
+    rows = []
+    for r in frame.head(top).itertuples(index=False):
+        rows.append({"label": r.label, "value": num(r.value, 2),
+                     "interval": (f"{num(r.ci_low, 2)} – {num(r.ci_high, 2)}"
+                                  if np.isfinite(r.ci_low) else "n/a"),
+                     "s1": num(r.s1, 2)})
+    return rows
+
+
+def _output_head(output: str, units: str) -> str:
+    text = unit_text(units)
+    return f"{output} ({text})" if text else output
+
+
+def _trajectories(brief: Brief) -> dict:
+    model, comp = brief.model, brief.comparison
+    scen = []
+    for r in comp.runs:
+        desc = model.scenarios[r.scenario].description if r.scenario in model.scenarios else ""
+        extra = ", ".join(f"{k} = {v:g}" for k, v in r.params.items())
+        scen.append({"label": r.label, "description": desc, "params": extra})
+    rows = []
+    for out in comp.outputs[:3]:
+        part = comp.metrics[comp.metrics["output"] == out]
+        for r in part.itertuples(index=False):
+            rows.append({
+                "output": _output_head(out, r.units), "label": r.label,
+                "final": num(r.final_value), "threshold": num(r.threshold),
+                "time": year(r.time_to_threshold),
+                "area": num(r.net_area) if r.label != comp.runs[0].label else "reference"})
+    thresholds = [{"output": out, "what": threshold_words(brief, out),
+                   "value": num(float(comp.thresholds[out]))}
+                  for out in comp.outputs[:3] if out in comp.thresholds]
+    return {"scenarios": scen, "metrics": rows, "thresholds": thresholds,
+            "bands": brief.uncertainty is not None,
+            "leader_changes": [{"output": r.output, "year": f"{r.year:.0f}", "before": r.before,
+                                "after": r.after}
+                               for r in comp.leader_changes.itertuples(index=False)],
+            "single": len(comp.runs) == 1}
+
+
+def _uncertainty(brief: Brief) -> dict:
+    unc = brief.uncertainty
+    if unc is None:
+        return {"available": False, "reason": next(
+            (n for n in brief.notes if n.startswith("Uncertainty")),
+            "No uncertainty analysis is part of this brief.")}
+    comp = brief.comparison
+    res = unc.result
+    finals = comp.metrics.set_index(["output", "label"])["final_value"]
+    rows = []
+    for r in res.outcomes.itertuples(index=False):
+        point = finals.get((r.output, r.scenario), np.nan)
+        rows.append({"output": _output_head(r.output, res.units.get(r.output, "")),
+                     "label": r.scenario, "point": num(point), "median": num(r.median),
+                     "range": f"{num(r.lower)} – {num(r.upper)}"})
+    pairs = []
+    ref = res.scenarios[0]
+    for out in res.outputs[:2]:
+        p = res.pairwise[(res.pairwise["output"] == out) & (res.pairwise["other"] == ref)]
+        for r in p.itertuples(index=False):
+            pairs.append({"output": out, "scenario": r.scenario, "other": r.other,
+                          "share": f"{r.probability:.0%}"})
+    return {"available": True, "sets": unc.sets, "time": f"{res.time:g}",
+            "posterior": unc.posterior, "source": unc.source, "rows": rows, "pairs": pairs,
+            "factors": len(unc.factors), "reference": ref,
+            "unidentified": list(unc.unidentified)}
+
+
+def _levers(brief: Brief) -> dict | None:
+    lev = brief.levers
+    if lev is None:
+        return None
+    negative = bool((lev.parameters["s1"] < -0.02).any())
+    above = bool((lev.parameters["s1"] > lev.parameters["value"] + 0.02).any())
+    return {"method": lev.method, "index": lev.main_index, "n": lev.n, "runs": lev.runs,
+            "output": lev.output, "metric": metric_words(lev.metric),
+            "parameters": _rows(lev.parameters, TOP_LEVERS),
+            "loops": _rows(lev.loops, TOP_LEVERS), "count": len(lev.parameters),
+            "settled": lev.settled, "odd_s1": negative or above}
+
+
+def _loops(brief: Brief) -> dict | None:
+    a = brief.loops
+    if a is None:
+        return None
+    return {"count": len(a.loops), "method": a.method,
+            "dominant": [{"loop": loop_words(a, k), "share": f"{v:.0%}",
+                          "polarity": a.loops.loc[a.loops["id"] == k, "polarity"].iloc[0]}
+                         for k, v in dominant_loops(a, 5)],
+            "sequence": [{"years": f"{e['start']:g}–{e['end']:g}",
+                          "loops": ", ".join(loop_words(a, k) for k in e["loops"]),
+                          "share": f"{e['share']:.0%}"}
+                         for e in mechanism_sequence(a, min_share=0.05)]}
+
+
+def _regime(brief: Brief) -> dict | None:
+    rmap = brief.regime_map
+    if rmap is None:
+        return None
+    s = rmap.summary()
+    return {"labels": rmap.labels, "Label": rmap.labels[0][:1].upper() + rmap.labels[0][1:],
+            "x": rmap.x.name, "y": rmap.y.name,
+            "output": rmap.output, "year": f"{rmap.year:g}", "param": rmap.regime_param,
+            "regimes": [f"{r:g}" for r in rmap.regimes],
+            "share_first": f"{s['share_first_ahead']:.0%}",
+            "share_second": f"{s['share_second_ahead']:.0%}",
+            "share_second_end": f"{s['share_second_ahead_at_end']:.0%}",
+            "end": f"{rmap.times[-1]:g}",
+            "crossover": (f"{s['crossover_min']:.0f} and {s['crossover_max']:.0f} "
+                          f"(median {s['crossover_median']:.0f})"
+                          if s["crossover_points"] else "")}
+
+
+#: Section key -> function from the Brief to the section's values (``None``:
+#: the section is left out). Sections without an entry only use shared values.
+SECTION_CONTEXT: dict[str, Callable[[Brief], dict | None]] = {
+    "trajectories": _trajectories,
+    "uncertainty": _uncertainty,
+    "levers": _levers,
+    "regime": _regime,
+}
+
+
+def brief_sections(brief: Brief) -> list[str]:
+    """The section keys the brief shows, in order."""
+    return [k for k in SECTION_TITLES if k != "regime" or brief.regime_map is not None]
+
+
+def brief_context(brief: Brief, *, figures: bool = True) -> dict:
+    """The values the templates show (plain strings, numbers and lists)."""
+    from sdrev import runs
+
+    model, comp = brief.model, brief.comparison
+    keys = brief_sections(brief)
+    ctx: dict = {"titles": SECTION_TITLES, "sections": keys, "notes": list(brief.notes)}
+    ctx["model"] = {"name": model.name, "title": model.title or model.name,
+                    "description": clean_source(model.description),
+                    "source": clean_source(model.source),
+                    "question": model.question or (
+                        f"How do the scenarios of {model.title or model.name} differ, and "
+                        "what decides the outcome?" if len(comp.runs) > 1 else
+                        f"How does {comp.outputs[0]} develop in {model.title or model.name}, "
+                        "and what decides it?")}
+    ctx["answer"] = answer_text(brief)
+    figs = brief_figures(brief) if figures else {}
+    numbers = {k: f"Figure {i + 1}" for i, k in enumerate(figs)}
+    ctx["figures"] = {k: {"uri": uri, "number": numbers[k]} for k, uri in figs.items()}
+    ctx["findings"] = [f.__dict__ for f in policy_findings(brief, numbers)]
+    ctx["caveats"] = caveats(brief)
+    for key, make in SECTION_CONTEXT.items():
+        if key in keys:
+            value = make(brief)
+            if value is not None:
+                ctx[key] = value
+    loops = _loops(brief)
+    if loops is not None:
+        ctx["loops"] = loops
+    ctx["reference"] = comp.runs[0].label
+    ctx["end_year"] = f"{float(comp.trajectories.index[-1]):g}"
+    unit = model.time.units
+    ctx["time_word"] = duration_label(unit, plural=False).capitalize() if unit else "Time"
+    ctx["time_plural"] = duration_label(unit)
+    ctx["missing"] = MISSING
+    ctx["assumptions"] = list(model.assumptions) or [
+        "The model's metadata documents no assumptions."]
+    ctx["omissions"] = list(model.omissions) or [
+        "The model's metadata documents no omissions."]
+    ctx["methods"] = _methods(brief)
+    versions = runs.software_versions()
+    try:
+        from importlib import metadata
+        versions["jinja2"] = metadata.version("jinja2")
+    except Exception:  # pragma: no cover - missing optional metadata
+        pass
+    ctx["software"] = [{"name": k, "version": v} for k, v in versions.items()]
+    ctx["created"] = brief.created
+    return ctx
+
+
+def _methods(brief: Brief) -> list[dict]:
+    model, comp = brief.model, brief.comparison
+    t = model.time
+    rows = [("Model file", f"{model.path.name} ({model.name})"),
+            ("Model file SHA-256", model.sha256),
+            ("Time axis", f"{t.initial:g} to {t.final:g}, time step {t.step:g}, saved every "
+                          f"{t.saveper:g} ({duration_label(t.units)})"),
+            ("Scenarios compared", f"{len(comp.runs)} runs with PySD: "
+             + "; ".join(r.label for r in comp.runs)
+             + (f" (from {brief.sources['compare']})" if "compare" in brief.sources else "")),
+            ("Time to threshold", "first time the output reaches the threshold, linear "
+             "interpolation between saved times; area = integral over time of the "
+             f"difference to “{comp.runs[0].label}”, in output units × "
+             f"{duration_label(t.units)}")]
+    unc = brief.uncertainty
+    if unc is not None:
+        rows.append(("Uncertainty", f"every compared scenario run over {unc.sets} parameter "
+                     f"sets on the ensemble engine ({unc.source}); {len(unc.factors)} "
+                     "constants varied, 0/1 switches and loop gains kept at their values; "
+                     "bands and ranges: 5th to 95th percentile"))
+    if brief.loops is not None:
+        a = brief.loops
+        rows.append(("Feedback loops", f"Loops that Matter (Schoenberg, Davidsen & Eberlein "
+                     f"2020) on the {a.scenario or 'model'} run: {len(a.loops)} loops, "
+                     f"{a.method} search, dominance threshold 50% of loop activity; periods "
+                     "shorter than 5% of the horizon folded into their neighbour"))
+    lev = brief.levers
+    if lev is not None:
+        conv = ("not checked" if lev.settled is None else
+                f"{'settled' if lev.settled else 'not settled'}: largest change of "
+                f"{lev.main_index} between N/2 and N is {num(lev.max_change, 2)}")
+        rows.append(("Sensitivity analysis", f"{lev.method}, N = {lev.n}, seed {lev.seed}, "
+                     f"{lev.runs} runs on the ensemble engine, scenario "
+                     f"{lev.scenario or 'model constants'}; source: {lev.source}"))
+        rows.append(("Intervals", "95% bootstrap confidence intervals of the indices"))
+        rows.append(("Convergence", conv))
+        for w in lev.warnings[:5]:
+            rows.append(("Sensitivity warning", w))
+    rmap = brief.regime_map
+    if rmap is not None:
+        rows.append(("Regime map", f"{rmap.regime_param} = {rmap.regimes[0]:g} vs "
+                     f"{rmap.regimes[1]:g} over a {len(rmap.x.values)} × {len(rmap.y.values)} "
+                     f"grid of {rmap.x.name} [{rmap.x.lo:g}, {rmap.x.hi:g}] and {rmap.y.name} "
+                     f"[{rmap.y.lo:g}, {rmap.y.hi:g}], other constants from the "
+                     f"{rmap.scenario or 'model'} scenario: {rmap.runs} runs, engine "
+                     f"{rmap.engine}; crossover year = last change of the leading regime "
+                     "(interpolated)"))
+    if brief.timings:
+        rows.append(("Computing time", ", ".join(f"{k} {v:.1f} s"
+                                                 for k, v in brief.timings.items())))
+    for note in brief.notes:
+        rows.append(("Left out", note))
+    return [{"name": k, "value": v} for k, v in rows]

@@ -1,0 +1,249 @@
+"""The uncertainty of a brief: scenarios over many plausible parameter sets.
+
+By default the sets are a Latin hypercube over the uncertain quantities of the
+model's sensitivity spec (:func:`sdrev.sensitivity.load_spec`; for a model
+without one, every documented parameter range), each mapped through its
+distribution (:func:`sdrev.factors.prior`); 0/1 policy switches and loop gains
+are left out, since they are levers, not uncertain quantities. With a
+calibration run folder the sets are its posterior draws
+(:func:`sdrev.calibrate.read_posterior`), and the parameters its ``summary.csv``
+marks as not identified are named as a caveat. The runs themselves are
+:func:`sdrev.compare.scenario_uncertainty` (ensemble engine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from sdrev.errors import InvalidValueError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from sdrev.compare import Comparison, ScenarioUncertainty
+    from sdrev.model import Model
+
+__all__ = ["DEFAULT_UNCERTAINTY_N", "DEFAULT_UNCERTAINTY_SEED", "BriefUncertainty",
+           "brief_uncertainty", "default_samples", "posterior_samples", "uncertain_factors"]
+
+#: Parameter sets of the default Latin hypercube.
+DEFAULT_UNCERTAINTY_N = 400
+#: Its seed.
+DEFAULT_UNCERTAINTY_SEED = 20240502
+
+
+@dataclass(frozen=True, eq=False)
+class BriefUncertainty:
+    """Scenario outcomes over many parameter sets, keyed by the brief's labels.
+
+    Attributes
+    ----------
+    result : ScenarioUncertainty
+        With scenario ids replaced by the brief's labels (``bands``,
+        ``outcomes`` and ``pairwise``).
+    factors : tuple of str
+        The constants varied.
+    posterior : bool
+        Whether the sets are posterior draws (else a Latin hypercube over ranges).
+    source : str
+    unidentified : tuple of str
+        Parameters the calibration did not identify (posterior only).
+    seed : int or None
+    """
+
+    result: ScenarioUncertainty
+    factors: tuple[str, ...]
+    posterior: bool
+    source: str
+    unidentified: tuple[str, ...] = ()
+    seed: int | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def sets(self) -> int:
+        """Parameter sets run under each scenario."""
+        return self.result.sets
+
+    @property
+    def bands(self) -> pd.DataFrame:
+        return self.result.bands
+
+    def outcome(self, output: str, label: str) -> dict | None:
+        """``median``, ``lower``, ``upper`` (90% range) of ``output`` under ``label``."""
+        o = self.result.outcomes
+        row = o[(o["output"] == output) & (o["scenario"] == label)]
+        return None if not len(row) else row.iloc[0].to_dict()
+
+    def probability(self, output: str, label: str, other: str) -> float | None:
+        """Share of the sets in which ``label`` ends above ``other``."""
+        p = self.result.pairwise
+        row = p[(p["output"] == output) & (p["scenario"] == label) & (p["other"] == other)]
+        return None if not len(row) else float(row["probability"].iloc[0])
+
+
+def _is_switch(model: Model, name: str, lo: float, hi: float) -> bool:
+    value = model.parameter(name).value
+    return (lo, hi) == (0.0, 1.0) and isinstance(value, (int, float)) and value in (0, 1)
+
+
+def uncertain_factors(model: Model):
+    """The factors a brief's default uncertainty varies: the sensitivity spec's
+    parameter factors (or, without a spec, every documented range), minus 0/1
+    switches, loop gains and the ``[compare]`` regime parameter."""
+    from sdrev import sensitivity as sa
+    from sdrev.compare import compare_defaults
+    from sdrev.report.brief.levers import default_spec
+
+    try:
+        spec = sa.load_spec(model)
+    except ModelNotFoundError:
+        spec = default_spec(model)
+    gains = {lp.gain for lp in model.loops if lp.gain}
+    regime = compare_defaults(model).regime_parameter
+    return [f for f in spec.factors
+            if f.name not in gains and f.name != regime
+            and not _is_switch(model, f.name, *f.range)]
+
+
+def default_samples(model: Model, *, n: int = DEFAULT_UNCERTAINTY_N,
+                    seed: int = DEFAULT_UNCERTAINTY_SEED, band: float | None = None
+                    ) -> pd.DataFrame:
+    """A Latin hypercube of ``n`` parameter sets over :func:`uncertain_factors`.
+
+    With ``band``, each factor is confined to ``band`` x its range width on
+    either side of the model's value (for models whose full ranges make runs
+    diverge).
+
+    Raises
+    ------
+    InvalidValueError
+        If the model has no uncertain factor.
+    """
+    from scipy.stats import qmc
+
+    from sdrev.factors import prior
+
+    factors = uncertain_factors(model)
+    if not factors:
+        raise InvalidValueError(f"model {model.name} documents no uncertain parameter "
+                                "ranges (switches and loop gains are not varied)")
+    u = qmc.LatinHypercube(d=len(factors), seed=seed).random(n)
+    columns = {}
+    for k, f in enumerate(factors):
+        values = prior(f).ppf(u[:, k])
+        if band is not None:
+            lo, hi = f.range
+            v = float(model.parameter(f.name).value)
+            width = band * (hi - lo)
+            a, b = max(lo, v - width), min(hi, v + width)
+            values = a + (b - a) * u[:, k]
+        columns[f.name] = values
+    return pd.DataFrame(columns)
+
+
+def posterior_samples(model: Model, folder: str | Path, *, n: int = DEFAULT_UNCERTAINTY_N,
+                      seed: int = DEFAULT_UNCERTAINTY_SEED) -> tuple[pd.DataFrame, tuple]:
+    """Posterior draws of a calibration run folder, and the parameters its
+    ``summary.csv`` marks as not identified by the data."""
+    from sdrev.calibrate import read_posterior
+
+    draws = read_posterior(folder, model=model, n=n, seed=seed)
+    summary = Path(folder) / "summary.csv"
+    unidentified: tuple = ()
+    if summary.is_file():
+        table = pd.read_csv(summary)
+        if {"parameter", "identified"} <= set(table.columns):
+            flags = table["identified"].astype(str).str.lower().isin(("true", "1"))
+            unidentified = tuple(table.loc[~flags, "parameter"].astype(str))
+    return draws, unidentified
+
+
+def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str, str], *,
+                      posterior: str | Path | None = None, n: int = DEFAULT_UNCERTAINTY_N,
+                      seed: int = DEFAULT_UNCERTAINTY_SEED, progress: bool = False
+                      ) -> tuple[BriefUncertainty, str]:
+    """Run the compared scenarios over the default samples or the posterior.
+
+    Parameters
+    ----------
+    model : Model
+    comparison : Comparison
+        The brief's comparison (its runs that are plain scenarios are run).
+    labels : mapping of str to str
+        Scenario id -> the label the brief shows.
+    posterior : run folder, optional
+    n, seed : int
+    progress : bool
+
+    Returns
+    -------
+    BriefUncertainty
+    note : str
+        How the sets were chosen, for the methods appendix.
+    """
+    from sdrev.compare import scenario_uncertainty
+    from sdrev.report.brief.levers import FALLBACK_BAND
+    from sdrev.scenario import resolve_variable
+
+    scenarios = [r.scenario for r in comparison.runs if r.scenario is not None and not r.params]
+    if not scenarios:
+        raise InvalidValueError("no compared run is a plain scenario of the model")
+    outputs = []
+    for out in comparison.outputs:
+        try:
+            outputs.append(resolve_variable(model, out).name)
+        except Exception:  # a subscript element: not run under uncertainty
+            continue
+    if not outputs:
+        raise InvalidValueError("no compared output is a scalar variable")
+    unidentified: tuple = ()
+    if posterior is not None:
+        samples, unidentified = posterior_samples(model, posterior, n=n, seed=seed)
+        source = f"{n} posterior draws of the calibration in {Path(posterior).name}"
+        note = source
+    else:
+        samples = default_samples(model, n=n, seed=seed)
+        source = f"Latin hypercube of {n} sets over the documented ranges, seed {seed}"
+        note = source
+    kw = {"scenarios": scenarios, "outputs": outputs, "progress": progress}
+    try:
+        result = scenario_uncertainty(model, samples, source=source, **kw)
+    except InvalidValueError as exc:
+        if posterior is not None or "not finite" not in str(exc):
+            raise
+        samples = default_samples(model, n=n, seed=seed, band=FALLBACK_BAND)
+        note = (f"{source}; the full ranges gave runs that are not finite, so each parameter "
+                f"varies within ±{FALLBACK_BAND:.0%} of its range around its value")
+        result = scenario_uncertainty(model, samples, source=source, **kw)
+    _check_finite(result)
+    relabelled = _relabel(result, labels)
+    return BriefUncertainty(result=relabelled, factors=tuple(samples.columns),
+                            posterior=posterior is not None, source=note,
+                            unidentified=unidentified,
+                            seed=None if posterior is not None else seed,
+                            labels=dict(labels)), note
+
+
+def _check_finite(result) -> None:
+    values = result.outcomes[["median", "lower", "upper"]].to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        raise InvalidValueError("some parameter sets give outcomes that are not finite")
+
+
+def _relabel(result, labels: Mapping[str, str]):
+    from dataclasses import replace
+
+    def names(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+        frame = frame.copy()
+        for c in columns:
+            frame[c] = frame[c].map(lambda v: labels.get(v, v))
+        return frame
+
+    return replace(result, scenarios=tuple(labels.get(s, s) for s in result.scenarios),
+                   bands=names(result.bands, ["scenario"]),
+                   outcomes=names(result.outcomes, ["scenario"]),
+                   pairwise=names(result.pairwise, ["scenario", "other"]))
