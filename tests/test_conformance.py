@@ -106,12 +106,15 @@ def test_cli_json_is_parseable_and_the_summary_ends_the_output(tmp_path, capsys)
     assert main(["conformance", str(tmp_path), "--json", "--quiet"]) == 0
     out, err = capsys.readouterr()
     rows = json.loads(out)
-    assert sorted(r["model"] for r in rows) == ["abs/test_abs.mdl",
-                                                "builtin_max/builtin_max.mdl"]
+    # each folder's Vensim model and its XMILE versions (.stmx, .xmile)
+    assert sorted(r["model"] for r in rows) == [
+        "abs/test_abs.mdl", "abs/test_abs.stmx", "abs/test_abs.xmile",
+        "builtin_max/builtin_max.mdl", "builtin_max/builtin_max.stmx",
+        "builtin_max/builtin_max.xmile"]
     assert all(r["passed"] and r["engine"] == "sdrev" for r in rows)
-    assert err.strip().splitlines()[-1] == "2 passed, 0 failed"
+    assert err.strip().splitlines()[-1] == "6 passed, 0 failed"
     assert main(["conformance", str(tmp_path), "--quiet"]) == 0
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "2 passed, 0 failed"
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "6 passed, 0 failed"
 
 
 def test_control_variables_written_with_underscores_are_read():

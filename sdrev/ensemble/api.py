@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sdrev.errors import (InvalidValueError, ModelNotFoundError, OutputError,
+from sdrev.errors import (InvalidValueError, ModelNotFoundError, OutputError, SdrevError,
                           UnknownNameError, suggest)
 from sdrev.ensemble.compile import compile_model
 from sdrev.ensemble.execute import Job, iter_chunks, kernel_ready
@@ -162,6 +162,23 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
     UnsupportedConstructError
         When ``engine="sdrev"`` and the model needs the fallback.
     """
+    if engine == "auto":  # any failure of the engine falls back to PySD
+        options = dict(outputs=outputs, chunk_size=chunk_size, scheduler=scheduler,
+                       workers=workers, progress=progress, saveper=saveper, jit=jit)
+        try:
+            return run(model, samples, engine="sdrev", **options)
+        except UnsupportedConstructError as exc:
+            reason = str(exc)
+        except (SdrevError, KeyboardInterrupt, MemoryError):
+            raise  # bad input, a refused model file, an interrupt: PySD would not help
+        except Exception as exc:  # noqa: BLE001 - an engine bug must not end the run
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            reason = f"the engine failed ({type(exc).__name__}: {first})"
+        log.warning("ensemble engine cannot vectorise %s: %s; falling back "
+                    "to PySD runs in parallel", model_path(model).name, reason)
+        data = run(model, samples, engine="pysd", **options)
+        data.attrs.update(engine="pysd-fallback", fallback_reason=reason)
+        return data
     path = model_path(model)
     frame = _frame(samples)
     if not isinstance(chunk_size, int) or chunk_size < 1:
