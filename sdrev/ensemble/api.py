@@ -163,8 +163,9 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
         When ``engine="sdrev"`` and the model needs the fallback.
     """
     if engine == "auto":  # any failure of the engine falls back to PySD
-        options = dict(outputs=outputs, chunk_size=chunk_size, scheduler=scheduler,
-                       workers=workers, progress=progress, saveper=saveper, jit=jit)
+        options = {"outputs": outputs, "chunk_size": chunk_size, "scheduler": scheduler,
+                   "workers": workers, "progress": progress, "saveper": saveper,
+                   "jit": jit}
         try:
             return run(model, samples, engine="sdrev", **options)
         except UnsupportedConstructError as exc:
