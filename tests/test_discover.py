@@ -265,3 +265,12 @@ def test_cli_posterior_draws(tmp_path, capsys):
     assert main(["discover", str(FIXTURE), "--posterior", str(folder), "--spec", "x.toml",
                  "--out", str(tmp_path / "e")]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_names_with_keywords_are_quoted():
+    mt = sdrev.load("machine_tool_io")
+    with pytest.raises(UnknownNameError, match="goes in double quotes"):
+        discover.parse_outcome("LIE R and D Spending @ 2020 > 0.1", mt)
+    outcome = discover.parse_outcome('"LIE R and D Spending"[lie] @ 2020 > 0.1', mt)
+    assert [(v.name, v.scenario) for v in outcome.variables] == [("LIE R and D Spending",
+                                                                   "lie")]

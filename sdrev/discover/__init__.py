@@ -22,8 +22,14 @@ Examples
 from sdrev.discover.boxes import METHODS, Box, cart_boxes, density_floor, prim_boxes
 from sdrev.discover.folders import box_sentence, summary_text, write
 from sdrev.discover.outcome import FUNCTIONS, Outcome, evaluate, parse_outcome
-from sdrev.discover.run import (DEFAULT_N, DiscoverDefaults, DiscoveryResult,
-                                discover_defaults, load_factors, run)
+from sdrev.discover.run import (
+                                DEFAULT_N,
+                                DiscoverDefaults,
+                                DiscoveryResult,
+                                discover_defaults,
+                                load_factors,
+                                run,
+)
 
 __all__ = ["DEFAULT_N", "FUNCTIONS", "METHODS", "Box", "DiscoverDefaults", "DiscoveryResult",
            "Outcome", "box_sentence", "cart_boxes", "density_floor", "discover_defaults",

@@ -259,7 +259,7 @@ def prim_boxes(X: pd.DataFrame, y: np.ndarray, *, target: bool = True, max_boxes
         box = Box(target=target, rank=rank,
                   limits=_limits(X, bounds, [float(q) for q in lims["qp values"]]),
                   coverage=float(stats["coverage"]), density=float(stats["density"]),
-                  mass=float(stats["mass"]), runs=int(len(found.yi)),
+                  mass=float(stats["mass"]), runs=len(found.yi),
                   hits=int(cases[found.yi].sum()), step=chosen)
         if box.limits.empty or box.coverage < min_coverage:
             break

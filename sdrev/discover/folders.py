@@ -39,10 +39,10 @@ def summary_text(result: DiscoveryResult) -> str:
     """The discovery in plain words: the outcome's share and each box."""
     scen = ", ".join(s if s is not None else (result.base_scenario or "the model's constants")
                      for s in result.scenarios)
-    lines = [f"Scenario discovery for {result.model} ({result.method.upper()}) over "
-             f"{result.source}: {result.simulations:,} runs ({scen}) in "
-             f"{result.seconds_runs:.1f} s, boxes in {result.seconds_boxes:.1f} s.",
-             f"Outcome: {result.outcome}"]
+    head = (f"Scenario discovery for {result.model} ({result.method.upper()}) over "
+            f"{result.source}: {result.simulations:,} runs ({scen}) in "
+            f"{result.seconds_runs:.1f} s, boxes in {result.seconds_boxes:.1f} s.")
+    lines = [head, f"Outcome: {result.outcome}"]
     if result.label:
         lines.append(f"  ({result.label})")
     lines.append(f"It holds in {result.share:.0%} of the {len(result.holds):,} parameter sets"
@@ -107,7 +107,7 @@ def write(result: DiscoveryResult, folder, *, command: str = "", figures: bool =
             extra={"analysis": "discover", "outcome": result.outcome,
                    "method": result.method, "scenarios": list(result.scenarios),
                    "source": result.source, "seed": result.seed,
-                   "parameter_sets": int(len(result.holds)), "undecided": result.undecided,
+                   "parameter_sets": len(result.holds), "undecided": result.undecided,
                    "simulations": result.simulations, "share_holds": result.share,
                    "factors": {f: list(result.ranges[f]) for f in result.factors},
                    "fixed": list(result.fixed),

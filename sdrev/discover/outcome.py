@@ -184,7 +184,7 @@ class _Parser:
             self.i += 1
             return Node("not", args=(self.not_expr(),))
         if self.at("("):  # a group of conditions, or arithmetic in parentheses
-            start = self.i
+            start, seen = self.i, len(self.variables)
             self.i += 1
             try:
                 node = self.or_expr()
@@ -193,7 +193,8 @@ class _Parser:
                     return node
             except InvalidValueError:
                 pass
-            self.i = start
+            self.i = start  # not a group of conditions: parse it as arithmetic
+            del self.variables[seen:]
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -338,6 +339,8 @@ class _Parser:
                         tok[1].lower() in FUNCTIONS and words == []):
                 words.append(tok[1])
                 self.i += 1
+            if not words:
+                raise self.error(f"expected a variable name, got {word!r}")
             name = " ".join(words)
         scenario = None
         if self.at("["):
@@ -364,7 +367,12 @@ class _Parser:
         try:
             var = resolve_variable(self.model, name)
         except UnknownNameError as exc:
-            raise UnknownNameError(f"outcome {self.text!r}: {exc}") from None
+            tok = self.peek()
+            hint = ""
+            if tok is not None and tok[1].lower() in _KEYWORDS:
+                hint = (f"a name with the word {tok[1]!r} goes in double quotes "
+                        '("R and D Spending"); ')
+            raise UnknownNameError(f"outcome {self.text!r}: {hint}{exc}") from None
         return var
 
 
