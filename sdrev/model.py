@@ -153,6 +153,41 @@ class Model:
         """The parameter called ``name`` (Vensim or snake_case name)."""
         return resolve_parameter(self, name)
 
+    def _summary(self) -> list[tuple[str, object]]:
+        t = self.time
+        unit = t.units or "time unit missing"
+
+        def names(items, limit=6):
+            items = list(items)
+            head = ", ".join(items[:limit])
+            return f"{len(items)}" + (f": {head}" if items else "") + (
+                ", ..." if len(items) > limit else "")
+
+        return [("file", self.path.name),
+                ("time", f"{t.initial:g} to {t.final:g} {unit}, TIME STEP {t.step:g}, "
+                         f"SAVEPER {t.saveper:g}"),
+                ("stocks", names(v.name for v in self.stocks)),
+                ("flows", names(v.name for v in self.flows)),
+                ("parameters", names(p.name for p in self.parameters)),
+                ("scenarios", names(self.scenarios)),
+                ("loops", names(f"{lp.id} {lp.name}".strip() for lp in self.loops))]
+
+    def __repr__(self) -> str:
+        from sdrev.display import summary_repr
+        return summary_repr("Model", self.name, self._summary())
+
+    def _repr_html_(self) -> str:
+        import pandas as pd
+
+        from sdrev.display import summary_html
+        table = pd.DataFrame(
+            [{"parameter": p.name, "value": p.value if isinstance(p.value, float)
+              else "per element", "units": p.units,
+              "range": "" if p.range is None else f"[{p.range[0]:g}, {p.range[1]:g}]"}
+             for p in self.parameters])
+        return summary_html("Model", self.name, self._summary(), table=table,
+                            caption="Parameters")
+
     def simulate(self, *, scenario: str | None = None,
                  params: Mapping[str, float] | None = None) -> pd.DataFrame:
         """Run the model once with PySD, the reference engine.

@@ -98,6 +98,25 @@ class Comparison:
         rows = self.metrics[self.metrics["output"] == output]
         return " = ".join(rows.loc[rows["rank_final"] == 1, "label"])
 
+    def _summary(self) -> list[tuple[str, object]]:
+        return [("runs", ", ".join(self.labels)),
+                ("outputs", ", ".join(self.outputs)),
+                ("leading at the end", "; ".join(f"{o}: {self.leader_at_end(o)}"
+                                                 for o in self.outputs[:3])),
+                ("leader changes", len(self.leader_changes)),
+                ("time unit", self.time_units or "missing")]
+
+    def __repr__(self) -> str:
+        from sdrev.display import summary_repr
+        return summary_repr("Comparison", self.model, self._summary())
+
+    def _repr_html_(self) -> str:
+        from sdrev.display import summary_html
+        cols = [c for c in ("output", "label", "final_value", "time_to_threshold",
+                            "net_area") if c in self.metrics]
+        return summary_html("Comparison", self.model, self._summary(),
+                            table=self.metrics[cols], caption="Outcomes")
+
 
 def parse_vary(items: Sequence[str] | None) -> dict[str, list[float]]:
     """``["PARAM=v1,v2", ...]`` (the CLI's ``--vary``) to ``{PARAM: [v1, v2]}``.

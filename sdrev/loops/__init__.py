@@ -104,6 +104,28 @@ class LoopAnalysis:
     _names: Mapping[str, str] = field(repr=False, default_factory=dict)
     time_units: str = ""
 
+    def _summary(self) -> list[tuple[str, object]]:
+        polar = self.loops["polarity"].value_counts().to_dict() if len(self.loops) else {}
+        periods = [f"{r.start:g}-{r.end:g} {', '.join(r.loops)}"
+                   for r in self.dominant_periods.head(4).itertuples(index=False)]
+        return [("scenario", self.scenario or "model constants"),
+                ("loops", f"{len(self.loops)} ({self.method} search): "
+                          + ", ".join(f"{n} {k}" for k, n in polar.items())),
+                ("dominant periods", "; ".join(periods) or "none"),
+                ("time unit", self.time_units or "missing")]
+
+    def __repr__(self) -> str:
+        from sdrev.display import summary_repr
+        return summary_repr("LoopAnalysis", self.model, self._summary())
+
+    def _repr_html_(self) -> str:
+        from sdrev.display import summary_html
+        table = self.loops[[c for c in ("id", "name", "polarity", "length",
+                                        "mean_abs_score") if c in self.loops]] \
+            if len(self.loops) else None
+        return summary_html("LoopAnalysis", self.model, self._summary(), table=table,
+                            caption="Loops")
+
     def loop_id(self, loop) -> str:
         """Id of a loop given by id, documented name or variables.
 

@@ -127,6 +127,35 @@ class SensitivityResult:
         """The index that ranks factors for this method (ST for Sobol, mu_star for Morris ...)."""
         return _methods.get(self.method).MAIN
 
+    def _top(self):
+        rows = self.indices[self.indices["index"] == self.main_index] \
+            if len(self.indices) else self.indices
+        if not len(rows):
+            return rows
+        return rows.sort_values("value", ascending=False)[
+            ["group", "output", "metric", "factor", "value"]]
+
+    def _summary(self) -> list[tuple[str, object]]:
+        top = self._top()
+        leader = (f"{top.iloc[0]['factor']} ({self.main_index} {top.iloc[0]['value']:.2f} "
+                  f"for {top.iloc[0]['output']})" if len(top) else "none")
+        return [("method", f"{self.method}, N = {self.n}, seed {self.seed}"),
+                ("runs", f"{self.runs} on {self.engine}"),
+                ("factors", f"{len(self.spec.factors)} parameters, "
+                            f"{len(self.spec.loop_factors)} loop gains"),
+                ("outputs", ", ".join(o.variable for o in self.spec.outputs)),
+                ("largest index", leader),
+                ("warnings", len(self.warnings))]
+
+    def __repr__(self) -> str:
+        from sdrev.display import summary_repr
+        return summary_repr("SensitivityResult", self.model.name, self._summary())
+
+    def _repr_html_(self) -> str:
+        from sdrev.display import summary_html
+        return summary_html("SensitivityResult", self.model.name, self._summary(),
+                            table=self._top(), caption=f"Largest {self.main_index} indices")
+
 
 def stage_seed(seed: int, stage: str) -> int:
     """The seed of one stage (see ``_STAGES``), derived from the user's seed."""
