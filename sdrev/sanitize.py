@@ -77,7 +77,8 @@ def sanitize(model, *, on_file: Callable[[str], str] | None = None):
     ----------
     model : object
         PySD's ``AbstractModel`` (or any part of it): dataclasses, lists,
-        tuples and dicts are copied, every string cleaned with
+        tuples, sets, dicts and numpy arrays of text are copied, every string
+        cleaned with
         :func:`clean_text` (documentation keeping its lines).
     on_file : callable, optional
         Applied (after cleaning) to every data file name (a ``file`` field
@@ -103,8 +104,14 @@ def sanitize(model, *, on_file: Callable[[str], str] | None = None):
         if isinstance(obj, dict):
             return type(obj)((walk(k), walk(v, k if isinstance(k, str) else ""))
                              for k, v in obj.items())
-        if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+        if isinstance(obj, (list, tuple, set, frozenset)) and not hasattr(obj, "_fields"):
             return type(obj)(walk(v) for v in obj)
+        if getattr(getattr(obj, "dtype", None), "kind", "") in ("U", "S", "O") \
+                and hasattr(obj, "tolist"):  # a numpy array of text or objects
+            import numpy as np
+
+            return np.array(walk(obj.tolist()), dtype=object if obj.dtype.kind == "O"
+                            else None)
         if isinstance(obj, tuple):  # named tuple
             return type(obj)(*(walk(v) for v in obj))
         return obj
