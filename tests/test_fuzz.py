@@ -177,3 +177,31 @@ class _Capture:
         out = Out()
         out.err = self.err.getvalue()
         return out
+
+
+_FORMS = ("'{}'", "r'{}'", "'''{}'''", "\"{}\"", "r\"{}\"", "\"\"\"{}\"\"\"", "f'{}'")
+
+
+@hypothesis.settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@hypothesis.given(text=st.text(), multiline=st.booleans())
+def test_cleaned_text_stays_inside_any_python_string_literal(text, multiline):
+    import ast
+
+    from sdrev.sanitize import clean_text
+
+    cleaned = clean_text(text, multiline=multiline)
+    quoted_name = not multiline and len(text) > 1 and text[0] == text[-1] == '"'
+    body = cleaned[1:-1] if quoted_name else cleaned
+    assert not set(body) & {"'", '"', "\\"}
+    forms = [f for f in _FORMS if not (quoted_name and '"' in f)]
+    if multiline:
+        forms = [f for f in forms if f.count("'") == 6 or f.count('"') == 6]
+    else:
+        assert "\n" not in cleaned and "\r" not in cleaned
+    for form in forms:
+        if form.startswith("f") and ("{" in cleaned or "}" in cleaned):
+            continue  # PySD writes no f-strings; braces are not ours to escape
+        node = ast.parse(form.format(cleaned), mode="eval").body
+        assert isinstance(node, (ast.Constant, ast.JoinedStr)), form
+        if isinstance(node, ast.Constant):
+            assert node.value == cleaned, form
