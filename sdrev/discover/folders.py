@@ -42,7 +42,8 @@ def summary_text(result: DiscoveryResult) -> str:
     head = (f"Scenario discovery for {result.model} ({result.method.upper()}) over "
             f"{result.source}: {result.simulations:,} runs ({scen}) in "
             f"{result.seconds_runs:.1f} s, boxes in {result.seconds_boxes:.1f} s.")
-    lines = [head, f"Outcome: {result.outcome}"]
+    lines = [head] + ([f"Question: {result.question}"] if result.question else []) + [
+        f"Outcome: {result.outcome}"]
     if result.label:
         lines.append(f"  ({result.label})")
     lines.append(f"It holds in {result.share:.0%} of the {len(result.holds):,} parameter sets"
@@ -104,7 +105,7 @@ def write(result: DiscoveryResult, folder, *, command: str = "", figures: bool =
         model = load(result.model_path)
         runs.write_json(stage / "manifest.json", runs.manifest(
             model, run_settings(model, scenario=result.base_scenario), command=command,
-            extra={"analysis": "discover", "outcome": result.outcome,
+            extra={"analysis": "discover", "outcome": result.outcome, "label": result.label,
                    "method": result.method, "scenarios": list(result.scenarios),
                    "source": result.source, "seed": result.seed,
                    "parameter_sets": len(result.holds), "undecided": result.undecided,

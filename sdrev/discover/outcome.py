@@ -5,7 +5,7 @@ run, written in a small language that is parsed (never evaluated as
 Python)::
 
     Technological Capability[network] @ 2030 > Technological Capability[lie] @ 2030
-    first_crossing(Technological Capability[network] - Technological Capability[lie], 0) < 2025
+    first_crossing(Technological Capability[network] - Technological Capability[lie], 0.01) < 2015
     time_average(Domestic Market Share, 2010, 2040) >= 0.5 and maximum(Network Development) > 0.3
     not (value_at("LIE R and D Spending", 2020) > 0.1 or Threshold Attainment @ end < 1)
 
@@ -34,7 +34,10 @@ or ``not`` is written in double quotes (``"R and D Spending"``).
 same parameter sets as every other scenario of the outcome); without it the
 variable runs under the base scenario. ``TIME`` is a number or ``end``
 (FINAL TIME); ``start`` is INITIAL TIME. A first crossing that never happens
-counts as +infinity (so ``first_crossing(...) < 2025`` is false for it).
+counts as +infinity (so ``first_crossing(...) < 2025`` is false for it); one
+that starts at or beyond the threshold crosses at INITIAL TIME, so the
+year one scenario gets ahead of another that starts level is a crossing of
+a small positive difference, as in the second example.
 The measures are those of :mod:`sdrev.measures`, as in the sensitivity
 specs.
 """

@@ -121,6 +121,8 @@ class DiscoveryResult:
     simulations : int
         Model runs made (parameter sets x scenarios).
     seconds_runs, seconds_boxes : float
+    question : str
+        The ``[discover]`` table's description, for its default outcome.
     """
 
     model: str
@@ -145,6 +147,7 @@ class DiscoveryResult:
     simulations: int
     seconds_runs: float = 0.0
     seconds_boxes: float = 0.0
+    question: str = ""
 
     @property
     def share(self) -> float:
@@ -402,5 +405,6 @@ def run(model: Model | str, *, outcome: str | None = None, spec: str | Path | No
         ranges=MappingProxyType({c: ranges[c] for c in varied}), fixed=fixed,
         samples=X, holds=y, undecided=int((~decided).sum()), boxes=boxes,
         trajectory=trajectory, simulations=len(sets) * len(scenarios),
-        seconds_runs=round(seconds_runs, 3), seconds_boxes=round(seconds_boxes, 3))
+        seconds_runs=round(seconds_runs, 3), seconds_boxes=round(seconds_boxes, 3),
+        question=defaults.description if own else "")
 
