@@ -25,6 +25,7 @@ import pandas as pd
 from sdrev.errors import InvalidValueError, SdrevError
 from sdrev.report.brief.figures import brief_figures
 from sdrev.report.brief.findings import (
+    MIN_PERIOD_SHARE,
     answer_text,
     caveats,
     dominant_loops,
@@ -295,7 +296,7 @@ def _uncertainty(brief: Brief) -> dict:
                      "range": f"{num(r.lower)} – {num(r.upper)}"})
     pairs = []
     ref = res.scenarios[0]
-    for out in res.outputs[:2]:
+    for out in res.outputs[:2] if len(res.pairwise) else ():
         p = res.pairwise[(res.pairwise["output"] == out) & (res.pairwise["other"] == ref)]
         for r in p.itertuples(index=False):
             pairs.append({"output": out, "scenario": r.scenario, "other": r.other,
@@ -313,7 +314,8 @@ def _levers(brief: Brief) -> dict | None:
     negative = bool((lev.parameters["s1"] < -0.02).any())
     above = bool((lev.parameters["s1"] > lev.parameters["value"] + 0.02).any())
     return {"method": lev.method, "index": lev.main_index, "n": lev.n, "runs": lev.runs,
-            "output": lev.output, "metric": metric_words(lev.metric),
+            "output": lev.output,
+            "metric": metric_words(lev.metric, brief.model.time.units),
             "parameters": _rows(lev.parameters, TOP_LEVERS),
             "loops": _rows(lev.loops, TOP_LEVERS), "count": len(lev.parameters),
             "settled": lev.settled, "odd_s1": negative or above}
@@ -330,7 +332,7 @@ def _loops(brief: Brief) -> dict | None:
             "sequence": [{"years": f"{e['start']:g}–{e['end']:g}",
                           "loops": ", ".join(loop_words(a, k) for k in e["loops"]),
                           "share": f"{e['share']:.0%}"}
-                         for e in mechanism_sequence(a, min_share=0.05)]}
+                         for e in mechanism_sequence(a, min_share=MIN_PERIOD_SHARE)]}
 
 
 def _regime(brief: Brief) -> dict | None:
@@ -407,11 +409,11 @@ def brief_context(brief: Brief, *, figures: bool = True) -> dict:
         "The model's metadata documents no omissions."]
     ctx["methods"] = _methods(brief)
     versions = runs.software_versions()
+    from importlib import metadata
     try:
-        from importlib import metadata
         versions["jinja2"] = metadata.version("jinja2")
-    except Exception:  # pragma: no cover - missing optional metadata
-        pass
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
+        versions["jinja2"] = "unknown"
     ctx["software"] = [{"name": k, "version": v} for k, v in versions.items()]
     ctx["created"] = brief.created
     return ctx

@@ -43,7 +43,7 @@ def brief_figures(brief: Brief) -> dict[str, str]:
         labels = dict(zip(lev.parameters["factor"], lev.parameters["label"]))
         kw = {"group": "parameters", "output": lev.output, "metric": lev.metric,
               "labels": labels, "title": f"What decides {lev.output} "
-                                         f"{metric_words(lev.metric)}"}
+                                         f"{metric_words(lev.metric, brief.model.time.units)}"}
         fig = (sobol_figure(lev.indices, **kw) if lev.method == "sobol" else
                index_bar_figure(lev.indices, index=lev.main_index, **kw))
         figs["levers"] = figure_uri(fig)

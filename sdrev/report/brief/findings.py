@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sdrev.report.brief.words import join, metric_words, num, value_with_unit
+from sdrev.report.brief.words import at_time, join, metric_words, num, value_with_unit
 
 if TYPE_CHECKING:
     from sdrev.report.brief.content import Brief
@@ -28,7 +28,7 @@ __all__ = ["MIN_LEAD_SHARE", "MIN_PERIOD_SHARE", "Finding", "answer_text", "cave
 MIN_LEAD_SHARE = 0.025
 #: Shortest period (share of the horizon) a merged mechanism sequence keeps:
 #: shorter ones are folded into their neighbour.
-MIN_PERIOD_SHARE = 0.05
+MIN_PERIOD_SHARE = 0.025
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,8 @@ def mechanism_sequence(analysis, *, min_share: float = 0.0) -> list[dict]:
 
     Consecutive documented periods (:attr:`LoopAnalysis.documented_periods`)
     led by the same loop set are merged; with ``min_share`` > 0, periods
-    shorter than that share of the horizon are folded into the previous
-    period (or the next, at the start) and neighbours merged again. Each
+    shorter than that share of the horizon (after the first) are folded into
+    the previous period and neighbours merged again. Each
     entry: ``loops`` (ids), ``start``, ``end``, ``share`` (mean share of the
     documented loops' change the set accounts for).
     """
@@ -100,9 +100,6 @@ def mechanism_sequence(analysis, *, min_share: float = 0.0) -> list[dict]:
                 kept[-1]["end"] = e["end"]  # a blip: the previous set carries on
             else:
                 _append(kept, e["loops"], e["start"], e["end"], e["shares"])
-        if len(kept) > 1 and kept[0]["end"] - kept[0]["start"] < minimum:
-            kept[1]["start"] = kept[0]["start"]
-            kept = kept[1:]
         out = kept
     for entry in out:
         entry["share"] = float(np.mean(entry.pop("shares")))
@@ -128,8 +125,9 @@ def sequence_words(analysis, sequence: list[dict]) -> str:
         if len(e["loops"]) != 1 or e["end"] - e["start"] < MIN_LEAD_SHARE * horizon:
             continue
         loop = e["loops"][0]
-        if leads and leads[-1][0] == loop and all(
-                loop in m["loops"] for m in sequence[leads[-1][3] + 1:i]):
+        if leads and leads[-1][0] == loop and (
+                e["start"] - leads[-1][2] < MIN_PERIOD_SHARE * horizon
+                or all(loop in m["loops"] for m in sequence[leads[-1][3] + 1:i])):
             leads[-1][2], leads[-1][3] = e["end"], i
         else:
             leads.append([loop, e["start"], e["end"], i])
@@ -172,12 +170,13 @@ def answer_text(brief: Brief) -> str:
     out = comp.outputs[0]
     units = comp.units.get(out, "")
     m = _metrics(brief, out)
-    end = float(comp.trajectories.index[-1])
+    tu = brief.model.time.units
+    end = at_time(float(comp.trajectories.index[-1]), tu)
     parts = []
     unc = brief.uncertainty
     if len(comp.runs) > 1:
         best, worst = m["final_value"].idxmax(), m["final_value"].idxmin()
-        parts.append(f"By {end:g}, {out} is highest under “{best}” "
+        parts.append(f"By {end}, {out} is highest under “{best}” "
                      f"({value_with_unit(m.at[best, 'final_value'], units)}) and lowest "
                      f"under “{worst}” ({value_with_unit(m.at[worst, 'final_value'], units)}) "
                      "with the model's own constants.")
@@ -185,7 +184,7 @@ def answer_text(brief: Brief) -> str:
         if len(changes):
             last = changes.iloc[-1]
             parts.append(f"“{last['before']}” leads at first, but “{last['after']}” "
-                         f"overtakes it around {last['year']:.0f}.")
+                         f"overtakes it around {at_time(round(last['year']), tu)}.")
         if unc is not None:
             p = unc.probability(out, best, worst)
             if p is not None:
@@ -195,16 +194,16 @@ def answer_text(brief: Brief) -> str:
         if len(reached):
             first = reached.index[0]
             parts.append(f"“{first}” is first to reach {num(m.at[first, 'threshold'])} "
-                         f"(in {reached.iloc[0]:.0f}; the threshold is "
+                         f"(in {at_time(round(reached.iloc[0]), tu)}; the threshold is "
                          f"{threshold_words(brief, out)}).")
     else:
         row = m.iloc[0]
         parts.append(f"Under “{m.index[0]}”, {out} goes from "
                      f"{value_with_unit(row['initial_value'], units)} to "
-                     f"{value_with_unit(row['final_value'], units)} by {end:g}.")
+                     f"{value_with_unit(row['final_value'], units)} by {end}.")
         if abs(row["peak_value"]) > max(abs(row["final_value"]), abs(row["initial_value"])) * 1.05:
             parts.append(f"It peaks at {value_with_unit(row['peak_value'], units)} "
-                         f"around {row['peak_time']:g}.")
+                         f"around {at_time(row['peak_time'], tu)}.")
         if unc is not None:
             o = unc.outcome(out, m.index[0])
             if o is not None:
@@ -226,11 +225,11 @@ def answer_text(brief: Brief) -> str:
             items = [f"{r.label} ({r.value:.0%})" for r in top.itertuples()]
             parts.append(f"Of the {len(lev.parameters)} uncertain parameters varied, "
                          f"{join(items)} matter most for {lev.output} "
-                         f"{metric_words(lev.metric)}: the share of its variance each "
+                         f"{metric_words(lev.metric, tu)}: the share of its variance each "
                          "accounts for, interactions included (total-order Sobol' index).")
         else:
             parts.append(f"The parameters that matter most for {lev.output} "
-                         f"{metric_words(lev.metric)} are "
+                         f"{metric_words(lev.metric, tu)} are "
                          f"{join([r.label for r in top.itertuples()])} "
                          f"({lev.method}, {lev.main_index}).")
         if lev.settled is False:
@@ -242,7 +241,8 @@ def answer_text(brief: Brief) -> str:
             parts.append(f"Among the feedback loops, the strength of {r['label']} "
                          f"matters most ({lev.main_index} {r['value']:.2f}).")
     if brief.loops is not None:
-        sequence = sequence_words(brief.loops, mechanism_sequence(brief.loops))
+        sequence = sequence_words(brief.loops, mechanism_sequence(
+            brief.loops, min_share=MIN_PERIOD_SHARE))
         if sequence:
             parts.append("In the reference run: " + sequence[0].lower() + sequence[1:])
         else:
@@ -278,7 +278,8 @@ def policy_findings(brief: Brief, figures: dict[str, str]) -> list[Finding]:
     out = comp.outputs[0]
     units = comp.units.get(out, "")
     m = _metrics(brief, out)
-    end = float(comp.trajectories.index[-1])
+    tu = brief.model.time.units
+    end = at_time(float(comp.trajectories.index[-1]), tu)
     traj = figures.get("trajectories", "the trajectory figure")
     found: list[Finding] = []
     unc = brief.uncertainty
@@ -286,22 +287,35 @@ def policy_findings(brief: Brief, figures: dict[str, str]) -> list[Finding]:
     # 1. where the scenarios end, and how sure that is
     if len(comp.runs) > 1:
         best = m["final_value"].idxmax()
-        text = (f"“{best}” gives the highest {out} by {end:g}: "
+        text = (f"“{best}” gives the highest {out} by {end}: "
                 f"{value_with_unit(m.at[best, 'final_value'], units)} with the model's own "
                 "constants")
         o = unc.outcome(out, best) if unc is not None else None
         if o is not None:
-            text += (f", {num(o['median'])} (90% range {num(o['lower'])}–{num(o['upper'])}) "
-                     f"over {unc.sets} plausible parameter sets")
+            text += (f"; over {unc.sets} plausible parameter sets its median is "
+                     f"{num(o['median'])} (90% range {num(o['lower'])}–{num(o['upper'])})")
         found.append(Finding("Which scenario comes out ahead", text + ".",
                              f"{traj}, Table “Outcomes under uncertainty”"
                              if unc is not None else traj))
+    else:
+        row = m.iloc[0]
+        text = (f"{out} goes from {value_with_unit(row['initial_value'], units)} to "
+                f"{value_with_unit(row['final_value'], units)} by {end}")
+        if abs(row["peak_value"]) > max(abs(row["final_value"]),
+                                        abs(row["initial_value"])) * 1.05:
+            text += (f"; it peaks at {value_with_unit(row['peak_value'], units)} around "
+                     f"{at_time(row['peak_time'], tu)}")
+        o = unc.outcome(out, m.index[0]) if unc is not None else None
+        if o is not None:
+            text += (f"; over {unc.sets} plausible parameter sets it ends between "
+                     f"{num(o['lower'])} and {num(o['upper'])} (90% range)")
+        found.append(Finding(f"How {out} develops", text + ".", traj))
     # 2. what happens when a mechanism or condition is cut
     for run in comp.runs[1:]:
         diff = m.at[run.label, "final_value"] - m.at[ref, "final_value"]
         base = m.at[ref, "final_value"]
         rel = f" ({diff / abs(base):+.0%})" if base and np.isfinite(base) else ""
-        text = (f"Compared with “{ref}”, {out} in {end:g} is {num(abs(diff), 2)} "
+        text = (f"Compared with “{ref}”, {out} in {end} is {num(abs(diff), 2)} "
                 f"{'lower' if diff < 0 else 'higher'}{rel} under “{run.label}”")
         if unc is not None:
             p = unc.probability(out, run.label, ref)
@@ -319,7 +333,7 @@ def policy_findings(brief: Brief, figures: dict[str, str]) -> list[Finding]:
         fig = figures.get("levers", "the lever table")
         if lev.main_index == "ST":
             text = (f"Of the uncertain quantities, {top['label']} matters most for {lev.output} "
-                    f"{metric_words(lev.metric)}: it accounts for {top['value']:.0%} of the "
+                    f"{metric_words(lev.metric, tu)}: it accounts for {top['value']:.0%} of the "
                     "outcome's variance, interactions included")
             if len(ranked) > 1:
                 nxt = ranked.iloc[1]
@@ -328,12 +342,13 @@ def policy_findings(brief: Brief, figures: dict[str, str]) -> list[Finding]:
                      "the outcome most.")
         else:
             text = (f"{top['label']} matters most for {lev.output} "
-                    f"{metric_words(lev.metric)} ({lev.method} {lev.main_index} "
+                    f"{metric_words(lev.metric, tu)} ({lev.method} {lev.main_index} "
                     f"{num(top['value'], 2)}).")
         found.append(Finding("Which lever matters most", text, fig))
     # 4. which mechanism leads when
     if brief.loops is not None:
-        words = sequence_words(brief.loops, mechanism_sequence(brief.loops))
+        words = sequence_words(brief.loops, mechanism_sequence(
+            brief.loops, min_share=MIN_PERIOD_SHARE))
         if words:
             found.append(Finding("Which mechanism leads when", words,
                                  figures.get("loops", "the loop table")))
@@ -359,9 +374,11 @@ def caveats(brief: Brief) -> list[str]:
     items = []
     omissions = list(brief.model.omissions)
     if omissions:
-        items.append("The model leaves out: " + omissions[0][:1].lower() + omissions[0][1:]
-                     + (f" (and {len(omissions) - 1} more omissions, listed below)"
-                        if len(omissions) > 1 else ""))
+        first = omissions[0].rstrip(". ")
+        items.append("The model leaves out: " + first[:1].lower() + first[1:]
+                     + (f" (and {len(omissions) - 1} more omissions, listed under "
+                        "“What the model assumes and leaves out”)." if len(omissions) > 1
+                        else "."))
     else:
         items.append("The model's metadata documents no omissions: ask its author what "
                      "it leaves out before relying on it.")

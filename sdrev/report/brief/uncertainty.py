@@ -14,26 +14,28 @@ marks as not identified are named as a caveat. The runs themselves are
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from sdrev.errors import InvalidValueError, ModelNotFoundError
+from sdrev.errors import InvalidValueError, ModelNotFoundError, UnknownNameError
 
 if TYPE_CHECKING:
     from sdrev.compare import Comparison, ScenarioUncertainty
     from sdrev.model import Model
 
-__all__ = ["DEFAULT_UNCERTAINTY_N", "DEFAULT_UNCERTAINTY_SEED", "BriefUncertainty",
+__all__ = ["DEFAULT_UNCERTAINTY_N", "DEFAULT_UNCERTAINTY_SEED", "OWN", "BriefUncertainty",
            "brief_uncertainty", "default_samples", "posterior_samples", "uncertain_factors"]
 
 #: Parameter sets of the default Latin hypercube.
 DEFAULT_UNCERTAINTY_N = 400
 #: Its seed.
 DEFAULT_UNCERTAINTY_SEED = 20240502
+#: Name under which the model's own constants run when it has no scenarios.
+OWN = "model_constants"
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +83,8 @@ class BriefUncertainty:
     def probability(self, output: str, label: str, other: str) -> float | None:
         """Share of the sets in which ``label`` ends above ``other``."""
         p = self.result.pairwise
+        if not len(p):
+            return None
         row = p[(p["output"] == output) & (p["scenario"] == label) & (p["other"] == other)]
         return None if not len(row) else float(row["probability"].iloc[0])
 
@@ -190,13 +194,19 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
     from sdrev.scenario import resolve_variable
 
     scenarios = [r.scenario for r in comparison.runs if r.scenario is not None and not r.params]
+    plain = [r for r in comparison.runs if r.scenario is None and not r.params]
+    if not scenarios and plain:
+        # the model's own constants (a model without scenarios): run them as one
+        from sdrev.scenario import Scenario
+        model = replace(model, scenarios={OWN: Scenario(OWN, "the model's own constants", {})})
+        scenarios, labels = [OWN], {**labels, OWN: plain[0].label}
     if not scenarios:
         raise InvalidValueError("no compared run is a plain scenario of the model")
     outputs = []
     for out in comparison.outputs:
         try:
             outputs.append(resolve_variable(model, out).name)
-        except Exception:  # a subscript element: not run under uncertainty
+        except UnknownNameError:  # a subscript element: not run under uncertainty
             continue
     if not outputs:
         raise InvalidValueError("no compared output is a scalar variable")
@@ -235,11 +245,9 @@ def _check_finite(result) -> None:
 
 
 def _relabel(result, labels: Mapping[str, str]):
-    from dataclasses import replace
-
     def names(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         frame = frame.copy()
-        for c in columns:
+        for c in (c for c in columns if c in frame.columns):
             frame[c] = frame[c].map(lambda v: labels.get(v, v))
         return frame
 

@@ -16,13 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sdrev.units import MISSING, reader_units
+from sdrev.units import MISSING, duration_label, reader_units
 
 if TYPE_CHECKING:
     from sdrev.compare import Comparison
     from sdrev.model import Model
 
-__all__ = ["clean_source", "join", "metric_words", "num", "relabel",
+__all__ = ["at_time", "clean_source", "join", "metric_words", "num", "relabel",
            "scenario_titles", "unit_text", "value_with_unit", "year"]
 
 #: A seed file name as the model library's sources once carried them
@@ -55,11 +55,23 @@ def join(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def metric_words(metric: str) -> str:
-    """A sensitivity metric id in words: ``value_at_2040`` -> ``in 2040``,
-    ``first_crossing_0.2`` -> ``time it first reaches 0.2``."""
+def at_time(value: float, units: str | None = "Year") -> str:
+    """A point of model time: ``2040`` for years, ``week 27`` otherwise."""
+    word = " ".join(str(units or "").split()).lower()
+    if word in ("year", "years", "yr"):
+        return f"{value:g}"
+    return f"{duration_label(units, plural=False)} {value:g}"
+
+
+def metric_words(metric: str, units: str | None = "Year") -> str:
+    """A sensitivity metric id in words: ``value_at_2040`` -> ``in 2040``
+    (``in week 60`` for a model in weeks), ``first_crossing_0.2`` -> ``(time
+    it first reaches 0.2)``."""
     if metric.startswith("value_at_"):
-        return f"in {metric.rsplit('_', 1)[-1]}"
+        try:
+            return "in " + at_time(float(metric.rsplit("_", 1)[-1]), units)
+        except ValueError:
+            return f"in {metric.rsplit('_', 1)[-1]}"
     if metric.startswith("first_crossing_"):
         return f"(time it first reaches {metric.rsplit('_', 1)[-1]})"
     return "(" + metric.replace("_", " ") + ")"
