@@ -26,8 +26,11 @@ def describe_text(model: Model) -> str:
     """Everything a user needs to know before running ``model``."""
     import pandas as pd
 
+    from sdrev.report.brief.words import clean_source
+
     out = [model.title, "=" * len(model.title)]
-    for label, text in (("Description", model.description), ("Source", model.source),
+    for label, text in (("Description", clean_source(model.description)),
+                        ("Source", clean_source(model.source)),
                         ("Question", model.question)):
         if text:
             out.append(f"{label}: {text}")
@@ -42,7 +45,7 @@ def describe_text(model: Model) -> str:
             for p in model.parameters]
     out += _section("Parameters", pd.DataFrame(rows).to_string(index=False) if rows else "none")
     out += _section("Scenarios", "\n".join(
-        f"{s.name}: {s.description}" + (
+        f"{s.name}" + (f" “{s.label}”" if s.label else "") + f": {s.description}" + (
             "\n    sets " + ", ".join(f"{k} = {v:g}" for k, v in s.params.items())
             if s.params else "")
         for s in model.scenarios.values()) or "none")
