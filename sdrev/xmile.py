@@ -89,6 +89,8 @@ def read_root(path: str | Path):
         raise ModelParseError(
             f"cannot parse {path.name}: <xmile> has no XML namespace "
             "(expected http://docs.oasis-open.org/xmile/ns/XMILE/v1.0)")
+    _wrap_variables(root)
+    _lookup_calls(root)
     for node in root.iter("{*}element"):  # "north, young": no space kept
         if node.get("subscript") is not None:
             node.set("subscript", ",".join(
@@ -96,6 +98,7 @@ def read_root(path: str | Path):
     macros = _expression_macros(root)
     dims = _dimensions_of(root)
     for stock in root.iter("{*}stock"):
+        _quote_flow_names(stock)
         _subscript_flows(stock, dims)
     for node in root.iter("{*}eqn", "{*}init_eqn"):
         if node.text and "*" in node.text and dims:
@@ -105,6 +108,93 @@ def read_root(path: str | Path):
         if node.text and _ROUND.search(node.text):
             node.text = rewrite_round(node.text)
     return root
+
+
+_VARIABLE_TAGS = ("aux", "stock", "flow", "gf", "module", "group")
+_PLAIN_NAME = re.compile(r"[^\W\d][\w $']*")
+
+
+def _local(node) -> str:
+    return node.tag.rsplit("}", 1)[-1] if isinstance(node.tag, str) else ""
+
+
+def _wrap_variables(root) -> None:
+    """Variables written straight in ``<model>`` (early Stella files) moved
+    into the ``<variables>`` element XMILE 1.0 puts them in."""
+    for model in root.iter("{*}model"):
+        if model.find("{*}variables") is not None:
+            continue
+        loose = [c for c in model if _local(c) in _VARIABLE_TAGS]
+        if not loose:
+            continue
+        ns = model.tag[1:].split("}", 1)[0] if model.tag.startswith("{") else ""
+        holder = model.makeelement(f"{{{ns}}}variables" if ns else "variables", {})
+        model.insert(model.index(loose[0]), holder)
+        for child in loose:
+            holder.append(child)  # moves it
+
+
+def _quote_flow_names(stock) -> None:
+    """A stock's ``<inflow>``/``<outflow>`` names one flow: names with
+    characters of expressions (``/``, ``,``, ``(``...) are quoted, so that
+    the name is read as a name."""
+    for node in stock:
+        if _local(node) not in ("inflow", "outflow"):
+            continue
+        text = (node.text or "").strip()
+        if text and not text.startswith('"') and not _PLAIN_NAME.fullmatch(text):
+            node.text = f'"{text}"'
+
+
+def _lookup_calls(root) -> None:
+    """XMILE's ``LOOKUP(table, x)`` written as PySD reads it: ``table(x)``.
+
+    ``table`` is a ``<gf>`` variable, or a variable with a graphical
+    function of its own (``<aux><eqn>..</eqn><gf>..</gf></aux>``), whose
+    table is then copied into a ``<gf>`` variable ``table lookup``.
+    """
+    import copy
+
+    tables, embedded = set(), {}
+    for variables in root.iter("{*}variables"):
+        for node in variables:
+            name = _name_key(node.get("name", ""))
+            if _local(node) == "gf":
+                tables.add(name)
+            elif node.find("{*}gf") is not None:
+                embedded[name] = node
+    if not tables and not embedded:
+        return
+    call = re.compile(r"(?<![\w.\"])LOOKUP\s*\(", re.IGNORECASE)
+    copies = {}
+    for node in root.iter("{*}eqn"):
+        text = node.text or ""
+        out, pos = [], 0
+        while (match := call.search(text, pos)) is not None:
+            try:
+                args, end = _call_args(text, match.end() - 1)
+            except ValueError:
+                break
+            key = _name_key(args[0]) if len(args) == 2 else ""
+            if key in embedded and key not in tables:
+                source = embedded[key]
+                table = copy.deepcopy(source.find("{*}gf"))
+                table.set("name", f"{source.get('name')} lookup")
+                copies[key] = table
+                target = f'"{source.get("name")} lookup"'
+            elif key in tables:
+                target = args[0].strip()
+            else:
+                out.append(text[pos:match.end()])
+                pos = match.end()
+                continue
+            out.append(f"{text[pos:match.start()]}{target}({args[1].strip()})")
+            pos = end
+        out.append(text[pos:])
+        node.text = "".join(out)
+    for key, table in copies.items():
+        source = embedded[key]
+        source.getparent().insert(source.getparent().index(source) + 1, table)
 
 
 def _dimensions_of(root) -> dict[str, list[str]]:

@@ -271,3 +271,26 @@ def test_subscripted_xmile_two_dimensions_element_equations_and_flows(tmp_path):
     assert data.attrs["engine"] == "sdrev"
     np.testing.assert_allclose(data["pop"].values[0, -1], expected)
     np.testing.assert_allclose(data["total"].values[0, -1], expected.sum(axis=1))
+
+
+def test_early_stella_layout_lookup_calls_and_special_flow_names(tmp_path):
+    import sdrev
+    import sdrev.ensemble as ens
+
+    # variables straight in <model> (no <variables>), LOOKUP() of a variable
+    # with its own graphical function and of a <gf>, a flow whose name holds
+    # characters of expressions
+    text = _xmile("").replace("<model><variables>\n\n    </variables></model>", """<model>
+        <aux name="shaped"><eqn>0</eqn><gf><xpts>0,10</xpts><ypts>0,20</ypts></gf></aux>
+        <gf name="table"><xpts>0,10</xpts><ypts>5,5</ypts></gf>
+        <aux name="via lookup"><eqn>LOOKUP(shaped, TIME) + LOOKUP(table, 3)</eqn></aux>
+        <stock name="s"><eqn>0</eqn><inflow>Flow_w/_odd,_name(1)</inflow></stock>
+        <flow name="Flow w/ odd, name(1)"><eqn>via_lookup</eqn></flow>
+    </model>""")
+    path = tmp_path / "early.stmx"
+    path.write_text(text)
+    frame = sdrev.load(path).simulate()
+    assert frame["via_lookup"].tolist() == [5, 7, 9, 11, 13]  # 2 t + 5
+    assert frame["s"].tolist() == [0, 5, 12, 21, 32]
+    data = ens.run(path, None, outputs=["s"], progress=False, workers=1)
+    np.testing.assert_allclose(data["s"].values[0], frame["s"])
