@@ -53,7 +53,9 @@ def summary_text(result: DiscoveryResult) -> str:
         boxes = result.boxes_for(target)
         lines.append(f"{title}:")
         if not boxes:
-            lines.append("  no box concentrates these runs (density floor not reached)")
+            lines.append("  no box concentrates these runs: none reaches the density floor and "
+                         "keeps twice their odds once restrictions that do not matter "
+                         "are dropped")
         for box in boxes:
             lines.append(f"  box {box.rank}: {box_sentence(result, box)}")
             qps = ", ".join(f"{r.factor} {r.qp:.1g}" for r in box.limits.itertuples())
