@@ -17,6 +17,10 @@ documented ranges (seed 1) is analysed
 Then ``sdrev sensitivity crrc_standards --spec crrc_standards_dominance -N
 1024`` is timed end to end as a command (``--sensitivity 0`` skips it).
 
+Wall times depend on what else the machine runs; CPU times (``*_cpu_s``:
+this process's threads, or a child process and its workers) much less, so
+rates are given both ways.
+
 Run::
 
     python benchmarks/loops.py [--runs 10000] [--sequential 40] [--sensitivity 1024]
@@ -26,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -62,29 +68,39 @@ def bench_simlin(model, samples, k: int):
         return None
     sim = simlin.load(str(model.path))
     sim.run(analyze_loops=True)  # warm
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(k):
         sim.run(overrides={c: float(samples[c].iloc[i]) for c in samples},
                 analyze_loops=True)
-    return k / (time.perf_counter() - start)
+    return k / (time.perf_counter() - start), k / (time.process_time() - cpu)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def compare_model(name: str, runs: int, sequential: int, check: int) -> dict:
     import sdrev
     import sdrev.loops as loops
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     out = subprocess.run([sys.executable, __file__, "--child", name, str(runs)],
                          check=True, capture_output=True, text=True).stdout
     fresh = time.perf_counter() - start
+    fresh_cpu = _children_cpu() - cpu
     assert f"runs {runs}" in out
     model = sdrev.load(name)
     samples = _samples(model, runs)
     loops.analyze_ensemble(model, _samples(model, 200, seed=3))  # warm the process
-    start = time.perf_counter()
-    result = loops.analyze_ensemble(model, samples)
+    start, cpu = time.perf_counter(), time.process_time()
+    result = loops.analyze_ensemble(model, samples, workers=1)
     warm = time.perf_counter() - start
-    rate_l = bench_simlin(model, samples, sequential)
+    warm_cpu = time.process_time() - cpu
+    start = time.perf_counter()
+    loops.analyze_ensemble(model, samples, workers=2)
+    warm2 = time.perf_counter() - start
+    rate_l, cpu_rate_l = bench_simlin(model, samples, sequential) or (None, None)
     start = time.perf_counter()
     worst = 0.0
     for i in range(check):
@@ -97,10 +113,16 @@ def compare_model(name: str, runs: int, sequential: int, check: int) -> dict:
     return {"model": name, "runs": runs, "loops": len(result.loops),
             "saved_times": len(result.times),
             "sdrev_warm_s": round(warm, 2), "sdrev_warm_runs_s": round(rate_w, 1),
+            "sdrev_warm_cpu_s": round(warm_cpu, 2),
+            "sdrev_warm_2_workers_s": round(warm2, 2),
             "sdrev_fresh_process_s": round(fresh, 2),
+            "sdrev_fresh_process_cpu_s": round(fresh_cpu, 2),
             "sdrev_fresh_runs_s": round(runs / fresh, 1),
             "pysimlin_runs_s": round(rate_l, 1) if rate_l else None,
+            "pysimlin_runs_per_cpu_s": round(cpu_rate_l, 1) if rate_l else None,
             "speedup_warm_vs_pysimlin": round(rate_w / rate_l, 1) if rate_l else None,
+            "speedup_warm_cpu_vs_pysimlin": round(runs / warm_cpu / cpu_rate_l, 1)
+            if rate_l else None,
             "speedup_fresh_vs_pysimlin": round(runs / fresh / rate_l, 1) if rate_l else None,
             "sdrev_per_run_analyze_runs_s": round(1 / per_run, 1),
             "max_abs_diff_vs_per_run": worst}
@@ -110,13 +132,15 @@ def sensitivity(n: int) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="sdrev-bench-")) / "run"
     cmd = [sys.executable, "-m", "sdrev.cli", "sensitivity", "crrc_standards", "--spec",
            "crrc_standards_dominance", "-N", str(n), "--out", str(folder)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     total = time.perf_counter() - start
+    total_cpu = _children_cpu() - cpu
     manifest = json.loads((folder / "manifest.json").read_text())
     timings = manifest.get("timings_seconds", {})
     return {"command": " ".join(["sdrev"] + cmd[3:-2]), "runs": manifest.get("runs"),
-            "total_s": round(total, 2), "loop_metrics_s": timings.get("loop_metrics"),
+            "total_s": round(total, 2), "total_cpu_s": round(total_cpu, 2),
+            "loop_metrics_s": timings.get("loop_metrics"),
             "simulation_s": timings.get("simulation"), "analysis_s": timings.get("analysis")}
 
 
@@ -130,6 +154,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--sensitivity", type=int, default=1024, metavar="N",
                         help="N of the dominance Sobol analysis (0: skip)")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "RUNS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -140,7 +165,11 @@ def main() -> None:
     out = {"models": results}
     if args.sensitivity:
         out["sensitivity"] = sensitivity(args.sensitivity)
-    print(json.dumps(out, indent=2))
+    out["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    text = json.dumps(out, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -362,6 +362,7 @@ class _Accumulator:
         self.pooled: dict[tuple, np.ndarray] = {}  # loop -> [r, b, runs, reinforcing, |s|]
         self.partition: dict[tuple, int] = {}
         self.labels: dict[tuple, tuple] = {}
+        # per analysis and partition: (unique rows of time + set bits, counts)
         self.sets: dict = {"all": {}, "documented": {}}
         self.registry: dict[tuple, int] = {}
         self.order: list[tuple] = []
@@ -425,15 +426,15 @@ class _Accumulator:
         self.labels.update(other.labels)
         remap = [self._global(loop) for loop in other.order]
         same = remap == list(range(len(remap)))
-        for analysis, counts in other.sets.items():
-            target = self.sets[analysis]
-            for (p, k, bits), count in counts.items():
-                if not same:
-                    flags = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
-                    full = np.zeros(len(self.registry), dtype=bool)
-                    full[[remap[j] for j in np.flatnonzero(flags)]] = True
-                    bits = np.packbits(full).tobytes().rstrip(b"\0")
-                target[(p, k, bits)] = target.get((p, k, bits), 0) + count
+        for analysis, parts in other.sets.items():
+            for p, blocks in parts.items():
+                for rows, counts in blocks:
+                    if not same:  # another worker met the loops in another order
+                        flags = np.unpackbits(rows[:, 2:], axis=1)[:, :len(remap)]
+                        full = np.zeros((len(rows), len(self.registry)), dtype=bool)
+                        full[:, remap] = flags.astype(bool)
+                        rows = np.concatenate([rows[:, :2], np.packbits(full, axis=1)], axis=1)
+                    self.sets[analysis].setdefault(p, []).append((rows, counts))
 
     def _global(self, loop) -> int:
         if loop not in self.registry:
@@ -457,11 +458,27 @@ class _Accumulator:
         width = rows.shape[-1]
         keys = rows.reshape(n * steps, width).view(np.dtype((np.void, width))).ravel()
         unique, counts = np.unique(keys, return_counts=True)
-        target = self.sets[analysis]
-        for key, count in zip(unique.tolist(), counts.tolist()):
-            k = int.from_bytes(key[:2], "big")
-            bits = key[2:].rstrip(b"\0")
-            target[(partition, k, bits)] = target.get((partition, k, bits), 0) + count
+        rows = np.frombuffer(unique.tobytes(), dtype=np.uint8).reshape(-1, width)
+        self.sets[analysis].setdefault(partition, []).append((rows, counts))
+
+    def _set_counts(self, analysis):
+        """``(partition, time index, set bits, count)`` of every set of at least
+        :data:`MIN_SET_SHARE` of the runs (blocks of all chunks merged)."""
+        out = []
+        for p, blocks in self.sets[analysis].items():
+            width = max(rows.shape[1] for rows, _ in blocks)
+            rows = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1])))
+                                   for r, _ in blocks])
+            counts = np.concatenate([c for _, c in blocks])
+            keys = np.ascontiguousarray(rows).view(np.dtype((np.void, width))).ravel()
+            unique, inverse = np.unique(keys, return_inverse=True)
+            total = np.bincount(inverse.ravel(), weights=counts)
+            keep = np.flatnonzero(total >= MIN_SET_SHARE * self.runs)
+            kept = np.frombuffer(unique[keep].tobytes(), dtype=np.uint8).reshape(-1, width)
+            for row, count in zip(kept, total[keep]):
+                out.append((p, int.from_bytes(row[:2].tobytes(), "big"),
+                            np.flatnonzero(np.unpackbits(row[2:])), int(round(count))))
+        return out
 
     def result(self, model, st, scenario, params, method, threshold) -> EnsembleLoopAnalysis:
         loops = sorted(self.pooled, key=lambda c: (len(c), c))
@@ -509,12 +526,9 @@ class _Accumulator:
         dominance = (pd.concat(frames, ignore_index=True) if frames
                      else pd.DataFrame(columns=_DOMINANCE_COLUMNS))
         set_rows = []
-        for analysis, counts in self.sets.items():
-            for (p, k, bits), count in counts.items():
-                if count < MIN_SET_SHARE * self.runs:
-                    continue
-                flags = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
-                members = [ids[self.order[j]] for j in np.flatnonzero(flags)]
+        for analysis in self.sets:
+            for p, k, members, count in self._set_counts(analysis):
+                members = [ids[self.order[j]] for j in members]
                 set_rows.append({"analysis": analysis, "partition": p,
                                  "time": self.times[k],
                                  "loops": tuple(sorted(members, key=id_sort_key)),
