@@ -13,14 +13,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from sdrev import library, translate
-from sdrev.errors import InvalidValueError
-from sdrev.scenario import Scenario, read_scenarios, resolve_parameter
+from sdrev import library
+from sdrev.errors import InvalidValueError, UnknownNameError, suggest
+from sdrev.naming import name_key, parse_number
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Loop", "Model", "Parameter", "TimeSettings", "Variable", "load"]
+    from sdrev.translate import Translation
+
+__all__ = ["TIME_CONTROLS", "Loop", "Model", "Parameter", "Scenario", "TimeSettings", "Variable",
+           "load", "read_scenarios", "resolve_parameter", "resolve_variable"]
 
 #: Vensim's control variables, which set the time axis rather than the model.
 CONTROL_NAMES = ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")
@@ -97,6 +100,38 @@ class Loop:
 
 
 @dataclass(frozen=True)
+class Scenario:
+    """A named set of parameter values.
+
+    Attributes
+    ----------
+    name : str
+        The id used on the command line (``no_strategic_guiding``).
+    description : str
+    params : mapping of str to float
+    label : str
+        A short name for people (``"Without strategic guiding"``), from the
+        metadata's optional ``label``; empty when none is given (see
+        :attr:`title`).
+    """
+
+    name: str
+    description: str
+    params: Mapping[str, float]
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """The label, or the id in words (``"no strategic guiding"``) without one."""
+        return self.label or self.name.replace("_", " ")
+
+
+#: Control variables a run may change, and PySD's keyword for each.
+TIME_CONTROLS = {"FINAL TIME": "final_time", "TIME STEP": "time_step",
+                 "SAVEPER": "saveper"}
+
+
+@dataclass(frozen=True)
 class Model:
     """A loaded model. Create it with :func:`load`.
 
@@ -137,7 +172,7 @@ class Model:
     scenarios: Mapping[str, Scenario]
     loops: tuple[Loop, ...]
     time: TimeSettings
-    translation: translate.Translation = field(repr=False)
+    translation: Translation = field(repr=False)
 
     @property
     def stocks(self) -> tuple[Variable, ...]:
@@ -210,6 +245,83 @@ class Model:
         return simulate(self, scenario=scenario, params=params)
 
 
+def read_scenarios(model: Model, table: Mapping) -> dict[str, Scenario]:
+    """Build the scenarios of ``model`` from its metadata table.
+
+    Raises
+    ------
+    InvalidValueError
+        If a scenario sets a constant the model does not have, or a value
+        that is not a number.
+    """
+    scenarios = {}
+    for name, entry in table.items():
+        values = {}
+        for key, value in dict(entry.get("params", {})).items():
+            try:
+                param = resolve_parameter(model, key)
+            except UnknownNameError as exc:
+                raise InvalidValueError(
+                    f"{model.path.with_suffix('.toml').name}: scenario {name!r}: {exc}") from None
+            values[param.name] = parse_number(value, f"scenario {name!r}, {key}")
+        scenarios[name] = Scenario(name, str(entry.get("description", "")),
+                                   MappingProxyType(values),
+                                   label=" ".join(str(entry.get("label", "")).split()))
+    return scenarios
+
+
+def resolve_parameter(model: Model, name: str) -> Parameter:
+    """Find the constant called ``name`` (Vensim, case-insensitive, or snake_case).
+
+    Raises
+    ------
+    UnknownNameError
+        Saying what ``name`` is if it is a variable but not a constant, and
+        suggesting close names otherwise.
+    """
+    key = name_key(name)
+    for param in model.parameters:
+        if key in (name_key(param.name), name_key(param.py_name)):
+            return param
+    for var in model.variables:
+        if key in (name_key(var.name), name_key(var.py_name)):
+            raise UnknownNameError(
+                f"{name!r} is a {var.kind} of {model.name}, not a constant; "
+                "only constants can be set")
+    names = [p.name for p in model.parameters] + list(TIME_CONTROLS)
+    raise UnknownNameError(
+        f"unknown parameter {name!r} in model {model.name}"
+        + (suggest(name, names) or "; see `sdrev describe " + model.name + "`"))
+
+
+def resolve_variable(model: Model, name: str, *,
+                     kinds: tuple[str, ...] = ("stock", "flow", "auxiliary")) -> Variable:
+    """Find the variable called ``name`` (Vensim, case-insensitive, or snake_case).
+
+    Parameters
+    ----------
+    model : Model
+    name : str
+    kinds : tuple of str, optional
+        The kinds of variable accepted (``"stock"``, ``"flow"``,
+        ``"auxiliary"``, ``"lookup"``, ``"data"``).
+
+    Raises
+    ------
+    UnknownNameError
+        Suggesting close names, or naming all valid ones when none is close.
+    """
+    key = name_key(name)
+    candidates = [v for v in model.variables if v.kind in kinds]
+    for var in candidates:
+        if key in (name_key(var.name), name_key(var.py_name)):
+            return var
+    valid = [v.name for v in candidates]
+    raise UnknownNameError(
+        f"unknown variable {name!r} in model {model.name}"
+        + (suggest(str(name), valid) or f"; valid variables: {', '.join(valid)}"))
+
+
 def load(name_or_path: str | Path) -> Model:
     """Load a model from the library or from any Vensim ``.mdl`` file.
 
@@ -227,6 +339,8 @@ def load(name_or_path: str | Path) -> Model:
     ModelNotFoundError, ModelParseError, InvalidValueError
     """
     path = library.resolve_model_path(name_or_path)
+    from sdrev import translate  # PySD loads here, not when sdrev.model is imported
+
     translation = translate.translate(path)
     pysd_model = translate.load_pysd(translation, initialize=True)
     doc = pysd_model.doc

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdrev.errors import InvalidValueError, ModelNotFoundError, UnknownNameError
+from sdrev.naming import name_key
 
 if TYPE_CHECKING:
     from sdrev.model import Model
@@ -156,7 +157,7 @@ def read_observations(path: str | Path, *, model: Model | None = None,
     if all(k in lower for k in _REQUIRED):
         observations = _long(frame.rename(columns={v: k for k, v in lower.items()}), file)
         if variable is not None:
-            observations = [o for o in observations if _key(o.variable) == _key(variable)]
+            observations = [o for o in observations if name_key(o.variable) == name_key(variable)]
             if not observations:
                 raise InvalidValueError(f"{file.name}: no observations of {variable!r}")
     else:
@@ -168,10 +169,6 @@ def read_observations(path: str | Path, *, model: Model | None = None,
     if model is not None:
         observations = [_validate(o, model, file) for o in observations]
     return tuple(observations)
-
-
-def _key(name: str) -> str:
-    return " ".join(str(name).replace("_", " ").split()).lower()
 
 
 def _with(obs: Observation, **changes) -> Observation:
@@ -226,7 +223,7 @@ def _wide(frame, file: Path, *, variable: str | None, column: str | None) -> lis
     names = {c: c for c in columns}
     if variable is not None:
         wanted = column or variable
-        match = [c for c in columns if _key(c) == _key(wanted)]
+        match = [c for c in columns if name_key(c) == name_key(wanted)]
         if not match:
             raise UnknownNameError(f"{file.name}: no column {wanted!r}; columns: "
                                    f"{', '.join(columns) or 'none'}")

@@ -9,51 +9,17 @@ bad input and suggest close valid names.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
-from sdrev.errors import InvalidValueError, UnknownNameError, suggest
-
-if TYPE_CHECKING:
-    from sdrev.model import Model, Parameter, Variable
+from sdrev.errors import InvalidValueError, UnknownNameError
+from sdrev.model import (TIME_CONTROLS, Model, Scenario, read_scenarios, resolve_parameter,
+                         resolve_variable)
+from sdrev.naming import name_key, parse_number
 
 __all__ = ["RunSettings", "Scenario", "check_samples", "read_scenarios",
            "resolve_parameter", "resolve_variable", "run_settings"]
-
-#: Control variables a run may change, and PySD's keyword for each.
-TIME_CONTROLS = {"FINAL TIME": "final_time", "TIME STEP": "time_step",
-                 "SAVEPER": "saveper"}
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A named set of parameter values.
-
-    Attributes
-    ----------
-    name : str
-        The id used on the command line (``no_strategic_guiding``).
-    description : str
-    params : mapping of str to float
-    label : str
-        A short name for people (``"Without strategic guiding"``), from the
-        metadata's optional ``label``; empty when none is given (see
-        :attr:`title`).
-    """
-
-    name: str
-    description: str
-    params: Mapping[str, float]
-    label: str = ""
-
-    @property
-    def title(self) -> str:
-        """The label, or the id in words (``"no strategic guiding"``) without one."""
-        return self.label or self.name.replace("_", " ")
-
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -73,83 +39,6 @@ class RunSettings:
     scenario: str | None
     params: Mapping[str, float]
     time: Mapping[str, float]
-
-
-def read_scenarios(model: Model, table: Mapping) -> dict[str, Scenario]:
-    """Build the scenarios of ``model`` from its metadata table.
-
-    Raises
-    ------
-    InvalidValueError
-        If a scenario sets a constant the model does not have, or a value
-        that is not a number.
-    """
-    scenarios = {}
-    for name, entry in table.items():
-        values = {}
-        for key, value in dict(entry.get("params", {})).items():
-            try:
-                param = resolve_parameter(model, key)
-            except UnknownNameError as exc:
-                raise InvalidValueError(
-                    f"{model.path.with_suffix('.toml').name}: scenario {name!r}: {exc}") from None
-            values[param.name] = _number(value, f"scenario {name!r}, {key}")
-        scenarios[name] = Scenario(name, str(entry.get("description", "")),
-                                   MappingProxyType(values),
-                                   label=" ".join(str(entry.get("label", "")).split()))
-    return scenarios
-
-
-def resolve_parameter(model: Model, name: str) -> Parameter:
-    """Find the constant called ``name`` (Vensim, case-insensitive, or snake_case).
-
-    Raises
-    ------
-    UnknownNameError
-        Saying what ``name`` is if it is a variable but not a constant, and
-        suggesting close names otherwise.
-    """
-    key = _key(name)
-    for param in model.parameters:
-        if key in (_key(param.name), _key(param.py_name)):
-            return param
-    for var in model.variables:
-        if key in (_key(var.name), _key(var.py_name)):
-            raise UnknownNameError(
-                f"{name!r} is a {var.kind} of {model.name}, not a constant; "
-                "only constants can be set")
-    names = [p.name for p in model.parameters] + list(TIME_CONTROLS)
-    raise UnknownNameError(
-        f"unknown parameter {name!r} in model {model.name}"
-        + (suggest(name, names) or "; see `sdrev describe " + model.name + "`"))
-
-
-def resolve_variable(model: Model, name: str, *,
-                     kinds: tuple[str, ...] = ("stock", "flow", "auxiliary")) -> Variable:
-    """Find the variable called ``name`` (Vensim, case-insensitive, or snake_case).
-
-    Parameters
-    ----------
-    model : Model
-    name : str
-    kinds : tuple of str, optional
-        The kinds of variable accepted (``"stock"``, ``"flow"``,
-        ``"auxiliary"``, ``"lookup"``, ``"data"``).
-
-    Raises
-    ------
-    UnknownNameError
-        Suggesting close names, or naming all valid ones when none is close.
-    """
-    key = _key(name)
-    candidates = [v for v in model.variables if v.kind in kinds]
-    for var in candidates:
-        if key in (_key(var.name), _key(var.py_name)):
-            return var
-    valid = [v.name for v in candidates]
-    raise UnknownNameError(
-        f"unknown variable {name!r} in model {model.name}"
-        + (suggest(str(name), valid) or f"; valid variables: {', '.join(valid)}"))
 
 
 def run_settings(model: Model, *, scenario: str | None = None,
@@ -180,7 +69,7 @@ def run_settings(model: Model, *, scenario: str | None = None,
     time: dict[str, float] = {}
     for name, raw in dict(params or {}).items():
         control = _control(name)
-        value = _number(raw, f"value of {name!r}")
+        value = parse_number(raw, f"value of {name!r}")
         if control:
             if not value > 0:
                 raise InvalidValueError(f"{name} must be positive, got {raw!r}")
@@ -202,27 +91,11 @@ def _check_time(model: Model, time: Mapping[str, float]) -> None:
 
 
 def _control(name: str) -> str | None:
-    key = _key(name)
+    key = name_key(name)
     for vensim, keyword in TIME_CONTROLS.items():
-        if key in (_key(vensim), keyword):
+        if key in (name_key(vensim), keyword):
             return keyword
     return None
-
-
-def _key(name: str) -> str:
-    return " ".join(str(name).replace("_", " ").split()).lower()
-
-
-def _number(raw: object, what: str) -> float:
-    if isinstance(raw, bool):
-        raise InvalidValueError(f"{what} must be a number, got {raw!r}")
-    try:
-        value = float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidValueError(f"{what} must be a number, got {raw!r}") from None
-    if not math.isfinite(value):
-        raise InvalidValueError(f"{what} must be a finite number, got {raw!r}")
-    return value
 
 
 def check_samples(model: Model, samples) -> None:
