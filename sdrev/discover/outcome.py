@@ -366,7 +366,7 @@ class _Parser:
         return Node("var", var=ref)
 
     def resolve(self, name: str, pos: int):
-        from sdrev.scenario import resolve_variable
+        from sdrev.model import resolve_variable
         try:
             var = resolve_variable(self.model, name)
         except UnknownNameError as exc:

@@ -299,8 +299,8 @@ def run(model: Model | str, *, outcome: str | None = None, spec: str | Path | No
     """
     from sdrev import ensemble
     from sdrev.ensemble.plan import sample_factors
-    from sdrev.model import Model, load
-    from sdrev.scenario import check_samples, resolve_parameter, run_settings
+    from sdrev.model import Model, load, resolve_parameter
+    from sdrev.scenario import check_samples, run_settings
 
     if not isinstance(model, Model):
         model = load(model)
