@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sdrev.report.brief.words import at_time, join, metric_words, num, value_with_unit
+from sdrev.report.brief.words import (
+    at_time,
+    join,
+    metric_words,
+    name_scenarios,
+    num,
+    value_with_unit,
+)
 
 if TYPE_CHECKING:
     from sdrev.report.brief.content import Brief
@@ -374,7 +381,7 @@ def caveats(brief: Brief) -> list[str]:
     items = []
     omissions = list(brief.model.omissions)
     if omissions:
-        first = omissions[0].rstrip(". ")
+        first = name_scenarios(omissions[0], brief.model).rstrip(". ")
         items.append("The model leaves out: " + first[:1].lower() + first[1:]
                      + (f" (and {len(omissions) - 1} more omissions, listed under "
                         "“What the model assumes and leaves out”)." if len(omissions) > 1

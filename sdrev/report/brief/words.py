@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from sdrev.compare import Comparison
     from sdrev.model import Model
 
-__all__ = ["at_time", "clean_source", "join", "metric_words", "num", "relabel",
+__all__ = ["at_time", "clean_source", "name_scenarios", "join", "metric_words", "num", "relabel",
            "scenario_titles", "unit_text", "value_with_unit", "year"]
 
 #: A seed file name as the model library's sources once carried them
@@ -106,6 +106,18 @@ def clean_source(text: str) -> str:
 def scenario_titles(model: Model) -> dict[str, str]:
     """Scenario id -> the name people read (metadata ``label``, else the id in words)."""
     return {name: s.title for name, s in model.scenarios.items()}
+
+
+def name_scenarios(text: str, model: Model) -> str:
+    """``text`` (an assumption, a description) with every scenario id that a
+    reader would not know (``no_strategic_guiding``) replaced by its quoted
+    title (“Without strategic guiding”)."""
+    out = str(text)
+    for name, scenario in sorted(model.scenarios.items(), key=lambda kv: -len(kv[0])):
+        if "_" in name:
+            out = re.sub(rf"(?<![\w/.]){re.escape(name)}(?![\w/.])", f"“{scenario.title}”",
+                         out)
+    return out
 
 
 def relabel(comparison: Comparison, model: Model) -> Comparison:
