@@ -142,19 +142,19 @@ class ExploreSession:
         self.message = pn.pane.HTML("", css_classes=["sdrev-message"], sizing_mode="stretch_width")
         names = [MODEL_CONSTANTS, *model.scenarios]
         self.scenario_select = pn.widgets.Select(
-            name="Scenario", options=names,
+            label="Scenario", options=names,
             value=self.scenario if self.scenario is not None else MODEL_CONSTANTS)
-        self.reset_button = pn.widgets.Button(name="Reset to scenario", button_type="default")
+        self.reset_button = pn.widgets.Button(label="Reset to scenario")
         self.band_toggle = pn.widgets.Checkbox(
-            name=(f"Uncertainty band (5-95%, {explorer.band_runs} runs over "
+            label=(f"Uncertainty band (5-95%, {explorer.band_runs} runs over "
                   + ("the posterior draws)" if explorer.posterior is not None
                      else "the ranges of the constants not moved)")), value=band)
         self.loops_button = pn.widgets.Button(
-            name="Loop dominance for these settings", button_type="primary",
+            label="Loop dominance for these settings",
             disabled=not model.loops)
         self.download = pn.widgets.FileDownload(
             callback=self._csv_file, filename=f"{model.name}-explore.csv",
-            label="Download runs (CSV)", button_type="success", embed=False)
+            label="Download runs (CSV)", embed=False)
         self.widgets = {}
         cards = []
         groups: dict[str, list] = {}
@@ -166,13 +166,13 @@ class ExploreSession:
                 title = (f"{c.name} ({c.units}, {c.low:g} to {c.high:g})" if c.units
                          else f"{c.name} ({c.low:g} to {c.high:g})")
                 if c.switch:
-                    w = pn.widgets.Checkbox(name=f"{c.name} (switch: on = 1)",
+                    w = pn.widgets.Checkbox(label=f"{c.name} (switch: on = 1)",
                                             value=self.values[c.name] == 1.0)
                     w.param.watch(lambda e, c=c: self._on_control(c.name, float(e.new)),
                                   "value")
                 else:
                     w = pn.widgets.FloatSlider(
-                        name=title, start=c.low, end=c.high, step=c.step,
+                        label=title, start=c.low, end=c.high, step=c.step,
                         value=self.values[c.name], format="0[.]00000",
                         sizing_mode="stretch_width")
                     w.param.watch(lambda e, c=c: self._on_control(c.name, e.new),
@@ -188,18 +188,18 @@ class ExploreSession:
                 "or subscripted): " + html.escape(", ".join(explorer.held)) + "</small>"))
         sliders = [c for c in explorer.controls if not c.switch]
         self.exact_name = pn.widgets.Select(
-            name="Set a value exactly", options={c.name: c.name for c in sliders},
+            label="Set a value exactly", options={c.name: c.name for c in sliders},
             css_classes=["sdrev-exact-name"])
         self.exact_value = pn.widgets.TextInput(
-            name="Value", placeholder="a number within the range",
+            label="Value", placeholder="a number within the range",
             css_classes=["sdrev-exact-value"])
-        self.exact_button = pn.widgets.Button(name="Set", css_classes=["sdrev-exact-set"])
-        self.exact_button.on_click(lambda e: self._on_control(self.exact_name.value,
-                                                              self.exact_value.value.strip()))
+        self.exact_button = pn.widgets.Button(label="Set", css_classes=["sdrev-exact-set"])
+        self.exact_button.on_click(lambda e: self._soon(self._on_exact))
+        self.exact_value.param.watch(lambda e: self._soon(self._on_exact), "enter_pressed")
         self.scenario_select.param.watch(self._on_scenario, "value")
-        self.reset_button.on_click(lambda e: self._on_scenario(None))
+        self.reset_button.on_click(lambda e: self._soon(lambda: self._on_scenario(None)))
         self.band_toggle.param.watch(lambda e: self.redraw(), "value")
-        self.loops_button.on_click(lambda e: self.draw_loops())
+        self.loops_button.on_click(lambda e: self._soon(self.draw_loops))
         self.source, figures = self._figures()
         self.table = pn.pane.HTML("", css_classes=["sdrev-outcomes"], sizing_mode="stretch_width")
         self.strip_source, self.strip = self._strip()
@@ -224,6 +224,8 @@ class ExploreSession:
                          sizing_mode="stretch_width")
         self.layout = pn.Row(sidebar, main, sizing_mode="stretch_width")
         self.redraw()
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.onload(self._url)  # the address bar exists once the page is served
         if refused:
             more = f" (and {len(refused) - MAX_LISTED} more)" if len(refused) > MAX_LISTED else ""
             self._say("Refused from the link: " + "; ".join(refused[:MAX_LISTED]) + more,
@@ -303,6 +305,20 @@ class ExploreSession:
             finally:
                 self._quiet = False
         self.redraw()
+
+    @staticmethod
+    def _soon(callback) -> None:
+        """Run ``callback`` holding the page's lock: Panel may deliver a button's click
+        outside it, where changing a Bokeh model directly would fail."""
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            doc.add_next_tick_callback(callback)
+        else:
+            callback()
+
+    def _on_exact(self) -> None:
+        typed = self.exact_value.value_input or self.exact_value.value  # as typed so far
+        self._on_control(self.exact_name.value, (typed or "").strip())
 
     def _on_scenario(self, event) -> None:
         if self._quiet:
