@@ -34,6 +34,7 @@ def subsidiary_capabilities(frame):
     return frame[columns]
 
 
+@pytest.mark.slow
 def test_model_uses_subscripts_for_subsidiaries_and_sources(runs):
     frame = runs["baseline"]
     subsidiary_capabilities(frame)
@@ -45,6 +46,7 @@ def test_model_uses_subscripts_for_subsidiaries_and_sources(runs):
             assert sum(sub in c and src in c for c in learning) == 1
 
 
+@pytest.mark.slow
 def test_huawei_zte_grows_capability_and_internationalisation_together(runs):
     hz = runs["huawei_zte"]
     cap = hz["technological_capability"]
@@ -65,12 +67,14 @@ def test_huawei_zte_grows_capability_and_internationalisation_together(runs):
     assert value.iloc[-1] > value.iloc[0] + 0.3
 
 
+@pytest.mark.slow
 def test_tcl_saic_ends_with_lower_capability(runs):
     tcl = runs["tcl_saic"]["technological_capability"].iloc[-1]
     assert tcl < runs["huawei_zte"]["technological_capability"].iloc[-1] - 0.1
     assert tcl < runs["baseline"]["technological_capability"].iloc[-1]
 
 
+@pytest.mark.slow
 def test_tcl_saic_loses_the_value_of_internationalisation(runs):
     tcl = runs["tcl_saic"]
     value = tcl["net_value_of_internationalisation"]
@@ -86,6 +90,7 @@ def test_tcl_saic_loses_the_value_of_internationalisation(runs):
     assert intl.iloc[-1] < intl.max() - 0.1
 
 
+@pytest.mark.slow
 def test_horizontal_sharing_off_lowers_weakest_subsidiary_and_mean(runs):
     on, off = runs["baseline"], runs["no_horizontal_sharing"]
     weakest_on = subsidiary_capabilities(on).min(axis=1)
