@@ -274,3 +274,22 @@ def test_names_with_keywords_are_quoted():
     outcome = discover.parse_outcome('"LIE R and D Spending"[lie] @ 2020 > 0.1', mt)
     assert [(v.name, v.scenario) for v in outcome.variables] == [("LIE R and D Spending",
                                                                    "lie")]
+
+
+@pytest.mark.slow
+def test_the_brief_shows_the_boxes_beside_the_regime_map(tmp_path):
+    """A model with a regime map and a [discover] outcome: the boxes in the brief."""
+    from sdrev.report import brief
+
+    built = brief.build_brief(sdrev.load("machine_tool_io"), sensitivity=False, loops=False,
+                              uncertainty=False)
+    found = built.discovery
+    assert found is not None and found.method == "cart" and found.boxes
+    (html,) = [p for p in brief.write_brief(built, tmp_path / "b", pdf=False)
+               if p.suffix == ".html"]
+    text = html.read_text(encoding="utf-8")
+    assert "Every condition at once" in text and "Scenario discovery" in text
+    assert discover.box_sentence(found, found.boxes[0]).split(" when ")[0] in text
+    without = brief.build_brief(sdrev.load("machine_tool_io"), sensitivity=False,
+                                loops=False, uncertainty=False, discover=False)
+    assert without.discovery is None

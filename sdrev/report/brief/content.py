@@ -45,7 +45,6 @@ from sdrev.report.brief.uncertainty import DEFAULT_UNCERTAINTY_N, BriefUncertain
 from sdrev.report.brief.words import (
     clean_source,
     metric_words,
-    name_scenarios,
     num,
     relabel,
     unit_text,
@@ -55,6 +54,7 @@ from sdrev.units import MISSING, duration_label
 
 if TYPE_CHECKING:
     from sdrev.compare import Comparison, RegimeMap
+    from sdrev.discover import DiscoveryResult
     from sdrev.loops import LoopAnalysis
     from sdrev.model import Model
 
@@ -75,6 +75,9 @@ SECTION_TITLES = {
 }
 #: Levers and loops listed in the tables.
 TOP_LEVERS = 8
+#: Parameter sets of the brief's scenario discovery (CART boxes; `sdrev discover`
+#: runs PRIM on more).
+DISCOVER_N = 2000
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +93,9 @@ class Brief:
     levers : Levers or None
     regime_map : RegimeMap or None
     uncertainty : BriefUncertainty or None
+    discovery : DiscoveryResult or None
+        Boxes of conditions under which each regime leads (models with a
+        regime map and a ``[discover]`` outcome).
     notes : tuple of str
         Parts left out and why.
     timings : mapping of str to float
@@ -109,6 +115,7 @@ class Brief:
     sources: Mapping[str, str] = field(default_factory=dict)
     created: str = ""
     uncertainty: BriefUncertainty | None = None
+    discovery: DiscoveryResult | None = None
 
 
 def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
@@ -116,7 +123,7 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
                 sensitivity_n: int = DEFAULT_SENSITIVITY_N, loops: bool = True,
                 compare: str | Path | None = None, regime_map: bool = True,
                 uncertainty: bool = True, posterior: str | Path | None = None,
-                uncertainty_n: int = DEFAULT_UNCERTAINTY_N,
+                uncertainty_n: int = DEFAULT_UNCERTAINTY_N, discover: bool = True,
                 progress: bool = False) -> Brief:
     """Gather (run or read) the results of a brief.
 
@@ -146,6 +153,10 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
         (default: a Latin hypercube over the documented ranges).
     uncertainty_n : int
         Parameter sets of the uncertainty runs.
+    discover : bool
+        For a model with a regime map and a ``[discover]`` outcome, find the
+        boxes of conditions under which each regime leads (CART over
+        :data:`DISCOVER_N` parameter sets, :func:`sdrev.discover.run`).
     progress : bool
         Progress bars of the ensemble runs.
 
@@ -230,8 +241,18 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
             start = _time.perf_counter()
             rmap = cmp.regime_map(model, progress=progress)
             timings["regime_map"] = _time.perf_counter() - start
+    found = None
+    if discover and rmap is not None:
+        from sdrev import discover as disc
+        if disc.discover_defaults(model).outcome:
+            start = _time.perf_counter()
+            try:
+                found = disc.run(model, n=DISCOVER_N, method="cart", progress=progress)
+            except SdrevError as exc:
+                notes.append(f"Scenario discovery left out: {exc}")
+            timings["discovery"] = _time.perf_counter() - start
     return Brief(model=model, comparison=comp, loops=analysis, levers=levers,
-                 regime_map=rmap, uncertainty=unc, notes=tuple(notes),
+                 regime_map=rmap, uncertainty=unc, discovery=found, notes=tuple(notes),
                  timings={k: round(v, 2) for k, v in timings.items()}, sources=sources,
                  created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -257,8 +278,7 @@ def _trajectories(brief: Brief) -> dict:
     model, comp = brief.model, brief.comparison
     scen = []
     for r in comp.runs:
-        desc = (name_scenarios(model.scenarios[r.scenario].description, model)
-                if r.scenario in model.scenarios else "")
+        desc = model.scenarios[r.scenario].description if r.scenario in model.scenarios else ""
         extra = ", ".join(f"{k} = {v:g}" for k, v in r.params.items())
         scen.append({"label": r.label, "description": desc, "params": extra})
     rows = []
@@ -352,7 +372,27 @@ def _regime(brief: Brief) -> dict | None:
             "end": f"{rmap.times[-1]:g}",
             "crossover": (f"{s['crossover_min']:.0f} and {s['crossover_max']:.0f} "
                           f"(median {s['crossover_median']:.0f})"
-                          if s["crossover_points"] else "")}
+                          if s["crossover_points"] else ""),
+            "discovery": _discovery(brief)}
+
+
+def _discovery(brief: Brief) -> dict | None:
+    """The boxes of conditions under which each regime leads, in words and limits."""
+    found = brief.discovery
+    if found is None:
+        return None
+    from sdrev.discover import box_sentence
+    boxes = [{"sentence": box_sentence(found, b),
+              "limits": [{"factor": r.factor, "low": num(r.low, 3), "high": num(r.high, 3),
+                          "qp": f"{r.qp:.1g}"} for r in b.limits.itertuples(index=False)]}
+             for b in found.boxes]
+    label = found.label or f"the outcome {found.outcome} holds"
+    none = [(found.label if target else found.label_fails) or
+            f"the outcome {'holds' if target else 'fails'}"
+            for target in (True, False) if not found.boxes_for(target)]
+    return {"label": label, "share": f"{found.share:.0%}", "sets": f"{len(found.holds):,}",
+            "factors": len(found.factors), "boxes": boxes, "none": none,
+            "method": found.method.upper()}
 
 
 #: Section key -> function from the Brief to the section's values (``None``:
@@ -405,9 +445,9 @@ def brief_context(brief: Brief, *, figures: bool = True) -> dict:
     ctx["time_word"] = duration_label(unit, plural=False).capitalize() if unit else "Time"
     ctx["time_plural"] = duration_label(unit)
     ctx["missing"] = MISSING
-    ctx["assumptions"] = [name_scenarios(a, model) for a in model.assumptions] or [
+    ctx["assumptions"] = list(model.assumptions) or [
         "The model's metadata documents no assumptions."]
-    ctx["omissions"] = [name_scenarios(o, model) for o in model.omissions] or [
+    ctx["omissions"] = list(model.omissions) or [
         "The model's metadata documents no omissions."]
     ctx["methods"] = _methods(brief)
     versions = runs.software_versions()
@@ -468,6 +508,14 @@ def _methods(brief: Brief) -> list[dict]:
                      f"{rmap.scenario or 'model'} scenario: {rmap.runs} runs, engine "
                      f"{rmap.engine}; crossover year = last change of the leading regime "
                      "(interpolated)"))
+    found = brief.discovery
+    if found is not None:
+        rows.append(("Scenario discovery", f"{found.method.upper()} boxes (scikit-learn "
+                     f"decision tree) over {found.source}, {found.simulations} runs on the "
+                     f"ensemble engine; outcome {found.outcome}; a box is a leaf at least half "
+                     "way in density from its class's share to 1, restrictions with a "
+                     "quasi-p-value above 0.05 dropped, kept if the odds of its class inside "
+                     "are at least twice those overall; `sdrev discover` runs PRIM"))
     if brief.timings:
         rows.append(("Computing time", ", ".join(f"{k} {v:.1f} s"
                                                  for k, v in brief.timings.items())))
