@@ -45,6 +45,7 @@ from sdrev.report.brief.uncertainty import DEFAULT_UNCERTAINTY_N, BriefUncertain
 from sdrev.report.brief.words import (
     clean_source,
     metric_words,
+    name_scenarios,
     num,
     relabel,
     unit_text,
@@ -278,7 +279,8 @@ def _trajectories(brief: Brief) -> dict:
     model, comp = brief.model, brief.comparison
     scen = []
     for r in comp.runs:
-        desc = model.scenarios[r.scenario].description if r.scenario in model.scenarios else ""
+        desc = (name_scenarios(model.scenarios[r.scenario].description, model)
+                if r.scenario in model.scenarios else "")
         extra = ", ".join(f"{k} = {v:g}" for k, v in r.params.items())
         scen.append({"label": r.label, "description": desc, "params": extra})
     rows = []
@@ -445,9 +447,9 @@ def brief_context(brief: Brief, *, figures: bool = True) -> dict:
     ctx["time_word"] = duration_label(unit, plural=False).capitalize() if unit else "Time"
     ctx["time_plural"] = duration_label(unit)
     ctx["missing"] = MISSING
-    ctx["assumptions"] = list(model.assumptions) or [
+    ctx["assumptions"] = [name_scenarios(a, model) for a in model.assumptions] or [
         "The model's metadata documents no assumptions."]
-    ctx["omissions"] = list(model.omissions) or [
+    ctx["omissions"] = [name_scenarios(o, model) for o in model.omissions] or [
         "The model's metadata documents no omissions."]
     ctx["methods"] = _methods(brief)
     versions = runs.software_versions()
