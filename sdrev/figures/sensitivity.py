@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from sdrev.figures.trajectories import save_figure
 from sdrev.units import time_label
 
-__all__ = ["index_bar_figure", "knockout_figure", "morris_figure", "output_figure",
+__all__ = ["index_bar_figure", "knockout_figure", "metric_title", "morris_figure",
+           "output_figure",
            "sobol_figure",
            "time_resolved_figure", "write_sensitivity_figures"]
 
@@ -31,6 +32,17 @@ _GREYS = ("0.15", "0.55", "0.8")
 def _select(indices: pd.DataFrame, group: str, output: str, metric: str) -> pd.DataFrame:
     return indices[(indices["group"] == group) & (indices["output"] == output)
                    & (indices["metric"] == metric)]
+
+
+def metric_title(metric: str) -> str:
+    """A metric id as a panel title: ``value_at_2040`` -> ``value in 2040``,
+    ``first_crossing_0.2`` -> ``time it first reaches 0.2``."""
+    for prefix, words in (("value_at_", "value in "),
+                          ("first_crossing_", "time it first reaches "),
+                          ("time_to_", "time to reach ")):
+        if metric.startswith(prefix):
+            return words + metric[len(prefix):].replace("_", " ")
+    return metric.replace("_", " ")
 
 
 def _labels(factors, labels: Mapping[str, str] | None):
@@ -69,8 +81,8 @@ def sobol_figure(indices: pd.DataFrame, *, group: str, output: str, metric: str,
     ax.axvline(0, color="0.3", linewidth=0.6)
     ax.set_xlabel("Sobol' index (bars: 95% interval)")
     more = len(order) - len(shown)
-    ax.set_title((title or f"{output}: {metric}") + (f"\n({more} smaller factors not shown)"
-                                                    if more > 0 else ""), fontsize=10)
+    ax.set_title((title or f"{output}: {metric_title(metric)}")
+                 + (f"\n({more} smaller factors not shown)" if more > 0 else ""), fontsize=10)
     ax.legend(frameon=False, loc="lower right")
     ax.grid(True, axis="x", color="0.88", linewidth=0.6)
     return fig
@@ -78,23 +90,31 @@ def sobol_figure(indices: pd.DataFrame, *, group: str, output: str, metric: str,
 
 def morris_figure(indices: pd.DataFrame, *, group: str, output: str, metric: str,
                   labels: Mapping[str, str] | None = None, title: str = "") -> Figure:
-    """Morris mu* against sigma, one point per factor, the largest labelled."""
+    """Morris mu* against sigma, one point per factor; the largest are numbered
+    beside their points and named in a key to the right, so that no two labels
+    can overlap however close the points lie."""
     part = _select(indices, group, output, metric)
     wide = part.pivot_table(index="factor", columns="index", values="value", dropna=False)
-    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
+    fig = Figure(figsize=(7.6, 4.6), layout="constrained")
     ax = fig.add_subplot()
     ax.scatter(wide["mu_star"], wide["sigma"], color="0.2", s=18)
-    top = wide["mu_star"].sort_values(ascending=False).index[:8]
-    for f in top:
-        ax.annotate(_labels([f], labels)[0], (wide.at[f, "mu_star"], wide.at[f, "sigma"]),
-                    fontsize=7, xytext=(3, 3), textcoords="offset points")
+    top = list(wide["mu_star"].sort_values(ascending=False).index[:8])
+    from matplotlib.lines import Line2D
+    key = []
+    for k, (f, name) in enumerate(zip(top, _labels(top, labels)), start=1):
+        ax.annotate(str(k), (wide.at[f, "mu_star"], wide.at[f, "sigma"]), fontsize=7,
+                    xytext=(3 + 7 * ((k - 1) % 2), 2 + 6 * ((k - 1) % 3)),
+                    textcoords="offset points", color="0.1")
+        key.append((Line2D([], [], linestyle="none", marker="$" + str(k) + "$",
+                           color="0.1", markersize=6), name))
     lim = float(np.nanmax([wide["mu_star"].max(), wide["sigma"].max(), 1e-12]))
-    ax.plot([0, lim], [0, lim], color="0.6", linestyle="--", linewidth=0.8,
-            label="sigma = mu*")
+    ax.plot([0, lim], [0, lim], color="0.6", linestyle="--", linewidth=0.8)
+    key.append((Line2D([], [], color="0.6", linestyle="--", linewidth=0.8), "sigma = mu*"))
     ax.set_xlabel("mu* (mean absolute elementary effect)")
     ax.set_ylabel("sigma (non-linearity and interactions)")
-    ax.set_title(title or f"{output}: {metric}", fontsize=10)
-    ax.legend(frameon=False)
+    ax.set_title(title or f"{output}: {metric_title(metric)}", fontsize=10)
+    ax.legend(*zip(*key), frameon=False, fontsize=7, loc="center left",
+              bbox_to_anchor=(1.0, 0.5))
     ax.grid(True, color="0.88", linewidth=0.6)
     return fig
 
@@ -114,46 +134,59 @@ def index_bar_figure(indices: pd.DataFrame, *, group: str, output: str, metric: 
             error_kw={"ecolor": "0.4", "capsize": 2, "linewidth": 0.8})
     ax.set_yticks(np.arange(len(part)), _labels(part["factor"], labels))
     ax.set_xlabel(index)
-    ax.set_title(title or f"{output}: {metric}", fontsize=10)
+    ax.set_title(title or f"{output}: {metric_title(metric)}", fontsize=10)
     ax.grid(True, axis="x", color="0.88", linewidth=0.6)
     return fig
 
 
 def time_resolved_figure(time_resolved: pd.DataFrame, *, group: str, output: str,
-                         index: str = "S1", labels: Mapping[str, str] | None = None,
-                         top: int = 6, title: str = "", time_units: str = "") -> Figure:
-    """Indices over time, stacked: the ``top`` factors, the others, and for S1
-    the share left to interactions (1 - sum of S1); ``time_units`` (the
-    model's) labels the x axis."""
+                         index: str = "ST", labels: Mapping[str, str] | None = None,
+                         top: int = 5, title: str = "", time_units: str = "") -> Figure:
+    """Indices over time as lines, one colour per factor: the ``top`` factors by
+    mean ``index``, ``index`` solid and its companion (S1 for ST, ST for S1)
+    dashed when the table has it. Lines, not a stack: total-order indices do
+    not add up to one. ``time_units`` (the model's) labels the x axis."""
     part = time_resolved[(time_resolved["group"] == group)
-                         & (time_resolved["output"] == output)
-                         & (time_resolved["index"] == index)]
-    wide = part.pivot_table(index="time", columns="factor", values="value", dropna=False)
-    wide = wide.clip(lower=0).fillna(0.0)
-    order = wide.mean().sort_values(ascending=False).index
+                         & (time_resolved["output"] == output)]
+    wide = {i: part[part["index"] == i].pivot_table(index="time", columns="factor",
+                                                    values="value", dropna=False)
+            for i in dict.fromkeys(part["index"])}
+    if index not in wide:
+        raise ValueError(f"index {index!r} is not in the table; valid: {', '.join(wide)}")
+    main = wide[index]
+    order = main.mean().sort_values(ascending=False).index
     shown = list(order[:top])
-    layers = [wide[f].to_numpy() for f in shown]
-    names = _labels(shown, labels)
-    rest = wide[list(order[top:])].sum(axis=1).to_numpy()
-    if len(order) > top:
-        layers.append(rest)
-        names.append(f"{len(order) - top} other factors")
-    if index == "S1":
-        layers.append(np.clip(1 - wide.sum(axis=1).to_numpy(), 0, None))
-        names.append("interactions (1 - sum S1)")
+    other = {"ST": "S1", "S1": "ST"}.get(index)
     fig = Figure(figsize=(7.2, 4.0), layout="constrained")
     ax = fig.add_subplot()
-    colors = [str(g) for g in np.linspace(0.1, 0.85, len(layers))]
-    hatches = ["", "//", "..", "\\\\", "xx", "--", "++", "oo"]
-    polys = ax.stackplot(wide.index.to_numpy(), *layers, labels=names, colors=colors,
-                         edgecolor="white", linewidth=0.4)
-    for k, poly in enumerate(polys):
-        poly.set_hatch(hatches[k % len(hatches)])
+    greys = [str(g) for g in np.linspace(0.05, 0.6, max(1, len(shown)))]
+    markers = ("o", "s", "^", "D", "v", "x", "+", "*")
+    for k, (factor, name) in enumerate(zip(shown, _labels(shown, labels))):
+        style = {"color": greys[k], "marker": markers[k % len(markers)], "markevery": 0.1,
+                 "markersize": 4, "linewidth": 1.6}
+        ax.plot(main.index.to_numpy(dtype=float), main[factor].to_numpy(dtype=float),
+                label=name, **style)
+        if other in wide and factor in wide[other]:
+            ax.plot(wide[other].index.to_numpy(dtype=float),
+                    wide[other][factor].to_numpy(dtype=float), linestyle="--",
+                    **{**style, "linewidth": 1.0})
+    from matplotlib.lines import Line2D
+    handles, names = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="0.3", linewidth=1.6))
+    names.append(f"solid: {index}")
+    if other in wide:
+        handles.append(Line2D([], [], color="0.3", linewidth=1.0, linestyle="--"))
+        names.append(f"dashed: {other}")
+    ax.axhline(0, color="0.5", linewidth=0.6)
     ax.set_xlabel(time_label(time_units))
-    ax.set_ylabel(f"{index} (stacked)")
-    ax.set_title(title or f"{output}: time-resolved {index}", fontsize=10)
-    ax.set_xlim(wide.index.min(), wide.index.max())
-    ax.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_ylabel("Sensitivity index (share of variance)")
+    more = len(order) - len(shown)
+    ax.set_title((title or f"{output}: sensitivity over time")
+                 + (f" ({more} smaller factors not shown)" if more > 0 else ""), fontsize=10)
+    ax.set_xlim(main.index.min(), main.index.max())
+    ax.grid(True, color="0.88", linewidth=0.6)
+    ax.legend(handles, names, frameon=False, fontsize=7, loc="center left",
+              bbox_to_anchor=(1.0, 0.5))
     return fig
 
 
@@ -162,7 +195,8 @@ def knockout_figure(knockout: pd.DataFrame, *, title: str = "Loop knockout") -> 
 
     One panel per output metric, one bar per loop.
     """
-    keys = list(dict.fromkeys(zip(knockout["output"], knockout["metric"])))
+    finite = knockout[np.isfinite(knockout["relative_change"].astype(float))]
+    keys = list(dict.fromkeys(zip(finite["output"], finite["metric"])))  # no empty panel
     cols = min(3, max(1, len(keys)))
     rows = int(np.ceil(len(keys) / cols)) or 1
     loops = list(dict.fromkeys(knockout["loop"]))
@@ -176,7 +210,7 @@ def knockout_figure(knockout: pd.DataFrame, *, title: str = "Loop knockout") -> 
         ax.barh(np.arange(len(loops)), rel, color=["0.25" if v < 0 else "0.65" for v in rel])
         ax.axvline(0, color="0.3", linewidth=0.6)
         ax.set_yticks(np.arange(len(loops)), loops, fontsize=7)
-        ax.set_title(f"{output}\n{metric}", fontsize=8)
+        ax.set_title(f"{output}\n{metric_title(metric)}", fontsize=8)
         ax.set_xlabel("change (%)", fontsize=7)
         ax.tick_params(axis="x", labelsize=7)
     for ax in list(axes.flat)[len(keys):]:
@@ -205,8 +239,9 @@ def output_figure(indices: pd.DataFrame, *, group: str, output: str, metrics: li
             _morris_axes(ax, part, labels)
         else:
             _bar_axes(ax, part, index, labels)
-        ax.set_title(metric, fontsize=9)
-    fig.suptitle(f"{output} ({group}, {method})", fontsize=10)
+        ax.set_title(metric_title(metric), fontsize=9)
+    what = "loop strengths" if group == "loops" else "uncertain parameters"
+    fig.suptitle(f"{output}: what decides it ({what}, {method})", fontsize=10)
     return fig
 
 
@@ -276,13 +311,12 @@ def write_sensitivity_figures(result, folder: Path, *,
     if len(tr):
         for group, output in dict.fromkeys(zip(tr["group"], tr["output"])):
             labels = {f.name: f.label for f in result.spec.group(group)}
-            for index in [i for i in ("S1", "ST") if i in set(tr["index"])] or \
-                    [result.main_index]:
-                fig = time_resolved_figure(
-                    tr, group=group, output=output, index=index, labels=labels,
-                    time_units=result.model.time.units)
-                stem = folder / _slug(f"time_resolved_{index}_{group}_{output}")
-                paths += save_figure(fig, stem, formats=formats)
+            present = set(tr.loc[(tr["group"] == group) & (tr["output"] == output), "index"])
+            index = next((i for i in ("ST", "S1") if i in present), result.main_index)
+            fig = time_resolved_figure(tr, group=group, output=output, index=index,
+                                       labels=labels, time_units=result.model.time.units)
+            stem = folder / _slug(f"time_resolved_{group}_{output}")
+            paths += save_figure(fig, stem, formats=formats)
     if len(result.knockout):
         paths += save_figure(knockout_figure(result.knockout), folder / "loop_knockout",
                              formats=formats)
