@@ -3,7 +3,9 @@
 :func:`dominance_probability_figure` draws, for each documented loop of an
 :class:`~sdrev.loops.EnsembleLoopAnalysis`, the share of runs in which it
 dominates at each time: one band per loop, stacked top to bottom, filled
-from 0 to the probability, with a 50% guide line.
+from 0 to the probability, with a 50% guide line. A loop outside the
+partition holding most documented loops is marked "own partition": it is
+compared only with the loops sharing its stocks.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def dominance_probability_figure(result, *, documented: bool = True,
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
     colours = _colours(len(ids))
     table = result.dominance
+    parts = dict(zip(result.loops["id"], result.loops["partition"]))
+    main = result.main_partition()
     for ax, loop_id, colour in zip(axes, ids, colours):
         part = table[table["loop"] == loop_id]
         t = part["time"].to_numpy(dtype=float)
@@ -50,6 +54,8 @@ def dominance_probability_figure(result, *, documented: bool = True,
         ax.set_yticks([0, 0.5, 1])
         ax.set_yticklabels(["0", "50%", "100%"], fontsize=7)
         label = f"{loop_id} {names.get(loop_id, '')}".strip()
+        if parts.get(loop_id) != main:  # competes only with loops of its own stocks
+            label += "\n(own partition)"
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)

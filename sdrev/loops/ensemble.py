@@ -153,15 +153,33 @@ class EnsembleLoopAnalysis:
                                    categories=list(self.documented)),
             "relative_score": self.relative.reshape(-1)})
 
-    def leading(self, *, documented: bool = True) -> pd.DataFrame:
+    def main_partition(self) -> int | None:
+        """The cycle partition holding most documented loops (ties: the lowest)."""
+        parts = dict(zip(self.loops["id"], self.loops["partition"]))
+        counts = pd.Series([parts[d] for d in self.documented if d in parts], dtype=float)
+        if counts.empty:
+            return None
+        tally = counts.value_counts()
+        return int(min(tally[tally == tally.max()].index))
+
+    def leading(self, *, documented: bool = True, partition: int | None = None
+                ) -> pd.DataFrame:
         """The most probable dominant documented loop at each time, its
         probability, and how long it keeps leading: ``start``, ``end``,
-        ``loop``, ``name``, ``probability`` (mean over the period)."""
+        ``loop``, ``name``, ``probability`` (mean over the period).
+
+        Loops are compared within one cycle partition (they only compete
+        where they share stocks): by default :meth:`main_partition`.
+        """
         column = "documented_probability" if documented else "probability"
+        empty = pd.DataFrame(columns=["start", "end", "loop", "name", "probability"])
         wide = self.dominance.pivot(index="time", columns="loop", values=column)
-        if wide.empty:
-            return pd.DataFrame(columns=["start", "end", "loop", "name", "probability"])
-        wide = wide[[c for c in self.documented if c in wide.columns]]
+        part = self.main_partition() if partition is None else partition
+        parts = dict(zip(self.loops["id"], self.loops["partition"]))
+        cols = [c for c in self.documented if c in wide.columns and parts.get(c) == part]
+        if wide.empty or not cols:
+            return empty
+        wide = wide[cols]
         best = wide.idxmax(axis=1).where(wide.max(axis=1) > 0, "")
         names = dict(zip(self.loops["id"], self.loops["name"]))
         rows, start = [], 0
@@ -176,13 +194,16 @@ class EnsembleLoopAnalysis:
                              "loop": labels[start], "name": names.get(labels[start], ""),
                              "probability": float(p.mean())})
             start = k
-        return pd.DataFrame(rows, columns=["start", "end", "loop", "name", "probability"])
+        return pd.DataFrame(rows, columns=empty.columns)
 
     def text(self) -> str:
         """A few lines: which mechanism leads when, and how sure that is."""
+        names = dict(zip(self.loops["id"], self.loops["name"]))
+        parts = dict(zip(self.loops["id"], self.loops["partition"]))
+        main = self.main_partition()
         lines = [f"{self.model}: loop dominance over {self.runs} runs"
-                 f"{f' ({self.scenario})' if self.scenario else ''}, {self.method}; among "
-                 "the documented loops:"]
+                 f"{f' ({self.scenario})' if self.scenario else ''}, {self.method}; the "
+                 "most probable leader among the documented loops:"]
         table = self.leading()
         if table.empty:
             lines.append("  no documented loop is active")
@@ -190,6 +211,11 @@ class EnsembleLoopAnalysis:
             label = f"{row.loop} {row.name}".strip()
             lines.append(f"  {row.start:g}-{row.end:g}: {label} leads in "
                          f"{100 * row.probability:.0f}% of runs (mean over the period)")
+        apart = [d for d in self.documented if parts.get(d) != main]
+        if apart:
+            shown = ", ".join(f"{d} {names.get(d, '')}".strip() for d in apart)
+            lines.append(f"  (not compared: {shown}, which share(s) no stock with the "
+                         "others: a loop dominates only among loops of its own partition)")
         return "\n".join(lines)
 
     def write(self, folder, *, command: str = "", model=None, figures: bool = True,
