@@ -10,9 +10,9 @@ loop-knockout experiment (each loop gain set to 0 in turn).
 
 A spec's loop metrics (``[[loop_metric]]``: the time dominance shifts from
 one loop to another, a loop's relative score at a time, its share of
-dominance) take one loop analysis (:func:`sdrev.loops.analyze`) per sampled
-run, spread over worker processes (:mod:`sdrev.sensitivity.loop_metrics`),
-and join the scalar metrics as the output ``"loop dominance"``: indices,
+dominance) come from the loop scores of all sampled runs at once (the same
+numbers as one :func:`sdrev.loops.analyze` per run;
+:mod:`sdrev.sensitivity.loop_metrics`), and join the scalar metrics as the output ``"loop dominance"``: indices,
 convergence, knockout, tables, figures and summary all include them.
 
 :func:`write` puts the tables, figures and a manifest into a run folder;
@@ -420,7 +420,7 @@ class _Context:
 
     def loop_metrics(self, frame: pd.DataFrame, *, note: str = "",
                      progress: bool | None = None) -> dict:
-        """``{("loop dominance", metric): values}``: one loop analysis per row.
+        """``{("loop dominance", metric): values}``: each row's loop analysis.
 
         ``note``: the factor group, to add a warning for shifts that never happen.
         """
