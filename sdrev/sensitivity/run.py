@@ -12,7 +12,8 @@ A spec's loop metrics (``[[loop_metric]]``: the time dominance shifts from
 one loop to another, a loop's relative score at a time, its share of
 dominance) come from the loop scores of all sampled runs at once (the same
 numbers as one :func:`sdrev.loops.analyze` per run;
-:mod:`sdrev.sensitivity.loop_metrics`), and join the scalar metrics as the output ``"loop dominance"``: indices,
+:mod:`sdrev.sensitivity.loop_metrics`), and join the scalar metrics as the
+output ``"loop dominance"``: indices,
 convergence, knockout, tables, figures and summary all include them.
 
 :func:`write` puts the tables, figures and a manifest into a run folder;
