@@ -221,6 +221,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, words, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_cli_writes_a_run_folder(tmp_path, capsys):
     out = tmp_path / "d"
     assert main(["discover", str(FIXTURE), "-N", "500", "--seed", "3", "--out", str(out),
