@@ -294,3 +294,28 @@ def test_early_stella_layout_lookup_calls_and_special_flow_names(tmp_path):
     assert frame["s"].tolist() == [0, 5, 12, 21, 32]
     data = ens.run(path, None, outputs=["s"], progress=False, workers=1)
     np.testing.assert_allclose(data["s"].values[0], frame["s"])
+
+
+def test_subrange_dimension_and_one_dimensional_wildcard(tmp_path):
+    import sdrev
+    import sdrev.ensemble as ens
+
+    path = tmp_path / "subrange.xmile"
+    values = "".join(f'<element subscript="{e}"><eqn>{v}</eqn></element>'
+                     for e, v in zip("nsew", (1, 2, 3, 4)))
+    upper = '<dimensions><dim name="Upper"/></dimensions>'
+    path.write_text(_xmile(
+        f'<aux name="x"><dimensions><dim name="Region"/></dimensions>{values}</aux>'
+        f'<aux name="y">{upper}<eqn>x[Upper] * 10</eqn></aux>'
+        f'<stock name="pop">{upper}<eqn>y[Upper]</eqn><inflow>grow</inflow></stock>'
+        f'<flow name="grow">{upper}<eqn>x[Upper]</eqn></flow>'
+        '<aux name="total"><eqn>SUM(pop[*])</eqn></aux>').replace(
+        "<model>", '<dimensions><dim name="Region">' + "".join(
+            f'<elem name="{e}"/>' for e in "nsew") + '</dim><dim name="Upper">'
+        '<elem name="n"/><elem name="e"/></dim></dimensions><model>'))
+    frame = sdrev.load(path).simulate()
+    assert frame["total"].tolist() == [40, 44, 48, 52, 56]  # (10 + t) + (30 + 3 t)
+    data = ens.run(path, None, outputs=["pop", "total"], progress=False, workers=1)
+    assert data.attrs["engine"] == "sdrev"
+    np.testing.assert_allclose(data["total"].values[0], frame["total"])
+    np.testing.assert_allclose(data["pop"].values[0, -1], [14, 42])
