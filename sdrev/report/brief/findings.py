@@ -163,7 +163,7 @@ def threshold_words(brief: Brief, output: str) -> str:
     if limit is not None:
         return "the threshold set in the model's metadata"
     return ("halfway from its starting value to the most extreme final value of the "
-            "scenarios (a reference point, not a target named by the source)")
+            "scenarios, a reference point rather than a target named by the source")
 
 
 def _metrics(brief: Brief, output: str):
@@ -345,8 +345,8 @@ def policy_findings(brief: Brief, figures: dict[str, str]) -> list[Finding]:
             if len(ranked) > 1:
                 nxt = ranked.iloc[1]
                 text += f", against {nxt['value']:.0%} for the next, {nxt['label']}"
-            text += (". Narrowing it (better data, or a policy that fixes it) narrows "
-                     "the outcome most.")
+            text += (". Pinning it down, by better data or by a policy that sets it, "
+                     "narrows the range of outcomes most.")
         else:
             text = (f"{top['label']} matters most for {lev.output} "
                     f"{metric_words(lev.metric, tu)} ({lev.method} {lev.main_index} "
