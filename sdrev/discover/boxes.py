@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sdrev.errors import InvalidValueError
+
 __all__ = ["MAX_QP", "METHODS", "MIN_ODDS_RATIO", "Box", "BoxSearch", "cart_boxes",
            "density_floor", "odds_ratio", "prim_boxes", "quasi_p"]
 
@@ -217,7 +219,12 @@ def prim_boxes(X: pd.DataFrame, y: np.ndarray, *, target: bool = True, max_boxes
     """
     import logging
 
-    import prim
+    try:
+        import prim
+    except ImportError:
+        raise InvalidValueError(
+            "PRIM needs the `prim` package (GPL-3, so not installed with sdrev): "
+            "pip install \"sdrev[prim]\", or use --method cart") from None
 
     cases = np.asarray(y, dtype=bool) == target
     logging.getLogger("prim").setLevel(logging.WARNING)
