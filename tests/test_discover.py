@@ -194,6 +194,13 @@ def test_given_samples_and_option_errors(model):
             discover.run(model, **kwargs)
 
 
+def test_prim_without_its_package_says_how_to_install_it(model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "prim", None)  # `import prim` raises ImportError
+    with pytest.raises(InvalidValueError, match=r'pip install "sdrev\[prim\]"'):
+        discover.run(model, n=200, seed=1, method="prim")
+    assert discover.run(model, n=200, seed=1, method="cart").boxes is not None
+
+
 # -- command line ---------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, words", [
