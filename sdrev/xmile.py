@@ -97,6 +97,8 @@ def read_root(path: str | Path):
                 e.strip() for e in node.get("subscript").split(",")))
     macros = _expression_macros(root)
     dims = _dimensions_of(root)
+    names = {_name_key(n.get("name", "")) for n in root.iter(
+        "{*}aux", "{*}stock", "{*}flow", "{*}gf")}
     for stock in root.iter("{*}stock"):
         _quote_flow_names(stock)
         _subscript_flows(stock, dims)
@@ -107,6 +109,8 @@ def read_root(path: str | Path):
             node.text = inline_macros(node.text, macros)
         if node.text and _ROUND.search(node.text):
             node.text = rewrite_round(node.text)
+        if node.text:
+            node.text = _builtins(node.text, names)
     return root
 
 
@@ -241,6 +245,53 @@ def _subscript_flows(stock, dims: dict[str, list[str]]) -> None:
         flow = dims.get(_name_key(text))
         if flow and "[" not in text and all(d in own for d in flow):
             node.text = f"{text}[{', '.join(flow)}]"
+
+
+#: XMILE's names of the run specs, as PySD names the control variables.
+_RUN_SPECS = {"dt": "TIME_STEP", "starttime": "INITIAL_TIME", "stoptime": "FINAL_TIME"}
+_WORD = re.compile(r"(?<![\w.$'])([A-Za-z_]\w*)(?![\w$'])(\s*\()?")
+_LOG10 = re.compile(r"(?<![\w.\"])LOG10\s*\(", re.IGNORECASE)
+
+
+def _builtins(text: str, names: set[str]) -> str:
+    """XMILE builtins PySD's reader lacks, in the words it knows: ``DT``,
+    ``STARTTIME``, ``STOPTIME`` (unless the model defines such a
+    variable), ``PI`` without parentheses, ``LOG10(x)``, ``MOD`` in any
+    case. Quoted names are left alone."""
+    parts = re.split(r'("[^"]*")', text)
+    for k in range(0, len(parts), 2):  # outside quotes
+
+        def word(match):
+            name, call = match.group(1), match.group(2)
+            key = name.lower()
+            if call is None and key in _RUN_SPECS and key not in names:
+                return _RUN_SPECS[key]
+            if call is None and key == "pi" and key not in names:
+                return "PI()"
+            if key == "mod" and key not in names:
+                return "mod" + (call or "")
+            return match.group(0)
+
+        parts[k] = _WORD.sub(word, parts[k])
+    text = "".join(parts)
+    out, pos = [], 0
+    while (match := _LOG10.search(text, pos)) is not None:
+        if text.count('"', 0, match.start()) % 2:
+            out.append(text[pos:match.end()])
+            pos = match.end()
+            continue
+        try:
+            args, end = _call_args(text, match.end() - 1)
+        except ValueError:
+            break
+        if len(args) != 1:
+            out.append(text[pos:match.end()])
+            pos = match.end()
+            continue
+        out.append(f"{text[pos:match.start()]}(LN({args[0].strip()}) / LN(10))")
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _in_macro(node) -> bool:

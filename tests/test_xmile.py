@@ -319,3 +319,28 @@ def test_subrange_dimension_and_one_dimensional_wildcard(tmp_path):
     assert data.attrs["engine"] == "sdrev"
     np.testing.assert_allclose(data["total"].values[0], frame["total"])
     np.testing.assert_allclose(data["pop"].values[0, -1], [14, 42])
+
+
+def test_run_spec_names_pi_log10_and_mod(tmp_path):
+    import sdrev
+    import sdrev.ensemble as ens
+
+    path = tmp_path / "builtins.xmile"
+    path.write_text(_xmile(
+        '<aux name="v"><eqn>DT + STARTTIME + STOPTIME + LOG10(1000) + (TIME MOD 2)'
+        ' + PI - pi</eqn></aux>', dt=0.5, extra_specs="<save_step>1</save_step>"))
+    frame = sdrev.load(path).simulate()
+    # 0.5 + 0 + 4 + 3 + (t mod 2)
+    assert frame["v"].tolist() == pytest.approx([7.5, 8.5, 7.5, 8.5, 7.5])
+    data = ens.run(path, None, outputs=["v"], progress=False, workers=1)
+    assert data.attrs["engine"] == "sdrev"
+    np.testing.assert_allclose(data["v"].values[0], frame["v"])
+
+
+def test_a_model_variable_named_dt_keeps_its_own_value(tmp_path):
+    import sdrev
+
+    path = tmp_path / "own_dt.xmile"
+    path.write_text(_xmile('<aux name="dt"><eqn>7</eqn></aux>'
+                           '<aux name="v"><eqn>dt + TIME</eqn></aux>'))
+    assert sdrev.load(path).simulate()["v"].tolist() == [7, 8, 9, 10, 11]
