@@ -54,7 +54,7 @@ def _samples(model, runs: int, seed: int = 1):
 def child(name: str, runs: int) -> None:
     """Fresh process: load, sample, analyse (the parent times the process)."""
     import sdrev
-    import sdrev.loops as loops
+    from sdrev import loops
 
     model = sdrev.load(name)
     result = loops.analyze_ensemble(model, _samples(model, runs))
@@ -82,7 +82,7 @@ def _children_cpu() -> float:
 
 def compare_model(name: str, runs: int, sequential: int, check: int) -> dict:
     import sdrev
-    import sdrev.loops as loops
+    from sdrev import loops
 
     start, cpu = time.perf_counter(), _children_cpu()
     out = subprocess.run([sys.executable, __file__, "--child", name, str(runs)],

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import sdrev
-import sdrev.loops as loops
+from sdrev import loops
 from sdrev.ensemble import sample_lhs
 from sdrev.errors import InvalidValueError, UnknownNameError
 from sdrev.loops import batch, chunks

@@ -365,8 +365,8 @@ def _element_scores(st: LoopStructure, sp: StepPairs, edges) -> dict:
     nodes: dict[str, list[str]] = {}
     for node, name in eg.variable.items():
         nodes.setdefault(name, []).append(node)
-    for name in nodes:
-        nodes[name].sort(key=lambda n: eg.index[n])
+    for members in nodes.values():
+        members.sort(key=lambda n: eg.index[n])
 
     def flat(values, name):
         return values.reshape((m,) + eg.shapes[name]).reshape(m, -1)
@@ -486,7 +486,7 @@ def strongest_loops(st: LoopStructure, links: dict, sp: StepPairs) -> list[list]
     """Each run's loops by the strongest-path search, at the saving times
     :func:`sdrev.loops.analyze` searches at."""
     saved = len(sp.times)
-    step = max(1, int(round(saved / 50)))
+    step = max(1, round(saved / 50))
     at = np.arange(saved)[1::step]  # saving-time indices (0: no link scores)
     found = []
     for r in range(sp.runs):

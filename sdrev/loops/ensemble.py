@@ -201,9 +201,9 @@ class EnsembleLoopAnalysis:
         names = dict(zip(self.loops["id"], self.loops["name"]))
         parts = dict(zip(self.loops["id"], self.loops["partition"]))
         main = self.main_partition()
-        lines = [f"{self.model}: loop dominance over {self.runs} runs"
-                 f"{f' ({self.scenario})' if self.scenario else ''}, {self.method}; the "
-                 "most probable leader among the documented loops:"]
+        lines = [(f"{self.model}: loop dominance over {self.runs} runs"
+                  f"{f' ({self.scenario})' if self.scenario else ''}, {self.method}; the "
+                  "most probable leader among the documented loops:")]
         table = self.leading()
         if table.empty:
             lines.append("  no documented loop is active")
@@ -503,7 +503,7 @@ class _Accumulator:
             kept = np.frombuffer(unique[keep].tobytes(), dtype=np.uint8).reshape(-1, width)
             for row, count in zip(kept, total[keep]):
                 out.append((p, int.from_bytes(row[:2].tobytes(), "big"),
-                            np.flatnonzero(np.unpackbits(row[2:])), int(round(count))))
+                            np.flatnonzero(np.unpackbits(row[2:])), round(float(count))))
         return out
 
     def result(self, model, st, scenario, params, method, threshold) -> EnsembleLoopAnalysis:
