@@ -19,7 +19,8 @@ from sdrev.ensemble.compile import compile_model
 from sdrev.ensemble.execute import Job, iter_chunks, kernel_ready
 from sdrev.ensemble.program import Program, UnsupportedConstructError
 
-__all__ = ["ENGINES", "check_request", "model_path", "run", "sample_lhs", "write"]
+__all__ = ["ENGINES", "check_request", "model_namespace", "model_path", "run", "sample_lhs",
+           "split_column", "write"]
 
 log = logging.getLogger("sdrev.ensemble")
 
@@ -198,7 +199,7 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
         if engine == "auto":
             log.warning("ensemble engine cannot vectorise %s: %s; falling back "
                         "to PySD runs in parallel", path.name, exc)
-    namespace = program.names if program else _namespace(path)
+    namespace = program.names if program else model_namespace(path)
     out_names = _resolve_all(program, outputs, namespace, "output")
     columns = _resolve_all(program, [str(c) for c in frame.columns],
                            namespace, "parameter")
@@ -365,7 +366,7 @@ def _layout_of(path: Path) -> dict:
     return out
 
 
-def _split(column: str) -> tuple[str, tuple[str, ...]]:
+def split_column(column: str) -> tuple[str, tuple[str, ...]]:
     """``"Var[a, b]"`` -> ``("Var", ("a", "b"))``."""
     name, bracket, rest = str(column).partition("[")
     if not bracket:
@@ -381,7 +382,7 @@ def _restack(arrays: dict, namespace: dict, layout: dict):
     coords: dict = {}
     lowered = {" ".join(k.split()).lower(): v for k, v in namespace.items()}
     for column, block in arrays.items():
-        base, elements = _split(column)
+        base, elements = split_column(column)
         py = namespace.get(base) or lowered.get(" ".join(base.split()).lower())
         if py is None or not elements or py not in layout:
             out[namespace.get(column, column)] = block
@@ -399,7 +400,8 @@ def _restack(arrays: dict, namespace: dict, layout: dict):
     return out, dims, coords
 
 
-def _namespace(path: Path) -> dict:
+def model_namespace(path: Path) -> dict:
+    """Model name -> Python name of every element of the model at ``path``."""
     from sdrev.translate import abstract_model, python_names
 
     return python_names(abstract_model(path).sections[0])[0]

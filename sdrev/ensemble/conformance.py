@@ -200,13 +200,13 @@ def _names_of(mdl: Path, columns) -> dict:
     ``"Var[A, b]"`` names element ``(A, b)`` of ``Var``; names match with
     case, spaces, underscores and quotes ignored, as in Vensim.
     """
-    from sdrev.ensemble.api import _namespace, _split
+    from sdrev.ensemble.api import model_namespace, split_column
 
-    namespace = _namespace(mdl)
+    namespace = model_namespace(mdl)
     lowered = {_key(k): v for k, v in namespace.items()}
     out = {}
     for column in columns:
-        base, elements = _split(column)
+        base, elements = split_column(column)
         py = namespace.get(base) or lowered.get(_key(base))
         out[column] = (py, elements)
     return out

@@ -2,29 +2,29 @@
 
 The values are those PySD loads from the files
 (``sdrev.translate.external_values``); they are put into the elements'
-syntax trees as numbers, arrays or :class:`_Series` (tabulated over x or
+syntax trees as numbers, arrays or :class:`Series` (tabulated over x or
 time) before compiling. Subscripted lookups keep one table per element
-(:func:`_subscripted_lookup`).
+(:func:`subscripted_lookup`). Pure functions: they return new components
+and tables, the compile driver keeps them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sdrev.ensemble.layout import merged_dims
-from sdrev.ensemble.program import UnsupportedConstructError, _describe
+from sdrev.ensemble.layout import Layout, merged_dims
+from sdrev.ensemble.program import UnsupportedConstructError, describe
 from sdrev.translate import abstract_expressions as ae
 
-if TYPE_CHECKING:  # the compile stage passes its builder in
-    from sdrev.ensemble.compile import _Builder
+__all__ = ["Series", "external_parts", "external_scalar", "load_externals",
+           "subscripted_lookup"]
 
 
 @dataclass(frozen=True)
-class _Series:
+class Series:
     """Values tabulated over x (lookups) or time (data), loaded by PySD.
 
     ``values`` has shape ``(len(x), *ranged sizes)``.
@@ -39,7 +39,7 @@ _EXTERNAL_TYPES = {"GetConstantsStructure": "constant",
                    "GetLookupsStructure": "lookup", "GetDataStructure": "data"}
 
 
-def _externals(path: Path, section) -> dict:
+def load_externals(path: Path, section) -> dict:
     """Values of the model's external constants, lookups and data as PySD
     loads them (empty, without building the PySD model, when none)."""
     if not any(type(c.ast).__name__ in _EXTERNAL_TYPES
@@ -58,7 +58,7 @@ def _external(values: dict, ast, name: str):
     return values[kind]
 
 
-def _external_scalar(comp, values: dict, name: str):
+def external_scalar(comp, values: dict, name: str):
     """A scalar component with its external values put in its syntax tree."""
     import dataclasses
 
@@ -70,7 +70,7 @@ def _external_scalar(comp, values: dict, name: str):
             "an element without subscripts reads subscripted external data")
     if ext.kind == "constant":
         return dataclasses.replace(comp, ast=float(ext.values))
-    return dataclasses.replace(comp, ast=_Series(
+    return dataclasses.replace(comp, ast=Series(
         np.asarray(ext.x, dtype=float), np.asarray(ext.values, dtype=float),
         ext.interp or "interpolate"))
 
@@ -94,9 +94,9 @@ def _aligned(ext, dims, coords, name: str, lead: int) -> np.ndarray:
     return values
 
 
-def _external_parts(element, comps, layout, dims, coords, values: dict):
+def external_parts(element, comps, layout: Layout, dims, coords, values: dict):
     """Components with their external constants (arrays) and data
-    (:class:`_Series`) put in their syntax trees, over their regions."""
+    (:class:`Series`) put in their syntax trees, over their regions."""
     import dataclasses
 
     out = []
@@ -116,7 +116,7 @@ def _external_parts(element, comps, layout, dims, coords, values: dict):
         if ext.kind == "constant":
             out.append(dataclasses.replace(comp, ast=region))
         elif ext.kind == "data":
-            out.append(dataclasses.replace(comp, ast=_Series(
+            out.append(dataclasses.replace(comp, ast=Series(
                 np.asarray(ext.x, dtype=float), region,
                 ext.interp or "interpolate")))
         else:
@@ -126,11 +126,16 @@ def _external_parts(element, comps, layout, dims, coords, values: dict):
     return out
 
 
-def _subscripted_lookup(builder: _Builder, element, py: str, values: dict):
+def subscripted_lookup(sm, ranges: dict, element, values: dict):
     """``(xs, ys, kind, dims, coords)`` of a subscripted lookup: tables
     from the model (one per equation) and from external files, sharing
-    their x values."""
-    dims, coords = merged_dims(builder.sm, element)
+    their x values.
+
+    ``sm`` is PySD's subscript manager, ``ranges`` the ranges the
+    equations' subscripts are read against, ``values`` the element's
+    external values (:func:`load_externals`).
+    """
+    dims, coords = merged_dims(sm, element)
     shape = tuple(len(c) for c in coords)
     tables, kinds = [], set()  # (x, y, cells) with cells a boolean mask
     for comp in element.components:
@@ -140,7 +145,7 @@ def _subscripted_lookup(builder: _Builder, element, py: str, values: dict):
         if isinstance(comp.ast, ae.LookupsStructure):
             index = []
             for j, sub in enumerate(comp.subscripts[0]):
-                elems = builder.ranges.get(sub, [sub])
+                elems = ranges.get(sub, [sub])
                 try:
                     index.append([coords[j].index(e) for e in elems])
                 except ValueError:
@@ -163,7 +168,7 @@ def _subscripted_lookup(builder: _Builder, element, py: str, values: dict):
             kinds.add("interpolate")
         else:
             raise UnsupportedConstructError(
-                f"element {element.name!r} uses {_describe(comp.ast)}, "
+                f"element {element.name!r} uses {describe(comp.ast)}, "
                 "which the ensemble engine does not support yet")
     kind = kinds.pop() if len(kinds) == 1 else None
     if kind not in ("interpolate", "hold_backward", "extrapolate"):

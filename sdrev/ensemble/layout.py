@@ -1,26 +1,25 @@
 """Subscript layouts: where each equation of a subscripted element writes.
 
 An element defined by several equations (single elements, subranges,
-``:EXCEPT:``) is assembled from regions; :func:`_layout` computes the
-element's dimensions as PySD merges them and one :class:`_Part` (region,
-kept cells) per equation.
+``:EXCEPT:``) is assembled from regions; :func:`element_layout` computes
+the element's dimensions as PySD merges them and one :class:`Part` (region,
+kept cells) per equation. Pure functions of PySD's subscript manager and
+the element: the compile driver keeps what they return.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sdrev.ensemble.program import UnsupportedConstructError
 
-if TYPE_CHECKING:  # the compile stage passes its builder in
-    from sdrev.ensemble.compile import _Builder
+__all__ = ["Layout", "Part", "element_layout", "fit", "is_numeric", "merged_dims"]
 
 
 @dataclass(frozen=True)
-class _Part:
+class Part:
     """Where one equation of a subscripted element writes its values."""
 
     axes: tuple      # (range, elements) of each ranged position
@@ -32,12 +31,17 @@ class _Part:
 
 
 @dataclass(frozen=True)
-class _Layout:
+class Layout:
+    """A subscripted element: its ranges, their elements, its shape after
+    the run axis and one :class:`Part` per equation."""
+
     shape: tuple
     parts: tuple
+    dims: tuple = ()
+    coords: tuple = ()
 
 
-def _fit(value: np.ndarray, part: _Part, name: str) -> np.ndarray:
+def fit(value: np.ndarray, part: Part, name: str) -> np.ndarray:
     """A constant's values shaped like the ranged subscripts of its part."""
     ranged = tuple(len(e) for _, e in part.axes)
     if value.ndim == 0:
@@ -51,7 +55,8 @@ def _fit(value: np.ndarray, part: _Part, name: str) -> np.ndarray:
     return value
 
 
-def _numeric(ast) -> bool:
+def is_numeric(ast) -> bool:
+    """Whether a syntax tree is a number or an array of numbers."""
     return isinstance(ast, (int, float, np.ndarray)) and not isinstance(ast, bool)
 
 
@@ -71,22 +76,23 @@ def merged_dims(sm, element) -> tuple[list, tuple]:
     return dims, tuple(tuple(sm.subscripts[d]) for d in dims)
 
 
-def _layout(builder: _Builder, element, py: str) -> _Layout:
+def element_layout(sm, element) -> Layout:
     """Dimensions of a subscripted element (as PySD merges them) and the
-    region each of its equations defines."""
-    sm = builder.sm
+    region each of its equations defines.
+
+    Merging may add ranges to ``sm`` (PySD's subscript manager): a caller
+    keeping a copy of its ranges takes a new one afterwards.
+    """
     dims, coords = merged_dims(sm, element)
-    builder.ranges = dict(sm.subscripts)
-    builder.dims[py] = tuple(dims)
-    builder.coords[py] = coords
+    ranges = dict(sm.subscripts)
     shape = tuple(len(c) for c in coords)
     parts = []
     for comp in element.components:
         subs, excepts = comp.subscripts
         axes, fixed, lists = [], [], []
         for j, sub in enumerate(subs):
-            if sub in builder.ranges:
-                elems = tuple(builder.ranges[sub])
+            if sub in ranges:
+                elems = tuple(ranges[sub])
                 axes.append((sub, elems))
             else:
                 elems = (sub,)
@@ -101,7 +107,7 @@ def _layout(builder: _Builder, element, py: str) -> _Layout:
         cells = np.indices(rshape).reshape(len(rshape), -1).T
         keep = np.ones(len(cells), dtype=bool)
         for ex in excepts:
-            sets = [set(builder.ranges.get(e, [e])) for e in ex]
+            sets = [set(ranges.get(e, [e])) for e in ex]
             hit = np.ones(len(cells), dtype=bool)
             for j, allowed in enumerate(sets):
                 hit &= np.array([coords[j][lists[j][c]] in allowed
@@ -113,6 +119,6 @@ def _layout(builder: _Builder, element, py: str) -> _Layout:
         source = tuple(cells[:, j].copy() for j in range(len(rshape)))
         whole = (len(element.components) == 1 and not fixed and not excepts
                  and all(x == list(range(len(c))) for x, c in zip(lists, coords)))
-        parts.append(_Part(tuple(axes), tuple(fixed), rshape, target, source,
+        parts.append(Part(tuple(axes), tuple(fixed), rshape, target, source,
                            whole))
-    return _Layout(shape, tuple(parts))
+    return Layout(shape, tuple(parts), tuple(dims), coords)

@@ -2,7 +2,7 @@
 
 Each call site gets its own copy of the macro's elements and state (as
 PySD keeps one ``Macro`` object per call), so the compiled program has no
-macros left (:func:`_expand_macros`).
+macros left (:func:`expand_macros`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 
 from sdrev.ensemble.program import UnsupportedConstructError
 from sdrev.translate import abstract_expressions as ae
+
+__all__ = ["expand_macros"]
 
 
 def _map_tree(node, func):
@@ -39,7 +41,7 @@ def _clean(name: str) -> str:
     return name.lower().replace(" ", "_")
 
 
-def _expand_macros(section, macros, path: Path):
+def expand_macros(section, macros, path: Path):
     """The main section with every macro call expanded in place.
 
     Each call gets its own copy of the macro's elements (named ``<macro>

@@ -25,6 +25,7 @@ __all__ = [
     "Simulator",
     "Slot",
     "UnsupportedConstructError",
+    "describe",
 ]
 
 #: Python names of Vensim's control variables.
@@ -169,7 +170,8 @@ class Simulator:
     subscripted: bool = False
 
 
-def _describe(node) -> str:
+def describe(node) -> str:
+    """A syntax-tree node in words, for messages (``GET LOOKUPS``, ``Integ``)."""
     name = type(node).__name__.replace("Structure", "")
     words = {"AllocateAvailable": "ALLOCATE AVAILABLE",
              "AllocateByPriority": "ALLOCATE BY PRIORITY",

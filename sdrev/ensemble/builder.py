@@ -1,0 +1,546 @@
+"""Expression builder: PySD's syntax tree of one equation -> a numpy expression.
+
+Each node is turned into a numpy expression over arrays with a leading run
+axis, dispatched on the node's class (:data:`HANDLERS`, as PySD's own
+builders are dispatched). Subscripted equations add one axis per
+subscript range after the run axis, with PySD's dimension names;
+references are aligned to the equation's ranges (by range, subrange or
+positional mapping) and ``Range!`` axes are reduced by SUM/PROD/VMIN/VMAX.
+Stateful functions become slots (:mod:`~sdrev.ensemble.slots`); external
+values arrive as numbers, arrays or :class:`~sdrev.ensemble.externals.Series`
+already put in the tree (:mod:`~sdrev.ensemble.externals`).
+
+The builder collects what the generated code reads besides the model's
+values: constant arrays ``K[i]``, lookup tables ``L[i]`` and slots.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sdrev.ensemble.externals import Series
+from sdrev.ensemble.layout import is_numeric
+from sdrev.ensemble.program import Slot, UnsupportedConstructError, describe
+from sdrev.ensemble.slots import SLOT_TYPES, build_slot
+from sdrev.translate import abstract_expressions as ae
+
+__all__ = ["HANDLERS", "Builder", "Context"]
+
+_UNARY = {"abs": "np.abs", "exp": "np.exp", "sin": "np.sin", "cos": "np.cos",
+          "tan": "np.tan", "arcsin": "np.arcsin", "arccos": "np.arccos",
+          "arctan": "np.arctan", "sinh": "np.sinh", "cosh": "np.cosh",
+          "tanh": "np.tanh", "sqrt": "np.sqrt", "ln": "np.log",
+          "integer": "fn.integer"}
+_BINARY = {"min": "np.minimum", "max": "np.maximum", "power": "np.power",
+           "modulo": "fn.modulo", "quantum": "fn.quantum", "zidz": "fn.zidz"}
+_OPS = {"^": "**", "*": "*", "/": "/", "+": "+", "-": "-", "=": "==",
+        "<>": "!=", ">=": ">=", ">": ">", "<=": "<=", "<": "<"}
+
+
+@dataclass
+class Context:
+    """Mutable state while compiling one element in one phase."""
+
+    element: str
+    phase: str
+    builder: Builder
+    refs: set = field(default_factory=set)
+    pre: list = field(default_factory=list)
+    #: ``(name, elements)`` of each trailing array axis: the subscript
+    #: ranges of the equation being compiled, then the ``Range!`` axes of
+    #: enclosing SUM/PROD/VMIN/VMAX calls
+    axes: tuple = ()
+
+    @property
+    def tail(self) -> tuple[int, ...]:
+        """Shape of the equation's values after the run axis."""
+        return tuple(len(e) for _, e in self.axes)
+
+
+class Builder:
+    """Turns syntax trees into numpy expressions; holds what they share.
+
+    Parameters
+    ----------
+    clean : dict
+        Model name -> Python name of every element.
+    lookups_of : dict
+        Python name of a lookup -> its table's index (filled by the driver).
+    subscripts : SubscriptManager, optional
+        PySD's subscripts of a subscripted model.
+    """
+
+    def __init__(self, clean: dict[str, str], lookups_of: dict[str, int],
+                 subscripts=None):
+        self.clean = clean
+        self.lookups_of = lookups_of
+        self.sm = subscripts
+        self.ranges: dict = dict(subscripts.subscripts) if subscripts else {}
+        self.dims: dict[str, tuple] = {}
+        self.coords: dict[str, tuple] = {}
+        self.arrays: list = []  # constant arrays K[i] and indices I[i]
+        self.tables: list = []
+        #: subscripted lookups: ``(xs, ys, kind, dims, coords)`` with ys of
+        #: shape ``(len(xs), *sizes)``
+        self.ltables: dict = {}
+        self.slots: dict[int, Slot] = {}
+        self.slot_init_refs: dict[int, frozenset] = {}
+        self.slot_value_refs: dict[int, frozenset] = {}
+        self.counter = itertools.count()
+
+    # -- references
+    def ref(self, name: str, ctx: Context) -> str:
+        if name == "time":
+            ctx.refs.add("time")
+            return "time"
+        if name not in self.clean and self.sm is not None:
+            number = self.subscript_number(name, ctx)
+            if number is not None:
+                return number
+        if name not in self.clean:
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r} refers to {name!r}, "
+                "which is not a variable of the model")
+        py = self.clean[name]
+        ctx.refs.add(py)
+        return f"v_{py}"
+
+    def expr(self, node, ctx: Context) -> str:
+        """Numpy expression of a node, by the handler of its class."""
+        for cls in type(node).__mro__:
+            handler = HANDLERS.get(cls)
+            if handler is not None:
+                return handler(self, node, ctx)
+        raise UnsupportedConstructError(
+            f"element {ctx.element!r} uses {describe(node)}, which the "
+            "ensemble engine does not support yet")
+
+    def boolean(self, node, ctx: Context) -> str:
+        return repr(float(node))
+
+    def number(self, node, ctx: Context) -> str:
+        value = float(node)
+        if not np.isfinite(value):
+            return "np.nan" if np.isnan(value) else (
+                "np.inf" if value > 0 else "-np.inf")
+        return repr(value)
+
+    def reference(self, node, ctx: Context) -> str:
+        if node.subscripts is not None or ctx.axes or (
+                self.dims.get(self.clean.get(node.reference))):
+            return self.subscripted_ref(node, ctx)
+        return self.ref(node.reference, ctx)
+
+    def game(self, node, ctx: Context) -> str:
+        return self.expr(node.expression, ctx)
+
+    def inline_lookup(self, node, ctx: Context) -> str:
+        table = self.table(node.lookups)
+        return f"fn.lookup({self.expr(node.argument, ctx)}, *L[{table}])"
+
+    def series(self, node: Series, ctx: Context) -> str:
+        ctx.refs.add("time")
+        call = (f"fn.series(time, {self.const(node.x)}, "
+                f"{self.const(node.values)}, {node.interp!r})")
+        return f"{call}[None]" if ctx.axes else call
+
+    def _range_named(self, name: str):
+        for range_ in self.ranges:
+            if range_.replace(" ", "_").lower() == name.lower():
+                return range_
+        return None
+
+    def _main_elements(self, range_: str) -> list:
+        for main, subs in self.sm.subranges.items():
+            if range_ == main or range_ in subs:
+                return list(self.ranges[main])
+        return list(self.ranges[range_])
+
+    def subscript_number(self, name: str, ctx: Context):
+        """A range or element used as a number: its position (from 1) in
+        its main range, as Vensim (and PySD) evaluate it."""
+        range_ = self._range_named(name)
+        if range_ is not None:
+            main = self._main_elements(range_)
+            axis, elements = self.match_axis(range_, ctx, name)
+            shape = [1] * (1 + len(ctx.axes))
+            shape[1 + axis] = len(elements)
+            values = np.array([main.index(e) + 1 for e in elements],
+                              dtype=float).reshape(shape)
+            return self.const(values)
+        for main in self.sm.subranges:
+            for k, element in enumerate(self.ranges[main]):
+                if element.replace(" ", "_").lower() == name.lower():
+                    return repr(float(k + 1))
+        return None
+
+    def const(self, value) -> str:
+        """Name of a constant array in the generated code's namespace."""
+        self.arrays.append(value)
+        return f"K[{len(self.arrays) - 1}]"
+
+    def array(self, node: np.ndarray, ctx: Context) -> str:
+        ranged = tuple(len(e) for n, e in ctx.axes if not n.endswith("!"))
+        node = np.asarray(node, dtype=float)
+        if node.shape != ranged and node.size == int(np.prod(ranged)):
+            node = node.reshape(ranged)  # tabbed arrays come flat
+        if node.shape != ranged or len(ranged) != len(ctx.axes):
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: a constant array of shape "
+                f"{node.shape} does not fit its subscripts")
+        return self.const(node[None])
+
+    def subscripted_ref(self, node, ctx: Context) -> str:
+        code = self.ref(node.reference, ctx)
+        if code == "time" or node.reference not in self.clean:
+            return code  # time, or a subscript used as a number
+        py = self.clean[node.reference]
+        subs = list(node.subscripts.subscripts) if node.subscripts else []
+        return self.align(code, node.reference, self.dims.get(py, ()),
+                          self.coords.get(py, ()), subs, ctx)
+
+    def align(self, code: str, reference: str, dims, coords, subs,
+              ctx: Context) -> str:
+        """``code`` (an array with a leading run or table axis, then one
+        axis per range of ``dims``) indexed by ``subs`` and aligned to the
+        axes of ``ctx``."""
+        k = len(ctx.axes)
+        if not dims:
+            if subs:
+                raise UnsupportedConstructError(
+                    f"element {ctx.element!r} subscripts the scalar "
+                    f"{reference!r}")
+            return f"fn.up({code}, {k})" if k else code
+        if len(subs) != len(dims):
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r} refers to {reference!r} with "
+                f"{len(subs)} subscript(s); it has {len(dims)}")
+        basic, takes, targets = [], [], []
+        for j, sub in enumerate(subs):
+            own = coords[j]
+            name = sub[:-1] if sub.endswith("!") else sub
+            if name not in self.ranges and sub in own:  # one element
+                basic.append(str(own.index(sub)))
+                continue
+            axis, wanted = self.match_axis(sub, ctx, reference)
+            try:
+                index = [own.index(e) for e in wanted]
+            except ValueError:
+                raise UnsupportedConstructError(
+                    f"element {ctx.element!r}: {reference}[{sub}] "
+                    f"reaches outside the elements of {reference!r}"
+                ) from None
+            basic.append(":")
+            takes.append(None if index == list(range(len(own))) else index)
+            targets.append(axis)
+        if len(set(targets)) != len(targets):
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r} uses one subscript range twice in "
+                f"{reference}[{', '.join(subs)}]")
+        if any(b != ":" for b in basic):
+            code = f"{code}[:, {', '.join(basic)}]"
+        for r, index in enumerate(takes):
+            if index is not None:
+                code = (f"np.take({code}, {self.const(np.array(index))}, "
+                        f"axis={1 + r})")
+        order = sorted(range(len(targets)), key=lambda r: targets[r])
+        if order != list(range(len(targets))):
+            code = (f"np.transpose({code}, "
+                    f"{tuple([0] + [1 + r for r in order])})")
+        present = set(targets)
+        if len(present) < k:
+            code += "[:, " + ", ".join(
+                ":" if q in present else "None" for q in range(k)) + "]"
+        return code
+
+    def match_axis(self, sub: str, ctx: Context, reference: str):
+        """Axis of ``ctx`` a range subscript runs along, and its elements.
+
+        The range itself; a range mapped to or from it (elements matched
+        by position); or a subrange axis of the range (the axis's
+        elements).
+        """
+        names = [n for n, _ in ctx.axes]
+        if sub in names:
+            return names.index(sub), ctx.axes[names.index(sub)][1]
+        elements = self.ranges.get(sub)
+        if elements is None:
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: {sub!r} in {reference}[...] is "
+                "not a subscript range or element")
+        mapping = self.sm.mapping if self.sm else {}
+        for q, (name, axis_elements) in enumerate(ctx.axes):
+            linked = (sub in [m for m in mapping.get(name, []) if isinstance(m, str)]
+                      or name in [m for m in mapping.get(sub, []) if isinstance(m, str)])
+            if linked and len(axis_elements) == len(elements):
+                return q, tuple(elements)
+        for q, (name, axis_elements) in enumerate(ctx.axes):
+            if not name.endswith("!") and set(axis_elements) <= set(elements):
+                return q, axis_elements
+        raise UnsupportedConstructError(
+            f"element {ctx.element!r}: subscript range {sub!r} of "
+            f"{reference}[...] matches none of the equation's subscripts "
+            f"{names}")
+
+    def vector_select(self, args, ctx: Context) -> str:
+        """VECTOR SELECT as PySD computes it: selection and expression
+        broadcast over the union of their ``Range!`` axes, reduced over
+        them where the selection is non-zero, ``missing`` where it is zero
+        everywhere."""
+        error = args[4]
+        if not (is_numeric(error) and not isinstance(error, np.ndarray)):
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: VECTOR SELECT needs its error "
+                "action given as a number")
+        if error != 0:
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: VECTOR SELECT with error action "
+                f"{error:g} (only 0 is supported)")
+        action = self.expr(args[3], ctx)
+        missing = self.expr(args[2], ctx)
+        pair = [args[0], args[1]]
+        inner, axes, ndim = self.bang_context(pair, ctx, "VECTOR SELECT")
+        sel, values = self.expr(args[0], inner), self.expr(args[1], inner)
+        return (f"fn.vector_select({sel}, {values}, {missing}, "
+                f"{action}, {axes}, {ndim})")
+
+    def bang_context(self, node, ctx: Context, func: str):
+        """Context with the ``Range!`` axes used in ``node`` appended, the
+        positions of those axes and the number of axes after the run axis."""
+        bangs = []
+        for sub in _bang_subscripts(node):
+            if sub not in [n for n, _ in ctx.axes] and sub not in bangs:
+                bangs.append(sub)
+        if not bangs:
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: {func} needs a "
+                "subscript range marked with '!'")
+        for sub in bangs:
+            if sub[:-1] not in self.ranges:
+                raise UnsupportedConstructError(
+                    f"element {ctx.element!r}: {sub!r} is not a range")
+        inner = Context(ctx.element, ctx.phase, self, ctx.refs, ctx.pre,
+                     ctx.axes + tuple((b, tuple(self.ranges[b[:-1]]))
+                                      for b in bangs))
+        k = len(ctx.axes)
+        return (inner, tuple(1 + k + i for i in range(len(bangs))),
+                k + len(bangs))
+
+    def reduce(self, func: str, node, ctx: Context) -> str:
+        inner, axes, ndim = self.bang_context(node, ctx, func.upper())
+        code = self.expr(node, inner)
+        np_func = {"sum": "np.sum", "prod": "np.prod", "vmin": "np.min",
+                   "vmax": "np.max"}[func]
+        return f"fn.reduce({np_func}, {code}, {axes}, {ndim})"
+
+    def operation(self, node, ctx: Context) -> str:
+        # a negative number stays bare, as PySD writes it: -2^2 is -(2^2)
+        args = [repr(float(a)) if is_numeric(a) and not isinstance(a, np.ndarray)
+                and np.isfinite(a) and a < 0 else f"({self.expr(a, ctx)})"
+                for a in node.arguments]
+        ops = list(node.operators)
+        if ops and all(op == "^" for op in ops) and len(args) > 1:
+            # np.power, not **: a negative base to a fractional power is
+            # NaN (as in PySD's arrays), never a Python complex number
+            out = args[-1]
+            for arg in reversed(args[:-1]):
+                if arg.startswith("-"):  # -2^x is -(2^x)
+                    out = f"(-np.power({arg[1:]}, {out}))"
+                else:
+                    out = f"np.power({arg}, {out})"
+            return out
+        if len(args) == 1:
+            op = ops[0]
+            if op == "negative":
+                return f"-{args[0]}"
+            if op == ":NOT:":
+                return f"np.logical_not{args[0]}"
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r} uses the unary operator {op!r}")
+        if all(op in (":AND:", ":OR:") for op in ops):
+            out = args[0]
+            for op, arg in zip(ops, args[1:]):
+                name = "logical_and" if op == ":AND:" else "logical_or"
+                out = f"np.{name}({out}, {arg})"
+            return out
+        parts = [args[0]]
+        for op, arg in zip(ops, args[1:]):
+            if op not in _OPS:
+                raise UnsupportedConstructError(
+                    f"element {ctx.element!r} uses the operator {op!r}")
+            parts += [_OPS[op], arg]
+        return " ".join(parts)
+
+    def call(self, node, ctx: Context) -> str:
+        name = node.function.reference
+        args = node.arguments
+        if name in self.clean and self.clean[name] in self.ltables:
+            return self.lookup_nd(node, ctx)
+        if name in self.clean and self.clean[name] in self.lookups_of:
+            table = self.lookups_of[self.clean[name]]
+            ctx.refs.add(self.clean[name])
+            return f"fn.lookup({self.expr(args[0], ctx)}, *L[{table}])"
+        if name == "elmcount" and len(args) == 1 and self.sm is not None:
+            range_ = self._range_named(getattr(args[0], "reference", ""))
+            if range_ is not None:
+                return repr(float(len(self.ranges[range_])))
+        if name in ("sum", "prod", "vmin", "vmax") and len(args) == 1:
+            return self.reduce(name, args[0], ctx)
+        if name == "vector_select" and len(args) == 5:
+            return self.vector_select(args, ctx)
+        if name == "invert_matrix" and len(args) == 2:
+            return self.invert(args[0], ctx)
+        if name == "active_initial":
+            return self.expr(args[1] if ctx.phase == "init" else args[0], ctx)
+        if name in ("step", "pulse", "pulse_train", "Xpulse"):
+            ctx.refs.add("time")
+            ctx.refs.add("time_step")
+        if name in ("ramp", "Xramp"):
+            ctx.refs.add("time")
+        code = [self.expr(a, ctx) for a in args]
+        if name in _UNARY and len(code) == 1:
+            return f"{_UNARY[name]}({code[0]})"
+        if name in _BINARY and len(code) == 2:
+            return f"{_BINARY[name]}({code[0]}, {code[1]})"
+        match name, len(code):
+            case "if_then_else", 3:
+                return f"fn.if_then_else({', '.join(code)})"
+            case "xidz", 3:
+                return f"fn.xidz({', '.join(code)})"
+            case "log", 2:
+                return f"(np.log({code[0]}) / np.log({code[1]}))"
+            case "pi", 0:
+                return "np.pi"
+            case "step", 2:
+                return f"fn.step(time, v_time_step, {code[0]}, {code[1]})"
+            case "ramp", 3:
+                return f"fn.ramp(time, {', '.join(code)})"
+            case "Xramp", 2:
+                return f"fn.ramp(time, {', '.join(code)})"
+            case "pulse", 2:
+                return f"fn.pulse(time, v_time_step, {code[0]}, {code[1]})"
+            case "Xpulse", 2:
+                return (f"fn.pulse(time, v_time_step, {code[0]}, "
+                        f"magnitude={code[1]})")
+            case "pulse_train", 4:
+                return f"fn.pulse_train(time, v_time_step, {', '.join(code)})"
+        raise UnsupportedConstructError(
+            f"element {ctx.element!r} calls the function {name.upper()!r} "
+            f"with {len(code)} argument(s), which the ensemble engine does "
+            "not support yet")
+
+    def lookup_nd(self, node, ctx: Context) -> str:
+        """A call of a subscripted lookup: one table per element, sharing
+        the x values."""
+        name = node.function.reference
+        py = self.clean[name]
+        xs, ys, kind, dims, coords = self.ltables[py]
+        subs = node.function.subscripts
+        if len(node.arguments) != 1 or not subs:
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r} calls the subscripted lookup "
+                f"{name!r} without its subscripts")
+        ctx.refs.add(py)
+        table = self.align(self.const(ys), name, dims, coords,
+                           list(subs.subscripts), ctx)
+        if np.ndim(xs) > 1:  # one table per element
+            xs_code = self.align(self.const(xs), name, dims, coords,
+                                 list(subs.subscripts), ctx)
+        else:
+            xs_code = self.const(xs)
+        x = self.expr(node.arguments[0], ctx)
+        return f"fn.lookup_nd({x}, {xs_code}, {table}, {kind!r})"
+
+    def invert(self, arg, ctx: Context) -> str:
+        """INVERT MATRIX: the inverse over the last two subscripts (as
+        PySD's ``invert_matrix``), for a reference subscripted exactly by
+        the equation's ranges."""
+        names = [n for n, _ in ctx.axes]
+        subs = (list(arg.subscripts.subscripts) if isinstance(
+            arg, ae.ReferenceStructure) and arg.subscripts else None)
+        if (subs != names or len(names) < 2
+                or len(ctx.axes[-1][1]) != len(ctx.axes[-2][1])):
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r}: INVERT MATRIX is supported on a "
+                "variable subscripted by the equation's own ranges, square "
+                "in the last two")
+        return f"np.linalg.inv(fn.bcast({self.expr(arg, ctx)}, {ctx.tail}))"
+
+    def table(self, lookups) -> int:
+        xs = np.asarray(lookups.x, dtype=float)
+        ys = np.asarray(lookups.y, dtype=float)
+        kind = lookups.type
+        if kind not in ("interpolate", "hold_backward", "extrapolate"):
+            raise UnsupportedConstructError(
+                f"lookup type {kind!r} is not supported; supported: "
+                "'interpolate', 'hold_backward', 'extrapolate'")
+        self.tables.append((xs, ys, kind))
+        return len(self.tables) - 1
+
+    # -- stateful functions
+    def slot(self, node, ctx: Context) -> str:
+        key = id(node)
+        if key not in self.slots:
+            self.slots[key] = self.new_slot(node, ctx)
+        slot = self.slots[key]
+        ctx.refs |= self.slot_value_refs[key]
+        if ctx.phase == "init":
+            ctx.refs |= self.slot_init_refs[key]
+            ctx.pre.extend(slot.init_code)
+        return slot.value
+
+    def new_slot(self, node, ctx: Context) -> Slot:
+        i = next(self.counter)
+
+        def compile_arg(arg, phase):
+            sub = Context(ctx.element, phase, self, axes=ctx.axes)
+            return self.expr(arg, sub), sub.refs, sub.pre
+
+        built = build_slot(node, i, ctx.element, ctx.axes, compile_arg)
+        self.slot_init_refs[id(node)] = built.init_refs
+        self.slot_value_refs[id(node)] = built.value_refs
+        return built.slot
+
+    def add_series_table(self, series: Series) -> int:
+        """A lookup tabulated by PySD from a file: its table's index."""
+        self.tables.append((series.x, series.values, series.interp))
+        return len(self.tables) - 1
+
+
+#: PySD's abstract-expression class (or a value's type) -> the builder's
+#: method for it; :meth:`Builder.expr` looks up the node's class, then its
+#: bases.
+HANDLERS: dict[type, Callable[[Builder, object, Context], str]] = {
+    bool: Builder.boolean,
+    int: Builder.number,
+    float: Builder.number,
+    np.number: Builder.number,
+    np.ndarray: Builder.array,
+    ae.ReferenceStructure: Builder.reference,
+    ae.ArithmeticStructure: Builder.operation,
+    ae.LogicStructure: Builder.operation,
+    ae.CallStructure: Builder.call,
+    ae.GameStructure: Builder.game,
+    ae.InlineLookupsStructure: Builder.inline_lookup,
+    Series: Builder.series,
+    **{getattr(ae, name): Builder.slot for name in sorted(SLOT_TYPES)},
+}
+
+
+def _bang_subscripts(node) -> list[str]:
+    """``Range!`` subscripts used anywhere inside a syntax tree."""
+    out: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ae.SubscriptsReferenceStructure):
+            out += [s for s in item.subscripts if s.endswith("!")]
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        elif hasattr(item, "__dict__") and not isinstance(item, np.ndarray):
+            stack.extend(reversed(list(vars(item).values())))
+    return list(dict.fromkeys(out))
