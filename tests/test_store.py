@@ -112,3 +112,17 @@ def test_cli_zarr_on_request(tmp_path, capsys):
                  "--quiet"]) == 0
     assert "note" not in capsys.readouterr().err
     assert xr.open_zarr(out / "ensemble.zarr", consolidated=False).sizes["run"] == 8
+
+
+def test_write_refuses_netcdf3_over_2_gib_and_writes_zarr(tmp_path):
+    import sdrev.ensemble as ens
+    from sdrev.errors import OutputError
+
+    big = xr.Dataset({"x": (("run", "time"), np.broadcast_to(np.float64(1.0), (2**15, 2**13)))},
+                     coords={"run": np.arange(2**15), "time": np.arange(2**13.0)})
+    with pytest.raises(OutputError, match="2 GiB.*zarr"):
+        ens.write(big, tmp_path / "a", format="netcdf")
+    small = big.isel(run=slice(0, 3))
+    target = ens.write(small, tmp_path / "b", format="zarr")
+    assert target.name == "ensemble.zarr"
+    assert xr.open_zarr(target, consolidated=False)["x"].shape == (3, 2**13)

@@ -459,9 +459,12 @@ def write(dataset: xr.Dataset, folder, *, format: str = "netcdf",
         The result of :func:`run`.
     folder : str or Path
         Run folder (created if missing).
-    format : {"netcdf", "parquet"}
-        ``ensemble.nc`` (scipy backend, no extra dependency) or
-        ``ensemble.parquet`` (long table: run, time, outputs; written by pyarrow).
+    format : {"netcdf", "parquet", "zarr"}
+        ``ensemble.nc`` (scipy backend, no extra dependency; NetCDF3 holds
+        no variable over 2 GiB), ``ensemble.parquet`` (long table: run,
+        time, outputs; written by pyarrow) or ``ensemble.zarr`` (chunked,
+        any size; :func:`sdrev.ensemble.store.run_to_zarr` writes results
+        larger than memory block by block).
     manifest : dict, optional
         Extra entries for ``manifest.json`` (merged with the existing one).
 
@@ -470,15 +473,24 @@ def write(dataset: xr.Dataset, folder, *, format: str = "netcdf",
     Path
         The data file written.
     """
-    formats = ("netcdf", "parquet")
+    formats = ("netcdf", "parquet", "zarr")
     if format not in formats:
         raise InvalidValueError(f"unknown format {format!r}; valid: {formats}")
+    too_large = [n for n, v in dataset.variables.items() if v.nbytes >= 2**31]
+    if format == "netcdf" and too_large:
+        raise OutputError(
+            f"{too_large[0]!r} holds {dataset[too_large[0]].nbytes / 2**30:.1f} GiB, "
+            "over NetCDF3's 2 GiB per variable; write format='zarr' (or run "
+            "sdrev.ensemble.store.run_to_zarr, which writes as the runs complete)")
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if format == "netcdf":
             target = folder / "ensemble.nc"
             dataset.to_netcdf(target, engine="scipy")
+        elif format == "zarr":
+            target = folder / "ensemble.zarr"
+            dataset.to_zarr(target, mode="w-", consolidated=False)
         else:
             target = folder / "ensemble.parquet"
             dataset.to_dataframe().reset_index().to_parquet(target)
