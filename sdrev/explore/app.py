@@ -372,17 +372,18 @@ class ExploreSession:
             for s in range(len(explorer.series)):
                 patch.update({f"lo_{s}": nan, f"mid_{s}": nan, f"hi_{s}": nan})
         self.source.data.update(patch)  # only the changed columns go to the page
+        # the plots first; the table, the address bar and the band follow in the next
+        # turn of the server's loop, so they never delay the redraw
+        self._soon(self._after_redraw)
+
+    def _after_redraw(self) -> None:
         self._table()
         self._url()
-        self.strip_note.object = (
-            "<small>Settings changed: press the button to redo the loop analysis.</small>"
-            if self.strip_source.data["row"] else self.strip_note.object)
+        if self.strip_source.data["row"]:
+            self.strip_note.object = ("<small>Settings changed: press the button to redo "
+                                      "the loop analysis.</small>")
         if self.band_toggle.value:
-            doc = pn.state.curdoc
-            if doc is not None and doc.session_context is not None:
-                doc.add_next_tick_callback(self.draw_band)  # after the lines reach the page
-            else:
-                self.draw_band()
+            self._soon(self.draw_band)
 
     def draw_band(self) -> None:
         """Run the uncertainty band for the current settings and draw it."""
