@@ -50,7 +50,7 @@ def brief_figures(brief: Brief) -> dict[str, str]:
     if brief.loops is not None and len(brief.loops.loops):
         figs["loops"] = figure_uri(loop_score_figure(
             brief.loops, top=6, partitions=[brief.loops.main_partition()], named=True,
-            title=f"Which feedback loops drive {brief.comparison.outputs[0]}"))
+            title="Which feedback loops drive the model, over time"))
     if brief.regime_map is not None:
         figs["regime"] = figure_uri(regime_map_figure(brief.regime_map))
     return figs
