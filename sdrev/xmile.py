@@ -31,6 +31,7 @@ __all__ = [
 #: File suffixes read as XMILE.
 SUFFIXES = (".xmile", ".stmx", ".xml")
 _ROUND = re.compile(r"(?<![\w.\"])ROUND\s*\(", re.IGNORECASE)
+_INT = re.compile(r"(?<![\w.\"])INT\s*\(", re.IGNORECASE)
 
 
 def reader_digest() -> str:
@@ -107,6 +108,8 @@ def read_root(path: str | Path):
             node.text = _wildcards(node.text, dims)
         if macros and node.text and not _in_macro(node):
             node.text = inline_macros(node.text, macros)
+        if node.text and _INT.search(node.text):
+            node.text = rewrite_int(node.text)
         if node.text and _ROUND.search(node.text):
             node.text = rewrite_round(node.text)
         if node.text:
@@ -458,6 +461,45 @@ def _call_args(text: str, start: int) -> tuple[list[str], int]:
             begin = i + 1
         i += 1
     raise ValueError("unbalanced parentheses")
+
+
+def rewrite_int(text: str) -> str:
+    """An XMILE equation with ``INT`` as XMILE defines it: the largest
+    integer not above its argument (``INT(-2.5) = -3``, as Simlin computes
+    it). PySD's XMILE reader takes ``INT`` for Vensim's INTEGER, which
+    truncates toward zero; the rewrite keeps truncation for non-negative
+    arguments and steps down below zero where the argument is not whole.
+
+    Parameters
+    ----------
+    text : str
+        One ``<eqn>``.
+
+    Returns
+    -------
+    str
+    """
+    out, pos = [], 0
+    while (match := _INT.search(text, pos)) is not None:
+        if text.count('"', 0, match.start()) % 2:  # inside a quoted name
+            out.append(text[pos:match.end()])
+            pos = match.end()
+            continue
+        try:
+            args, end = _call_args(text, match.end() - 1)
+        except ValueError:
+            break
+        if len(args) != 1 or not args[0].strip():
+            out.append(text[pos:match.end()])
+            pos = match.end()
+            continue
+        x = rewrite_int(args[0].strip())
+        body = (f"(IF ({x}) >= 0 THEN INT({x}) ELSE -INT(-({x})) - "
+                f"(IF INT(-({x})) = -({x}) THEN 0 ELSE 1))")
+        out.append(text[pos:match.start()] + body)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def rewrite_round(text: str) -> str:

@@ -344,3 +344,19 @@ def test_a_model_variable_named_dt_keeps_its_own_value(tmp_path):
     path.write_text(_xmile('<aux name="dt"><eqn>7</eqn></aux>'
                            '<aux name="v"><eqn>dt + TIME</eqn></aux>'))
     assert sdrev.load(path).simulate()["v"].tolist() == [7, 8, 9, 10, 11]
+
+
+def test_int_is_the_floor_as_xmile_defines_it(tmp_path):
+    import sdrev
+    import sdrev.ensemble as ens
+
+    path = tmp_path / "int.xmile"
+    path.write_text(_xmile('<aux name="x"><eqn>TIME - 2.5</eqn></aux>'
+                           '<aux name="v"><eqn>INT(x) + INT(-TIME) + int(INT(x) / 2)</eqn></aux>'))
+    frame = sdrev.load(path).simulate()
+    x = np.arange(5) - 2.5
+    expected = np.floor(x) + np.floor(-np.arange(5)) + np.floor(np.floor(x) / 2)
+    np.testing.assert_array_equal(frame["v"], expected)
+    data = ens.run(path, None, outputs=["v"], progress=False, workers=1)
+    assert data.attrs["engine"] == "sdrev"
+    np.testing.assert_array_equal(data["v"].values[0], expected)
