@@ -175,7 +175,8 @@ def test_loops_json_lists_loops_with_polarity(capsys):
 LIBRARY = sorted(p.stem for p in (Path(__file__).parent.parent / "models").glob("*.mdl"))
 
 
-@pytest.mark.parametrize("name", LIBRARY)
+@pytest.mark.parametrize("name", [n if n == "machine_tool_io" else
+                                  pytest.param(n, marks=pytest.mark.slow) for n in LIBRARY])
 def test_compare_and_report_work_for_every_library_model(name, tmp_path, capsys):
     """`sdrev compare NAME` (every scenario) and `sdrev report NAME` (HTML + PDF,
     small Sobol' run, loop analysis) for each model of the library."""
