@@ -4,9 +4,11 @@
 #   bash benchmarks/briefs.sh            # uses ./.venv/bin/python if present, else python3
 #   PYTHON=/path/to/python bash benchmarks/briefs.sh
 #
-# Each brief is made from real runs: the model's scenarios (PySD), its feedback
-# loops (Loops that Matter), a default Sobol' analysis (N = 256) and, for
-# machine_tool_io, the regime map of its [compare] table (50 x 50 grid). Output:
+# Each brief is made from real runs: the model's scenarios (PySD), the same
+# scenarios over 400 plausible parameter sets (ensemble engine: bands, 90% ranges,
+# how often one ends above another), its feedback loops (Loops that Matter), a
+# default Sobol' analysis (N = 256) and, for machine_tool_io, the regime map of
+# its [compare] table (50 x 50 grid); the PDF is printed by headless Chromium. Output:
 # results/briefs/MODEL/{brief.html,brief.pdf,manifest.json}; existing folders are
 # replaced. Equivalent to `sdrev report MODEL --out results/briefs/MODEL`.
 set -euo pipefail
