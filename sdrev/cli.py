@@ -468,11 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("describe", help="stocks, flows, parameters, scenarios, documentation")
-    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.set_defaults(func=cmd_describe)
 
     p = sub.add_parser("simulate", help="run a model once and write a run folder")
-    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.add_argument("--scenario", help="scenario name (default: baseline, if the model has one)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="set a constant (repeatable); also TIME STEP, FINAL TIME, SAVEPER")
@@ -482,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("ensemble", help="many runs at once on the vectorised engine")
-    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--samples", type=Path, metavar="FILE.csv",
                      help="one row per run, one column per varied constant")
@@ -513,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("loops", help="feedback loops, polarity and dominance (Loops that Matter)")
-    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.add_argument("--scenario", help="scenario to analyse (default: the model's constants)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a constant")
     p.add_argument("--json", action="store_true", help="print the analysis as JSON")
@@ -535,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_loops)
 
     p = sub.add_parser("sensitivity", help="global sensitivity analysis with SALib")
-    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.add_argument("--spec", type=Path, metavar="FILE",
                    help="sensitivity spec: a .toml path, or the name of a bundled spec "
                         "such as crrc_standards_dominance (default: the model's own, "
@@ -552,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sensitivity)
 
     p = sub.add_parser("compare", help="scenarios side by side, or a regime map")
-    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.add_argument("--scenarios", metavar="A,B",
                    help="scenarios (default: all, or the model's [compare] list)")
     p.add_argument("--vary", action="append", metavar="PARAM=v1,v2",
@@ -578,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "same parameter sets, and find boxes of conditions where the outcome "
                     "holds and where it fails.",
         epilog=DISCOVER_GRAMMAR)
-    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.add_argument("--outcome", metavar="EXPR",
                    help="outcome expression (default: the model's [discover] outcome)")
     p.add_argument("--spec", type=Path, metavar="FILE",
@@ -598,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_discover)
 
     p = sub.add_parser("report", help="policy brief: self-contained HTML and PDF")
-    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.add_argument("--scenarios", metavar="A,B", help="scenarios to compare")
     p.add_argument("--sensitivity", type=Path, metavar="RUN_DIR",
                    help="sensitivity run folder (default: a small Sobol' run, N=256)")
@@ -624,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="estimate constants from observed numbers, with "
                                          "uncertainty (MCMC or maximum likelihood)")
-    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.add_argument("--spec", type=Path, metavar="FILE.toml",
                    help="calibration spec (default: the library's calibration/MODEL.toml)")
     p.add_argument("--method", choices=("mcmc", "mle"),
@@ -644,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="model-validity battery: units, extreme conditions, "
                                      "time step, mechanisms, reference behaviour")
-    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl file")
+    p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.add_argument("--only", metavar="A,B",
                    help="checks to run, of units,extremes,dt,mechanisms,reference (default all)")
     p.add_argument("--data", type=Path, metavar="FILE.csv",
