@@ -1,6 +1,7 @@
 """Load stage: a model with its parameters, scenarios and documentation.
 
-:func:`load` reads a Vensim model (a library name or any ``.mdl`` path)
+:func:`load` reads a model (a library name, or any Vensim ``.mdl`` or XMILE
+``.xmile``/``.stmx`` path)
 through PySD and its metadata file, and returns a frozen :class:`Model`.
 """
 
@@ -323,7 +324,7 @@ def resolve_variable(model: Model, name: str, *,
 
 
 def load(name_or_path: str | Path) -> Model:
-    """Load a model from the library or from any Vensim ``.mdl`` file.
+    """Load a model from the library or from any Vensim ``.mdl`` or XMILE file.
 
     Parameters
     ----------
