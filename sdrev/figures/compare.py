@@ -39,10 +39,6 @@ def _style(i: int) -> dict:
             "markersize": 4, "linewidth": 1.8}
 
 
-def _units(units: str) -> str:
-    return units_label(units)
-
-
 def comparison_figure(comparison, *, outputs: Sequence[str] | None = None,
                       max_panels: int = MAX_PANELS, thresholds: bool = True,
                       bands=None) -> Figure:
@@ -163,12 +159,12 @@ def regime_map_figure(rmap) -> Figure:
     right.set_title(f"When the leading regime changes ({units_label(rmap.time_units)})",
                     fontsize=10)
     for ax in (left, right):
-        ax.set_xlabel(f"{rmap.x.name} ({_units(rmap.x.units)})")
-        ax.set_ylabel(f"{rmap.y.name} ({_units(rmap.y.units)})")
+        ax.set_xlabel(axis_label(rmap.x.name, rmap.x.units))
+        ax.set_ylabel(axis_label(rmap.y.name, rmap.y.units))
         ax.set_xlim(*_extent(xs, ys)[:2])
         ax.set_ylim(*_extent(xs, ys)[2:])
     fig.suptitle(f"{rmap.model}: {rmap.labels[0]} vs {rmap.labels[1]} "
-                 f"({rmap.output}, {_units(rmap.units)})", fontsize=11)
+                 f"({axis_label(rmap.output, rmap.units)})", fontsize=11)
     return fig
 
 
@@ -202,7 +198,7 @@ def uncertainty_figure(uncertainty, *, max_panels: int = MAX_PANELS) -> Figure:
                             lw=0)
             ax.plot(b["time"], b["q50"], label=scenario, **style)
         ax.set_title(output, fontsize=10)
-        ax.set_ylabel(_units(uncertainty.units.get(output, "")))
+        ax.set_ylabel(axis_label(output, uncertainty.units.get(output, "")), fontsize=8)
         ax.grid(True, color="0.9", lw=0.6)
         if k == 0:
             ax.legend(frameon=False, fontsize=8)
