@@ -82,20 +82,12 @@ def test_user_data_sharpen_concepts_and_multiply_launches(model, baseline):
     """Loop R1: the user base feeds digital eco-embeddedness, which raises the
     accuracy and number of concepts in the fuzzy front end (Liu, Liu & Huang
     n.d.). Without it concept accuracy ends a third lower and launches 40%
-    fewer. The take-over itself hardly depends on it (user share 0.928 vs
-    0.933 in 2031): product appeal is already near saturation."""
+    fewer. The take-over itself hardly depends on it (user share 0.935 vs
+    0.937 in 2031): product appeal is already near saturation."""
     without = model.simulate(scenario="no_user_data")
     assert without["concept_accuracy"].iloc[-1] < baseline["concept_accuracy"].iloc[-1] - 0.2
     assert without["launches"].iloc[-1] < 0.7 * baseline["launches"].iloc[-1]
     assert without["product_value"].iloc[-1] < baseline["product_value"].iloc[-1] - 0.1
-
-
-def test_incumbents_improve_faster_as_the_disruptor_takes_users(model, baseline):
-    """Loop B2: mainstream products improve faster as the disruptor takes their
-    users, eroding its relative value: without the response the product ends
-    more valuable by more than 0.2."""
-    unopposed = model.simulate(scenario="baseline", params={"Incumbent Response Loop Gain": 0})
-    assert unopposed["product_value"].iloc[-1] > baseline["product_value"].iloc[-1] + 0.2
 
 
 def test_market_saturation_gain_acts_in_the_documented_direction(model, baseline):
