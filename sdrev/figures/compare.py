@@ -76,6 +76,10 @@ def comparison_figure(comparison, *, outputs: Sequence[str] | None = None,
                                     b["q05"].to_numpy(dtype=float),
                                     b["q95"].to_numpy(dtype=float), color=style["color"],
                                     alpha=0.16, linewidth=0, gid=f"band-{k}-{i}")
+                    for q in ("q05", "q95"):  # band edges in the line's style
+                        ax.plot(b["time"].to_numpy(dtype=float), b[q].to_numpy(dtype=float),
+                                color=style["color"], linestyle=style["linestyle"],
+                                linewidth=0.6, alpha=0.8)
             ax.plot(table.index.to_numpy(dtype=float), table[label].to_numpy(dtype=float),
                     label=str(label), **style)
         rows_ = comparison.metrics[comparison.metrics["output"] == output]
