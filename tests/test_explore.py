@@ -178,6 +178,20 @@ def test_loop_periods_name_the_documented_loops(crrc):
     assert periods[0][3] == ("R1",) and periods[0][4] == "R1 strategic guiding"
 
 
+def test_a_subscripted_model_plots_each_element_as_pysd_does():
+    ex = Explorer("mne_reverse_knowledge", band_runs=20)
+    labels = [s.label for s in ex.series]
+    assert "Subsidiary Capability[sub1]" in labels and "Subsidiary Capability[sub4]" in labels
+    assert "Subsidiary Activity Share" in ex.held  # subscripted: no slider
+    control = next(c for c in ex.controls if not c.switch)
+    value = _within(ex, control.name, 0.8)
+    run = ex.run({control.name: value}, ex.baseline_scenario)
+    frame = ex.model.simulate(scenario=ex.baseline_scenario, params={control.name: value})
+    for s, series in enumerate(ex.series):
+        np.testing.assert_allclose(run.values[s], frame[series.key].to_numpy(),
+                                   rtol=1e-6, atol=1e-9, err_msg=series.label)
+
+
 # -- the page, without a browser ----------------------------------------------------------
 
 def test_query_round_trip_and_refusals(crrc):
@@ -238,6 +252,14 @@ def test_cli_says_how_to_install_the_extra(monkeypatch, capsys):
     assert main(["explore", "crrc_standards"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'pip install "sdrev[explore]"' in err[0]
+
+
+def test_cli_unknown_model_is_one_line(capsys):
+    from sdrev.cli import main
+
+    assert main(["explore", "no_such_model"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no_such_model" in err[0]
 
 
 def test_cli_refuses_a_bad_port(capsys):

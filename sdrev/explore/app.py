@@ -74,7 +74,7 @@ def parse_query(explorer: Explorer, args: Mapping[str, object]):
     scenario = explorer.baseline_scenario
     if SCENARIO_KEY in args:
         wanted = text(args[SCENARIO_KEY])
-        if wanted in explorer.model.scenarios:
+        if wanted in explorer.scenarios:
             scenario = wanted
         elif wanted == "":
             scenario = None
@@ -140,7 +140,7 @@ class ExploreSession:
         self.current: Trajectories | None = None
         self.band: np.ndarray | None = None
         self.message = pn.pane.HTML("", css_classes=["sdrev-message"], sizing_mode="stretch_width")
-        names = [MODEL_CONSTANTS, *model.scenarios]
+        names = [MODEL_CONSTANTS, *explorer.scenarios]
         self.scenario_select = pn.widgets.Select(
             label="Scenario", options=names,
             value=self.scenario if self.scenario is not None else MODEL_CONSTANTS)

@@ -142,6 +142,9 @@ class Explorer:
         held at the model's or the scenario's values).
     series : tuple of Series
         The key outputs (elements of subscripted ones separately).
+    scenarios : tuple of str
+        The model's scenarios that set only scalar constants (a run sets each
+        constant to one number).
     baseline_scenario : str or None
         ``"baseline"`` where the model has that scenario, else ``None``
         (the model's own constants).
@@ -180,12 +183,21 @@ class Explorer:
         for c in self.controls:
             self._by_key[_key(c.name)] = c
             self._by_key[_key(c.py_name)] = c
-        self.baseline_scenario = "baseline" if "baseline" in model.scenarios else None
+        # a run sets each constant to one number (one column of the engine's batch):
+        # a scenario that sets a subscripted constant cannot be explored faithfully
+        subscripted = {p.name for p in model.parameters if isinstance(p.value, Mapping)}
+        self.scenarios = tuple(name for name, s in model.scenarios.items()
+                               if not subscripted & set(s.params))
+        self.baseline_scenario = "baseline" if "baseline" in self.scenarios else None
         self.posterior = None
         if posterior is not None:
             from sdrev.calibrate import read_posterior
-            self.posterior = read_posterior(posterior, model=model, n=band_runs, seed=seed)
-        extra = [n for s in model.scenarios.values() for n in s.params
+            draws = read_posterior(posterior, model=model, n=band_runs, seed=seed)
+            self.posterior = draws[[c for c in draws.columns if c not in subscripted]]
+            if self.posterior.shape[1] == 0:
+                raise InvalidValueError(f"the posterior in {str(posterior)!r} holds no scalar "
+                                        f"constant of {model.name} to draw the band over")
+        extra = [n for name in self.scenarios for n in model.scenarios[name].params
                  if _key(n) not in self._by_key]
         if self.posterior is not None:
             extra += [n for n in self.posterior.columns if _key(n) not in self._by_key]
@@ -222,10 +234,11 @@ class Explorer:
         """
         values = {c.name: c.default for c in self.controls}
         if scenario is not None:
-            if scenario not in self.model.scenarios:
+            if scenario not in self.scenarios:
                 raise UnknownNameError(
-                    f"unknown scenario {scenario!r} for model {self.model.name}; known "
-                    f"scenarios: {', '.join(self.model.scenarios) or 'none'}")
+                    f"unknown scenario {scenario!r} for model {self.model.name} (or one that "
+                    "sets a subscripted constant); known scenarios: "
+                    f"{', '.join(self.scenarios) or 'none'}")
             for name, value in self.model.scenarios[scenario].params.items():
                 if _key(name) in self._by_key:
                     values[self._by_key[_key(name)].name] = float(value)
@@ -354,10 +367,8 @@ class Explorer:
                 row.append(full[name])
             elif name in params:
                 row.append(float(params[name]))
-            else:
-                value = self.model.parameter(name).value
-                row.append(float(next(iter(value.values())) if isinstance(value, Mapping)
-                                 else value))
+            else:  # a scalar constant another scenario or the posterior sets
+                row.append(float(self.model.parameter(name).value))
         return np.array(row, dtype=float)
 
     def _evaluate(self, rows: np.ndarray) -> np.ndarray:
