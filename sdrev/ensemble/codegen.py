@@ -187,7 +187,8 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
     return Simulator(outputs=outputs, source=source, init=namespace["init"],
                      step=namespace["step"], shapes=shapes,
                      prepare=namespace["prepare"], lookups=program.lookups,
-                     subscripted=bool(program.dims))
+                     subscripted=bool(program.dims),
+                     orders=tuple(s.index for s in program.slots if s.ordered))
 
 
 #: names and attributes generated code may use (checked before it runs)

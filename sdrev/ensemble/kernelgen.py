@@ -23,7 +23,6 @@ runs the model. Nothing here imports numba.
 from __future__ import annotations
 
 import ast as pyast
-import re
 
 __all__ = ["BLOCK", "NotCovered", "covers", "kernel_source"]
 
@@ -365,7 +364,7 @@ def _step_function(source: str) -> pyast.FunctionDef:
 def covers(sim) -> bool:
     """Whether the kernel translates a simulator's step (whatever the
     orders of its SMOOTH/DELAY functions turn out to be)."""
-    orders = {int(i): 1 for i in re.findall(r"\bO\[(\d+)\] = ", sim.source)}
+    orders = dict.fromkeys(sim.orders, 1)
     kinds = {i: table[2] for i, table in enumerate(sim.lookups)}
     try:
         kernel_source(sim, orders, kinds)

@@ -57,6 +57,14 @@ class Slot:
         Statements that compute its next state into ``n{index}``.
     update_refs : frozenset of str
         Elements the update reads.
+    rate : str or None
+        INTEG (``integ``, ``nninteg``): the rate expression, the stock's net
+        flow (``update_code`` is ``n{index} = s{index} + (rate) *
+        v_time_step``, inside ``np.maximum(..., 0.0)`` when non-negative);
+        ``None`` for other kinds.
+    ordered : bool
+        Whether its number of stages is set at initialisation and read as
+        ``O[index]`` (SMOOTH, DELAY, DELAY N, DELAY FIXED).
     """
 
     index: int
@@ -66,6 +74,8 @@ class Slot:
     init_code: tuple[str, ...]
     update_code: tuple[str, ...]
     update_refs: frozenset[str]
+    rate: str | None = None
+    ordered: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,8 @@ class Simulator:
     lookups: tuple = field(default=(), repr=False)
     #: whether the program has subscripted elements
     subscripted: bool = False
+    #: slots whose number of stages ``init`` sets (``O[i]``), by index
+    orders: tuple[int, ...] = ()
 
 
 def describe(node) -> str:

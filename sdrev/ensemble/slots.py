@@ -228,6 +228,8 @@ def build_slot(node, index: int, element: str, axes: tuple,
         raise UnsupportedConstructError(f"{kind} is not supported")
     slot = Slot(index=i, kind=slot_kind, element=element, value=value,
                 init_code=tuple(pre + init_lines), update_code=tuple(update),
-                update_refs=frozenset(upd_refs))
+                update_refs=frozenset(upd_refs),
+                rate=flow if kind == "IntegStructure" else None,
+                ordered=slot_kind in ("smooth", "delay", "delayn", "delayfixed"))
     return BuiltSlot(slot, frozenset(init_refs | value_refs),
                      frozenset(value_refs))
