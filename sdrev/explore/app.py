@@ -446,7 +446,8 @@ class ExploreSession:
                 f"<td>{_signed(r.reached_difference)}</td></tr>")
         self.table.object = (
             "<style>.sdrev-table td, .sdrev-table th {padding: 2px 8px; text-align: right}"
-            " .sdrev-table td:first-child {text-align: left}</style>"
+            " .sdrev-table td:first-child, .sdrev-table th:first-child {text-align: left}"
+            "</style>"
             '<table class="sdrev-table" style="border-collapse:collapse;font-size:90%">'
             f"{head}{''.join(body)}</table><small>Threshold: the model's declared one, else "
             "halfway from the baseline's first to its last value; – never reached.</small>")
