@@ -262,6 +262,15 @@ def test_cli_unknown_model_is_one_line(capsys):
     assert len(err) == 1 and "no_such_model" in err[0]
 
 
+def test_cli_refuses_an_address_it_cannot_serve_on(capsys):
+    pytest.importorskip("panel")
+    from sdrev.cli import main
+
+    assert main(["explore", "crrc_standards", "--host", "256.0.0.1", "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot serve on '256.0.0.1'" in err[0]
+
+
 def test_cli_refuses_a_bad_port(capsys):
     from sdrev.cli import main
 

@@ -56,8 +56,10 @@ def make_server(explorer, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT)
 
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise InvalidValueError(f"port must be an integer from 0 to 65535, got {port!r}")
-    if port == 0:
-        port = free_port(host)
+    try:
+        port = port or free_port(host)
+    except OSError as exc:
+        raise InvalidValueError(f"cannot serve on {host!r}: {exc.strerror or exc}") from None
 
     def page():
         return ExploreSession(explorer, pn.state.session_args).layout
