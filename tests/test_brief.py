@@ -144,10 +144,22 @@ def test_the_brief_has_every_section_in_order(written):
     assert [h.strip() for h in page.h2] == SECTIONS
 
 
+def test_how_often_each_mechanism_leads_over_the_parameter_sets(written):
+    html = (written / "brief.html").read_text(encoding="utf-8")
+    assert "How sure is that order?" in html
+    section = html[html.index("How sure is that order?"):]
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td class=\"num\">(\d+)%</td></tr>",
+                      section[:section.index("</table>")])
+    assert rows, "no leading periods"
+    assert all(0 < int(share) <= 100 for *_, share in rows)
+    assert "plausible parameter sets, the mechanism leading most often" in html
+
+
 def test_the_html_is_self_contained(written):
     html = (written / "brief.html").read_text(encoding="utf-8")
     page = _outline(html)
-    assert len(page.images) == 4  # trajectories, levers, loops, regime map
+    # trajectories, levers, loops, dominance over parameter sets, regime map
+    assert len(page.images) == 5
     assert all(src.startswith("data:image/svg+xml;base64,") for src in page.images)
     assert all(ref.startswith("data:") or ref.startswith("#") for ref in page.refs)
     assert not re.search(r"https?://", html)
@@ -520,7 +532,7 @@ def test_the_brief_renders_in_headless_chromium(browser, written):
     requests = [e["params"]["request"]["url"] for e in mine
                 if e.get("method") == "Network.requestWillBeSent"]
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
-    assert len(page["images"]) == 4
+    assert len(page["images"]) == 5
     assert all(i["complete"] and i["width"] > 0 for i in page["images"])
     from PIL import Image
     boxes = browser.send("Runtime.evaluate", {"returnByValue": True, "expression": """

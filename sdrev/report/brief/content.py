@@ -56,7 +56,7 @@ from sdrev.units import MISSING, duration_label
 if TYPE_CHECKING:
     from sdrev.compare import Comparison, RegimeMap
     from sdrev.discover import DiscoveryResult
-    from sdrev.loops import LoopAnalysis
+    from sdrev.loops import EnsembleLoopAnalysis, LoopAnalysis
     from sdrev.model import Model
 
 __all__ = ["SECTION_CONTEXT", "SECTION_TITLES", "TOP_LEVERS", "Brief", "brief_context",
@@ -97,6 +97,9 @@ class Brief:
     discovery : DiscoveryResult or None
         Boxes of conditions under which each regime leads (models with a
         regime map and a ``[discover]`` outcome).
+    loop_ensemble : EnsembleLoopAnalysis or None
+        Loop dominance over the uncertainty runs' parameter sets (baseline
+        scenario): how often each documented mechanism leads, period by period.
     notes : tuple of str
         Parts left out and why.
     timings : mapping of str to float
@@ -117,6 +120,7 @@ class Brief:
     created: str = ""
     uncertainty: BriefUncertainty | None = None
     discovery: DiscoveryResult | None = None
+    loop_ensemble: EnsembleLoopAnalysis | None = None
 
 
 def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
@@ -221,6 +225,11 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
         except Exception as exc:  # engine cannot compile the model (subscripts, macros)
             notes.append(f"Loop analysis left out: {type(exc).__name__}: {exc}")
         timings["loops"] = _time.perf_counter() - start
+    spread = None
+    if analysis is not None and unc is not None and unc.samples is not None:
+        start = _time.perf_counter()
+        spread = _loop_ensemble(model, unc.samples, scen, notes, progress=progress)
+        timings["loop_dominance"] = _time.perf_counter() - start
     levers = None
     if sensitivity is not False:
         start = _time.perf_counter()
@@ -253,9 +262,36 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
                 notes.append(f"Scenario discovery left out: {exc}")
             timings["discovery"] = _time.perf_counter() - start
     return Brief(model=model, comparison=comp, loops=analysis, levers=levers,
-                 regime_map=rmap, uncertainty=unc, discovery=found, notes=tuple(notes),
+                 regime_map=rmap, uncertainty=unc, discovery=found, loop_ensemble=spread,
+                 notes=tuple(notes),
                  timings={k: round(v, 2) for k, v in timings.items()}, sources=sources,
                  created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+#: Parameter sets of the brief's loop-dominance analysis (the first of the
+#: uncertainty sets): enough for shares to within a few points.
+LOOP_DOMINANCE_SETS = 200
+
+
+def _loop_ensemble(model, samples: pd.DataFrame, scenario, notes: list, *,
+                   progress: bool):
+    """Loop dominance over the uncertainty's parameter sets, or ``None`` (with a note)."""
+    from sdrev import loops as loops_mod
+
+    if any(isinstance(p.value, Mapping) for p in model.parameters):
+        notes.append("How often each mechanism leads over the plausible parameter sets is "
+                     "left out: a subscripted model's loops are found run by run, too slowly "
+                     "for a brief (`sdrev loops MODEL --sample lhs:N` computes it).")
+        return None
+    try:
+        return loops_mod.analyze_ensemble(model, samples.head(LOOP_DOMINANCE_SETS),
+                                          scenario=scenario, progress=progress)
+    except SdrevError as exc:
+        notes.append(f"Loop dominance over parameter sets left out: {exc}")
+    except Exception as exc:  # the engine cannot compile the model
+        notes.append(f"Loop dominance over parameter sets left out: "
+                     f"{type(exc).__name__}: {exc}")
+    return None
 
 
 # -- the context of each section ---------------------------------------------------------
@@ -345,11 +381,44 @@ def _levers(brief: Brief) -> dict | None:
             "settled": lev.settled, "odd_s1": negative or above}
 
 
+def _fold_periods(table: pd.DataFrame, model) -> list[tuple]:
+    """Leading periods with those shorter than :data:`MIN_PERIOD_SHARE` of the
+    horizon folded into the one before (the first into the next), and
+    neighbours of the same loop joined; shares weighted by duration."""
+    t = model.time
+    step = t.saveper or t.step
+    shortest = MIN_PERIOD_SHARE * (t.final - t.initial)
+    rows = [[r.start, r.end, r.loop, r.probability] for r in table.itertuples(index=False)
+            if r.loop]
+    out: list[list] = []
+    for row in rows:
+        if out and (row[1] - row[0] + step < shortest or out[-1][2] == row[2]):
+            prev = out[-1]
+            span_a, span_b = prev[1] - prev[0] + step, row[1] - row[0] + step
+            if prev[2] == row[2]:
+                prev[3] = (prev[3] * span_a + row[3] * span_b) / (span_a + span_b)
+            prev[1] = row[1]
+            continue
+        if out and out[-1][1] - out[-1][0] + step < shortest and len(out) == 1:
+            row = [out[0][0], *row[1:]]  # a short first period joins the next
+            out.pop()
+        out.append(list(row))
+    return [tuple(r) for r in out]
+
+
 def _loops(brief: Brief) -> dict | None:
     a = brief.loops
     if a is None:
         return None
-    return {"count": len(a.loops), "method": a.method,
+    spread = brief.loop_ensemble
+    leading = []
+    if spread is not None:
+        for start, end, loop, share in _fold_periods(spread.leading(), brief.model):
+            leading.append({"years": f"{start:g}–{end:g}", "loop": loop_words(a, loop),
+                            "share": f"{share:.0%}"})
+    return {"spread": {"sets": spread.runs, "leading": leading} if spread is not None
+            else None,
+            "count": len(a.loops), "method": a.method,
             "dominant": [{"loop": loop_words(a, k), "share": f"{v:.0%}",
                           "polarity": a.loops.loc[a.loops["id"] == k, "polarity"].iloc[0]}
                          for k, v in dominant_loops(a, 5)],

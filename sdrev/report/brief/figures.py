@@ -51,6 +51,11 @@ def brief_figures(brief: Brief) -> dict[str, str]:
         figs["loops"] = figure_uri(loop_score_figure(
             brief.loops, top=6, partitions=[brief.loops.main_partition()], named=True,
             title="Which feedback loops drive the model, over time"))
+    if brief.loop_ensemble is not None:
+        from sdrev.figures.loops import dominance_probability_figure
+        figs["dominance"] = figure_uri(dominance_probability_figure(
+            brief.loop_ensemble, title="How often each documented mechanism leads, "
+                                       "over the plausible parameter sets"))
     if brief.regime_map is not None:
         figs["regime"] = figure_uri(regime_map_figure(brief.regime_map))
     return figs

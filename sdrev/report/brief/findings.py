@@ -79,6 +79,25 @@ def dominant_loops(analysis, top: int = 3) -> list[tuple[str, float]]:
     return [(k, v / total) for k, v in ranked]
 
 
+def _order_spread(brief) -> str:
+    """A sentence on how often the leading mechanism leads over the plausible
+    parameter sets (empty without that analysis)."""
+    spread = brief.loop_ensemble
+    if spread is None:
+        return ""
+    t = brief.model.time
+    table = spread.leading()
+    table = table[(table["loop"] != "") & (table["end"] - table["start"] + (t.saveper or t.step)
+                                           >= MIN_PERIOD_SHARE * (t.final - t.initial))]
+    if table.empty:
+        return ""
+    lo, hi = float(table["probability"].min()), float(table["probability"].max())
+    text = (f" Across {spread.runs} plausible parameter sets, the mechanism leading most "
+            f"often leads in {lo:.0%}–{hi:.0%} of them, period by period")
+    return text + ("; which mechanism leads is not settled by what is known of the "
+                   "parameters." if hi < 0.5 else ".")
+
+
 def mechanism_sequence(analysis, *, min_share: float = 0.0) -> list[dict]:
     """Which documented loops lead when, in time order.
 
@@ -357,6 +376,7 @@ def policy_findings(brief: Brief, figures: dict[str, str]) -> list[Finding]:
         words = sequence_words(brief.loops, mechanism_sequence(
             brief.loops, min_share=MIN_PERIOD_SHARE))
         if words:
+            words += _order_spread(brief)
             found.append(Finding("Which mechanism leads when", words,
                                  figures.get("loops", "the loop table")))
     # 5. regimes

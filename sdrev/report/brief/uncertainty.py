@@ -55,6 +55,9 @@ class BriefUncertainty:
     unidentified : tuple of str
         Parameters the calibration did not identify (posterior only).
     seed : int or None
+    samples : pandas.DataFrame or None
+        The parameter sets (one row each), for the other ensemble parts of the
+        brief (loop dominance across the same sets).
     """
 
     result: ScenarioUncertainty
@@ -64,6 +67,7 @@ class BriefUncertainty:
     unidentified: tuple[str, ...] = ()
     seed: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    samples: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def sets(self) -> int:
@@ -235,7 +239,7 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
                             posterior=posterior is not None, source=note,
                             unidentified=unidentified,
                             seed=None if posterior is not None else seed,
-                            labels=dict(labels)), note
+                            labels=dict(labels), samples=samples), note
 
 
 def _check_finite(result) -> None:
