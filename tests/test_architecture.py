@@ -137,19 +137,11 @@ _ALLOWED_EDGES = {("sdrev.model", "sdrev.simulate")}
 
 #: Known import cycles still to be broken (each a sorted strongly connected set of
 #: modules), with the engineer who owns them told. Remove an entry once it is gone.
-_KNOWN_CYCLES = {
-    # report/brief: content, figures and findings import each other (issue 15, brief.py split)
-    ("sdrev.report.brief.content", "sdrev.report.brief.figures",
-     "sdrev.report.brief.findings"),
-}
+_KNOWN_CYCLES: set[tuple[str, ...]] = set()
 
 #: Known underscore names imported across modules, ``(importer, home, name)``, still to be
 #: made public in their home or moved. Remove an entry once it is gone.
-_KNOWN_PRIVATE_IMPORTS = {
-    # compare: one helper shared by two modules, not yet public in its home
-    ("sdrev.compare.scenarios", "sdrev.compare.defaults", "_variable"),
-    ("sdrev.compare.regime", "sdrev.compare.defaults", "_variable"),
-}
+_KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[tuple[str, ...]]:

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
+from sdrev.naming import name_key
 
 if TYPE_CHECKING:
     from sdrev.model import Model
@@ -96,7 +97,7 @@ def compare_defaults(model: Model) -> CompareDefaults:
         regime = model.parameter(str(regime)).name
     output = table.get("output")
     if output is not None:
-        output = _variable(model, str(output)).name
+        output = output_variable(model, str(output)).name
     for name in table.get("scenarios", []):
         if name not in model.scenarios:
             raise UnknownNameError(f"{where}: unknown scenario {name!r}"
@@ -107,7 +108,7 @@ def compare_defaults(model: Model) -> CompareDefaults:
                                + suggest(scenario, model.scenarios))
     thresholds = {}
     for name, value in dict(table.get("thresholds", {})).items():
-        var = _variable(model, name)
+        var = output_variable(model, name)
         if isinstance(value, str):
             model.parameter(value)  # must be a constant of the model
         elif not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -125,10 +126,12 @@ def compare_defaults(model: Model) -> CompareDefaults:
         description=str(table.get("description", "")))
 
 
-def _variable(model, name: str):
-    key = " ".join(str(name).replace("_", " ").split()).lower()
+def output_variable(model, name: str):
+    """The variable of ``model`` called ``name`` (any kind; Vensim, any case and
+    spacing, or snake_case), raising an error that suggests close outputs."""
+    key = name_key(name)
     for var in model.variables:
-        if key in (var.name.lower(), var.py_name.replace("_", " ")):
+        if key in (name_key(var.name), name_key(var.py_name)):
             return var
     names = [v.name for v in model.variables if v.kind in ("stock", "flow", "auxiliary")]
     raise UnknownNameError(f"unknown output {name!r} in model {model.name}"

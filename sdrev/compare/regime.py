@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sdrev.compare.defaults import _variable, compare_defaults
+from sdrev.compare.defaults import output_variable, compare_defaults
 from sdrev.compare.scenarios import TIE_TOLERANCE
 from sdrev.errors import InvalidValueError
 
@@ -309,7 +309,7 @@ def regime_map(model: Model | str, *, x: tuple[str, float, float] | None = None,
     if labels is None:
         labels = d.regime_labels if d.regime_labels and regimes == tuple(d.regimes or ()) \
             else tuple(f"{regime.name}={r:g}" for r in regimes)
-    var = _variable(model, output or d.output or model.key_outputs[0])
+    var = output_variable(model, output or d.output or model.key_outputs[0])
     nx, ny = _grid(grid or d.grid or (50, 50))
     if scenario is None:
         scenario = d.scenario or ("baseline" if "baseline" in model.scenarios else None)

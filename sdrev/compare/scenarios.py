@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sdrev.compare.defaults import _variable, compare_defaults
+from sdrev.compare.defaults import output_variable, compare_defaults
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ def compare_scenarios(model: Model | str, scenarios: Sequence[str] | None = None
     traj = pd.DataFrame(columns)
     traj.columns = pd.MultiIndex.from_tuples(traj.columns, names=["output", "label"])
     traj.index.name = "time"
-    wanted = {**dict(defaults.thresholds), **{_variable(model, k).name: v
+    wanted = {**dict(defaults.thresholds), **{output_variable(model, k).name: v
                                               for k, v in dict(thresholds or {}).items()}}
     rows, changes, used = [], [], {}
     for s in series:
@@ -278,7 +278,7 @@ def _requested(model, name: str) -> tuple:
     """``"Name"`` or ``"Name[element]"`` to (variable, element or None)."""
     base, sep, rest = str(name).partition("[")
     element = rest.rstrip("]").strip() if sep else None
-    return _variable(model, base), element
+    return output_variable(model, base), element
 
 
 def _output_series(model, var, frame: pd.DataFrame, element: str | None) -> list[_Series]:

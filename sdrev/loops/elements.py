@@ -352,7 +352,7 @@ def element_graph(program: Program, cg: CausalGraph) -> ElementGraph:
             labels[node] = element_name(cg.label(name), e)
     pairs: dict = {}
     rates = {}
-    for stock, flows in cg.stocks.items():
+    for stock in cg.stocks:
         slot = next(s for s in program.slots if s.element == stock
                     and s.kind in ("integ", "nninteg"))
         rates[stock] = ast.unparse(integ_rate(slot.update_code[0]))

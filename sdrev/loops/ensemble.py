@@ -529,7 +529,7 @@ class _Accumulator:
         ids = {loop: name.id for loop, name in zip(loops, names)}
         documented = tuple(sorted(self.relative, key=id_sort_key))
         doc_names = {}
-        for loop, name in zip(loops, names):
+        for name in names:
             doc_names.setdefault(name.id, name.name)
         for doc in model.loops:
             doc_names.setdefault(doc.id, doc.name)

@@ -12,7 +12,7 @@ run) and, for models whose metadata has a ``[compare]`` table with a regime
 map, the regime map. :func:`write_brief` writes the HTML, prints the PDF from
 it with headless Chromium (or WeasyPrint) and writes a manifest.
 
-Modules: ``content`` (the Brief, its sections and their values), ``findings``
+Modules: ``record`` (the Brief), ``content`` (building it, its sections and their values), ``findings``
 (the answer and "What this means for policy"), ``uncertainty``, ``levers``
 (sensitivity results), ``figures`` (SVG figures), ``words`` (numbers, units,
 labels, sources for readers), ``render`` (HTML, PDF, the run folder).
@@ -28,12 +28,12 @@ Examples
 from sdrev.report.brief.content import (
     SECTION_CONTEXT,
     SECTION_TITLES,
-    Brief,
     brief_context,
     brief_sections,
     build_brief,
 )
 from sdrev.report.brief.figures import figure_uri
+from sdrev.report.brief.record import Brief
 from sdrev.report.brief.findings import (
     Finding,
     answer_text,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from sdrev.errors import InvalidValueError, SdrevError
+from sdrev.report.brief.record import Brief
 from sdrev.report.brief.figures import brief_figures
 from sdrev.report.brief.findings import (
     MIN_PERIOD_SHARE,
@@ -36,12 +37,11 @@ from sdrev.report.brief.findings import (
 )
 from sdrev.report.brief.levers import (
     DEFAULT_SENSITIVITY_N,
-    Levers,
     default_sensitivity,
     levers_from_folder,
     levers_from_result,
 )
-from sdrev.report.brief.uncertainty import DEFAULT_UNCERTAINTY_N, BriefUncertainty
+from sdrev.report.brief.uncertainty import DEFAULT_UNCERTAINTY_N
 from sdrev.report.brief.words import (
     clean_source,
     metric_words,
@@ -54,9 +54,6 @@ from sdrev.report.brief.words import (
 from sdrev.units import MISSING, duration_label
 
 if TYPE_CHECKING:
-    from sdrev.compare import Comparison, RegimeMap
-    from sdrev.discover import DiscoveryResult
-    from sdrev.loops import EnsembleLoopAnalysis, LoopAnalysis
     from sdrev.model import Model
 
 __all__ = ["SECTION_CONTEXT", "SECTION_TITLES", "TOP_LEVERS", "Brief", "brief_context",
@@ -79,48 +76,6 @@ TOP_LEVERS = 8
 #: Parameter sets of the brief's scenario discovery (CART boxes; `sdrev discover`
 #: runs PRIM on more).
 DISCOVER_N = 2000
-
-
-@dataclass(frozen=True, eq=False)
-class Brief:
-    """Everything a brief shows, computed or read from run folders.
-
-    Attributes
-    ----------
-    model : Model
-    comparison : Comparison
-        Runs labelled for people (scenario labels, not ids).
-    loops : LoopAnalysis or None
-    levers : Levers or None
-    regime_map : RegimeMap or None
-    uncertainty : BriefUncertainty or None
-    discovery : DiscoveryResult or None
-        Boxes of conditions under which each regime leads (models with a
-        regime map and a ``[discover]`` outcome).
-    loop_ensemble : EnsembleLoopAnalysis or None
-        Loop dominance over the uncertainty runs' parameter sets (baseline
-        scenario): how often each documented mechanism leads, period by period.
-    notes : tuple of str
-        Parts left out and why.
-    timings : mapping of str to float
-        Seconds per part.
-    sources : mapping of str to str
-        Run folder of each part read from disk.
-    created : str
-    """
-
-    model: Model
-    comparison: Comparison
-    loops: LoopAnalysis | None = None
-    levers: Levers | None = None
-    regime_map: RegimeMap | None = None
-    notes: tuple[str, ...] = ()
-    timings: Mapping[str, float] = field(default_factory=dict)
-    sources: Mapping[str, str] = field(default_factory=dict)
-    created: str = ""
-    uncertainty: BriefUncertainty | None = None
-    discovery: DiscoveryResult | None = None
-    loop_ensemble: EnsembleLoopAnalysis | None = None
 
 
 def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,

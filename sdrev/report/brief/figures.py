@@ -16,7 +16,7 @@ from sdrev.report.brief.words import metric_words
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from sdrev.report.brief.content import Brief
+    from sdrev.report.brief.record import Brief
 
 __all__ = ["brief_figures", "figure_uri"]
 

@@ -24,7 +24,7 @@ from sdrev.report.brief.words import (
 )
 
 if TYPE_CHECKING:
-    from sdrev.report.brief.content import Brief
+    from sdrev.report.brief.record import Brief
 
 __all__ = ["MIN_LEAD_SHARE", "MIN_PERIOD_SHARE", "Finding", "answer_text", "caveats",
            "dominant_loops",

@@ -24,7 +24,7 @@ from sdrev.errors import OutputError
 from sdrev.report.brief.content import SECTION_TITLES, brief_context, brief_sections
 
 if TYPE_CHECKING:
-    from sdrev.report.brief.content import Brief
+    from sdrev.report.brief.record import Brief
 
 __all__ = ["CHROMIUM_NAMES", "PDF_TIMEOUT", "NoPdfEngineError", "find_pdf_engine",
            "html_to_pdf", "render_html", "render_pdf", "write_brief"]
