@@ -234,12 +234,12 @@ def _hoist_invariants(body: list[str], reads: dict) -> tuple[list[str], list]:
         if isinstance(node, pyast.Name):
             return node, node.id in invariant
         if isinstance(node, pyast.BinOp):
-            (l, li), (r, ri) = visit(node.left), visit(node.right)
-            new = pyast.BinOp(left=l, op=node.op, right=r)
+            (lhs, li), (rhs, ri) = visit(node.left), visit(node.right)
+            new = pyast.BinOp(left=lhs, op=node.op, right=rhs)
             if li and ri:
                 return new, True
-            new.left = hoist(l) if li else l
-            new.right = hoist(r) if ri else r
+            new.left = hoist(lhs) if li else lhs
+            new.right = hoist(rhs) if ri else rhs
             return new, False
         if isinstance(node, pyast.UnaryOp):
             o, oi = visit(node.operand)
