@@ -479,8 +479,22 @@ def rewrite_int(text: str) -> str:
     -------
     str
     """
+    def spelled_out(args: list[str]) -> str | None:
+        if len(args) != 1 or not args[0].strip():
+            return None
+        x = rewrite_int(args[0].strip())
+        return (f"(IF ({x}) >= 0 THEN INT({x}) ELSE -INT(-({x})) - "
+                f"(IF INT(-({x})) = -({x}) THEN 0 ELSE 1))")
+
+    return _rewrite_calls(text, _INT, spelled_out)
+
+
+def _rewrite_calls(text: str, pattern, body) -> str:
+    """``text`` with each call matched by ``pattern`` (outside quoted names)
+    replaced by ``body(args)``; a call ``body`` declines (``None``) or that
+    does not parse is left as it is."""
     out, pos = [], 0
-    while (match := _INT.search(text, pos)) is not None:
+    while (match := pattern.search(text, pos)) is not None:
         if text.count('"', 0, match.start()) % 2:  # inside a quoted name
             out.append(text[pos:match.end()])
             pos = match.end()
@@ -489,14 +503,12 @@ def rewrite_int(text: str) -> str:
             args, end = _call_args(text, match.end() - 1)
         except ValueError:
             break
-        if len(args) != 1 or not args[0].strip():
+        replacement = body(args)
+        if replacement is None:
             out.append(text[pos:match.end()])
             pos = match.end()
             continue
-        x = rewrite_int(args[0].strip())
-        body = (f"(IF ({x}) >= 0 THEN INT({x}) ELSE -INT(-({x})) - "
-                f"(IF INT(-({x})) = -({x}) THEN 0 ELSE 1))")
-        out.append(text[pos:match.start()] + body)
+        out.append(text[pos:match.start()] + replacement)
         pos = end
     out.append(text[pos:])
     return "".join(out)
@@ -521,29 +533,15 @@ def rewrite_round(text: str) -> str:
     -------
     str
     """
-    out, pos = [], 0
-    while (match := _ROUND.search(text, pos)) is not None:
-        if text.count('"', 0, match.start()) % 2:  # inside a quoted name
-            out.append(text[pos:match.end()])
-            pos = match.end()
-            continue
-        try:
-            args, end = _call_args(text, match.end() - 1)
-        except ValueError:
-            break
+    def spelled_out(args: list[str]) -> str | None:
         if len(args) not in (1, 2) or not all(a.strip() for a in args):
-            out.append(text[pos:match.end()])
-            pos = match.end()
-            continue
+            return None
         x = rewrite_round(args[0].strip())
         if len(args) == 2:
             scale = f"(10 ^ ({rewrite_round(args[1].strip())}))"
             x = f"({x}) * {scale}"
         body = (f"(IF ({x}) >= 0 THEN INT(({x}) + 0.5) "
                 f"ELSE -INT(0.5 - ({x})))")
-        if len(args) == 2:
-            body = f"({body} / {scale})"
-        out.append(text[pos:match.start()] + body)
-        pos = end
-    out.append(text[pos:])
-    return "".join(out)
+        return f"({body} / {scale})" if len(args) == 2 else body
+
+    return _rewrite_calls(text, _ROUND, spelled_out)
