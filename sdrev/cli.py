@@ -118,6 +118,13 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
         else:
             data = ensemble.run(model, samples, outputs=outputs, scheduler=args.scheduler,
                                 progress=not args.quiet, saveper=settings.time.get("saveper"))
+            bad = ensemble.non_finite_runs(data)
+            if len(bad):  # kept, but counted and named: their numbers mean nothing
+                shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+                print(f"sdrev: warning: {len(bad)} of {len(samples)} runs give NaN or "
+                      f"infinite values (runs {shown}; see samples.csv)", file=sys.stderr)
+                extra["non_finite_runs"] = {"count": int(len(bad)),
+                                            "runs": [int(i) for i in bad[:100]]}
             samples.to_csv(stage / "samples.csv", index_label="run")
             ensemble.write(data, stage, format=fmt, manifest=runs.manifest(
                 model, settings, command=args.command_line, extra={

@@ -254,3 +254,19 @@ def test_ensemble_writes_parquet(tmp_path, user_model_copy):
     table = pd.read_parquet(out / "ensemble.parquet")
     assert {"run", "time", "stock_a"} <= set(table.columns)
     assert table["run"].nunique() == 5
+
+
+def test_ensemble_counts_and_names_runs_that_give_no_finite_numbers(tmp_path, capsys):
+    """A run dividing by zero completes, but is counted on stderr and in the manifest."""
+    import json
+
+    model = Path(__file__).parent / "fixtures" / "check" / "zero_division.mdl"
+    samples = tmp_path / "samples.csv"
+    samples.write_text("Innovation Time\n2\n0\n4\n")
+    out = tmp_path / "ens"
+    assert main(["ensemble", str(model), "--samples", str(samples), "--outputs", "Adopters",
+                 "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "1 of 3 runs give NaN or infinite values (runs 1;" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["non_finite_runs"] == {"count": 1, "runs": [1]}

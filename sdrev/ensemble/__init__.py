@@ -26,7 +26,7 @@ Examples
 """
 
 from sdrev.ensemble import conformance
-from sdrev.ensemble.api import model_path, run, sample_lhs, write
+from sdrev.ensemble.api import model_path, non_finite_runs, run, sample_lhs, write
 from sdrev.ensemble.batch import Batch
 from sdrev.ensemble.compile import UnsupportedConstructError, compile_model
 
@@ -36,6 +36,7 @@ __all__ = [
     "compile_model",
     "conformance",
     "model_path",
+    "non_finite_runs",
     "run",
     "sample_lhs",
     "write",

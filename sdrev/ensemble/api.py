@@ -449,6 +449,17 @@ def sample_lhs(ranges: dict, n: int, *, seed: int) -> pd.DataFrame:
     return pd.DataFrame(lo + unit * (hi - lo), columns=list(ranges))
 
 
+def non_finite_runs(dataset: xr.Dataset) -> np.ndarray:
+    """Indices of the runs whose outputs hold NaN or infinity anywhere (a
+    division by zero, an overflow): they completed, but their numbers mean
+    nothing, and a caller should say so."""
+    bad = np.zeros(dataset.sizes["run"], dtype=bool)
+    for name in dataset.data_vars:
+        values = np.asarray(dataset[name].values, dtype=float)
+        bad |= ~np.isfinite(values.reshape(len(bad), -1)).all(axis=1)
+    return np.flatnonzero(bad)
+
+
 def write(dataset: xr.Dataset, folder, *, format: str = "netcdf",
           manifest: dict | None = None) -> Path:
     """Write an ensemble result into a run folder.
