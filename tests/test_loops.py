@@ -429,3 +429,14 @@ def _through_cancelled_link(cycle) -> bool:
             if a.split("[")[1] == b.split("[")[1]:
                 return True
     return False
+
+
+def test_a_run_without_finite_values_is_refused_not_scored(capsys):
+    """Loop scores of NaN would all read "undetermined": one line, exit 2."""
+    from sdrev.cli import main
+
+    model = Path(__file__).parent / "fixtures" / "check" / "zero_division.mdl"
+    assert main(["loops", str(model), "--set", "Innovation Time=0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "loop scores need finite values" in err
+    assert main(["loops", str(model), "--set", "Innovation Time=2"]) == 0

@@ -275,7 +275,20 @@ def analyze(model, *, scenario: str | None = None,
         if key not in program.constants:  # a control given as an expression
             constants[key] = float(value)
     constants.update({k: float(v) for k, v in settings.time.items()})
-    traj = _scores.simulate_every_step(program, cg, constants)
+    try:
+        traj = _scores.simulate_every_step(program, cg, constants)
+    except ArithmeticError as exc:  # a division by zero among Python floats
+        raise InvalidValueError(
+            f"the run of {model.name} cannot be computed ({exc}); loop scores need finite "
+            "values: check the settings that divide by zero or overflow") from None
+    for name, values in traj.values.items():  # scores of NaN would all read "undetermined"
+        finite = np.isfinite(np.asarray(values, dtype=float).reshape(len(traj.times), -1))
+        if not finite.all():
+            when = traj.times[int(np.flatnonzero(~finite.all(axis=1))[0])]
+            raise InvalidValueError(
+                f"the run of {model.name} gives NaN or infinite values from time {when:g} "
+                f"on ({name}); loop scores need finite values: check the settings that "
+                "divide by zero or overflow")
     if eg is None:
         links = _scores.link_scores(program, cg, traj)
     else:
