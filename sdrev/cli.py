@@ -56,7 +56,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     folder = args.out or runs.default_run_dir(model.name, scenario or "model")
     with runs.staged_folder(folder) as stage:
         start = time.perf_counter()
-        frame = simulate_settings(model, settings)
+        frame = simulate_settings(model, settings, force=args.force)
         runs.save_simulation(stage, model, settings, frame, plot=args.plot,
                              command=args.command_line,
                              seconds=time.perf_counter() - start)
@@ -486,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="run folder (default results/MODEL/<run-id>/)")
     p.add_argument("--plot", action="store_true", help="also write PNG figures of key outputs")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the run would take over 10 million steps or 2 GiB")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("ensemble", help="many runs at once on the vectorised engine")

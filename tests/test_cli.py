@@ -270,3 +270,22 @@ def test_ensemble_counts_and_names_runs_that_give_no_finite_numbers(tmp_path, ca
     assert "1 of 3 runs give NaN or infinite values (runs 1;" in err
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["non_finite_runs"] == {"count": 1, "runs": [1]}
+
+
+def test_simulate_refuses_a_run_orders_of_magnitude_too_long(capsys, tmp_path, monkeypatch):
+    """A TIME STEP or FINAL TIME typed wrong is refused with its estimate, not run for hours."""
+    import sdrev.simulate as sim
+
+    for setting, steps in (("TIME STEP=1e-7", "400,000,001"),
+                           ("FINAL TIME=1e12", "15,999,999,968,001")):
+        assert main(["simulate", "crrc_standards", "--set", setting,
+                     "--out", str(tmp_path / "never")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"{steps} integration steps" in err
+        assert "--force" in err
+    assert not (tmp_path / "never").exists()
+    monkeypatch.setattr(sim, "MAX_STEPS", 100)  # the ordinary run is over this limit
+    assert main(["simulate", "crrc_standards", "--out", str(tmp_path / "no")]) == 2
+    capsys.readouterr()
+    assert main(["simulate", "crrc_standards", "--force", "--out", str(tmp_path / "yes")]) == 0
+    assert (tmp_path / "yes" / "trajectories.csv").is_file()
