@@ -21,7 +21,8 @@ Examples
 >>> sa.write(result, "results/crrc_standards/sobol-1")
 """
 
-from sdrev.sensitivity.run import SensitivityResult, run, summary_text, write
+from sdrev.sensitivity.folders import summary_text, write
+from sdrev.sensitivity.run import SensitivityResult, run
 from sdrev.sensitivity.spec import (DISTRIBUTIONS, LOOP_METRICS, LOOP_OUTPUT, METHODS, METRICS,
                                     Factor, LoopMetric, Metric, Output, Spec, load_spec,
                                     parse_spec, spec_path)

@@ -26,7 +26,6 @@ import time as _time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,12 +36,11 @@ from sdrev.errors import InvalidValueError, UnknownNameError
 from sdrev.sensitivity import methods as _methods
 from sdrev.sensitivity import metrics as _metrics
 from sdrev.sensitivity.spec import LOOP_OUTPUT, Factor, Spec, check_method
-from sdrev.units import duration_label
 
 if TYPE_CHECKING:
     from sdrev.model import Model
 
-__all__ = ["SensitivityResult", "run", "stage_seed", "summary_text", "write",
+__all__ = ["SensitivityResult", "run", "stage_seed", "time_metrics",
            "INDEX_COLUMNS", "CONVERGENCE_TOLERANCE"]
 
 #: Columns of :attr:`SensitivityResult.indices`.
@@ -606,7 +604,7 @@ class _Context:
         times, data = self.simulate(frame, progress=False)
         scalars = self.scalar_metrics(times, data)
         scalars.update(self.loop_metrics(frame, progress=False))
-        years = _time_metrics(self.spec)
+        years = time_metrics(self.spec)
         out = []
         for k, f in enumerate(loops, start=1):
             for (output, metric), values in scalars.items():
@@ -618,7 +616,7 @@ class _Context:
         return pd.DataFrame(out, columns=list(_KO_COLUMNS))
 
 
-def _time_metrics(spec: Spec) -> set[tuple[str, str]]:
+def time_metrics(spec: Spec) -> set[tuple[str, str]]:
     """``(output, metric)`` pairs whose values are times (calendar years)."""
     years = {(o.variable, m.name) for o in spec.outputs for m in o.metrics
              if m.kind == "first_crossing"}
@@ -627,152 +625,3 @@ def _time_metrics(spec: Spec) -> set[tuple[str, str]]:
 
 
 # -- reporting ---------------------------------------------------------------
-
-def summary_text(result: SensitivityResult, *, top: int = 3) -> str:
-    """The top factors per output metric, and the deciding loop, in plain words.
-
-    Parameters
-    ----------
-    result : SensitivityResult
-    top : int, optional
-        Factors named per output metric.
-    """
-    main = result.main_index
-    idx = result.indices
-    loop_words = {m.name: m.words() for m in result.spec.loop_metrics}
-
-    def _metric_words(metric: str) -> str:
-        return loop_words.get(metric) or _words(metric)
-
-    seconds = result.timings.get("loop_metrics", 0.0)
-    loops_time = f", {seconds:.1f} s in loop analyses" if result.spec.loop_metrics else ""
-    label = {"ST": "total-order Sobol' index ST", "mu_star": "Morris mu*",
-             "S1": "first-order index S1", "delta": "delta index",
-             "median": "PAWN median KS statistic"}.get(main, main)
-    lines = [f"Sensitivity of {result.model.title or result.model.name}: {result.method}, "
-             f"N = {result.n}, seed {result.seed}, {result.runs} runs "
-             f"({result.timings['total']:.1f} s; {result.timings['simulation']:.1f} s "
-             f"simulating{loops_time}). Factors ranked by {label}."]
-    for group, title in (("parameters", "Parameters"), ("loops", "Feedback loops")):
-        part = idx[(idx["group"] == group) & (idx["index"] == main)]
-        if part.empty:
-            continue
-        names = {f.name: f.label for f in result.spec.group(group)}
-        lines.append("")
-        lines.append(f"{title}:")
-        for (output, metric), rows in part.groupby(["output", "metric"], sort=False):
-            rows = rows.sort_values("value", ascending=False, na_position="last")
-            if rows["value"].isna().all():
-                lines.append(f"  {output}, {_metric_words(metric)}: does not vary")
-                continue
-            best = [f"{names.get(r.factor, r.factor)} ({main} {r.value:.2f})"
-                    for r in rows.head(top).itertuples()]
-            if group == "loops":
-                lines.append(f"  {output}, {_metric_words(metric)}: decided by "
-                             f"{best[0]}; then " + ", ".join(best[1:]) if len(best) > 1 else
-                             f"  {output}, {_metric_words(metric)}: decided by {best[0]}")
-            else:
-                lines.append(f"  {output}, {_metric_words(metric)}: " + ", ".join(best))
-    ko = result.knockout
-    if len(ko):
-        lines.append("")
-        lines.append("Loop knockout (gain set to 0), largest effect per output metric:")
-        years = _time_metrics(result.spec)
-        for (output, metric), rows in ko.groupby(["output", "metric"], sort=False):
-            r = rows.loc[rows["change"].abs().idxmax()]
-            if (output, metric) in years:
-                rel = f", {r['change']:+.1f} {duration_label(result.model.time.units)}"
-            else:
-                rel = "" if pd.isna(r["relative_change"]) else f", {r['relative_change']:+.0%}"
-            lines.append(f"  {output}, {_metric_words(metric)}: {r['loop']} "
-                         f"({r['baseline']:.4g} -> {r['knockout']:.4g}{rel})")
-    if result.warnings:
-        lines.append("")
-        lines.append("Warnings:")
-        lines += [f"  - {w}" for w in result.warnings]
-    return "\n".join(lines)
-
-
-def _words(metric: str) -> str:
-    parts = metric.split("_")
-    if metric.startswith("value_at_"):
-        return f"value at {parts[-1]}"
-    if metric.startswith("time_average_"):
-        return f"average {parts[-2]}-{parts[-1]}"
-    if metric.startswith("first_crossing_"):
-        return f"time it first reaches {parts[-1]}"
-    return metric.replace("_", " ")
-
-
-def write(result: SensitivityResult, folder: str | Path, *, command: str = "",
-          figures: bool = True, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
-    """Write ``result`` into a new run folder, atomically.
-
-    Files: ``indices.csv``, ``convergence.csv``, ``time_resolved.csv``,
-    ``knockout.csv``, ``samples_<group>.csv`` (factors and metric values per
-    run), ``spec.toml``, ``summary.txt``, ``figures/`` and ``manifest.json``
-    (seeds, method, N, problems, timings, software versions).
-
-    Parameters
-    ----------
-    result : SensitivityResult
-    folder : str or Path
-        The run folder; it must not exist or be empty.
-    command : str, optional
-        The command line, recorded in the manifest.
-    figures : bool, optional
-        Also write figures.
-    formats : sequence of str, optional
-        Figure formats.
-
-    Returns
-    -------
-    list of Path
-        The files written (under their final names).
-    """
-    from sdrev import runs
-    from sdrev.scenario import run_settings
-
-    folder = Path(folder)
-    written: list[str] = []
-    with runs.staged_folder(folder) as stage:
-        def put(name: str, frame: pd.DataFrame, **kw) -> None:
-            frame.to_csv(stage / name, **kw)
-            written.append(name)
-
-        put("indices.csv", result.indices, index=False)
-        put("convergence.csv", result.convergence, index=False)
-        put("time_resolved.csv", result.time_resolved, index=False)
-        put("knockout.csv", result.knockout, index=False)
-        for group, frame in result.metric_values.items():
-            put(f"samples_{group}.csv", frame, index_label="run")
-        (stage / "spec.toml").write_text(result.spec.text, encoding="utf-8")
-        (stage / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")
-        written += ["spec.toml", "summary.txt"]
-        if figures:
-            from sdrev.figures.sensitivity import write_sensitivity_figures
-            paths = write_sensitivity_figures(result, stage / "figures", formats=formats)
-            written += [str(p.relative_to(stage)) for p in paths]
-        settings = run_settings(result.model, scenario=result.spec.scenario)
-        extra = {
-            "analysis": "sensitivity",
-            "method": result.method,
-            "n": result.n,
-            "seed": result.seed,
-            "seeds": dict(result.seeds),
-            "runs": result.runs,
-            "engine": result.engine,
-            "spec_file": str(result.spec.path) if result.spec.path else None,
-            "problems": dict(result.problems),
-            "second_order": result.spec.second_order,
-            "outputs": {o.variable: [m.name for m in o.metrics] for o in result.spec.outputs},
-            "loop_metrics": {m.name: {k: (list(v) if isinstance(v, tuple) else v)
-                                      for k, v in m.__dict__.items() if v is not None}
-                             for m in result.spec.loop_metrics},
-            "timings_seconds": dict(result.timings),
-            "warnings": list(result.warnings),
-            "files": written,
-        }
-        runs.write_json(stage / "manifest.json",
-                        runs.manifest(result.model, settings, command=command, extra=extra))
-    return [folder / name for name in written] + [folder / "manifest.json"]
