@@ -277,24 +277,8 @@ def _builtins(text: str, names: set[str]) -> str:
 
         parts[k] = _WORD.sub(word, parts[k])
     text = "".join(parts)
-    out, pos = [], 0
-    while (match := _LOG10.search(text, pos)) is not None:
-        if text.count('"', 0, match.start()) % 2:
-            out.append(text[pos:match.end()])
-            pos = match.end()
-            continue
-        try:
-            args, end = _call_args(text, match.end() - 1)
-        except ValueError:
-            break
-        if len(args) != 1:
-            out.append(text[pos:match.end()])
-            pos = match.end()
-            continue
-        out.append(f"{text[pos:match.start()]}(LN({args[0].strip()}) / LN(10))")
-        pos = end
-    out.append(text[pos:])
-    return "".join(out)
+    return _rewrite_calls(text, _LOG10, lambda args, match: (
+        f"(LN({args[0].strip()}) / LN(10))" if len(args) == 1 else None))
 
 
 def _in_macro(node) -> bool:
@@ -359,30 +343,18 @@ def inline_macros(text: str, macros: dict, *, depth: int = 0) -> str:
         return text
     names = "|".join(re.escape(n).replace("_", "[ _]+") for n in macros)
     call = re.compile(rf"(?<![\w.\"])({names})\s*\(", re.IGNORECASE)
-    out, pos = [], 0
-    while (match := call.search(text, pos)) is not None:
-        if text.count('"', 0, match.start()) % 2:
-            out.append(text[pos:match.end()])
-            pos = match.end()
-            continue
-        try:
-            args, end = _call_args(text, match.end() - 1)
-        except ValueError:
-            break
+    def expand(args: list[str], match) -> str | None:
         parms, defaults, body = macros[_name_key(match.group(1))]
         args = [a.strip() for a in args if a.strip()]
         values = args + [d for d in defaults[len(args):]]
         if len(args) > len(parms) or any(v is None for v in values):
-            out.append(text[pos:match.end()])
-            pos = match.end()
-            continue
+            return None
         values = [inline_macros(v, macros, depth=depth + 1) for v in values]
         expanded = inline_macros(_substitute(body, parms, values), macros,
                                  depth=depth + 1)
-        out.append(text[pos:match.start()] + f"({expanded})")
-        pos = end
-    out.append(text[pos:])
-    return "".join(out)
+        return f"({expanded})"
+
+    return _rewrite_calls(text, call, expand)
 
 
 def time_units(path: str | Path) -> str:
@@ -479,7 +451,7 @@ def rewrite_int(text: str) -> str:
     -------
     str
     """
-    def spelled_out(args: list[str]) -> str | None:
+    def spelled_out(args: list[str], match) -> str | None:
         if len(args) != 1 or not args[0].strip():
             return None
         x = rewrite_int(args[0].strip())
@@ -491,8 +463,9 @@ def rewrite_int(text: str) -> str:
 
 def _rewrite_calls(text: str, pattern, body) -> str:
     """``text`` with each call matched by ``pattern`` (outside quoted names)
-    replaced by ``body(args)``; a call ``body`` declines (``None``) or that
-    does not parse is left as it is."""
+    replaced by ``body(args, match)``; a call ``body`` declines (``None``) is
+    left as it is, and the rest of the text too from a call that does not
+    parse."""
     out, pos = [], 0
     while (match := pattern.search(text, pos)) is not None:
         if text.count('"', 0, match.start()) % 2:  # inside a quoted name
@@ -503,7 +476,7 @@ def _rewrite_calls(text: str, pattern, body) -> str:
             args, end = _call_args(text, match.end() - 1)
         except ValueError:
             break
-        replacement = body(args)
+        replacement = body(args, match)
         if replacement is None:
             out.append(text[pos:match.end()])
             pos = match.end()
@@ -533,7 +506,7 @@ def rewrite_round(text: str) -> str:
     -------
     str
     """
-    def spelled_out(args: list[str]) -> str | None:
+    def spelled_out(args: list[str], match) -> str | None:
         if len(args) not in (1, 2) or not all(a.strip() for a in args):
             return None
         x = rewrite_round(args[0].strip())
