@@ -33,7 +33,7 @@ from sdrev.factors import prior
 from sdrev.measures import first_crossing, values_at
 from sdrev.observations import Observation
 
-__all__ = ["Problem"]
+__all__ = ["Problem", "event_times"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,14 @@ def _flat_density(factor):
     if factor.distribution == "loguniform":
         return lo, hi, True, -np.log(np.log(hi) - np.log(lo))
     return None
+
+
+def event_times(times: np.ndarray, Y: np.ndarray, threshold: float) -> np.ndarray:
+    """Each run's first time of reaching ``threshold``: from below for runs that
+    start below it, from above for the others (NaN: never within the run)."""
+    up = first_crossing(times, Y, threshold, direction="up")
+    down = first_crossing(times, Y, threshold, direction="down")
+    return np.where(Y[:, 0] < threshold, up, down)
 
 
 class Problem:
@@ -199,9 +207,7 @@ class Problem:
             t_end = self.times[-1]
             ll = np.zeros(len(Y))
             for k, (t_obs, threshold) in enumerate(zip(g.times, g.values)):
-                up = first_crossing(self.times, Y, threshold, direction="up")
-                down = first_crossing(self.times, Y, threshold, direction="down")
-                t_model = np.where(Y[:, 0] < threshold, up, down)
+                t_model = event_times(self.times, Y, threshold)
                 s = sd[:, min(k, sd.shape[1] - 1)]
                 hit = -0.5 * ((t_obs - t_model) / s) ** 2 - np.log(s * np.sqrt(2 * np.pi))
                 ll += np.where(np.isnan(t_model), log_ndtr((t_obs - t_end) / s), hit)
@@ -259,9 +265,7 @@ class Problem:
             sd = (np.full(len(theta), o.sd) if o.sd is not None
                   else theta[:, noise[o.variable]])
             if o.kind == "first_crossing":
-                up = first_crossing(self.times, traj, o.value, direction="up")
-                down = first_crossing(self.times, traj, o.value, direction="down")
-                point = np.where(traj[:, 0] < o.value, up, down)
+                point = event_times(self.times, traj, o.value)
             else:
                 point = values_at(self.times, traj, [o.time])[:, 0]
             if o.kind in ("upper_bound", "lower_bound"):
