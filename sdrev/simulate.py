@@ -6,8 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from sdrev import translate
-from sdrev.errors import InvalidValueError
+from sdrev import budget, translate
 from sdrev.scenario import RunSettings, run_settings
 
 if TYPE_CHECKING:
@@ -17,11 +16,11 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_STEPS", "estimate_work", "simulate", "simulate_settings", "output_variables"]
 
-#: Most integration steps one run may take without ``force`` (PySD integrates
-#: roughly 10^4-10^5 steps a second: ten million is minutes of work).
-MAX_STEPS = 10_000_000
+#: Most integration steps one run may take without ``force`` (the shared
+#: limits and estimator live in :mod:`sdrev.budget`).
+MAX_STEPS = budget.MAX_STEPS
 #: Most bytes one run's saved values may take without ``force``.
-MAX_BYTES = 2 * 2**30
+MAX_BYTES = budget.MAX_RUN_BYTES
 
 _SUBSCRIPT = re.compile(r"^(?P<name>[^\[]+?)\s*(?P<subs>\[.*\])?$")
 
@@ -40,14 +39,10 @@ def simulate(model: Model, *, scenario: str | None = None,
 def estimate_work(model: Model, settings: RunSettings) -> tuple[int, int]:
     """Integration steps and bytes of saved values of one run with ``settings``."""
     t = model.time
-    initial = t.initial
-    final = settings.time.get("final_time", t.final)
-    step = settings.time.get("time_step", t.step)
-    saveper = settings.time.get("saveper", max(t.saveper, step))
-    span = max(final - initial, 0.0)
-    steps = int(span / step) + 1
-    saved = int(span / max(saveper, step)) + 1
-    return steps, saved * len(output_variables(model)) * 8
+    steps, saved = budget.time_points(t.initial, settings.time.get("final_time", t.final),
+                                      settings.time.get("time_step", t.step),
+                                      settings.time.get("saveper", t.saveper))
+    return steps, saved * len(output_variables(model)) * budget.FLOAT
 
 
 def simulate_settings(model: Model, settings: RunSettings, *,
@@ -70,11 +65,9 @@ def simulate_settings(model: Model, settings: RunSettings, *,
         Indexed by time (named ``time``), columns in snake_case.
     """
     steps, size = estimate_work(model, settings)
-    if not force and (steps > MAX_STEPS or size > MAX_BYTES):
-        raise InvalidValueError(
-            f"this run would take {steps:,} integration steps and keep {_size(size)} of "
-            f"values (limits {MAX_STEPS:,} steps, {_size(MAX_BYTES)}): check TIME STEP, "
-            "FINAL TIME and SAVEPER, or give --force (force=True) to run it anyway")
+    budget.check(budget.Estimate("this run", 1, steps, size), force=force, max_work=MAX_STEPS,
+                 max_memory=min(MAX_BYTES, budget.memory_limit()),
+                 hint="check TIME STEP, FINAL TIME and SAVEPER")
     variables = output_variables(model)
     frame = translate.run_pysd(model.translation, params=dict(settings.params),
                                time=dict(settings.time),
@@ -83,14 +76,6 @@ def simulate_settings(model: Model, settings: RunSettings, *,
     frame = frame.rename(columns=lambda col: _snake(col, py_names))
     frame.index.name = "time"
     return frame
-
-
-def _size(size: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return f"{size:,.1f} TiB"  # pragma: no cover - the loop returns
 
 
 def _snake(column: str, py_names: Mapping[str, str]) -> str:
