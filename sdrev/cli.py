@@ -354,7 +354,8 @@ def cmd_report(args: argparse.Namespace) -> None:
                                sensitivity=args.sensitivity, sensitivity_n=args.N,
                                loops=args.loops, compare=args.compare,
                                uncertainty=args.uncertainty, posterior=args.posterior,
-                               uncertainty_n=args.sets, progress=not args.quiet)
+                               uncertainty_n=args.sets, params=parse_assignments(args.set),
+                               progress=not args.quiet)
     folder = args.out or runs.default_run_dir(model.name, "brief")
     paths = brief.write_brief(result, folder, command=args.command_line, pdf=args.pdf)
     print("brief written to " + " and ".join(str(p) for p in paths[:-1]))

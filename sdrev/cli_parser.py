@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="policy brief: self-contained HTML and PDF")
     p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.add_argument("--scenarios", metavar="A,B", help="scenarios to compare")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="set a constant on top of every scenario (repeatable): the brief "
+                        "for these settings, as `sdrev explore` opens it")
     p.add_argument("--sensitivity", type=Path, metavar="RUN_DIR",
                    help="sensitivity run folder (default: a small Sobol' run, N=256)")
     p.add_argument("-N", type=int, default=256,

@@ -18,6 +18,7 @@ __all__ = [
     "ModelParseError",
     "UnknownNameError",
     "InvalidValueError",
+    "NonFiniteError",
     "OutputError",
     "suggest",
 ]
@@ -41,6 +42,10 @@ class UnknownNameError(SdrevError, LookupError):
 
 class InvalidValueError(SdrevError, ValueError):
     """A value of the wrong type or outside what is allowed."""
+
+
+class NonFiniteError(InvalidValueError):
+    """Runs whose outputs are not finite (NaN or infinite) where numbers are needed."""
 
 
 class OutputError(SdrevError, OSError):

@@ -604,3 +604,47 @@ def test_a_user_epidemic_model_gets_its_peak_and_bands(tmp_path):
     assert "How do the scenarios" not in html
     svgs = figure_svgs(html)
     assert any('id="band-0-0"' in v for v in svgs.values())
+
+
+def test_a_brief_for_chosen_settings_runs_them_and_holds_them_fixed(tmp_path):
+    """``--set``: every run of the brief carries the values (its answer is the
+    one `simulate --set` gives), and neither the uncertainty nor the
+    sensitivity part samples them."""
+    path = tmp_path / "epidemic.mdl"
+    path.write_text((Path(__file__).parent / "fixtures" / "sir.mdl").read_text())
+    model = sdrev.load(path)
+    b = brief_mod.build_brief(model, sensitivity_n=16, uncertainty_n=32, loops=False,
+                              params={"Duration of Illness": "3", "infectivity": 0.4})
+    assert dict(b.settings) == {"Duration of Illness": 3.0, "Infectivity": 0.4}
+    own = model.simulate(params={"Duration of Illness": 3, "Infectivity": 0.4})
+    peak = own["infectious"].max()
+    assert b.comparison.metrics.iloc[0]["peak_value"] == pytest.approx(peak, rel=1e-6)
+    plain = model.simulate()["infectious"].max()
+    assert abs(peak - plain) > 0.05 * plain  # the settings change the epidemic
+    assert b.uncertainty is not None
+    assert "Duration of Illness" not in b.uncertainty.factors
+    assert "Infectivity" not in b.uncertainty.factors
+    assert len(b.uncertainty.factors) >= 2
+    assert b.levers is not None
+    ranked = set(b.levers.parameters["factor"])
+    assert ranked and not ranked & {"Duration of Illness", "Infectivity"}
+    html = brief_mod.render_html(b)
+    assert "Settings of this brief" in html and "Duration of Illness = 3" in html
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("No Such Constant=1", "no such constant"),
+    ("FINAL TIME=100", "time axis"),
+    ("Infectivity=abc", "abc"),
+])
+def test_report_set_rejects_what_a_brief_cannot_hold(tmp_path, capsys, setting, message):
+    from sdrev.cli import main
+
+    path = tmp_path / "epidemic.mdl"
+    path.write_text((Path(__file__).parent / "fixtures" / "sir.mdl").read_text())
+    code = main(["report", str(path), "--set", setting, "--no-pdf", "--quiet",
+                 "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err.lower() and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()

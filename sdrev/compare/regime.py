@@ -12,7 +12,7 @@ import pandas as pd
 
 from sdrev.compare.defaults import output_variable, compare_defaults
 from sdrev.compare.scenarios import TIE_TOLERANCE
-from sdrev.errors import InvalidValueError
+from sdrev.errors import InvalidValueError, NonFiniteError
 
 if TYPE_CHECKING:
     from sdrev.model import Model
@@ -347,7 +347,7 @@ def regime_map(model: Model | str, *, x: tuple[str, float, float] | None = None,
     seconds = _time.perf_counter() - start
     values = np.asarray(data[var.py_name].values, dtype=float)
     if not np.isfinite(values).all():
-        raise InvalidValueError(f"{var.name} is not finite in some runs of the map; "
+        raise NonFiniteError(f"{var.name} is not finite in some runs of the map; "
                                 "narrow the ranges")
     values = values.reshape(2, nx, ny, -1)
     bx = settings.params.get(ax_x.name, model.parameter(ax_x.name).value)

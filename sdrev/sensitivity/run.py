@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from sdrev.errors import InvalidValueError, UnknownNameError
+from sdrev.errors import InvalidValueError, NonFiniteError, UnknownNameError
 from sdrev.sensitivity import methods as _methods
 from sdrev.sensitivity import metrics as _metrics
 from sdrev.sensitivity.spec import LOOP_OUTPUT, Factor, Spec, check_method
@@ -371,7 +371,7 @@ class _Context:
                 ends = [f"{k} = {v:g}" for k, v in row.items() if k in self.bounds
                         and v in self.bounds[k]]
                 shown = (ends or [f"{k} = {v:g}" for k, v in row.items()])[:8]
-                raise InvalidValueError(
+                raise NonFiniteError(
                     f"{out.variable} is not finite in {len(rows)} of {len(frame)} runs, "
                     f"e.g. run {int(rows[0])} with {', '.join(shown)}"
                     f"{' ...' if len(row) > len(shown) else ''}; narrow the factor "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from types import MappingProxyType
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +42,7 @@ from sdrev.report.brief.levers import (
     levers_from_folder,
     levers_from_result,
 )
+from sdrev.report.brief.settings import SETTINGS_SCENARIO, with_settings
 from sdrev.report.brief.uncertainty import DEFAULT_UNCERTAINTY_N
 from sdrev.report.brief.words import (
     clean_source,
@@ -51,7 +53,7 @@ from sdrev.report.brief.words import (
     unit_text,
     year,
 )
-from sdrev.units import MISSING, duration_label
+from sdrev.units import MISSING, duration_label, reader_units
 
 if TYPE_CHECKING:
     from sdrev.model import Model
@@ -84,7 +86,7 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
                 compare: str | Path | None = None, regime_map: bool = True,
                 uncertainty: bool = True, posterior: str | Path | None = None,
                 uncertainty_n: int = DEFAULT_UNCERTAINTY_N, discover: bool = True,
-                progress: bool = False) -> Brief:
+                params: Mapping[str, object] | None = None, progress: bool = False) -> Brief:
     """Gather (run or read) the results of a brief.
 
     Parameters
@@ -117,6 +119,10 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
         For a model with a regime map and a ``[discover]`` outcome, find the
         boxes of conditions under which each regime leads (CART over
         :data:`DISCOVER_N` parameter sets, :func:`sdrev.discover.run`).
+    params : mapping, optional
+        Constants set on top of every scenario (Vensim or snake_case names),
+        as ``sdrev simulate --set`` sets them: the brief is for these
+        settings. They are not sampled as uncertain, and the brief lists them.
     progress : bool
         Progress bars of the ensemble runs.
 
@@ -134,6 +140,13 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
         raise InvalidValueError(f"uncertainty_n must be at least 2, got {uncertainty_n!r}")
     if not isinstance(model, Model):
         model = load(model)
+    settings: dict[str, float] = {}
+    if params:
+        if compare is not None:
+            raise InvalidValueError("--set and --compare do not go together: the compare "
+                                    "run folder was made without these settings")
+        model, settings = with_settings(model, params)
+    fixed = frozenset(settings)
     if posterior is not None and not (Path(posterior) / "posterior.csv").is_file():
         from sdrev.errors import ModelNotFoundError
         raise ModelNotFoundError(f"{str(posterior)!r} is not a calibration run folder (no "
@@ -160,7 +173,7 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
         start = _time.perf_counter()
         try:
             unc, _ = brief_uncertainty(model, comp, labels, posterior=posterior,
-                                       n=int(uncertainty_n), progress=progress)
+                                       n=int(uncertainty_n), fixed=fixed, progress=progress)
             if posterior is not None:
                 sources["posterior"] = str(posterior)
         except SdrevError as exc:
@@ -172,7 +185,7 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
     if loops:
         from sdrev import loops as loops_mod
         start = _time.perf_counter()
-        scen = "baseline" if "baseline" in model.scenarios else None
+        scen = next((s for s in ("baseline", SETTINGS_SCENARIO) if s in model.scenarios), None)
         try:
             analysis = loops_mod.analyze(model, scenario=scen)
         except SdrevError as exc:
@@ -190,11 +203,14 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
         start = _time.perf_counter()
         if sensitivity not in (None, True):
             levers = levers_from_folder(model, sensitivity, output=comp.outputs[0])
+            if settings:
+                notes.append(f"The sensitivity analysis read from {Path(sensitivity).name} "
+                             "was run without this brief's settings.")
             sources["sensitivity"] = str(sensitivity)
         else:
             try:
-                result, how = default_sensitivity(model, n=sensitivity_n,
-                                                  output=comp.outputs[0], progress=progress)
+                result, how = default_sensitivity(model, n=sensitivity_n, output=comp.outputs[0],
+                                                  fixed=fixed, progress=progress)
                 levers = replace(levers_from_result(result, output=comp.outputs[0]),
                                  source=f"default run of this brief ({how})")
             except SdrevError as exc:
@@ -218,7 +234,7 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
             timings["discovery"] = _time.perf_counter() - start
     return Brief(model=model, comparison=comp, loops=analysis, levers=levers,
                  regime_map=rmap, uncertainty=unc, discovery=found, loop_ensemble=spread,
-                 notes=tuple(notes),
+                 notes=tuple(notes), settings=MappingProxyType(settings),
                  timings={k: round(v, 2) for k, v in timings.items()}, sources=sources,
                  created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -451,6 +467,11 @@ def brief_context(brief: Brief, *, figures: bool = True) -> dict:
                         "what decides the outcome?" if len(comp.runs) > 1 else
                         f"How does {comp.outputs[0]} develop in {model.title or model.name}, "
                         "and what decides it?")}
+    ctx["settings"] = []
+    for name, value in brief.settings.items():
+        units = reader_units(model.parameter(name).units)
+        ctx["settings"].append({"name": name, "value": f"{value:g}",
+                                "units": "" if units == MISSING else units})
     ctx["answer"] = answer_text(brief)
     figs = brief_figures(brief) if figures else {}
     numbers = {k: f"Figure {i + 1}" for i, k in enumerate(figs)}
@@ -494,6 +515,9 @@ def _methods(brief: Brief) -> list[dict]:
             ("Model file SHA-256", model.sha256),
             ("Time axis", f"{t.initial:g} to {t.final:g}, time step {t.step:g}, saved every "
                           f"{t.saveper:g} ({duration_label(t.units)})"),
+            *([("Settings", "; ".join(f"{k} = {v:g}" for k, v in brief.settings.items())
+                + ", set on top of every scenario and held fixed in every run")]
+              if brief.settings else []),
             ("Scenarios compared", f"{len(comp.runs)} runs with PySD: "
              + "; ".join(r.label for r in comp.runs)
              + (f" (from {brief.sources['compare']})" if "compare" in brief.sources else "")),

@@ -8,7 +8,7 @@ over :func:`default_spec`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sdrev.errors import InvalidValueError, ModelNotFoundError
+from sdrev.errors import InvalidValueError, ModelNotFoundError, NonFiniteError
 
 if TYPE_CHECKING:
     from sdrev.model import Model
@@ -187,7 +187,8 @@ def levers_from_folder(model: Model, folder: str | Path, *, output: str | None =
                   seconds=float(man.get("timings_seconds", {}).get("total", 0.0)))
 
 
-def default_spec(model: Model, output: str | None = None, *, band: float | None = None):
+def default_spec(model: Model, output: str | None = None, *, band: float | None = None,
+                 fixed: Collection[str] = ()):
     """The spec of a brief's default sensitivity run.
 
     The library spec of the model if it has one (and no ``band``), else every documented
@@ -195,7 +196,8 @@ def default_spec(model: Model, output: str | None = None, *, band: float | None 
     ``[compare]`` regime parameter); one output (``output`` or the first key
     output) at FINAL TIME. With ``band``, each parameter of a spec made here
     varies only within ``band`` x its range width on either side of its
-    value (clipped to the range).
+    value (clipped to the range). Constants in ``fixed`` (Vensim names: the
+    brief's own settings) are not varied.
     """
     from sdrev import sensitivity as sa
     from sdrev.compare import compare_defaults
@@ -207,15 +209,19 @@ def default_spec(model: Model, output: str | None = None, *, band: float | None 
     except ModelNotFoundError:
         spec = None
     if spec is not None:
-        first = spec.factors[0].name if spec.factors else spec.loop_factors[0].name
+        kept = tuple(f for f in spec.factors if f.name not in fixed)
+        if not kept and not spec.loop_factors:
+            raise InvalidValueError(f"every factor of {spec.path.name} is set by --set; "
+                                    "nothing is left to analyse")
+        first = kept[0].name if kept else spec.loop_factors[0].name
         mini = sa.parse_spec(model, {"factor": [{"name": first}], "output": [out_table]})
-        return replace(spec, outputs=mini.outputs, text=spec.text)
+        return replace(spec, factors=kept, outputs=mini.outputs, text=spec.text)
     gains = {lp.gain for lp in model.loops if lp.gain}
     regime = compare_defaults(model).regime_parameter
     factors = []
     for p in model.parameters:
         if (p.range is None or not p.range[0] < p.range[1] or isinstance(p.value, Mapping)
-                or p.name in gains or p.name == regime):
+                or p.name in gains or p.name == regime or p.name in fixed):
             continue
         lo, hi = p.range
         if band is not None and lo <= p.value <= hi:
@@ -241,12 +247,14 @@ FALLBACK_BAND = 0.1
 
 
 def default_sensitivity(model: Model, *, n: int = DEFAULT_SENSITIVITY_N,
-                        output: str | None = None, progress: bool = False):
+                        output: str | None = None, fixed: Collection[str] = (),
+                        progress: bool = False):
     """A small Sobol' analysis for a brief: :func:`default_spec`, N = ``n``.
 
     When the model has no library spec and some runs over the full
     documented ranges are not finite, the analysis is repeated with each
     parameter within :data:`FALLBACK_BAND` of its range around its value.
+    Constants in ``fixed`` are not varied (:func:`default_spec`).
 
     Returns
     -------
@@ -255,18 +263,16 @@ def default_sensitivity(model: Model, *, n: int = DEFAULT_SENSITIVITY_N,
         How the ranges were chosen, for the methods appendix.
     """
     from sdrev import sensitivity as sa
-    spec = default_spec(model, output)
+    spec = default_spec(model, output, fixed=fixed)
     kw = {"method": "sobol", "n": n, "progress": progress, "time_resolved": False,
           "knockout": True}
     source = (f"library spec {spec.path.name}" if spec.path is not None
               else "every documented parameter range")
     try:
         return sa.run(model, spec, **kw), source
-    except InvalidValueError as exc:
-        if "not finite" not in str(exc):
-            raise
+    except NonFiniteError as exc:
         first = str(exc).split(", e.g.")[0]
-    spec = default_spec(model, output, band=FALLBACK_BAND)
+    spec = default_spec(model, output, band=FALLBACK_BAND, fixed=fixed)
     return sa.run(model, spec, **kw), (
         f"over the full documented ranges {first}, so each parameter varies within "
         f"±{FALLBACK_BAND:.0%} of its documented range around its calibrated value")

@@ -43,6 +43,9 @@ class Brief:
         scenario): how often each documented mechanism leads, period by period.
     notes : tuple of str
         Parts left out and why.
+    settings : mapping of str to float
+        Constants the brief sets on top of every scenario (``--set``), by
+        Vensim name; empty for the model's own scenarios.
     timings : mapping of str to float
         Seconds per part.
     sources : mapping of str to str
@@ -62,3 +65,4 @@ class Brief:
     uncertainty: BriefUncertainty | None = None
     discovery: DiscoveryResult | None = None
     loop_ensemble: EnsembleLoopAnalysis | None = None
+    settings: Mapping[str, float] = field(default_factory=dict)

@@ -170,7 +170,7 @@ def write_brief(brief: Brief, folder: str | Path, *, command: str = "",
                  "sections": [SECTION_TITLES[k] for k in brief_sections(brief)],
                  "compared_runs": [r.label for r in brief.comparison.runs],
                  "sources": dict(brief.sources), "timings_seconds": dict(brief.timings),
-                 "notes": list(brief.notes)}
+                 "notes": list(brief.notes), "settings": dict(brief.settings)}
         if brief.levers is not None:
             extra["sensitivity"] = {"method": brief.levers.method, "n": brief.levers.n,
                                     "seed": brief.levers.seed, "runs": brief.levers.runs,

@@ -13,7 +13,7 @@ marks as not identified are named as a caveat. The runs themselves are
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sdrev.errors import InvalidValueError, ModelNotFoundError, UnknownNameError
+from sdrev.errors import InvalidValueError, ModelNotFoundError, NonFiniteError, UnknownNameError
 
 if TYPE_CHECKING:
     from sdrev.compare import Comparison, ScenarioUncertainty
@@ -98,10 +98,11 @@ def _is_switch(model: Model, name: str, lo: float, hi: float) -> bool:
     return (lo, hi) == (0.0, 1.0) and isinstance(value, (int, float)) and value in (0, 1)
 
 
-def uncertain_factors(model: Model):
+def uncertain_factors(model: Model, *, fixed: Collection[str] = ()):
     """The factors a brief's default uncertainty varies: the sensitivity spec's
     parameter factors (or, without a spec, every documented range), minus 0/1
-    switches, loop gains and the ``[compare]`` regime parameter."""
+    switches, loop gains, the ``[compare]`` regime parameter and the
+    constants in ``fixed`` (Vensim names: the brief's own settings)."""
     from sdrev import sensitivity as sa
     from sdrev.compare import compare_defaults
     from sdrev.report.brief.levers import default_spec
@@ -113,13 +114,13 @@ def uncertain_factors(model: Model):
     gains = {lp.gain for lp in model.loops if lp.gain}
     regime = compare_defaults(model).regime_parameter
     return [f for f in spec.factors
-            if f.name not in gains and f.name != regime
+            if f.name not in gains and f.name != regime and f.name not in fixed
             and not _is_switch(model, f.name, *f.range)]
 
 
 def default_samples(model: Model, *, n: int = DEFAULT_UNCERTAINTY_N,
-                    seed: int = DEFAULT_UNCERTAINTY_SEED, band: float | None = None
-                    ) -> pd.DataFrame:
+                    seed: int = DEFAULT_UNCERTAINTY_SEED, band: float | None = None,
+                    fixed: Collection[str] = ()) -> pd.DataFrame:
     """A Latin hypercube of ``n`` parameter sets over :func:`uncertain_factors`.
 
     With ``band``, each factor is confined to ``band`` x its range width on
@@ -135,7 +136,7 @@ def default_samples(model: Model, *, n: int = DEFAULT_UNCERTAINTY_N,
 
     from sdrev.factors import prior
 
-    factors = uncertain_factors(model)
+    factors = uncertain_factors(model, fixed=fixed)
     if not factors:
         raise InvalidValueError(f"model {model.name} documents no uncertain parameter "
                                 "ranges (switches and loop gains are not varied)")
@@ -172,8 +173,8 @@ def posterior_samples(model: Model, folder: str | Path, *, n: int = DEFAULT_UNCE
 
 def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str, str], *,
                       posterior: str | Path | None = None, n: int = DEFAULT_UNCERTAINTY_N,
-                      seed: int = DEFAULT_UNCERTAINTY_SEED, progress: bool = False
-                      ) -> tuple[BriefUncertainty, str]:
+                      seed: int = DEFAULT_UNCERTAINTY_SEED, fixed: Collection[str] = (),
+                      progress: bool = False) -> tuple[BriefUncertainty, str]:
     """Run the compared scenarios over the default samples or the posterior.
 
     Parameters
@@ -185,6 +186,9 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
         Scenario id -> the label the brief shows.
     posterior : run folder, optional
     n, seed : int
+    fixed : collection of str
+        Constants set by the brief's settings (Vensim names): not sampled,
+        and dropped from posterior draws.
     progress : bool
 
     Returns
@@ -217,19 +221,24 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
     unidentified: tuple = ()
     if posterior is not None:
         samples, unidentified = posterior_samples(model, posterior, n=n, seed=seed)
+        samples = samples.drop(columns=[c for c in samples.columns if c in fixed])
+        if samples.columns.empty:
+            raise InvalidValueError("every calibrated constant is set by --set; the "
+                                    "posterior leaves nothing uncertain")
         source = f"{n} posterior draws of the calibration in {Path(posterior).name}"
         note = source
     else:
-        samples = default_samples(model, n=n, seed=seed)
+        samples = default_samples(model, n=n, seed=seed, fixed=fixed)
         source = f"Latin hypercube of {n} sets over the documented ranges, seed {seed}"
         note = source
     kw = {"scenarios": scenarios, "outputs": outputs, "progress": progress}
     try:
         result = scenario_uncertainty(model, samples, source=source, **kw)
-    except InvalidValueError as exc:
-        if posterior is not None or "not finite" not in str(exc):
+        _check_finite(result)
+    except NonFiniteError:
+        if posterior is not None:
             raise
-        samples = default_samples(model, n=n, seed=seed, band=FALLBACK_BAND)
+        samples = default_samples(model, n=n, seed=seed, band=FALLBACK_BAND, fixed=fixed)
         note = (f"{source}; the full ranges gave runs that are not finite, so each parameter "
                 f"varies within ±{FALLBACK_BAND:.0%} of its range around its value")
         result = scenario_uncertainty(model, samples, source=source, **kw)
@@ -245,7 +254,7 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
 def _check_finite(result) -> None:
     values = result.outcomes[["median", "lower", "upper"]].to_numpy(dtype=float)
     if not np.isfinite(values).all():
-        raise InvalidValueError("some parameter sets give outcomes that are not finite")
+        raise NonFiniteError("some parameter sets give outcomes that are not finite")
 
 
 def _relabel(result, labels: Mapping[str, str]):
