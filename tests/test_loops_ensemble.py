@@ -289,3 +289,23 @@ def test_worker_processes_give_the_same_result(crrc, crrc_ensemble, monkeypatch)
     pd.testing.assert_frame_equal(two.dominance, one.dominance)
     pd.testing.assert_frame_equal(two.dominant_sets, one.dominant_sets)
     pd.testing.assert_frame_equal(two.loops, one.loops, check_exact=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, exact, used", [
+    ("crrc_standards", True, {"np.maximum", "fn.zidz", "fn.xidz"}),
+    ("digital_disruption", False, {"np.exp", "np.power"})])
+def test_compiled_kernel_only_where_it_integrates_as_numpy(name, exact, used):
+    """The loop ensemble runs the compiled kernel only on models whose generated
+    code uses operations the kernel computes bit for bit as numpy (read from the
+    code's syntax by kernelgen.operations, not from its text)."""
+    from sdrev.ensemble.codegen import build_simulator
+    from sdrev.ensemble.kernel import available
+    from sdrev.ensemble.kernelgen import operations
+
+    program = batch.structure(MODELS / f"{name}.mdl", loops.MAX_LOOPS).program
+    outputs = tuple(sorted(n for n in program.step
+                           if n not in program.constants and n != "time"))
+    sim = build_simulator(program, outputs)
+    assert used <= operations(sim)
+    assert "**" not in operations(sim) and "L" not in operations(sim)
+    assert batch.kernel_exact(sim) is (exact and available())

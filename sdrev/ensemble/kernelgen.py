@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ast as pyast
 
-__all__ = ["BLOCK", "NotCovered", "covers", "kernel_source"]
+__all__ = ["BLOCK", "NotCovered", "covers", "kernel_source", "operations"]
 
 #: element-wise numpy functions numba evaluates on floats as numpy does
 _NP_FUNCS = {"abs", "exp", "sin", "cos", "tan",
@@ -39,7 +39,12 @@ _FN_FUNCS = {("if_then_else", 3): "k_where", ("maximum", 2): "k_maximum",
              ("quantum", 2): "k_quantum", ("modulo", 2): "k_modulo",
              ("step", 4): "k_step", ("ramp", 3): "k_ramp2",
              ("ramp", 4): "k_ramp3", ("pulse", 4): "k_pulse",
-             ("pulse_train", 6): "k_pulse_train"}
+             ("pulse_train", 6): "k_pulse_train",
+             ("random_0_1", 6): "k_uniform",
+             ("random_uniform", 8): "k_random_uniform",
+             ("random_normal", 10): "k_random_normal",
+             ("random_exponential", 10): "k_random_exponential",
+             ("random_triangular", 11): "k_random_triangular"}
 _LOOKUP_KINDS = {"interpolate": 0, "hold_backward": 1, "extrapolate": 2}
 #: Runs integrated side by side in the kernel's innermost loop.
 BLOCK = 64
@@ -140,6 +145,136 @@ def k_pulse_train(time, dt, start, repeat_time, width, end):
             and np.mod(time - start + SMALL, repeat_time) < width):
         return 1.0
     return 0.0
+
+
+# RANDOM functions: sdrev.ensemble.noise, one run at a time (the same
+# hash of seed, run, call and step; the normal quantile by Acklam's
+# approximation refined by one Halley step on erfc, as scipy's to ~1e-15)
+
+@njit
+def k_mix(z):
+    z = z ^ (z >> np.uint64(30))
+    z = z * np.uint64(0xBF58476D1CE4E5B9)
+    z = z ^ (z >> np.uint64(27))
+    z = z * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit
+def k_word(x):
+    return np.uint64(np.int64(np.rint(x)))
+
+
+@njit
+def k_uniform(seed, run, site, time, t0, dt):
+    g = np.uint64(0x9E3779B97F4A7C15)
+    h = k_mix(k_word(seed) + g)
+    h = k_mix(h + k_word(run) * g)
+    h = k_mix(h + k_word(site) * g)
+    h = k_mix(h + k_word((time - t0) / dt) * g)
+    return (np.float64(h >> np.uint64(11)) + 0.5) * 2.0 ** -53
+
+
+@njit
+def k_random_uniform(seed, run, site, time, t0, dt, m, x):
+    u = k_uniform(seed, run, site, time, t0, dt)
+    return m + u * (x - m)
+
+
+@njit
+def k_ndtr(x):
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+@njit
+def k_ndtri(p):
+    if p <= 0.0:
+        return -np.inf
+    if p >= 1.0:
+        return np.inf
+    a = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+         1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00)
+    b = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+         6.680131188771972e+01, -1.328068155288572e+01)
+    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+         -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00)
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+         3.754408661907416e+00)
+    if p < 0.02425:
+        q = math.sqrt(-2.0 * math.log(p))
+        z = ((((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+             / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0))
+    elif p > 1.0 - 0.02425:
+        q = math.sqrt(-2.0 * math.log1p(-p))
+        z = -((((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+              / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0))
+    else:
+        q = p - 0.5
+        t = q * q
+        z = ((((((a[0] * t + a[1]) * t + a[2]) * t + a[3]) * t + a[4]) * t + a[5]) * q
+             / (((((b[0] * t + b[1]) * t + b[2]) * t + b[3]) * t + b[4]) * t + 1.0))
+    e = k_ndtr(z) - p
+    u = e * math.sqrt(2.0 * math.pi) * math.exp(z * z / 2.0)
+    return z - u / (1.0 + z * u / 2.0)
+
+
+@njit
+def k_random_normal(seed, run, site, time, t0, dt, m, x, h, r):
+    u = k_uniform(seed, run, site, time, t0, dt)
+    if np.abs(r) < 1e-300:
+        return k_minimum(k_maximum(h, m), x)
+    a = (m - h) / r
+    b = (x - h) / r
+    lo = k_minimum(a, b)
+    hi = k_maximum(a, b)
+    flip = lo > 0
+    if flip:
+        lo, hi = -hi, -lo
+    p_lo = k_ndtr(lo)
+    p_hi = k_ndtr(hi)
+    z = k_minimum(k_maximum(k_ndtri(p_lo + u * (p_hi - p_lo)), lo), hi)
+    if flip:
+        z = -z
+    return h + np.abs(r) * z
+
+
+@njit
+def k_random_exponential(seed, run, site, time, t0, dt, m, x, h, r):
+    u = k_uniform(seed, run, site, time, t0, dt)
+    loc = k_maximum(m, h)
+    width = (x - loc) / r
+    mass = -np.expm1(-width)
+    return loc + r * -np.log1p(-u * mass)
+
+
+@njit
+def k_tri_cdf(v, start, peak, end):
+    span = end - start
+    if not span > 0:
+        return 0.5
+    v = k_minimum(k_maximum(v, start), end)
+    if v <= peak:
+        if not peak - start > 0:
+            return 0.0
+        return (v - start) ** 2 / (span * (peak - start))
+    if not end - peak > 0:
+        return 1.0
+    return 1 - (end - v) ** 2 / (span * (end - peak))
+
+
+@njit
+def k_random_triangular(seed, run, site, time, t0, dt, m, x, start, peak, end):
+    u = k_uniform(seed, run, site, time, t0, dt)
+    span = end - start
+    if not span > 0:
+        return k_minimum(k_maximum(start, m), x)
+    p_lo = k_tri_cdf(m, start, peak, end)
+    p = p_lo + u * (k_tri_cdf(x, start, peak, end) - p_lo)
+    if p <= (peak - start) / span:
+        out = start + np.sqrt(p * span * (peak - start))
+    else:
+        out = end - np.sqrt((1 - p) * span * (end - peak))
+    return k_minimum(k_maximum(out, m), x)
 
 
 @njit
@@ -361,6 +496,33 @@ def _step_function(source: str) -> pyast.FunctionDef:
     raise NotCovered("no step function")
 
 
+def operations(sim) -> frozenset[str]:
+    """What a simulator's generated code computes with, read from its syntax.
+
+    Parameters
+    ----------
+    sim : Simulator
+
+    Returns
+    -------
+    frozenset of str
+        Every numpy and builtin name it uses (``"np.exp"``, ``"fn.zidz"``),
+        ``"L"`` if it reads a lookup table and ``"**"`` if it raises to a
+        power (in ``init``, ``prepare`` and ``step`` alike).
+    """
+    found = set()
+    for node in pyast.walk(pyast.parse(sim.source)):
+        if isinstance(node, pyast.Attribute) and isinstance(node.value, pyast.Name) \
+                and node.value.id in ("np", "fn"):
+            found.add(f"{node.value.id}.{node.attr}")
+        elif isinstance(node, pyast.Subscript) and isinstance(node.value, pyast.Name) \
+                and node.value.id == "L":
+            found.add("L")
+        elif isinstance(node, pyast.BinOp) and isinstance(node.op, pyast.Pow):
+            found.add("**")
+    return frozenset(found)
+
+
 def covers(sim) -> bool:
     """Whether the kernel translates a simulator's step (whatever the
     orders of its SMOOTH/DELAY functions turn out to be)."""
@@ -446,7 +608,7 @@ def kernel_source(sim, orders: dict[int, int], kinds: dict[int, str]):
     s_row = {c: n_par + i for i, c in enumerate(stores)}
     o_row = n_par + len(stores)
     rows = o_row + len(out_names)
-    src = ["import numpy as np", "from numba import njit", _HELPERS, "",
+    src = ["import math", "import numpy as np", "from numba import njit", _HELPERS, "",
            f"B = {BLOCK}", "",
            '@njit(cache=True, nogil=True, error_model="numpy", '
            'boundscheck=False)',

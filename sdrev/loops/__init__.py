@@ -35,7 +35,6 @@ import pandas as pd
 
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
 from sdrev.loops import batch as _batch
-from sdrev.loops import elements as _elements
 from sdrev.loops import graph as _graph
 from sdrev.loops import scores as _scores
 from sdrev.loops.ensemble import EnsembleLoopAnalysis, analyze_ensemble
@@ -293,7 +292,7 @@ def analyze(model, *, scenario: str | None = None,
         links = _scores.link_scores(program, cg, traj)
     else:
         try:
-            links = _elements.element_link_scores(program, cg, eg, traj)
+            links = _scores.link_scores(program, cg, traj, elements=eg)
         except (ValueError, IndexError) as exc:  # a subscript pattern not handled yet
             from sdrev.ensemble.compile import UnsupportedConstructError
             raise UnsupportedConstructError(

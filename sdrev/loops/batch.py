@@ -32,7 +32,6 @@ own loops; that search is Python and dominates the cost of such models.
 
 from __future__ import annotations
 
-import ast
 import functools
 import os
 from dataclasses import dataclass
@@ -44,10 +43,11 @@ from sdrev.ensemble.program import Program
 from sdrev.errors import UnknownNameError
 from sdrev.loops import elements as _elements
 from sdrev.loops import graph as _graph
-from sdrev.loops.elements import ROUND_OFF, ElementGraph
-from sdrev.loops.graph import CausalGraph, integ_rate
+from sdrev.loops import links
+from sdrev.loops.elements import ElementGraph
+from sdrev.loops.graph import CausalGraph
+from sdrev.loops.links import evaluate, ratio
 from sdrev.loops.naming import LoopName, name_element_loops, name_loops
-from sdrev.loops.scores import evaluate, ratio
 
 __all__ = ["LoopStructure", "StepPairs", "batch_link_scores", "compiled", "kernel_exact",
            "loop_names", "saved_scores", "simulate_pairs", "structure"]
@@ -215,16 +215,14 @@ EXACT_CALLS = frozenset({"fn.full", "fn.xidz", "fn.zidz", "fn.if_then_else", "np
 def kernel_exact(sim) -> bool:
     """Whether the compiled kernel integrates ``sim`` bit for bit as the
     numpy engine (the per-run analysis's engine) does: no subscripts, no
-    lookup, no power and no call but :data:`EXACT_CALLS`."""
-    import re
-
+    lookup, no power and no call but :data:`EXACT_CALLS`
+    (:func:`sdrev.ensemble.kernelgen.operations`)."""
     from sdrev.ensemble.kernel import available
+    from sdrev.ensemble.kernelgen import operations
 
     if sim.subscripted or not available():
         return False
-    source = sim.source
-    calls = set(re.findall(r"\b(?:np|fn)\.\w+", source))
-    return calls <= EXACT_CALLS and "**" not in source and "L[" not in source
+    return operations(sim) <= EXACT_CALLS
 
 
 def _uniform(name: str, value) -> float:
@@ -310,126 +308,18 @@ def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int, *,
 # ------------------------------------------------------------ link scores
 
 def batch_link_scores(st: LoopStructure, sp: StepPairs, edges=None) -> dict:
-    """Link score of every edge (of ``edges``, by default all) at every pair.
+    """Link score of every edge (of ``edges``, by default all) at every pair:
+    :func:`sdrev.loops.links.link_scores` over the batch's leading axes.
 
     Returns
     -------
     dict of (str, str) to ndarray
         Keyed as :func:`sdrev.loops.scores.link_scores` (element nodes for a
-        subscripted model), each of shape ``(runs * pairs,)``.
+        subscripted model), each of shape :attr:`StepPairs.shape`
+        (flattened for a subscripted model).
     """
-    if st.elements is not None:
-        return _element_scores(st, sp, edges)
-    program, cg = st.program, st.variables
-    wanted = None if edges is None else set(edges)
-    b, a = sp.before, sp.after
-    scores: dict = {}
-    g = cg.graph
-    shape = sp.shape
-    for z in g.nodes:
-        preds = [x for x in g.predecessors(z) if wanted is None or (x, z) in wanted]
-        if not preds:
-            continue
-        dz = a[z] - b[z]
-        if z in cg.stocks:
-            flows = cg.stocks[z]
-            dn = (sum(f.sign * a[f.name] for f in flows)
-                  - sum(f.sign * b[f.name] for f in flows))
-            for f in flows:
-                if wanted is None or (f.name, z) in wanted:
-                    df = a[f.name] - b[f.name]
-                    scores[(f.name, z)] = f.sign * np.abs(ratio(df, dn))
-            continue
-        if z in cg.delayed:
-            for x in preds:
-                scores[(x, z)] = np.sign(dz * (a[x] - b[x]))
-            continue
-        expr = cg.equations[z]
-        base = evaluate(expr, program, b, sp.constants, shape=shape)
-        for x in preds:
-            moved = dict(b)
-            moved[x] = a[x]
-            dxz = evaluate(expr, program, moved, sp.constants, shape=shape) - base
-            dx = a[x] - b[x]
-            score = np.abs(ratio(dxz, dz)) * np.sign(ratio(dxz, dx))
-            scores[(x, z)] = np.where(dx == 0.0, 0.0, score)
-    return scores
-
-
-def _element_scores(st: LoopStructure, sp: StepPairs, edges) -> dict:
-    """:func:`sdrev.loops.elements.element_link_scores` over a batch."""
-    program, cg, eg = st.program, st.variables, st.elements
-    wanted = None if edges is None else set(edges)
-    b, a = sp.before, sp.after
-    m = sp.runs * sp.pairs
-    nodes: dict[str, list[str]] = {}
-    for node, name in eg.variable.items():
-        nodes.setdefault(name, []).append(node)
-    for members in nodes.values():
-        members.sort(key=lambda n: eg.index[n])
-
-    def flat(values, name):
-        return values.reshape((m,) + eg.shapes[name]).reshape(m, -1)
-
-    def keep(x, j, z, i):
-        return wanted is None or (nodes[x][j], nodes[z][i]) in wanted
-
-    scores: dict = {}
-    g = cg.graph
-    for z in g.nodes:
-        preds = list(g.predecessors(z))
-        if not preds:
-            continue
-        zshape = eg.shapes[z]
-        dz = flat(a[z], z) - flat(b[z], z)
-        if z in cg.stocks:
-            slot = next(s for s in program.slots if s.element == z
-                        and s.kind in ("integ", "nninteg"))
-            rate = ast.unparse(integ_rate(slot.update_code[0]))
-            shape = (m,) + zshape
-            dn = (evaluate(rate, program, a, sp.constants, shape=shape).reshape(m, -1)
-                  - evaluate(rate, program, b, sp.constants, shape=shape).reshape(m, -1))
-            for f in cg.stocks[z]:
-                df = flat(a[f.name], f.name) - flat(b[f.name], f.name)
-                for j, i in eg.pairs[(f.name, z)]:
-                    if keep(f.name, j, z, i):
-                        scores[(nodes[f.name][j], nodes[z][i])] = \
-                            f.sign * np.abs(ratio(df[:, j], dn[:, i]))
-            continue
-        if z in cg.delayed:
-            for x in preds:
-                dx = flat(a[x], x) - flat(b[x], x)
-                for j, i in eg.pairs[(x, z)]:
-                    if keep(x, j, z, i):
-                        scores[(nodes[x][j], nodes[z][i])] = np.sign(dz[:, i] * dx[:, j])
-            continue
-        expr = cg.equations[z]
-        shape = (m,) + zshape
-        base = evaluate(expr, program, b, sp.constants, shape=shape).reshape(m, -1)
-        for x in preds:
-            xshape = eg.shapes[x]
-            before, cur = flat(b[x], x), flat(a[x], x)
-            dx = cur - before
-            by_source: dict[int, list[int]] = {}
-            for j, i in eg.pairs[(x, z)]:
-                if keep(x, j, z, i):
-                    by_source.setdefault(j, []).append(i)
-            for j, targets in by_source.items():
-                moved_x = before.copy()
-                moved_x[:, j] = cur[:, j]
-                moved = dict(b)
-                moved[x] = moved_x.reshape((m,) + xshape)
-                after = evaluate(expr, program, moved, sp.constants,
-                                 shape=shape).reshape(m, -1)
-                dxz = after - base
-                noise = ROUND_OFF * np.maximum(np.abs(after), np.abs(base))
-                dxz = np.where(np.abs(dxz) <= noise, 0.0, dxz)
-                for i in targets:
-                    score = np.abs(ratio(dxz[:, i], dz[:, i])) * np.sign(
-                        ratio(dxz[:, i], dx[:, j]))
-                    scores[(nodes[x][j], nodes[z][i])] = np.where(
-                        dx[:, j] == 0.0, 0.0, score)
-    return scores
+    return links.link_scores(st.program, st.variables, sp.before, sp.after, sp.constants,
+                             lead=sp.shape, elements=st.elements, edges=edges)
 
 
 # ------------------------------------------------------------ loop scores

@@ -19,13 +19,8 @@ branch it picks. Links into SMOOTH/DELAY/TREND elements are aligned by
 element (same subscripts: element to element; scalar input: to every
 element; otherwise every pair), since their state is not expanded.
 
-Link scores are the Loops that Matter scores of :mod:`sdrev.loops.scores`
-taken per element: the change in ``z[i]`` caused by ``x[j]`` alone is
-``z``'s expression evaluated with only element ``j`` of ``x`` moved
-forward one step; a change below round-off (``1e-12`` of the value) is
-zero, so an element that cancels out of its own equation, as in
-``SUM(x[S!]) - x[S]``, has no effect on it (pysimlin 0.8.5 scores that link
-through the SUM alone and so reports loops through it).
+Link scores over the element graph are computed with every other link
+score, in :func:`sdrev.loops.links.link_scores`.
 """
 
 from __future__ import annotations
@@ -39,11 +34,9 @@ import numpy as np
 
 from sdrev.ensemble import functions as fn
 from sdrev.ensemble.program import Program
-from sdrev.loops.graph import CausalGraph, Flow, integ_rate
-from sdrev.loops.scores import Trajectories, evaluate, pad, ratio
+from sdrev.loops.graph import CausalGraph, Flow, stock_slots
 
-__all__ = ["ROUND_OFF", "ElementGraph", "element_graph", "element_link_scores",
-           "element_name", "dependencies"]
+__all__ = ["ElementGraph", "element_graph", "element_name", "dependencies"]
 
 
 # ------------------------------------------------------ dependency probing
@@ -299,6 +292,9 @@ class ElementGraph:
     pairs : dict of (str, str) to tuple
         Variable-level edge -> ``(j, i)`` pairs of flat source and target
         element indices.
+    rates : dict of str to str
+        Stock (Python name) -> its INTEG's rate expression (its net flow,
+        element by element).
     """
 
     graph: CausalGraph
@@ -306,6 +302,7 @@ class ElementGraph:
     index: dict
     shapes: dict
     pairs: dict
+    rates: dict
 
 
 def _shape(program: Program, name: str) -> tuple:
@@ -351,11 +348,8 @@ def element_graph(program: Program, cg: CausalGraph) -> ElementGraph:
             variable[node], index[node] = name, k
             labels[node] = element_name(cg.label(name), e)
     pairs: dict = {}
-    rates = {}
-    for stock in cg.stocks:
-        slot = next(s for s in program.slots if s.element == stock
-                    and s.kind in ("integ", "nninteg"))
-        rates[stock] = ast.unparse(integ_rate(slot.update_code[0]))
+    integs = stock_slots(program)
+    rates = {stock: integs[stock].rate for stock in cg.stocks}
     for x, z, data in g.edges(data=True):
         if data["kind"] == "flow":
             dep = dependencies(program, rates[z], x, shapes)
@@ -383,7 +377,7 @@ def element_graph(program: Program, cg: CausalGraph) -> ElementGraph:
                               if variable[n] in cg.refs},
                         labels=labels, delayed=delayed)
     return ElementGraph(graph=graph, variable=variable, index=index,
-                        shapes=shapes, pairs=pairs)
+                        shapes=shapes, pairs=pairs, rates=rates)
 
 
 def _aligned(source: tuple, target: tuple) -> dict[int, frozenset]:
@@ -391,99 +385,3 @@ def _aligned(source: tuple, target: tuple) -> dict[int, frozenset]:
     if source == target:
         return {i: frozenset({i}) for i in range(n_t)}
     return {i: frozenset(range(n_s)) for i in range(n_t)}
-
-
-# ------------------------------------------------------------ link scores
-
-#: Relative size below which a change in an element caused by one input
-#: element counts as zero (floating-point round-off of cancelling terms).
-ROUND_OFF = 1e-12
-
-def _flat(values: np.ndarray) -> np.ndarray:
-    return values.reshape(values.shape[0], -1)
-
-
-def element_link_scores(program: Program, cg: CausalGraph, eg: ElementGraph,
-                        traj: Trajectories) -> dict:
-    """Loops that Matter link score of every element-level edge.
-
-    Parameters
-    ----------
-    program : Program
-    cg : CausalGraph
-        The variable-level graph.
-    eg : ElementGraph
-    traj : Trajectories
-        Values by variable, shape ``(steps, *subscripts)``.
-
-    Returns
-    -------
-    dict of (str, str) to ndarray
-        Keyed by element nodes, aligned with ``traj.times`` (first value 0).
-    """
-    v = traj.values
-    steps = len(traj.times)
-    prev = {k: a[:-1] for k, a in v.items()}
-    nodes: dict[str, list[str]] = {}
-    for node, name in eg.variable.items():
-        nodes.setdefault(name, []).append(node)
-    for name in nodes:
-        nodes[name].sort(key=lambda n: eg.index[n])
-    scores: dict = {}
-    g = cg.graph
-    for z in g.nodes:
-        preds = list(g.predecessors(z))
-        if not preds:
-            continue
-        zshape = eg.shapes[z]
-        dz = np.diff(_flat(v[z].reshape((steps,) + zshape)), axis=0)
-        if z in cg.stocks:
-            slot = next(s for s in program.slots if s.element == z
-                        and s.kind in ("integ", "nninteg"))
-            rate = ast.unparse(integ_rate(slot.update_code[0]))
-            net = _flat(evaluate(rate, program, v, traj.constants,
-                                  shape=(steps,) + zshape))
-            dn = np.diff(net, axis=0)
-            for f in cg.stocks[z]:
-                df = np.diff(_flat(v[f.name].reshape((steps,) + eg.shapes[f.name])),
-                             axis=0)
-                for j, i in eg.pairs[(f.name, z)]:
-                    scores[(nodes[f.name][j], nodes[z][i])] = pad(
-                        f.sign * np.abs(ratio(df[:, j], dn[:, i])))
-            continue
-        if z in cg.delayed:
-            for x in preds:
-                dx = np.diff(_flat(v[x].reshape((steps,) + eg.shapes[x])), axis=0)
-                for j, i in eg.pairs[(x, z)]:
-                    scores[(nodes[x][j], nodes[z][i])] = pad(
-                        np.sign(dz[:, i] * dx[:, j]))
-            continue
-        expr = cg.equations[z]
-        shape = (steps - 1,) + zshape
-        base = _flat(evaluate(expr, program, prev, traj.constants, shape=shape))
-        for x in preds:
-            xshape = eg.shapes[x]
-            cur = _flat(v[x].reshape((steps,) + xshape))
-            before = cur[:-1]
-            dx = np.diff(cur, axis=0)
-            by_source: dict[int, list[int]] = {}
-            for j, i in eg.pairs[(x, z)]:
-                by_source.setdefault(j, []).append(i)
-            for j, targets in by_source.items():
-                moved_x = before.copy()
-                moved_x[:, j] = cur[1:, j]
-                moved = dict(prev)
-                moved[x] = moved_x.reshape((steps - 1,) + xshape)
-                after = _flat(evaluate(expr, program, moved, traj.constants,
-                                        shape=shape))
-                dxz = after - base
-                # a change at round-off level is no change: SUM(x[S!]) - x[S]
-                # does not depend on x[S], though numerically it may wobble
-                noise = ROUND_OFF * np.maximum(np.abs(after), np.abs(base))
-                dxz = np.where(np.abs(dxz) <= noise, 0.0, dxz)
-                for i in targets:
-                    score = np.abs(ratio(dxz[:, i], dz[:, i])) * np.sign(
-                        ratio(dxz[:, i], dx[:, j]))
-                    scores[(nodes[x][j], nodes[z][i])] = pad(
-                        np.where(dx[:, j] == 0.0, 0.0, score))
-    return scores

@@ -28,24 +28,20 @@ from the link scores instead (Eberlein & Schoenberg 2020).
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
 
-from sdrev.ensemble.program import CONTROL, Program
+from sdrev.ensemble.program import CONTROL, Program, Slot
 
 __all__ = ["MAX_LOOPS", "CausalGraph", "Flow", "canonical_cycle", "causal_graph",
-           "enumerate_loops", "integ_rate", "partitions", "strongest_path_loops"]
+           "enumerate_loops", "partitions", "stock_slots", "strongest_path_loops"]
 
 #: Most loops :func:`enumerate_loops` lists before giving up on exhaustive
 #: enumeration (Johnson's algorithm is linear per loop, but the number of
 #: loops can grow exponentially with the model's size).
 MAX_LOOPS: int = 2000
-
-#: a stock element's step expression: its slot, broadcast if subscripted
-_SLOT_RE = re.compile(r"^(?:fn\.bcast\()?s(\d+)(?:, \([\d, ]*\)\))?$")
 
 
 @dataclass(frozen=True)
@@ -102,12 +98,19 @@ def _flow_terms(node, sign: int, out: list) -> bool:
     return False
 
 
-def integ_rate(update: str) -> ast.expr:
-    """The rate expression of an INTEG slot's update ``n = s + (rate) * dt``."""
-    value = ast.parse(update).body[0].value
-    if isinstance(value, ast.Call):  # non-negative INTEG: np.maximum(new, 0.0)
-        value = value.args[0]
-    return value.right.left  # s + (rate) * v_time_step
+def stock_slots(program: Program) -> dict[str, Slot]:
+    """The INTEG slot of every stock, by the stock's Python name.
+
+    A stock is an element defined by one INTEG (non-negative or not) over
+    all its subscripts. An element whose subscript regions are separate
+    INTEGs (several INTEG slots) is not a stock here: it is scored as an
+    auxiliary of its flows, as the rate of no single INTEG is its net flow.
+    """
+    found: dict[str, list[Slot]] = {}
+    for slot in program.slots:
+        if slot.kind in ("integ", "nninteg") and slot.element in program.step:
+            found.setdefault(slot.element, []).append(slot)
+    return {py: slots[0] for py, slots in found.items() if len(slots) == 1}
 
 
 def causal_graph(program: Program) -> CausalGraph:
@@ -115,11 +118,7 @@ def causal_graph(program: Program) -> CausalGraph:
     labels = {py: name for name, py in program.names.items()}
     slots = {s.index: s for s in program.slots}
     skip = set(CONTROL) | set(program.constants) | {"time"}
-    stock_names: dict[str, int] = {}
-    for py, eq in program.step.items():
-        match = _SLOT_RE.match(eq.expr.strip())
-        if match and slots[int(match.group(1))].kind in ("integ", "nninteg"):
-            stock_names[py] = int(match.group(1))
+    stock_names = {py: slot.index for py, slot in stock_slots(program).items()}
     g = nx.DiGraph()
     equations: dict[str, str] = {}
     refs: dict[str, frozenset] = {}
@@ -148,14 +147,14 @@ def causal_graph(program: Program) -> CausalGraph:
     for py, index in stock_names.items():
         g.add_node(py)
         slot = slots[index]
-        rate = integ_rate(slot.update_code[0])
+        rate = ast.parse(slot.rate, mode="eval").body
         terms: list = []
         if not _flow_terms(rate, 1, terms) or any(t in skip for t, _ in terms):
             name = f"{py}_net_flow"
             while name in program.step:
                 name += "_"
             labels[name] = f"{labels.get(py, py)} net flow"
-            equations[name] = ast.unparse(rate)
+            equations[name] = slot.rate
             refs[name] = frozenset(slot.update_refs - {"time_step"})
             for ref in refs[name] - skip:
                 if ref in program.step:

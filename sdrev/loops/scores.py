@@ -2,45 +2,37 @@
 Eberlein 2020).
 
 From one simulation saved at every computation step (the ensemble engine's
-Euler loop, so the values equal PySD's), at each step ``t`` with
-``Δv = v(t) - v(t - dt)``:
+Euler loop, so the values equal PySD's):
 
-* link score of ``x -> z`` for an auxiliary or flow ``z = f(x, y, ...)``::
-
-      Δx_z = f(x(t), y(t-dt), ...) - f(x(t-dt), y(t-dt), ...)
-      LS   = |Δx_z / Δz| * sign(Δx_z / Δx)        (0 where Δz = 0 or Δx = 0)
-
-  ``f`` is the equation's numpy expression from the compiled program,
-  evaluated over the whole time axis at once with one input moved forward;
-* link score of flow ``f`` into (out of) stock ``S`` with net flow ``n``::
-
-      LS = +|Δf / Δn|  (inflow)      -|Δf / Δn|  (outflow)   (0 where Δn = 0)
-
+* link scores of every causal link at every step:
+  :func:`sdrev.loops.links.link_scores` (the one home of the formulas,
+  shared with the batch analysis of :mod:`sdrev.loops.batch`), along the
+  run's time axis;
 * loop score: the product of the link scores around the loop;
 * relative loop score: the loop score over the sum of the absolute loop
   scores of all loops in its cycle partition (``[-1, 1]``; positive means
   the loop is reinforcing at that moment).
-
-Links into SMOOTH/DELAY/TREND elements are not expanded into their internal
-stocks: such a link gets the score ``sign(Δz Δx)`` (the whole change of the
-element attributed to its input), an approximation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sdrev.ensemble import functions as fn
 from sdrev.ensemble.codegen import build_simulator
 from sdrev.ensemble.engine import simulate_chunk, time_grid
 from sdrev.ensemble.program import Program
+from sdrev.loops import links
 from sdrev.loops.graph import CausalGraph
+from sdrev.loops.links import evaluate, ratio
+
+if TYPE_CHECKING:
+    from sdrev.loops.elements import ElementGraph
 
 __all__ = ["Trajectories", "classify_polarity", "link_scores", "loop_scores",
-           "evaluate", "pad", "ratio", "relative_scores",
-           "simulate_every_step",
+           "pad", "relative_scores", "simulate_every_step",
            "POLARITY_CONFIDENCE_THRESHOLD"]
 
 #: Mixed-sign loops whose confidence ``|r - |b|| / (r + |b|)`` reaches this
@@ -107,45 +99,21 @@ def simulate_every_step(program: Program, cg: CausalGraph,
                         constants=c)
 
 
-def _namespace(program: Program, values: dict, constants: dict) -> dict:
-    ns = {"np": np, "fn": fn, "L": program.lookups, "K": program.arrays}
-    for k, v in constants.items():
-        ns[f"v_{k}"] = v
-    for k, v in values.items():
-        ns["time" if k == "time" else f"v_{k}"] = v
-    return ns
+def link_scores(program: Program, cg: CausalGraph, traj: Trajectories, *,
+                elements: ElementGraph | None = None) -> dict:
+    """Link score of every edge of the causal graph at every step of one run.
 
+    The scores of each step ``t`` (against ``t - dt``), computed by
+    :func:`sdrev.loops.links.link_scores` along the run's time axis.
 
-_CODE_CACHE: dict = {}
-
-
-def _code(expr: str):
-    code = _CODE_CACHE.get(expr)
-    if code is None:
-        code = _CODE_CACHE[expr] = compile(expr, "<sdrev loops>", "eval")
-    return code
-
-
-def evaluate(expr: str, program: Program, values: dict, constants: dict,
-              shape: tuple | None = None):
-    """Value of ``expr`` over the time axis, broadcast to ``shape`` (by
-    default the shape of the first value: a scalar model's time axis)."""
-    with np.errstate(all="ignore"):
-        out = eval(_code(expr), _namespace(program, values, constants))
-    if shape is None:
-        shape = np.shape(next(iter(values.values())))
-    return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
-
-
-def ratio(num, den):
-    """``num / den``, 0 where ``den`` is 0 or the quotient is not finite."""
-    with np.errstate(all="ignore"):
-        out = np.where(den == 0.0, 0.0, num / np.where(den == 0.0, 1.0, den))
-    return np.where(np.isfinite(out), out, 0.0)
-
-
-def link_scores(program: Program, cg: CausalGraph, traj: Trajectories) -> dict:
-    """Link score of every edge of the causal graph at every step.
+    Parameters
+    ----------
+    program : Program
+    cg : CausalGraph
+        The variable-level graph.
+    traj : Trajectories
+    elements : ElementGraph, optional
+        A subscripted model's element graph (scores keyed by element nodes).
 
     Returns
     -------
@@ -154,37 +122,11 @@ def link_scores(program: Program, cg: CausalGraph, traj: Trajectories) -> dict:
         step) is 0.
     """
     v = traj.values
-    prev = {k: a[:-1] for k, a in v.items()}
-    scores: dict = {}
-    g = cg.graph
-    for z in g.nodes:
-        preds = list(g.predecessors(z))
-        if not preds:
-            continue
-        dz = np.diff(v[z])
-        if z in cg.stocks:
-            flows = cg.stocks[z]
-            net = sum(f.sign * v[f.name] for f in flows)
-            dn = np.diff(net)
-            for f in flows:
-                df = np.diff(v[f.name])
-                scores[(f.name, z)] = pad(f.sign * np.abs(ratio(df, dn)))
-            continue
-        if z in cg.delayed:
-            for x in preds:
-                dx = np.diff(v[x])
-                scores[(x, z)] = pad(np.sign(dz * dx))
-            continue
-        expr = cg.equations[z]
-        base = evaluate(expr, program, prev, traj.constants)
-        for x in preds:
-            moved = dict(prev)
-            moved[x] = v[x][1:]
-            dxz = evaluate(expr, program, moved, traj.constants) - base
-            dx = np.diff(v[x])
-            score = np.abs(ratio(dxz, dz)) * np.sign(ratio(dxz, dx))
-            scores[(x, z)] = pad(np.where(dx == 0.0, 0.0, score))
-    return scores
+    before = {k: a[:-1] for k, a in v.items()}
+    after = {k: a[1:] for k, a in v.items()}
+    scores = links.link_scores(program, cg, before, after, traj.constants,
+                               lead=(len(traj.times) - 1,), elements=elements)
+    return {edge: pad(series) for edge, series in scores.items()}
 
 
 def pad(series):
