@@ -33,8 +33,9 @@ from pathlib import Path
 
 from sdrev.errors import InvalidValueError
 
-__all__ = ["FLOAT", "MAX_RUN_BYTES", "MAX_RUN_STEPS", "MAX_STEPS", "Estimate", "available_memory",
-           "check", "free_disk", "memory_limit", "size_text", "time_points"]
+__all__ = ["FLOAT", "MAX_DATA_BYTES", "MAX_RUN_BYTES", "MAX_RUN_STEPS", "MAX_SAMPLES_BYTES",
+           "MAX_STEPS", "MAX_TEXT_BYTES", "Estimate", "available_memory", "check", "check_file",
+           "free_disk", "memory_limit", "size_text", "time_points"]
 
 #: Most integration steps one PySD run may take without ``force``.
 MAX_STEPS = 10_000_000
@@ -44,6 +45,13 @@ MAX_RUN_BYTES = 2 * 2**30
 MAX_RUN_STEPS = 10_000_000_000
 #: Bytes of one float64 value.
 FLOAT = 8
+#: Largest model file, spec or observations table read (a 20,000-variable
+#: model is a few MiB).
+MAX_TEXT_BYTES = 64 * 2**20
+#: Largest data file a model reads (GET XLS / GET DIRECT ... spreadsheets).
+MAX_DATA_BYTES = 256 * 2**20
+#: Largest samples table read (ten million runs of a few constants).
+MAX_SAMPLES_BYTES = 2**30
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,7 @@ def free_disk(path: str | Path | None) -> int:
     return 2**62
 
 
-def check(estimate: Estimate, *, force: bool = False, max_work: int = MAX_RUN_STEPS,
+def check(estimate: Estimate, *, force: bool = False, max_work: int | None = None,
           max_memory: int | None = None, max_disk: int | None = None,
           hint: str = "ask for fewer runs, or check TIME STEP, FINAL TIME and SAVEPER") -> None:
     """Refuse work that cannot fit, naming its estimate and the limits.
@@ -164,7 +172,8 @@ def check(estimate: Estimate, *, force: bool = False, max_work: int = MAX_RUN_ST
     force : bool, optional
         Do not refuse (the CLI's ``--force``).
     max_work : int, optional
-        Most integration steps over all runs (default :data:`MAX_RUN_STEPS`).
+        Most integration steps over all runs (default :data:`MAX_RUN_STEPS`,
+        read when called).
     max_memory : int, optional
         Most bytes in memory (default :func:`memory_limit`).
     max_disk : int, optional
@@ -179,6 +188,7 @@ def check(estimate: Estimate, *, force: bool = False, max_work: int = MAX_RUN_ST
     """
     if force:
         return
+    max_work = MAX_RUN_STEPS if max_work is None else max_work
     max_memory = memory_limit() if max_memory is None else max_memory
     over = []
     if estimate.work > max_work:
@@ -191,6 +201,48 @@ def check(estimate: Estimate, *, force: bool = False, max_work: int = MAX_RUN_ST
         raise InvalidValueError(
             f"{estimate.text()}, over the limit of {' and '.join(over)}: {hint}, or give "
             "--force (force=True) to run it anyway")
+
+
+def check_file(path: str | Path, *, what: str, limit: int | None = None,
+               text: bool = True) -> None:
+    """Refuse a file from someone else that is too large to read, or binary
+    where text is expected, before reading it.
+
+    Parameters
+    ----------
+    path : str or Path
+    what : str
+        The file in words, e.g. ``"samples file"``.
+    limit : int, optional
+        Most bytes (default :data:`MAX_TEXT_BYTES`, read when called).
+    text : bool, optional
+        Refuse a file whose first 8 KiB hold a NUL byte (binary).
+
+    Raises
+    ------
+    InvalidValueError
+        One line naming the file, its size and the limit, or that it is binary.
+        A file that does not exist is left to the reader's own message.
+    """
+    file = Path(path)
+    limit = MAX_TEXT_BYTES if limit is None else limit
+    try:
+        size = file.stat().st_size
+        if not file.is_file():
+            return
+        head = b""
+        if text:
+            with open(file, "rb") as stream:
+                head = stream.read(8192)
+    except OSError:
+        return
+    if size > limit:
+        raise InvalidValueError(f"{what} {file.name!r} is {size_text(size)}, over the limit "
+                                f"of {size_text(limit)} for a {what}")
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        raise InvalidValueError(f"{what} {file.name!r} is binary (a NUL byte at byte "
+                                f"{nul}), not text")
 
 
 def size_text(size: float) -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sdrev import library, runs
+from sdrev import budget, cli_budget, library, runs
 from sdrev.cli_parser import build_parser
 from sdrev.errors import InvalidValueError, SdrevError
 from sdrev.scenario import check_samples, run_settings
@@ -74,11 +74,21 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     from sdrev import ensemble
     from sdrev.ensemble import plan
     model = load(args.model)
-    samples, varied = ensemble_samples(model, args)
-    check_samples(model, samples)
     outputs = [o.strip() for o in args.outputs.split(",") if o.strip()]
     assigned = parse_assignments(args.set)
     settings = run_settings(model, scenario=args.scenario, params=assigned)
+
+    def within_budget(runs: int, columns: int, frame=None) -> None:
+        blocks = ensemble_blocks(model, args, runs=runs, outputs=len(outputs),
+                                 time=settings.time)
+        budget.check(cli_budget.ensemble(model, runs=runs, columns=columns,
+                                         outputs=len(outputs), time=settings.time,
+                                         samples=frame, blocks=blocks),
+                     force=args.force, max_disk=budget.free_disk(args.out),
+                     hint="ask for fewer runs or outputs, or a larger SAVEPER or TIME STEP")
+
+    samples, varied = ensemble_samples(model, args, within_budget=within_budget)
+    check_samples(model, samples)
     for name in assigned:
         control = " ".join(name.replace("_", " ").split()).upper() in (
             "TIME STEP", "FINAL TIME", "SAVEPER", "INITIAL TIME")
@@ -137,58 +147,73 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
           f"written to {folder}")
 
 
+def ensemble_blocks(model, args: argparse.Namespace, *, runs: int, outputs: int,
+                    time: dict) -> bool:
+    """Whether ``sdrev ensemble`` writes its result to Zarr block by block:
+    when asked, or when a result over 2 GiB or over half the free memory
+    would otherwise go to NetCDF."""
+    from sdrev.ensemble import store
+    if args.format in ("zarr", "parquet"):
+        return args.format == "zarr"
+    size = store.estimate_bytes(model, runs=runs, outputs=outputs,
+                                saveper=time.get("saveper"),
+                                time_step=time.get("time_step"),
+                                final_time=time.get("final_time"))
+    return size > min(store.TWO_GIB, budget.memory_limit())
+
+
 def ensemble_format(model, args: argparse.Namespace, *, runs: int, outputs: int,
                     time: dict) -> str:
     """The format of ``sdrev ensemble``'s result: as asked, except that a
     result over 2 GiB or over half the free memory goes to Zarr (written in
     blocks) unless Parquet was asked for."""
-    from sdrev.ensemble import store
-    size = store.estimate_bytes(model, runs=runs, outputs=outputs,
-                                saveper=time.get("saveper"),
-                                time_step=time.get("time_step"),
-                                final_time=time.get("final_time"))
-    limit = min(store.TWO_GIB, _free_memory() // 2)
     if args.format in ("zarr", "parquet"):
         return args.format
-    if size <= limit:
+    if not ensemble_blocks(model, args, runs=runs, outputs=outputs, time=time):
         return "netcdf"
+    from sdrev.ensemble import store
+    size = store.estimate_bytes(model, runs=runs, outputs=outputs,
+                                saveper=time.get("saveper"), time_step=time.get("time_step"),
+                                final_time=time.get("final_time"))
     print(f"sdrev: note: the result (about {size / 2**30:.1f} GiB) is too large for "
           "one NetCDF3 file in memory; written to ensemble.zarr in blocks as the runs "
           "complete (read it with xarray.open_zarr)", file=sys.stderr)
     return "zarr"
 
 
-def _free_memory() -> int:
-    try:
-        pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 2**40
-    return int(pages) if pages > 0 else 2**40
-
-
-def ensemble_samples(model, args: argparse.Namespace):
+def ensemble_samples(model, args: argparse.Namespace, *, within_budget=None):
     """The runs of ``sdrev ensemble`` and what they vary: a samples CSV,
     posterior draws, or a Latin hypercube over a spec's factors (each by its
-    distribution) or the model's documented ranges (uniform)."""
+    distribution) or the model's documented ranges (uniform).
+
+    ``within_budget(runs, columns, frame=None)``, if given, is called with
+    the number of runs and varied columns before a Latin hypercube is drawn
+    (and with the table once a file is read), to refuse what cannot fit.
+    """
     import pandas as pd
 
     from sdrev.ensemble import plan
+    check = within_budget or (lambda runs, columns, frame=None: None)
     if getattr(args, "posterior", None):
         from sdrev.calibrate import read_posterior
         draws = read_posterior(args.posterior, model=model)
+        check(len(draws), draws.shape[1], draws)
         return draws, plan.varied(draws, source="posterior")
     if args.samples:
+        budget.check_file(args.samples, what="samples file", limit=budget.MAX_SAMPLES_BYTES)
         try:
             frame = pd.read_csv(args.samples)
         except (OSError, ValueError) as exc:
             raise InvalidValueError(f"cannot read samples file {str(args.samples)!r}: {exc}"
                                     ) from None
+        check(len(frame), frame.shape[1], frame)
         return frame, plan.varied(frame, source="samples file")
     method, _, size = (args.sample or "").partition(":")
     if method != "lhs" or not size.isdigit() or int(size) < 1:
         raise InvalidValueError(
             f"--sample {args.sample!r}: expected lhs:N with N a positive integer")
     factors, source = sample_factors(model, args.ranges)
+    check(int(size), len(factors))
     frame = plan.sample_factors(factors, int(size), seed=args.seed)
     return frame, plan.varied(frame, factors=factors, source=source)
 
@@ -267,7 +292,12 @@ def cmd_loops_ensemble(model, params: dict, args: argparse.Namespace) -> None:
     if args.posterior:
         raise InvalidValueError("--posterior analyses the posterior median run; for the "
                                 "posterior draws give them as --samples FILE.csv")
-    samples, _ = ensemble_samples(model, args)
+    def within_budget(runs: int, columns: int, frame=None) -> None:
+        budget.check(cli_budget.loops_ensemble(model, runs=runs, columns=columns,
+                                               samples=frame), force=args.force,
+                     hint="ask for fewer runs, or check TIME STEP and FINAL TIME")
+
+    samples, _ = ensemble_samples(model, args, within_budget=within_budget)
     check_samples(model, samples)
     for name, value in params.items():  # --set: the same in every run
         samples[name] = value
@@ -290,6 +320,11 @@ def cmd_sensitivity(args: argparse.Namespace) -> None:
     if args.posterior:
         from sdrev.calibrate import read_posterior
         given = read_posterior(args.posterior, model=model)
+    method, n = args.method or spec.method, spec.n if args.N is None else args.N
+    if n >= 1 and method in sa.METHODS:  # other values: sa.run names the valid ones
+        budget.check(cli_budget.sensitivity(
+            model, spec, method=method, n=n, given_rows=None if given is None else len(given)),
+            force=args.force, hint="give a smaller -N")
     result = sa.run(model, spec, method=args.method, n=args.N, seed=args.seed,
                     progress=not args.quiet, given=given)
     folder = args.out or runs.default_run_dir(model.name, f"sensitivity-{result.method}")
@@ -304,8 +339,10 @@ def cmd_compare(args: argparse.Namespace) -> None:
     comparison = rmap = None
     if args.regime_map:
         x, y = (compare.parse_range(item, model) for item in args.regime_map)
-        rmap = compare.regime_map(model, x=x, y=y,
-                                  grid=compare.parse_grid(args.grid) if args.grid else None,
+        grid = compare.parse_grid(args.grid) if args.grid else None
+        budget.check(cli_budget.regime_map(model, grid=grid or (50, 50)), force=args.force,
+                     hint="give a coarser --grid, or check TIME STEP and FINAL TIME")
+        rmap = compare.regime_map(model, x=x, y=y, grid=grid,
                                   output=args.output, year=args.year, progress=not args.quiet)
     if not args.regime_map or args.scenarios or args.vary:
         comparison = compare.compare_scenarios(model, split_names(args.scenarios),
@@ -331,6 +368,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_discover(args: argparse.Namespace) -> None:
     from sdrev import discover
     model = load(args.model)
+    if args.N is not None and args.N >= 1:  # smaller N: discover.run says what is valid
+        budget.check(cli_budget.discovery(model, n=args.N, columns=len(model.parameters)),
+                     force=args.force, hint="give a smaller -N")
     samples = source = None
     if args.posterior:
         if args.spec:
@@ -365,6 +405,12 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     from sdrev import calibrate
     model = load(args.model)
     spec = calibrate.load_spec(model, args.spec)
+    steps = spec.steps if args.N is None else args.N
+    walkers = spec.walkers if args.walkers is None else args.walkers
+    if (args.method or spec.method) == "mcmc" and steps >= 1 and walkers >= 1:
+        budget.check(cli_budget.calibration(model, steps=steps, walkers=walkers,
+                                            parameters=len(spec.labels)),
+                     force=args.force, hint="give fewer steps (-N) or walkers")
     result = calibrate.run(model, spec, method=args.method, steps=args.N, seed=args.seed,
                            walkers=args.walkers, holdout=args.holdout, progress=not args.quiet)
     folder = args.out or runs.default_run_dir(model.name, f"calibrate-{result.method}")
@@ -423,8 +469,13 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+def _one_line(text: str, *, limit: int | None = None) -> str:
+    """``text`` on one line; cut after ``limit`` characters (a message
+    quoting a huge input stays readable)."""
+    line = " ".join(str(text).split())
+    if limit is not None and len(line) > limit:
+        line = f"{line[:limit]}... ({len(line):,} characters in all)"
+    return line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -452,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_OK
     except SdrevError as exc:
-        print(f"sdrev: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"sdrev: error: {_one_line(exc, limit=2000)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except MemoryError:
         print("sdrev: error: out of memory; ask for fewer runs, outputs or "

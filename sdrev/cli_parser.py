@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="run folder (default results/MODEL/<run-id>/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the estimated work or memory is over the limits")
     p.set_defaults(command="ensemble")
 
     p = sub.add_parser("loops", help="feedback loops, polarity and dominance (Loops that Matter)")
@@ -140,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="folder for --plot, or for an ensemble's tables and figure")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the estimated work or memory is over the limits")
     p.set_defaults(command="loops")
 
     p = sub.add_parser("sensitivity", help="global sensitivity analysis with SALib")
@@ -157,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed, help="random seed (default from the spec)")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the estimated work or memory is over the limits")
     p.set_defaults(command="sensitivity")
 
     p = sub.add_parser("compare", help="scenarios side by side, or a regime map")
@@ -176,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "calibrate` run: outcome ranges and how often each scenario wins")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the estimated work or memory is over the limits")
     p.set_defaults(command="compare")
 
     p = sub.add_parser(
@@ -203,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the posterior draws of a `sdrev calibrate` run instead of a sample")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the estimated work or memory is over the limits")
     p.set_defaults(command="discover")
 
     p = sub.add_parser("report", help="policy brief: self-contained HTML and PDF")
@@ -251,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-figures", action="store_true", help="tables only")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the estimated work or memory is over the limits")
     p.set_defaults(command="calibrate")
 
     p = sub.add_parser("check", help="model-validity battery: units, extreme conditions, "

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sdrev import budget
 from sdrev.errors import InvalidValueError, ModelNotFoundError, UnknownNameError
 from sdrev.naming import name_key
 
@@ -147,6 +148,7 @@ def read_observations(path: str | Path, *, model: Model | None = None,
     file = Path(path)
     if not file.is_file():
         raise ModelNotFoundError(f"data file {str(file)!r} does not exist")
+    budget.check_file(file, what="data file")
     try:
         frame = pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (OSError, ValueError, UnicodeDecodeError) as exc:

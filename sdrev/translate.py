@@ -32,7 +32,7 @@ with warnings.catch_warnings():
     from pysd.translators.vensim.vensim_file import VensimFile
     from pysd.translators.xmile.xmile_file import XmileFile
 
-from sdrev import cache, xmile
+from sdrev import budget, cache, xmile
 from sdrev.cache import cache_root
 from sdrev.errors import ModelParseError, SdrevError
 from sdrev.sanitize import audit_source, clean_text, sanitize
@@ -140,6 +140,7 @@ def translate(mdl_path: Path) -> Translation:
     mdl_path = Path(mdl_path).resolve()
     if not mdl_path.is_file():
         raise ModelParseError(f"model file {str(mdl_path)!r} does not exist")
+    budget.check_file(mdl_path, what="model file")
     data = mdl_path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     key_hash = hashlib.sha256(
@@ -277,6 +278,7 @@ def _read_files(data: bytes, folder: Path) -> list[tuple[str, str]]:
     out = []
     for name in sorted(set(_FILE_CALL.findall(text))):
         path = _data_path(folder, clean_text(name))
+        budget.check_file(path, what="data file", limit=budget.MAX_DATA_BYTES, text=False)
         try:
             out.append((str(path), file_hash(path)))
         except OSError:
@@ -366,6 +368,8 @@ def _parse_error_message(mdl_path: Path, text: str, exc: Exception) -> str:
         detail = f"near {near!r}" if near else f"in {snippet[:60]!r}"
     else:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if len(detail) > 200:  # e.g. a 50 MB comment read as the encoding's name
+        detail = detail[:200] + f"... ({len(detail):,} characters)"
     return f"cannot parse {mdl_path.name}{where}: {detail}"
 
 

@@ -228,3 +228,205 @@ def test_loose_cache_key_is_replaced(tmp_path, monkeypatch, capsys, widgets_path
     assert (root / "hmac.key").read_bytes() != b"k" * 32
     assert stat.S_IMODE((root / "hmac.key").stat().st_mode) == 0o600
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+# -- bounded work: estimated before running, refused in one line, --force insists
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HUGE = str(10**12)
+
+
+def _budget_cases(widgets: Path, tmp_path: Path) -> dict[str, list[str]]:
+    samples = tmp_path / "tiny_step.csv"
+    samples.write_text("TIME STEP\n1e-9\n0.5\n", encoding="utf-8")
+    ishigami, growth = FIXTURES / "ishigami.mdl", FIXTURES / "calibration" / "growth.mdl"
+    return {
+        "ensemble_lhs": ["ensemble", str(widgets), "--sample", f"lhs:{HUGE}",
+                         "--outputs", "Stock A", "--quiet"],
+        "ensemble_set_time_step": ["ensemble", str(widgets), "--sample", "lhs:4", "--set",
+                                   "TIME STEP=1e-9", "--outputs", "Stock A", "--quiet"],
+        "ensemble_samples_time_step": ["ensemble", str(widgets), "--samples", str(samples),
+                                       "--outputs", "Stock A", "--quiet"],
+        "loops_lhs": ["loops", str(widgets), "--sample", f"lhs:{HUGE}", "--quiet"],
+        "sensitivity_sobol": ["sensitivity", str(ishigami), "--spec",
+                              str(FIXTURES / "ishigami_sensitivity.toml"), "--method", "sobol",
+                              "-N", str(2**40), "--quiet"],
+        "sensitivity_morris": ["sensitivity", str(ishigami), "--spec",
+                               str(FIXTURES / "ishigami_sensitivity.toml"), "--method",
+                               "morris", "-N", HUGE, "--quiet"],
+        "discover": ["discover", str(FIXTURES / "discover" / "box5.mdl"), "-N", HUGE, "--quiet"],
+        "calibrate": ["calibrate", str(growth), "--spec",
+                      str(FIXTURES / "calibration" / "growth_spec.toml"), "-N", HUGE, "--quiet"],
+    }
+
+
+BUDGET_CASES = ("ensemble_lhs", "ensemble_set_time_step", "ensemble_samples_time_step",
+                "loops_lhs", "sensitivity_sobol", "sensitivity_morris", "discover", "calibrate")
+
+
+@pytest.mark.parametrize("case", BUDGET_CASES)
+def test_work_that_cannot_fit_is_refused_with_its_estimate(tmp_path, capsys, widgets_path,
+                                                            case):
+    """-N 10**12, lhs:10**12 or a TIME STEP of 1e-9: one line naming the
+    estimate and the way out (--force), exit 2, nothing written, no MemoryError."""
+    out = tmp_path / "out"
+    args = _budget_cases(widgets_path, tmp_path)[case] + ["--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sdrev: error: ") and err.count("\n") == 1, err
+    assert " would take " in err and "integration steps" in err and "--force" in err, err
+    assert "out of memory" not in err
+    assert not out.exists()
+
+
+def test_regime_map_is_refused_over_the_work_limit_and_forced(tmp_path, capsys, monkeypatch):
+    from sdrev import budget
+
+    monkeypatch.setattr(budget, "MAX_RUN_STEPS", 1000)  # 2 x 50 x 50 runs are over this
+    args = ["compare", "machine_tool_io", "--regime-map", "IP Protection=0:1",
+            "Inter Firm Trust=0:1", "--grid", "3x3", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "no")]) == 2
+    assert "this regime map would take 18 runs x" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+def test_force_runs_what_the_limits_refuse(tmp_path, capsys, monkeypatch, widgets_path):
+    from sdrev import budget
+
+    monkeypatch.setattr(budget, "MAX_RUN_STEPS", 100)
+    args = ["ensemble", str(widgets_path), "--sample", "lhs:4", "--outputs", "Stock A",
+            "--quiet", "--format", "parquet"]
+    assert main([*args, "--out", str(tmp_path / "no")]) == 2
+    assert "4 runs x " in capsys.readouterr().err
+    assert main([*args, "--force", "--out", str(tmp_path / "yes")]) == 0
+    assert (tmp_path / "yes" / "manifest.json").is_file()
+
+
+def test_memory_and_disk_limits_are_named(tmp_path, capsys, monkeypatch, widgets_path):
+    from sdrev import budget
+
+    args = ["ensemble", str(widgets_path), "--sample", "lhs:4", "--outputs", "Stock A",
+            "--quiet", "--format", "parquet", "--out", str(tmp_path / "o")]
+    monkeypatch.setattr(budget, "memory_limit", lambda: 1000)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "over the limit of 1,000 bytes of memory" in err and "disk" not in err
+    monkeypatch.undo()
+    monkeypatch.setattr(budget, "free_disk", lambda path: 10)
+    assert main(args) == 2
+    assert "over the limit of 10 bytes of free disk" in capsys.readouterr().err
+
+
+def test_output_written_in_blocks_counts_at_its_block_size(tmp_path, capsys, monkeypatch,
+                                                           widgets_path):
+    """The same runs fit when written to Zarr block by block, not in memory at once."""
+    from sdrev import budget, cli_budget
+    from sdrev.ensemble import store
+    from sdrev.model import load
+
+    model = load(widgets_path)
+    monkeypatch.setattr(store, "BLOCK_RUNS", 2)
+    whole = cli_budget.ensemble(model, runs=8, columns=len(model.parameters), outputs=1)
+    blocks = cli_budget.ensemble(model, runs=8, columns=len(model.parameters), outputs=1,
+                                 blocks=True)
+    assert blocks.memory < whole.memory and blocks.disk == whole.disk
+    monkeypatch.setattr(budget, "memory_limit", lambda: blocks.memory + 1)
+    args = ["ensemble", str(widgets_path), "--sample", "lhs:8", "--outputs", "Stock A",
+            "--quiet"]
+    assert main([*args, "--format", "parquet", "--out", str(tmp_path / "pq")]) == 2
+    assert "of memory" in capsys.readouterr().err
+    assert main([*args, "--format", "zarr", "--out", str(tmp_path / "zarr")]) == 0
+    assert (tmp_path / "zarr" / "ensemble.zarr").is_dir()
+    assert main([*args, "--out", str(tmp_path / "auto")]) == 0  # too large: Zarr chosen
+    assert (tmp_path / "auto" / "ensemble.zarr").is_dir()
+
+
+def test_ten_million_runs_in_blocks_hold_one_block():
+    """Memory of a blocked result is bounded by the block, not by the runs."""
+    from sdrev import cli_budget
+    from sdrev.ensemble import store
+    from sdrev.model import load
+
+    model = load(FIXTURES / "widgets.mdl")
+    whole = cli_budget.ensemble(model, runs=10**7, columns=3, outputs=4)
+    blocks = cli_budget.ensemble(model, runs=10**7, columns=3, outputs=4, blocks=True)
+    table = (10**7) * 4 * 8
+    assert whole.memory > 10 * store.BLOCK_BYTES
+    assert blocks.memory - table <= 2 * store.BLOCK_BYTES
+    assert blocks.work == whole.work == 10**7 * whole.steps
+
+
+# -- files from someone else: bounded size, text where text is expected -------
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("sdrev: error: ") and err.count("\n") == 1, err[:300]
+    return err
+
+
+def test_binary_and_oversized_model_files_are_one_line(tmp_path, capsys, monkeypatch,
+                                                       widgets_path):
+    from sdrev import budget
+
+    binary = tmp_path / "binary.mdl"
+    binary.write_bytes(widgets_path.read_bytes()[:40] + b"\x00\x01\x02" * 100)
+    assert main(["describe", str(binary)]) == 2
+    assert "is binary (a NUL byte at byte 40)" in _one_line_error(capsys)
+    monkeypatch.setattr(budget, "MAX_TEXT_BYTES", 100)
+    assert main(["describe", str(widgets_path)]) == 2
+    assert "over the limit of 100 bytes" in _one_line_error(capsys)
+
+
+def test_a_huge_comment_read_as_an_encoding_name_stays_one_short_line(tmp_path, capsys,
+                                                                      widgets_path):
+    body = widgets_path.read_text(encoding="utf-8").split("\n", 1)[1]
+    model = tmp_path / "encoding.mdl"
+    model.write_text("{" + "x" * 2_000_000 + "}\n" + body, encoding="utf-8")
+    assert main(["describe", str(model)]) == 2
+    err = _one_line_error(capsys)
+    assert "unknown encoding" in err and len(err) < 600, len(err)
+
+
+def test_oversized_data_file_of_a_model_is_refused(tmp_path, capsys, monkeypatch):
+    from sdrev import budget
+
+    (tmp_path / "rate.csv").write_text("Rate\n" + "0.1\n" * 100, encoding="utf-8")
+    (tmp_path / "external.mdl").write_text("""{UTF-8}
+Rate = GET DIRECT CONSTANTS('rate.csv', ',', 'A2')
+\t~\t1/Year
+\t~\tRate.
+\t|
+Stock = INTEG(Rate * Stock, 1)
+\t~\tWidget
+\t~\tA stock.
+\t|
+INITIAL TIME = 0 ~ Year ~ |
+FINAL TIME = 4 ~ Year ~ |
+TIME STEP = 1 ~ Year ~ |
+SAVEPER = TIME STEP ~ Year ~ |
+""", encoding="utf-8")
+    monkeypatch.setattr(budget, "MAX_DATA_BYTES", 50)
+    assert main(["describe", str(tmp_path / "external.mdl")]) == 2
+    assert "data file 'rate.csv' is 405 bytes, over the limit of 50 bytes" in \
+        _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("case", ["binary", "oversized"])
+def test_observation_and_samples_files_are_bounded(tmp_path, capsys, monkeypatch,
+                                                   widgets_path, case):
+    from sdrev import budget
+
+    data = tmp_path / "data.csv"
+    if case == "binary":
+        data.write_bytes(b"time,Stock A\n0,1\x00\x00\n")
+        expect = "is binary"
+    else:
+        data.write_text("time,Stock A\n" + "0,1\n" * 50, encoding="utf-8")
+        monkeypatch.setattr(budget, "MAX_TEXT_BYTES", 64)
+        monkeypatch.setattr(budget, "MAX_SAMPLES_BYTES", 64)
+        expect = "over the limit of 64 bytes"
+    assert main(["check", str(widgets_path), "--only", "reference", "--data", str(data)]) == 2
+    assert expect in _one_line_error(capsys)
+    assert main(["ensemble", str(widgets_path), "--samples", str(data), "--outputs",
+                 "Stock A", "--quiet", "--out", str(tmp_path / "o")]) == 2
+    assert expect in _one_line_error(capsys)
