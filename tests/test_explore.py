@@ -244,6 +244,53 @@ def test_a_failed_run_shows_a_message_and_keeps_the_last_plot(crrc, monkeypatch)
     assert session.values["R and D Spending"] == value
 
 
+def test_report_args_hold_the_moved_settings_and_the_scenario(crrc, tmp_path):
+    value = _within(crrc, "R and D Spending", 0.8)
+    scenario = crrc.scenarios[-1]
+    args = crrc.report_args({"R and D Spending": value}, scenario, out=tmp_path / "b")
+    assert args[:2] == ["report", "crrc_standards"]
+    assert args[args.index("--scenarios") + 1].split(",")[0] == scenario
+    sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
+    assert sets == [f"R and D Spending={value!r}"]  # only what moved away from the scenario
+    assert args[-2:] == ["--out", str(tmp_path / "b")]
+    with pytest.raises(InvalidValueError, match="outside its documented range"):
+        crrc.report_args({"R and D Spending": 1e9}, None, out=tmp_path / "c")
+
+
+@pytest.mark.slow
+def test_open_as_a_brief_writes_the_brief_of_these_settings(crrc, tmp_path, monkeypatch):
+    """The page's button runs `sdrev report --set ...` in a process of its own and
+    offers the brief; the brief holds the settings the page had."""
+    pytest.importorskip("panel")
+    from sdrev.explore.app import ExploreSession
+
+    full = crrc.report_args
+
+    def quick(values, scenario=None, *, out):  # the same brief, with fewer runs
+        args = full(values, scenario, out=out)
+        return [*args[:-2], "--no-pdf", "--no-loops", "--no-uncertainty", "-N", "16", *args[-2:]]
+
+    monkeypatch.setattr(crrc, "report_args", quick)
+    monkeypatch.chdir(tmp_path)  # the default run folder: results/crrc_standards/brief-...
+    session = ExploreSession(crrc, {})
+    value = _within(crrc, "R and D Spending", 0.8)
+    session.exact_name.value = "R and D Spending"
+    session.exact_value.value = str(value)
+    session.exact_button.clicks += 1
+    session.brief_button.clicks += 1
+    assert session.brief_job is not None and not session.brief_job.running
+    assert "Brief written to" in session.message.object, session.message.object
+    assert session.brief_download.visible
+    folder = session.brief_job.folder
+    assert folder.resolve().is_relative_to(tmp_path.resolve())
+    assert session.brief_download.file == str(folder / "brief.html")
+    html = (folder / "brief.html").read_text()
+    assert "Settings of this brief" in html and f"R and D Spending = {value:g}" in html
+    import json
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["settings"] == {"R and D Spending": value}
+
+
 def test_cli_says_how_to_install_the_extra(monkeypatch, capsys):
     import sdrev.explore
     from sdrev.cli import main

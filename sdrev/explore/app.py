@@ -20,7 +20,12 @@ import html
 import io
 import logging
 import math
+import shlex
+import subprocess
+import sys
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
@@ -42,6 +47,59 @@ SCENARIO_KEY, BAND_KEY = "scenario", "band"
 MODEL_CONSTANTS = "(model constants)"
 #: Largest number of refused query entries listed in the message.
 MAX_LISTED = 5
+
+
+class BriefJob:
+    """``sdrev report`` running in its own process (the server stays responsive).
+
+    Parameters
+    ----------
+    args : list of str
+        Arguments after ``sdrev`` (:meth:`Explorer.report_args`).
+    folder : Path
+        The run folder the brief is written to.
+    """
+
+    def __init__(self, args: list[str], folder: Path):
+        self.args, self.folder = list(args), Path(folder)
+        self.command = shlex.join(["sdrev", *self.args])
+        self._log = tempfile.TemporaryFile()
+        self._last = ""
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "sdrev", *self.args, "--quiet"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log)
+
+    @property
+    def running(self) -> bool:
+        if self._process.poll() is None:
+            return True
+        self._collect()
+        return False
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self._process.wait(timeout)
+        self._collect()
+        return code
+
+    def _collect(self) -> None:
+        if self._log is not None:  # keep the last stderr line, free the file
+            self._log.seek(0)
+            lines = self._log.read().decode("utf-8", "replace").strip().splitlines()
+            self._log.close()
+            self._log = None
+            self._last = lines[-1] if lines else ""
+
+    @property
+    def html(self) -> Path | None:
+        """The written brief, once the process has succeeded."""
+        path = self.folder / "brief.html"
+        return path if self._process.poll() == 0 and path.is_file() else None
+
+    @property
+    def error(self) -> str:
+        """The last line the process wrote on stderr (its one-line error)."""
+        self._collect()
+        return self._last or f"exit code {self._process.poll()}"
 
 
 def parse_query(explorer: Explorer, args: Mapping[str, object]):
@@ -155,6 +213,12 @@ class ExploreSession:
         self.download = pn.widgets.FileDownload(
             callback=self._csv_file, filename=f"{model.name}-explore.csv",
             label="Download runs (CSV)", embed=False)
+        self.brief_button = pn.widgets.Button(label="Open as a brief",
+                                              css_classes=["sdrev-brief"])
+        self.brief_download = pn.widgets.FileDownload(
+            label="Download the brief (HTML)", embed=False, visible=False,
+            css_classes=["sdrev-brief-download"])
+        self.brief_job: BriefJob | None = None
         self.widgets = {}
         cards = []
         groups: dict[str, list] = {}
@@ -200,6 +264,7 @@ class ExploreSession:
         self.reset_button.on_click(lambda e: self._soon(lambda: self._on_scenario(None)))
         self.band_toggle.param.watch(lambda e: self.redraw(), "value")
         self.loops_button.on_click(lambda e: self._soon(self.draw_loops))
+        self.brief_button.on_click(lambda e: self._soon(self.start_brief))
         self.source, figures = self._figures()
         self.table = pn.pane.HTML("", css_classes=["sdrev-outcomes"], sizing_mode="stretch_width")
         self.strip_source, self.strip = self._strip()
@@ -212,7 +277,8 @@ class ExploreSession:
             f"<h2>{html.escape(model.title)}</h2><p>{html.escape(model.question)}</p>",
             sizing_mode="stretch_width")
         sidebar = pn.Column(self.scenario_select, self.reset_button, self.band_toggle,
-                            self.download, self.exact_name,
+                            self.download, self.brief_button, self.brief_download,
+                            self.exact_name,
                             pn.Row(self.exact_value, self.exact_button), *cards, width=380, scroll=True,
                             css_classes=["sdrev-sidebar"])
         plots = pn.GridBox(*[pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in figures],
@@ -346,6 +412,50 @@ class ExploreSession:
                  else "background:#eef6fc;color:#0c3c60;border:1px solid #b8daff")
         self.message.object = (f'<div class="{cls}" style="{style};padding:6px 10px;'
                                f'border-radius:4px">{html.escape(text)}</div>') if text else ""
+
+    # -- open as a brief ---------------------------------------------------------------
+
+    def start_brief(self) -> None:
+        """Write ``sdrev report`` for the current settings in a background process;
+        the page stays live and offers the brief when it is written."""
+        if self.brief_job is not None and self.brief_job.running:
+            self._say("A brief for these settings is still being written.")
+            return
+        from sdrev import runs
+
+        folder = runs.default_run_dir(self.explorer.model.name, "brief")
+        try:
+            args = self.explorer.report_args(self.values, self.scenario, out=folder)
+        except SdrevError as exc:
+            self._say(f"No brief: {exc}", error=True)
+            return
+        self.brief_job = BriefJob(args, folder)
+        self.brief_download.visible = False
+        self._say("Writing the brief for these settings (about a minute): "
+                  + self.brief_job.command)
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            self._brief_poll = pn.state.add_periodic_callback(self.poll_brief, period=1000)
+        else:  # outside a served page (tests): wait for it
+            self.brief_job.wait()
+            self.poll_brief()
+
+    def poll_brief(self) -> None:
+        """Say how the brief's process ended, and offer the brief once written."""
+        job = self.brief_job
+        if job is None or job.running:
+            return
+        poll = getattr(self, "_brief_poll", None)
+        if poll is not None:
+            poll.stop()
+            self._brief_poll = None
+        if job.html is not None:
+            self.brief_download.file = str(job.html)
+            self.brief_download.filename = job.html.name
+            self.brief_download.visible = True
+            self._say(f"Brief written to {job.folder}")
+        else:
+            self._say(f"The brief failed: {job.error}", error=True)
 
     # -- drawing -----------------------------------------------------------------------
 

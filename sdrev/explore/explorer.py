@@ -190,6 +190,7 @@ class Explorer:
                                if not subscripted & set(s.params))
         self.baseline_scenario = "baseline" if "baseline" in self.scenarios else None
         self.posterior = None
+        self.posterior_folder = Path(posterior) if posterior is not None else None
         if posterior is not None:
             from sdrev.calibrate import read_posterior
             draws = read_posterior(posterior, model=model, n=band_runs, seed=seed)
@@ -487,6 +488,46 @@ class Explorer:
         out = io.StringIO()
         pd.concat(frames, ignore_index=True).to_csv(out, index=False, float_format="%.10g")
         return out.getvalue()
+
+    def report_args(self, values: Mapping[str, object], scenario: str | None = None, *,
+                    out: str | Path) -> list[str]:
+        """The ``sdrev report`` arguments of a brief for these settings.
+
+        The constants moved away from ``scenario`` are set on top of every
+        compared scenario (``--set``); ``scenario``, when given, is the
+        brief's reference run, before the model's other compared scenarios; a
+        posterior the explorer draws its band from is the brief's too.
+
+        Parameters
+        ----------
+        values : mapping
+            Control values (checked against their ranges).
+        scenario : str, optional
+        out : str or Path
+            The brief's run folder.
+
+        Returns
+        -------
+        list of str
+            Arguments after ``sdrev`` (no shell quoting needed: pass as a list).
+        """
+        from sdrev.library import library_dir
+
+        full = self.scenario_values(scenario)
+        full.update(self.check_all(values))
+        model = self.model
+        in_library = model.path.resolve().parent == library_dir().resolve()
+        args = ["report", model.name if in_library else str(model.path)]
+        if scenario is not None:
+            from sdrev.compare import compare_defaults
+            others = [s for s in (compare_defaults(model).scenarios or tuple(model.scenarios))
+                      if s != scenario]
+            args += ["--scenarios", ",".join([scenario, *others])]
+        for name, value in self.changed(full, scenario).items():
+            args += ["--set", f"{name}={value!r}"]
+        if self.posterior_folder is not None:
+            args += ["--posterior", str(self.posterior_folder)]
+        return [*args, "--out", str(out)]
 
     def loop_periods(self, values: Mapping[str, float], scenario: str | None = None):
         """Dominance of the model's documented loops in the run with these settings.
