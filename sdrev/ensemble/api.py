@@ -103,7 +103,7 @@ def check_request(outputs, engine: str) -> list:
 def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
         scheduler: str | None = None, workers: int | None = None,
         progress: bool = True, saveper: float | None = None,
-        engine: str = "auto", jit: bool | None = None) -> xr.Dataset:
+        engine: str = "auto", jit: bool | None = None, seed: int = 0) -> xr.Dataset:
     """Run a model once per row of ``samples``, vectorised.
 
     Parameters
@@ -141,6 +141,12 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
         the one-off compilation pays; ``False`` always runs the numpy
         engine. Results are the same either way. Models the kernel does not
         cover (subscripts, DELAY N, DELAY FIXED) run on the numpy engine.
+    seed : int, optional
+        Seed of the model's RANDOM functions: each run draws from its own
+        stream, keyed by the seed and the run's index, the label of its row
+        in ``samples`` when the index holds integers (so
+        ``run(model, samples.iloc[[7]], seed=s)`` replays run 7 alone with
+        the same draws), else its position.
 
     Returns
     -------
@@ -166,7 +172,7 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
     if engine == "auto":  # any failure of the engine falls back to PySD
         options = {"outputs": outputs, "chunk_size": chunk_size, "scheduler": scheduler,
                    "workers": workers, "progress": progress, "saveper": saveper,
-                   "jit": jit}
+                   "jit": jit, "seed": seed}
         try:
             return run(model, samples, engine="sdrev", **options)
         except UnsupportedConstructError as exc:
@@ -187,6 +193,10 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
         raise InvalidValueError(
             f"chunk_size must be a positive integer, got {chunk_size!r}")
     outputs = check_request(outputs, engine)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+            0 <= seed < 2**53):
+        raise InvalidValueError(
+            f"seed must be an integer from 0 to 2**53 - 1, got {seed!r}")
     try:
         if engine == "pysd":
             raise UnsupportedConstructError("PySD engine requested")
@@ -221,7 +231,7 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
     use_jit = n >= JIT_MIN_RUNS if jit is None else bool(jit)
     fields = dict(path=str(path), outputs=job_outputs, columns=tuple(columns),
                   saveper=saveper, fallback=program is None, program=program,
-                  jit=use_jit and program is not None)
+                  jit=use_jit and program is not None, seed=int(seed))
     if program is not None:  # chunks of equal size
         cores = 1 if scheduler is None and workers == 1 else (
             workers or os.cpu_count() or 1)
@@ -332,7 +342,16 @@ class _Jobs:
                 block = self.values[start:start + self.size]
             else:
                 block = self.frame.iloc[start:start + self.size].to_numpy(dtype=float)
-            yield Job(start=start, values=block, **self.fields)
+            yield Job(start=start, values=block, runs=self.runs(start), **self.fields)
+
+    def runs(self, start: int):
+        """Indices of the runs of the chunk at ``start``: the samples' integer
+        row labels (non-negative), else ``None`` (their positions)."""
+        index = self.frame.index
+        if not (pd.api.types.is_integer_dtype(index.dtype) and len(index)
+                and index.min() >= 0):
+            return None
+        return index[start:start + self.size].to_numpy(dtype=np.int64)
 
 
 def _layout_of(path: Path) -> dict:

@@ -24,11 +24,12 @@ import numpy as np
 
 from sdrev.ensemble.externals import Series
 from sdrev.ensemble.layout import is_numeric
+from sdrev.ensemble.noise import site_key
 from sdrev.ensemble.program import Slot, UnsupportedConstructError, describe
 from sdrev.ensemble.slots import SLOT_TYPES, build_slot
 from sdrev.translate import abstract_expressions as ae
 
-__all__ = ["HANDLERS", "Builder", "Context"]
+__all__ = ["HANDLERS", "NOISE_CONSTANTS", "RANDOM_ARITY", "Builder", "Context"]
 
 _UNARY = {"abs": "np.abs", "exp": "np.exp", "sin": "np.sin", "cos": "np.cos",
           "tan": "np.tan", "arcsin": "np.arcsin", "arccos": "np.arccos",
@@ -37,6 +38,20 @@ _UNARY = {"abs": "np.abs", "exp": "np.exp", "sin": "np.sin", "cos": "np.cos",
           "integer": "fn.integer"}
 _BINARY = {"min": "np.minimum", "max": "np.maximum", "power": "np.power",
            "modulo": "fn.modulo", "quantum": "fn.quantum", "zidz": "fn.zidz"}
+#: Vensim's RANDOM functions: name -> number of arguments (the last is
+#: Vensim's stream ID); drawn by :mod:`sdrev.ensemble.noise`
+RANDOM_ARITY = {"random_0_1": 0, "random_uniform": 3, "random_normal": 5,
+                "random_exponential": 5, "random_triangular": 6,
+                "random_poisson": 6, "random_gamma": 6, "random_weibull": 6,
+                "random_beta": 7, "random_binomial": 7,
+                "random_negative_binomial": 7}
+#: what a RANDOM call reads besides its arguments: the ensemble's seed, the
+#: run's index (constants set per run, see ``NOISE_CONSTANTS``) and the
+#: time step's index
+NOISE_REFS = frozenset({"time", "initial_time", "time_step", "_noise_seed",
+                        "_noise_run"})
+#: Python names of the per-run constants a model with RANDOM calls reads
+NOISE_CONSTANTS = ("_noise_seed", "_noise_run")
 _OPS = {"^": "**", "*": "*", "/": "/", "+": "+", "-": "-", "=": "==",
         "<>": "!=", ">=": ">=", ">": ">", "<=": "<=", "<": "<"}
 
@@ -91,6 +106,9 @@ class Builder:
         self.slot_init_refs: dict[int, frozenset] = {}
         self.slot_value_refs: dict[int, frozenset] = {}
         self.counter = itertools.count()
+        #: ``(element, id(node))`` of each RANDOM call -> its key (the same
+        #: in both phases, so a variable has one value per time step)
+        self.noise_sites: dict[tuple, int] = {}
 
     # -- references
     def ref(self, name: str, ctx: Context) -> str:
@@ -394,6 +412,8 @@ class Builder:
             return self.vector_select(args, ctx)
         if name == "invert_matrix" and len(args) == 2:
             return self.invert(args[0], ctx)
+        if name in RANDOM_ARITY:
+            return self.random(node, ctx)
         if name == "active_initial":
             return self.expr(args[1] if ctx.phase == "init" else args[0], ctx)
         if name in ("step", "pulse", "pulse_train", "Xpulse"):
@@ -432,6 +452,36 @@ class Builder:
             f"element {ctx.element!r} calls the function {name.upper()!r} "
             f"with {len(code)} argument(s), which the ensemble engine does "
             "not support yet")
+
+    def random(self, node, ctx: Context) -> str:
+        """A RANDOM call: ``fn.random_*`` of the run's stream key (seed,
+        run index), the call's key, the time and the arguments before the
+        stream ID, one draw per element of the equation's subscripts."""
+        name = node.function.reference
+        args = list(node.arguments)
+        arity = RANDOM_ARITY[name]
+        if len(args) != arity:
+            raise UnsupportedConstructError(
+                f"element {ctx.element!r} calls {name.upper()} with "
+                f"{len(args)} argument(s); Vensim's takes {arity}")
+        stream = 0.0
+        if arity:
+            last = args.pop()
+            if not (is_numeric(last) and not isinstance(last, np.ndarray)):
+                raise UnsupportedConstructError(
+                    f"element {ctx.element!r}: the stream ID of {name.upper()} "
+                    "must be a number")
+            stream = float(last)
+        key = (ctx.element, id(node))
+        if key not in self.noise_sites:
+            k = sum(1 for e, _ in self.noise_sites if e == ctx.element)
+            self.noise_sites[key] = site_key(ctx.element, k, stream)
+        ctx.refs |= NOISE_REFS
+        code = [self.expr(a, ctx) for a in args]
+        tail = [repr(ctx.tail)] if ctx.tail else []
+        return (f"fn.{name}(v__noise_seed, v__noise_run, "
+                f"{self.noise_sites[key]}, time, v_initial_time, v_time_step"
+                + "".join(f", {c}" for c in code + tail) + ")")
 
     def lookup_nd(self, node, ctx: Context) -> str:
         """A call of a subscripted lookup: one table per element, sharing

@@ -56,6 +56,11 @@ class Job:
     jit : bool
         Integrate with the compiled kernel when it covers the model
         (:mod:`sdrev.ensemble.kernel`).
+    seed : int
+        The ensemble's seed of RANDOM functions.
+    runs : ndarray or None
+        Index of each run in the ensemble (keys its random draws with
+        ``seed``); ``None``: ``start``, ``start + 1``, ...
     """
 
     path: str
@@ -67,6 +72,8 @@ class Job:
     fallback: bool
     program: Program | None = None
     jit: bool = False
+    seed: int = 0
+    runs: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,10 @@ def run_chunk(job: Job, threads: int = 1, sink=None) -> ChunkResult:
         dims = program.dims.get(name, ())
         # a subscripted constant set by one number takes it in every element
         constants[name] = column.reshape((n,) + (1,) * len(dims))
+    if "_noise_run" in program.constants:  # one random stream per run
+        runs = job.runs if job.runs is not None else np.arange(job.start, job.start + n)
+        constants["_noise_run"] = np.asarray(runs, dtype=float)
+        constants["_noise_seed"] = float(job.seed)
     report: dict = {}
     times, data = simulate_chunk(sim, constants, n, saveper=job.saveper,
                                  jit=job.jit, threads=threads, report=report,

@@ -11,6 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from sdrev.ensemble.noise import (
+    random_0_1,
+    random_beta,
+    random_binomial,
+    random_exponential,
+    random_gamma,
+    random_negative_binomial,
+    random_normal,
+    random_poisson,
+    random_triangular,
+    random_uniform,
+    random_weibull,
+)
 from sdrev.errors import InvalidValueError
 
 __all__ = [
@@ -25,6 +38,17 @@ __all__ = [
     "pulse_train",
     "quantum",
     "ramp",
+    "random_0_1",
+    "random_beta",
+    "random_binomial",
+    "random_exponential",
+    "random_gamma",
+    "random_negative_binomial",
+    "random_normal",
+    "random_poisson",
+    "random_triangular",
+    "random_uniform",
+    "random_weibull",
     "series",
     "step",
     "vector_select",
