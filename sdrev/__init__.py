@@ -9,7 +9,7 @@ Examples
 --------
 >>> import sdrev
 >>> model = sdrev.load("crrc_standards")
->>> frame = model.simulate(scenario="baseline")
+>>> frame = sdrev.simulate(model, scenario="baseline")
 >>> frame["standards_influence"].iloc[-1]  # doctest: +SKIP
 """
 
@@ -32,12 +32,17 @@ __all__ = [
     "__version__",
     "list_models",
     "load",
+    "simulate",
 ]
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
+    if name == "simulate":  # the run stage's module, callable: sdrev.simulate(model, ...)
+        import importlib
+
+        return importlib.import_module("sdrev.simulate")
     if name in _LAZY:
         import importlib
 
@@ -48,4 +53,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"simulate"})

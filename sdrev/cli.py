@@ -23,9 +23,9 @@ __all__ = ["main"]
 
 
 def load(name_or_path):
-    """:func:`sdrev.load`, imported when a command needs a model: PySD and the
-    scientific stack load with it, so ``sdrev --help`` and ``sdrev list`` stay
-    instant."""
+    """:func:`sdrev.load`, imported when a command needs a model (PySD loads
+    with it when the model's translation is not cached), so ``sdrev --help``
+    and ``sdrev list`` stay instant."""
     from sdrev.model import load as load_model
     return load_model(name_or_path)
 
@@ -49,21 +49,21 @@ def cmd_describe(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
+    from sdrev import simulate
     from sdrev.report import summary_table
-    from sdrev.simulate import simulate_settings
     model = load(args.model)
     scenario = args.scenario or ("baseline" if "baseline" in model.scenarios else None)
     settings = run_settings(model, scenario=scenario, params=parse_assignments(args.set))
     folder = args.out or runs.default_run_dir(model.name, scenario or "model")
     with runs.staged_folder(folder) as stage:
         start = time.perf_counter()
-        frame = simulate_settings(model, settings, force=args.force)
-        runs.save_simulation(stage, model, settings, frame, plot=args.plot,
+        run = simulate.trajectories(model, settings, force=args.force, engine=args.engine)
+        runs.save_simulation(stage, model, settings, run, plot=args.plot,
                              command=args.command_line,
                              seconds=time.perf_counter() - start)
-    print(summary_table(model, frame))
+    print(summary_table(model, run))
     print(f"\nrun written to {folder}")
-    if bad := runs.non_finite_columns(frame):
+    if bad := run.non_finite():
         first = min(bad, key=bad.get)
         print(f"sdrev: warning: {len(bad)} variable(s) become NaN or infinite "
               f"(first {first} at time {bad[first]:g}); listed in the manifest "

@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", action="store_true", help="also write PNG figures of key outputs")
     p.add_argument("--force", action="store_true",
                    help="run even when the run would take over 10 million steps or 2 GiB")
+    p.add_argument("--engine", choices=("auto", "sdrev", "pysd"), default="auto",
+                   help="auto: the compiled engine, PySD where it cannot take the model "
+                        "(default); sdrev: the compiled engine only; pysd: the reference")
     p.set_defaults(command="simulate")
 
     p = sub.add_parser("ensemble", help="many runs at once on the vectorised engine")

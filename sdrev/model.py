@@ -3,11 +3,15 @@
 :func:`load` reads a model (a library name, or any Vensim ``.mdl`` or XMILE
 ``.xmile``/``.stmx`` path)
 through PySD and its metadata file, and returns a frozen :class:`Model`.
+A model is run with :func:`sdrev.simulate` (``sdrev.simulate(model, ...)``);
+this layer does not import the run stage.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,8 +23,6 @@ from sdrev.errors import InvalidValueError, UnknownNameError, suggest
 from sdrev.naming import name_key, parse_number
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sdrev.translate import Translation
 
 __all__ = ["TIME_CONTROLS", "Loop", "Model", "Parameter", "Scenario", "TimeSettings", "Variable",
@@ -224,27 +226,6 @@ class Model:
         return summary_html("Model", self.name, self._summary(), table=table,
                             caption="Parameters")
 
-    def simulate(self, *, scenario: str | None = None,
-                 params: Mapping[str, float] | None = None) -> pd.DataFrame:
-        """Run the model once with PySD, the reference engine.
-
-        Parameters
-        ----------
-        scenario : str, optional
-            A scenario of the model; ``None`` runs the model's own constants.
-        params : mapping, optional
-            Constants to set on top of the scenario (Vensim or snake_case
-            names; ``"TIME STEP"``, ``"FINAL TIME"`` and ``"SAVEPER"`` too).
-
-        Returns
-        -------
-        pandas.DataFrame
-            Indexed by time, one column per stock, flow and auxiliary,
-            named in snake_case.
-        """
-        from sdrev.simulate import simulate
-        return simulate(self, scenario=scenario, params=params)
-
 
 def read_scenarios(model: Model, table: Mapping) -> dict[str, Scenario]:
     """Build the scenarios of ``model`` from its metadata table.
@@ -340,14 +321,12 @@ def load(name_or_path: str | Path) -> Model:
     ModelNotFoundError, ModelParseError, InvalidValueError
     """
     path = library.resolve_model_path(name_or_path)
-    from sdrev import translate  # PySD loads here, not when sdrev.model is imported
+    from sdrev import translate  # PySD loads there, and only on a cache miss
 
     translation = translate.translate(path)
-    pysd_model = translate.load_pysd(translation, initialize=True)
-    doc = pysd_model.doc
     meta = library.read_metadata(path)
     info = meta.get("model", {})
-    parameters, variables, time = _elements(doc, pysd_model)
+    parameters, variables, time = _structure(translation)
     # undocumented models show their stocks first; a model without stocks its
     # first few auxiliaries (and flows)
     stocks = [v.name for v in variables if v.kind == "stock"] or [
@@ -374,6 +353,64 @@ def load(name_or_path: str | Path) -> Model:
     model = replace(model, scenarios=MappingProxyType(scenarios))
     _check_names(model, path)
     return model
+
+
+def _structure(translation: Translation):
+    """Parameters, variables and time settings of a translated model.
+
+    Read from PySD's loaded model (its ``doc`` table and dependencies) the
+    first time, then from a sealed JSON entry beside the translation in the
+    cache (:mod:`sdrev.cache`), so that loading a model whose translation
+    is cached does not import PySD. The entry's name carries a hash of this
+    module's source: a change in how the structure is read rebuilds it.
+    """
+    import hashlib
+
+    from sdrev import cache, translate
+
+    folder = translation.py_path.parent
+    reader = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    entry = folder.with_name(f"{folder.name}.structure-{reader}.json")
+    key = cache.usable_root()[1]
+    try:
+        data = cache.unseal(entry.read_bytes(), key)
+    except OSError:
+        data = None
+    if data is not None:
+        try:
+            return _structure_from_json(json.loads(data))
+        except (ValueError, KeyError, TypeError, IndexError):
+            pass  # unreadable: read again from PySD and rewrite
+    pysd_model = translate.load_pysd(translation, initialize=True)
+    structure = _elements(pysd_model.doc, pysd_model)
+    try:
+        tmp = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(cache.seal(json.dumps(_structure_to_json(*structure)).encode(), key))
+        os.replace(tmp, entry)
+    except OSError:
+        pass  # a read-only cache only costs PySD's load next time
+    return structure
+
+
+def _structure_to_json(parameters, variables, time) -> dict:
+    return {"parameters": [[p.name, p.py_name,
+                            dict(p.value) if isinstance(p.value, Mapping) else p.value,
+                            p.units, list(p.range) if p.range else None, p.doc]
+                           for p in parameters],
+            "variables": [[v.name, v.py_name, v.units, v.doc, v.kind] for v in variables],
+            "time": [time.initial, time.final, time.step, time.saveper, time.units]}
+
+
+def _structure_from_json(data: dict):
+    parameters = tuple(
+        Parameter(str(name), str(py), MappingProxyType({str(k): float(v) for k, v in value.items()})
+                  if isinstance(value, dict) else float(value),
+                  str(units), (float(limits[0]), float(limits[1])) if limits else None, str(doc))
+        for name, py, value, units, limits, doc in data["parameters"])
+    variables = tuple(Variable(*map(str, row)) for row in data["variables"])
+    initial, final, step, saveper, units = data["time"]
+    time = TimeSettings(float(initial), float(final), float(step), float(saveper), str(units))
+    return parameters, variables, time
 
 
 def _elements(doc, pysd_model):

@@ -29,13 +29,12 @@ from typing import TYPE_CHECKING
 from sdrev.errors import InvalidValueError, OutputError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sdrev.model import Model
     from sdrev.scenario import RunSettings
+    from sdrev.simulate import Trajectories
 
 __all__ = ["STALE_SECONDS", "clean_stale_staging", "default_run_dir", "manifest",
-           "non_finite_columns", "read_manifest", "save_simulation",
+           "read_manifest", "save_simulation",
            "software_versions", "staged_folder", "write_json"]
 
 _LOCK = threading.Lock()
@@ -277,20 +276,22 @@ def manifest(model: Model, settings: RunSettings, *, command: str, extra: Mappin
     }
 
 
-def save_simulation(folder: Path, model: Model, settings: RunSettings, frame: pd.DataFrame,
+def save_simulation(folder: Path, model: Model, settings: RunSettings, run: Trajectories,
                     *, command: str, seconds: float, plot: bool = False) -> list[Path]:
     """Write one run into ``folder``: trajectories, manifest and figures.
 
     Writes ``trajectories.csv`` (time and one column per variable, in
-    snake_case), ``manifest.json`` and, with ``plot``, one PNG per key output
-    in ``figures/``. Returns the paths written.
+    snake_case), ``manifest.json`` (with the engine that ran it and, for a
+    fallback to PySD, why) and, with ``plot``, one PNG per key output in
+    ``figures/``. Returns the paths written.
     """
     folder = Path(folder)
     paths = [folder / "trajectories.csv"]
-    frame.to_csv(paths[0])
+    run.write_csv(paths[0])
     if plot:
         from sdrev.figures.trajectories import save_figure, trajectory_figure
         (folder / "figures").mkdir()
+        frame = run.to_frame()
         label = settings.scenario or "model constants"
         for var in (v for v in model.variables if v.name in model.key_outputs):
             if var.py_name in frame:
@@ -299,25 +300,13 @@ def save_simulation(folder: Path, model: Model, settings: RunSettings, frame: pd
                 paths += save_figure(fig, folder / "figures" / var.py_name)
     files = [str(p.relative_to(folder)) for p in paths]
     paths.append(folder / "manifest.json")
-    extra = {"engine": "pysd", "elapsed_seconds": round(seconds, 3), "files": files}
-    if bad := non_finite_columns(frame):
+    extra = {"engine": run.engine, "elapsed_seconds": round(seconds, 3), "files": files}
+    if run.fallback_reason:
+        extra["fallback_reason"] = run.fallback_reason
+    if bad := run.non_finite():
         extra["non_finite"] = bad
     write_json(paths[-1], manifest(model, settings, command=command, extra=extra))
     return paths
-
-
-def non_finite_columns(frame: pd.DataFrame) -> dict[str, float]:
-    """Columns of a run that hold NaN or infinite values, each with the
-    first time at which one appears (overflow, 0/0 in the model)."""
-    import numpy as np
-
-    out = {}
-    for column in frame.columns:
-        values = np.asarray(frame[column], dtype=float)
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            out[str(column)] = float(frame.index[bad[0]])
-    return out
 
 
 def _jsonable(value):

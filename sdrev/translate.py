@@ -6,10 +6,14 @@ keyed by the model file's content hash (never next to the user's model) and
 hands out either the runnable PySD model (reference engine for single runs)
 or PySD's abstract model (for sdrev's own ensemble engine and loop analysis),
 so that every part of sdrev reads a model exactly as PySD does.
+
+PySD itself is imported on first need (parsing, building, running with
+PySD): finding a cached translation does not load it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -18,19 +22,9 @@ import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
-
-with warnings.catch_warnings():
-    # PySD's dependencies emit deprecation warnings on import (chardet);
-    # they are PySD's to fix and say nothing to sdrev's users.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import pysd
-    from pysd.builders.python.namespace import NamespaceManager
-    from pysd.builders.python.python_model_builder import ModelBuilder
-    from pysd.builders.python.subscripts import SubscriptManager
-    from pysd.translators.structures import abstract_expressions
-    from pysd.translators.vensim.vensim_file import VensimFile
-    from pysd.translators.xmile.xmile_file import XmileFile
+from types import SimpleNamespace
 
 from sdrev import budget, cache, xmile
 from sdrev.cache import cache_root
@@ -41,7 +35,6 @@ __all__ = [
     "PYSD_VERSION",
     "ExternalValues",
     "Translation",
-    "abstract_expressions",
     "abstract_model",
     "abstract_model_types",
     "cache_root",
@@ -54,12 +47,50 @@ __all__ = [
     "translate",
 ]
 
-PYSD_VERSION: str = pysd.__version__
+#: PySD's version, read from its installed metadata: a cached translation is
+#: found (and a cached run made) without importing PySD.
+PYSD_VERSION: str = metadata.version("pysd")
 #: Bump when the way sdrev builds the cache changes, to invalidate old entries.
 _CACHE_LAYOUT = "2"
 #: Vensim's functions that read a file named by their first argument.
 _FILE_CALL = re.compile(
     r"\bGET[ _]+(?:XLS|DIRECT|123)[ _]+\w+\s*\(\s*'([^']*)'", re.IGNORECASE)
+
+
+@functools.cache
+def _pysd() -> SimpleNamespace:
+    """PySD's parts sdrev uses, imported on first need (PySD takes most of a
+    second to import; a model whose translation is cached runs without it)."""
+    with warnings.catch_warnings():
+        # PySD's dependencies emit deprecation warnings on import (chardet);
+        # they are PySD's to fix and say nothing to sdrev's users.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import pysd
+        from pysd.builders.python.namespace import NamespaceManager
+        from pysd.builders.python.python_model_builder import ModelBuilder
+        from pysd.builders.python.subscripts import SubscriptManager
+        from pysd.translators.structures import abstract_expressions
+        from pysd.translators.vensim.vensim_file import VensimFile
+        from pysd.translators.xmile.xmile_file import XmileFile
+
+    class SafeXmileFile(XmileFile):
+        """PySD's XMILE reader on a tree :mod:`sdrev.xmile` parsed safely (no
+        entities, DTD or network) and normalised."""
+
+        def _get_root(self):
+            return xmile.read_root(self.xmile_path)
+
+    return SimpleNamespace(pysd=pysd, NamespaceManager=NamespaceManager,
+                           ModelBuilder=ModelBuilder, SubscriptManager=SubscriptManager,
+                           abstract_expressions=abstract_expressions, VensimFile=VensimFile,
+                           XmileFile=XmileFile, SafeXmileFile=SafeXmileFile)
+
+
+def __getattr__(name: str):
+    # ``abstract_expressions`` (PySD's syntax-tree classes) loads PySD on first use
+    if name == "abstract_expressions":
+        return _pysd().abstract_expressions
+    raise AttributeError(f"module 'sdrev.translate' has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -180,7 +211,7 @@ def load_pysd(translation: Translation, *, initialize: bool = False):
         dont_write = sys.dont_write_bytecode
         sys.dont_write_bytecode = True
         try:
-            return pysd.load(str(translation.py_path), initialize=initialize)
+            return _pysd().pysd.load(str(translation.py_path), initialize=initialize)
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelParseError(
@@ -205,7 +236,7 @@ def python_names(abstract_section) -> tuple[dict[str, str], dict[str, str]]:
         PySD's case- and space-insensitive name (the form that references
         in the abstract syntax trees use) -> Python name.
     """
-    manager = NamespaceManager(abstract_section.params)
+    manager = _pysd().NamespaceManager(abstract_section.params)
     for element in abstract_section.elements:
         manager.add_to_namespace(element.name)
     return dict(manager.namespace), dict(manager.cleanspace)
@@ -228,7 +259,7 @@ def subscript_manager(abstract_section, root: Path):
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return SubscriptManager(abstract_section.subscripts, Path(root))
+        return _pysd().SubscriptManager(abstract_section.subscripts, Path(root))
 
 
 def _safe_stem(path: Path) -> str:
@@ -238,31 +269,24 @@ def _safe_stem(path: Path) -> str:
     return stem
 
 
-class _XmileFile(XmileFile):
-    """PySD's XMILE reader on a tree :mod:`sdrev.xmile` parsed safely (no
-    entities, DTD or network) and normalised."""
-
-    def _get_root(self):
-        return xmile.read_root(self.xmile_path)
-
-
-def _abstract(model_file: VensimFile | XmileFile):
+def _abstract(model_file):
     """PySD's abstract model of a parsed file; for XMILE, completed where
     PySD's reader leaves out part of the standard (:func:`xmile.amend`)."""
     abstract = model_file.get_abstract_model()
-    if isinstance(model_file, XmileFile):
+    if isinstance(model_file, _pysd().XmileFile):
         abstract = xmile.amend(abstract, model_file.xmile_root)
     return abstract
 
 
-def _parse(mdl_path: Path) -> VensimFile | XmileFile:
+def _parse(mdl_path: Path):
     if not mdl_path.is_file():
         raise ModelParseError(f"model file {str(mdl_path)!r} does not exist")
     text = mdl_path.read_text(encoding="utf-8", errors="replace")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            reader = _XmileFile if xmile.is_xmile(mdl_path) else VensimFile
+            parts = _pysd()
+            reader = parts.SafeXmileFile if xmile.is_xmile(mdl_path) else parts.VensimFile
             ven_file = reader(mdl_path)
             ven_file.parse()
     except SdrevError:
@@ -334,7 +358,7 @@ def _build_into(mdl_path: Path, target: Path, key: bytes) -> None:
                                 on_file=_absolute_file(mdl_path.parent))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ModelBuilder(abstract).build_model()
+                _pysd().ModelBuilder(abstract).build_model()
         except SdrevError:
             raise
         except Exception as exc:

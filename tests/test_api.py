@@ -24,13 +24,13 @@ def test_load_user_model_reads_structure_and_documentation(user_model_copy):
 
 
 def test_translation_is_cached_outside_the_model_folder(user_model_copy):
-    sdrev.load(user_model_copy).simulate()
+    sdrev.simulate(sdrev.load(user_model_copy))
     assert sorted(p.name for p in user_model_copy.parent.iterdir()) == [
         "widgets.mdl", "widgets.toml"]
 
 
 def test_simulate_returns_snake_case_frame_indexed_by_time(user_model_copy):
-    frame = sdrev.load(user_model_copy).simulate()
+    frame = sdrev.simulate(sdrev.load(user_model_copy))
     assert frame.index.name == "time"
     assert frame.index[0] == 2000 and frame.index[-1] == 2040
     assert np.allclose(np.diff(frame.index), 0.5)
@@ -39,22 +39,22 @@ def test_simulate_returns_snake_case_frame_indexed_by_time(user_model_copy):
 
 def test_scenario_and_params_override_in_order(user_model_copy):
     model = sdrev.load(user_model_copy)
-    base = model.simulate(scenario="baseline")["stock_a"]
-    fast = model.simulate(scenario="fast")["stock_a"]
-    both = model.simulate(scenario="fast", params={"Rate": 0.5})["stock_a"]
+    base = sdrev.simulate(model, scenario="baseline")["stock_a"]
+    fast = sdrev.simulate(model, scenario="fast")["stock_a"]
+    both = sdrev.simulate(model, scenario="fast", params={"Rate": 0.5})["stock_a"]
     assert fast.iloc[-1] > base.iloc[-1]
     np.testing.assert_allclose(both, base)
 
 
 def test_runs_are_independent(user_model_copy):
     model = sdrev.load(user_model_copy)
-    first = model.simulate()["stock_a"]
-    model.simulate(params={"Cap": 20, "FINAL TIME": 2010})
-    np.testing.assert_allclose(model.simulate()["stock_a"], first)
+    first = sdrev.simulate(model)["stock_a"]
+    sdrev.simulate(model, params={"Cap": 20, "FINAL TIME": 2010})
+    np.testing.assert_allclose(sdrev.simulate(model)["stock_a"], first)
 
 
 def test_time_settings_can_be_changed_per_run(user_model_copy):
-    frame = sdrev.load(user_model_copy).simulate(
+    frame = sdrev.simulate(sdrev.load(user_model_copy),
         params={"TIME STEP": 0.125, "FINAL TIME": 2010, "SAVEPER": 1})
     assert list(frame.index) == list(range(2000, 2011))
 
@@ -68,7 +68,7 @@ def test_time_settings_can_be_changed_per_run(user_model_copy):
 ])
 def test_bad_run_input_is_named(user_model_copy, kwargs, error, message):
     with pytest.raises(error, match=message):
-        sdrev.load(user_model_copy).simulate(**kwargs)
+        sdrev.simulate(sdrev.load(user_model_copy), **kwargs)
 
 
 def test_unknown_model_lists_library():
@@ -118,7 +118,7 @@ def test_saveper_given_as_time_step_is_read(tmp_path, widgets_path):
     path.write_text(text)
     model = sdrev.load(path)
     assert model.time.saveper == model.time.step == 0.0625
-    frame = model.simulate()
+    frame = sdrev.simulate(model)
     assert frame.index[1] - frame.index[0] == pytest.approx(0.0625)
     analysis = loops.analyze(model)
     times = analysis.relative_scores.index.to_numpy(dtype=float)

@@ -131,14 +131,6 @@ def _import_graph() -> tuple[dict[str, set[str]], list[tuple[str, str, str]]]:
     return graph, private
 
 
-#: Imports a cycle may go through: ``Model.simulate`` calls down to sdrev.simulate
-#: through a late import (the architecture note permits it).
-_ALLOWED_EDGES = {("sdrev.model", "sdrev.simulate")}
-
-#: Known import cycles still to be broken (each a sorted strongly connected set of
-#: modules), with the engineer who owns them told. Remove an entry once it is gone.
-_KNOWN_CYCLES: set[tuple[str, ...]] = set()
-
 #: Known underscore names imported across modules, ``(importer, home, name)``, still to be
 #: made public in their home or moved. Remove an entry once it is gone.
 _KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()
@@ -188,14 +180,10 @@ def _cycles(graph: dict[str, set[str]]) -> list[tuple[str, ...]]:
 
 def test_no_import_cycle_among_modules():
     """No module of sdrev imports (even under TYPE_CHECKING) one that imports it back,
-    directly or through others."""
+    directly or through others; no exception (``sdrev.model`` does not import the run
+    stage: ``sdrev.simulate(model)`` runs a model)."""
     graph, _ = _import_graph()
-    for importer, imported in _ALLOWED_EDGES:
-        graph[importer].discard(imported)
-    cycles = set(_cycles(graph))
-    assert not cycles - _KNOWN_CYCLES, f"import cycles: {sorted(cycles - _KNOWN_CYCLES)}"
-    # a known cycle that is gone must leave the list, so it cannot come back unseen
-    assert not _KNOWN_CYCLES - cycles, f"fixed, remove: {sorted(_KNOWN_CYCLES - cycles)}"
+    assert not _cycles(graph), f"import cycles: {sorted(_cycles(graph))}"
 
 
 def test_no_underscore_name_imported_across_modules():

@@ -616,10 +616,10 @@ def test_a_brief_for_chosen_settings_runs_them_and_holds_them_fixed(tmp_path):
     b = brief_mod.build_brief(model, sensitivity_n=16, uncertainty_n=32, loops=False,
                               params={"Duration of Illness": "3", "infectivity": 0.4})
     assert dict(b.settings) == {"Duration of Illness": 3.0, "Infectivity": 0.4}
-    own = model.simulate(params={"Duration of Illness": 3, "Infectivity": 0.4})
+    own = sdrev.simulate(model, params={"Duration of Illness": 3, "Infectivity": 0.4})
     peak = own["infectious"].max()
     assert b.comparison.metrics.iloc[0]["peak_value"] == pytest.approx(peak, rel=1e-6)
-    plain = model.simulate()["infectious"].max()
+    plain = sdrev.simulate(model)["infectious"].max()
     assert abs(peak - plain) > 0.05 * plain  # the settings change the epidemic
     assert b.uncertainty is not None
     assert "Duration of Illness" not in b.uncertainty.factors

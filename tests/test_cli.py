@@ -59,7 +59,7 @@ def test_simulate_default_folder_is_under_results(tmp_path, monkeypatch, user_mo
 def test_failed_run_leaves_no_folder(tmp_path, monkeypatch, user_model_copy):
     def crash(*args, **kwargs):
         raise RuntimeError("disk on fire")
-    monkeypatch.setattr("sdrev.simulate.simulate_settings", crash)
+    monkeypatch.setattr("sdrev.simulate.trajectories", crash)
     out = tmp_path / "run"
     assert main(["simulate", str(user_model_copy), "--out", str(out)]) == 70
     assert not out.exists()

@@ -96,7 +96,7 @@ def test_a_regime_map_point_matches_pysd(mtio, rmap):
     i, j = 10, 5
     x, y = rmap.x.values[i], rmap.y.values[j]
     for k, regime in enumerate(rmap.regimes):
-        frame = mtio.simulate(scenario="baseline", params={
+        frame = sdrev.simulate(mtio, scenario="baseline", params={
             rmap.x.name: x, rmap.y.name: y, "IO Regime": regime})
         expected = frame["technological_capability"]
         got = rmap.values[k, i, j]
@@ -132,7 +132,7 @@ def test_regime_map_needs_conditions_when_the_model_has_no_table():
 
 def test_comparison_metrics_match_the_runs(mtio, comparison):
     threshold = mtio.parameter("Upgrading Capability Threshold").value
-    runs = {s: mtio.simulate(scenario=s) for s in ("lie", "network")}
+    runs = {s: sdrev.simulate(mtio, scenario=s) for s in ("lie", "network")}
     m = comparison.metrics.set_index(["output", "label"])
     times = runs["lie"].index.to_numpy(dtype=float)
     ref = runs["lie"]["technological_capability"].to_numpy()

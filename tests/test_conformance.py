@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import sdrev
 from sdrev.ensemble import conformance
 
 #: The suite beside the checkout (``../shared``), or where $SDREV_TEST_MODELS says.
@@ -130,11 +131,10 @@ def test_a_model_pysd_cannot_run_gives_a_one_line_error():
 
     model = sdrev.load(SUITE / "data_from_other_model" / "model_to_generate_data.mdl")
     with pytest.raises(sdrev.SdrevError, match="PySD cannot run model_to_generate_data.mdl"):
-        model.simulate()
+        sdrev.simulate(model)
 
 
 def test_loop_analysis_names_what_it_cannot_do_yet():
-    import sdrev
     import sdrev.loops as loops
     from sdrev.ensemble.compile import UnsupportedConstructError
 

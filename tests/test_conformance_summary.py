@@ -15,7 +15,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "calibration" / "growth.mdl"
 def _case(folder: Path, *, shift: float = 0.0) -> None:
     folder.mkdir()
     shutil.copy(FIXTURE, folder / "growth.mdl")
-    frame = sdrev.load(folder / "growth.mdl").simulate()
+    frame = sdrev.simulate(sdrev.load(folder / "growth.mdl"))
     canonical = frame[["adopters"]].rename(columns={"adopters": "Adopters"})
     canonical["Adopters"] += shift  # a wrong "Vensim output" when shifted
     canonical.index.name = "Time"

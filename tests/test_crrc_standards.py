@@ -29,7 +29,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def baseline(model):
-    return model.simulate(scenario="baseline")
+    return sdrev.simulate(model, scenario="baseline")
 
 
 def curvature_sign_changes(series, rel_tol=1e-3):
@@ -67,7 +67,7 @@ def test_influence_grows_in_an_s_shape(baseline):
 
 @pytest.mark.parametrize("scenario", DEGRADED)
 def test_degraded_scenarios_end_below_baseline(model, baseline, scenario):
-    degraded = model.simulate(scenario=scenario)
+    degraded = sdrev.simulate(model, scenario=scenario)
     assert degraded[INFLUENCE].iloc[-1] < baseline[INFLUENCE].iloc[-1] - 0.01
 
 
@@ -75,7 +75,7 @@ def test_imitation_returns_keep_capability_below_the_frontier(model, baseline):
     """Loop B2: imitation returns fall as the gap closes, so catch-up by
     imitation stalls below the frontier; without the loop capability passes
     the frontier by more than a third."""
-    knocked = model.simulate(params={"Imitation Gap Loop Gain": 0})
+    knocked = sdrev.simulate(model, params={"Imitation Gap Loop Gain": 0})
     frontier = model.parameter("Technology Frontier").value
     assert baseline["technological_capability"].max() < frontier
     assert knocked["technological_capability"].iloc[-1] > 1.3 * frontier
@@ -85,7 +85,7 @@ def test_incumbents_resistance_holds_influence_down(model, baseline):
     """Loop B1: positions are finite and incumbents resist more as the
     latecomer's share grows (Zhou et al. n.d., SSO politics). Without the
     resistance the latecomer ends with a fifth more influence."""
-    unresisted = model.simulate(params={"Incumbent Resistance Loop Gain": 0})
+    unresisted = sdrev.simulate(model, params={"Incumbent Resistance Loop Gain": 0})
     assert unresisted[INFLUENCE].iloc[-1] > 1.15 * baseline[INFLUENCE].iloc[-1]
     assert unresisted[INFLUENCE].loc[2015] > baseline[INFLUENCE].loc[2015] + 0.02
 
@@ -100,7 +100,7 @@ def test_strategic_guiding_and_ecology_rebuilding_are_synergistic(model, baselin
     signature of synergy, not its absence. The complementarity comes from
     proposal acceptance, the product of technical level and legitimacy."""
     def final(params):
-        return model.simulate(params=params)[INFLUENCE].loc[year]
+        return sdrev.simulate(model, params=params)[INFLUENCE].loc[year]
 
     both = baseline[INFLUENCE].loc[year]
     guiding_only = final({"Ecology Rebuilding Switch": 0})
@@ -136,7 +136,7 @@ def test_field_proven_capability_earns_trial_projects(model, baseline):
     projects to a more capable institute, so its field experience keeps
     growing and strengthens the niche behind its legitimacy. Without the loop
     experience ends at about half (9.4 against 18.2 trial projects' worth)."""
-    flat = model.simulate(params={"Home Market Experimentation Loop Gain": 0})
+    flat = sdrev.simulate(model, params={"Home Market Experimentation Loop Gain": 0})
     assert (baseline["local_market_experience"].iloc[-1]
             > 1.5 * flat["local_market_experience"].iloc[-1])
     assert baseline["legitimacy"].iloc[-1] > flat["legitimacy"].iloc[-1] + 0.01
@@ -146,7 +146,7 @@ def test_standards_work_competes_with_product_r_and_d(model, baseline):
     """Loop B3 (resource competition): standards work is paid from the R&D
     budget, so a higher standards priority slows capability building. Without
     the competition capability ends about 0.06 higher."""
-    free = model.simulate(params={"Resource Competition Loop Gain": 0})
+    free = sdrev.simulate(model, params={"Resource Competition Loop Gain": 0})
     for year in (2010, 2040):
         assert (free["technological_capability"].loc[year]
                 > baseline["technological_capability"].loc[year] + 0.03)

@@ -18,12 +18,12 @@ def model():
 
 @pytest.fixture(scope="module")
 def baseline(model):
-    return model.simulate(scenario="baseline")
+    return sdrev.simulate(model, scenario="baseline")
 
 
 @pytest.fixture(scope="module")
 def low(model):
-    return model.simulate(scenario="low_digital_capability")
+    return sdrev.simulate(model, scenario="low_digital_capability")
 
 
 def first_time(series, level):
@@ -84,14 +84,14 @@ def test_user_data_sharpen_concepts_and_multiply_launches(model, baseline):
     n.d.). Without it concept accuracy ends a third lower and launches 40%
     fewer. The take-over itself hardly depends on it (user share 0.935 vs
     0.937 in 2031): product appeal is already near saturation."""
-    without = model.simulate(scenario="no_user_data")
+    without = sdrev.simulate(model, scenario="no_user_data")
     assert without["concept_accuracy"].iloc[-1] < baseline["concept_accuracy"].iloc[-1] - 0.2
     assert without["launches"].iloc[-1] < 0.7 * baseline["launches"].iloc[-1]
     assert without["product_value"].iloc[-1] < baseline["product_value"].iloc[-1] - 0.1
 
 
 def test_market_saturation_gain_acts_in_the_documented_direction(model, baseline):
-    finals = [model.simulate(scenario="baseline",
+    finals = [sdrev.simulate(model, scenario="baseline",
                              params={"Market Saturation Loop Gain": g})["user_share"].iloc[-1]
               for g in (0.0, 2.0)]
     # stronger saturation, smaller take-over; gain 1 is plain Bass (the baseline)

@@ -37,7 +37,7 @@ def model():
 @pytest.fixture(scope="module")
 def runs(model):
     """One simulation per scenario the tests need, shared by the module."""
-    return {name: model.simulate(scenario=name)
+    return {name: sdrev.simulate(model, scenario=name)
             for name in ("baseline", *CASES, "no_service_chain",
                          "no_international_connection")}
 
@@ -109,7 +109,7 @@ def test_great_wall_drilling_depends_on_service_chain(model, runs):
     assert 0.25 <= final_bid <= 1 / 3 + 0.02, final_bid
     with_chain = reverse_export_time(model, df)
     without = reverse_export_time(
-        model, model.simulate(scenario="great_wall_drilling",
+        model, sdrev.simulate(model, scenario="great_wall_drilling",
                               params={SERVICE_CHAIN_SWITCH: 0}))
     assert without > with_chain + TOLERANCE, (with_chain, without)
 
@@ -127,7 +127,7 @@ def test_data_file_loads_and_the_reverse_export_years_are_reproduced(model):
     assert len(exports) == 3
     for obs in exports:
         assert obs.kind == "first_crossing"
-        frame = model.simulate(scenario=obs.case)
+        frame = sdrev.simulate(model, scenario=obs.case)
         event = crossing_time(frame, obs.py_name, obs.value)
         assert abs(event - obs.time) <= 2 * obs.sd, (obs.case, event, obs.time)
 
@@ -138,7 +138,7 @@ def test_fit_to_local_conditions_brings_reverse_export_forward(model, runs, case
     reservoirs) makes the latecomer's technology fit overseas conditions the
     multinationals' does not (Xu & Xu 2015): without that fit every case
     exports at least half a year later."""
-    without = model.simulate(scenario=case, params={"Condition Fit Weight": 0})
+    without = sdrev.simulate(model, scenario=case, params={"Condition Fit Weight": 0})
     assert reverse_export_time(model, without) > reverse_export_time(model, runs[case]) + 0.5
 
 
@@ -149,8 +149,8 @@ def test_without_policy_support_the_technology_blockade_curtails_imports(model):
     more than a tenth by the time of reverse export and delays it. The delay is small (under half a year in every case): the
     blockade bites only once the firm has domestic share, when imitation
     returns are already low."""
-    bare = model.simulate(scenario="dalian_east", params={"Policy Support": 0})
-    unblocked = model.simulate(scenario="dalian_east",
+    bare = sdrev.simulate(model, scenario="dalian_east", params={"Policy Support": 0})
+    unblocked = sdrev.simulate(model, scenario="dalian_east",
                                params={"Policy Support": 0, "Technology Blockade Loop Gain": 0})
     dalian_intensity = model.scenarios["dalian_east"].params["Technology Import Intensity"]
     export = reverse_export_time(model, bare)
@@ -165,10 +165,10 @@ def test_crowding_out_removes_multinationals_as_a_knowledge_source(model):
     crowded out (Dalian East: KHI and Holtz, Xu & Xu 2015, Table I), and with
     them a source of external knowledge: their presence halves by the time of
     reverse export, and without crowding out the firm exports earlier."""
-    frame = model.simulate(scenario="dalian_east")
+    frame = sdrev.simulate(model, scenario="dalian_east")
     presence = frame["multinational_home_presence"]
     assert presence.loc[8.0] < 0.6 * presence.iloc[0]
-    kept = model.simulate(scenario="dalian_east", params={"Crowding Out Loop Gain": 0})
+    kept = sdrev.simulate(model, scenario="dalian_east", params={"Crowding Out Loop Gain": 0})
     assert reverse_export_time(model, kept) < reverse_export_time(model, frame) - 0.05
 
 
@@ -182,7 +182,7 @@ def test_recognition_abroad_builds_international_links(model, runs):
     first_contract = reverse_export_time(model, frame)
     strong_links = crossing_time(frame, "international_connection_strength", 0.4)
     assert first_contract < strong_links < first_contract + 5
-    flat = model.simulate(scenario="dalian_east", params={"Overseas Reference Loop Gain": 0})
+    flat = sdrev.simulate(model, scenario="dalian_east", params={"Overseas Reference Loop Gain": 0})
     assert flat["international_connection_strength"].max() < 0.35
 
 
@@ -194,6 +194,6 @@ def test_home_market_loops_bring_the_slow_case_forward(model, runs, gain):
     for the firm with the longest home-market stage: without either, Great Wall
     Drilling exports more than half a year later (about 0.9 yr); the
     faster cases move by 0.1-0.3 yr, under the data's 1-yr tolerance."""
-    without = model.simulate(scenario="great_wall_drilling", params={gain: 0})
+    without = sdrev.simulate(model, scenario="great_wall_drilling", params={gain: 0})
     assert (reverse_export_time(model, without)
             > reverse_export_time(model, runs["great_wall_drilling"]) + 0.5)

@@ -87,7 +87,7 @@ def test_values_outside_the_documented_range_are_refused(crrc):
 def test_a_run_equals_pysd_with_the_same_setting(crrc):
     value = _within(crrc, "R and D Spending", 0.8)
     run = crrc.run({"R and D Spending": value}, "no_ecology_rebuilding")
-    frame = crrc.model.simulate(scenario="no_ecology_rebuilding",
+    frame = sdrev.simulate(crrc.model, scenario="no_ecology_rebuilding",
                                 params={"R and D Spending": value})
     np.testing.assert_allclose(run.times, frame.index.to_numpy())
     for s, series in enumerate(crrc.series):
@@ -186,7 +186,7 @@ def test_a_subscripted_model_plots_each_element_as_pysd_does():
     control = next(c for c in ex.controls if not c.switch)
     value = _within(ex, control.name, 0.8)
     run = ex.run({control.name: value}, ex.baseline_scenario)
-    frame = ex.model.simulate(scenario=ex.baseline_scenario, params={control.name: value})
+    frame = sdrev.simulate(ex.model, scenario=ex.baseline_scenario, params={control.name: value})
     for s, series in enumerate(ex.series):
         np.testing.assert_allclose(run.values[s], frame[series.key].to_numpy(),
                                    rtol=1e-6, atol=1e-9, err_msg=series.label)
@@ -459,7 +459,7 @@ def _query(page) -> dict[str, str]:
 
 def _assert_matches_pysd(plotted, scenario, params):
     model = sdrev.load("crrc_standards")
-    frame = model.simulate(scenario=scenario, params=params)
+    frame = sdrev.simulate(model, scenario=scenario, params=params)
     for s, name in enumerate(model.key_outputs):
         key = next(v.py_name for v in model.variables if v.name == name)
         np.testing.assert_allclose(plotted[f"current_{s}"], frame[key].to_numpy(),

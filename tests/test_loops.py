@@ -356,7 +356,7 @@ def test_pysimlin_reports_loops_through_initial_that_cannot_act():
     through = [lp for lp in run.loops if "reference_backlog" in lp.variables]
     assert len(through) == 1
     assert np.all(through[0].behavior_time_series == 0)
-    frame = _load(path).simulate()
+    frame = sdrev.simulate(_load(path))
     assert frame["reference_backlog"].nunique() == 1  # it never changes
     assert frame["backlog"].nunique() > 10             # although Backlog does
     assert list(ours.loops["variables"]) == [("Backlog", "Completions")]

@@ -22,7 +22,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def runs(model):
-    return {name: model.simulate(scenario=name)
+    return {name: sdrev.simulate(model, scenario=name)
             for name in ("baseline", "huawei_zte", "tcl_saic", "no_horizontal_sharing")}
 
 
@@ -111,7 +111,7 @@ def test_horizontal_sharing_off_lowers_weakest_subsidiary_and_mean(runs):
 def test_knocking_out_the_saturation_loop_leaves_internationalisation_a_share(model, runs, scenario):
     """Loop B2 at gain 0 (the sensitivity knockout) removes the managerial
     ceiling: internationalisation goes clearly further than with the loop."""
-    knocked = model.simulate(scenario=scenario,
+    knocked = sdrev.simulate(model, scenario=scenario,
                              params={"Internationalisation Saturation Loop Gain": 0})
     intl = knocked["internationalisation"]
     assert intl.max() > runs[scenario]["internationalisation"].max() + 0.1
@@ -125,7 +125,7 @@ def test_reverse_knowledge_reaches_hq_through_the_regional_hubs(model, runs):
     integrates about half as much reverse knowledge and ends with clearly less
     capability."""
     full = runs["huawei_zte"]
-    screened = model.simulate(scenario="huawei_zte", params={"Hub Relevance Fraction": 0.3})
+    screened = sdrev.simulate(model, scenario="huawei_zte", params={"Hub Relevance Fraction": 0.3})
     assert (screened["integrated_reverse_knowledge"].iloc[-1]
             < 0.7 * full["integrated_reverse_knowledge"].iloc[-1])
     assert (screened["technological_capability"].iloc[-1]
@@ -151,7 +151,7 @@ def test_hq_capability_deepens_high_level_integration(model, runs):
     which raises its capability further. Without the loop the HQ integrates a
     third less and ends about 0.05 lower."""
     full = runs["huawei_zte"]
-    flat = model.simulate(scenario="huawei_zte", params={"Integration Capability Loop Gain": 0})
+    flat = sdrev.simulate(model, scenario="huawei_zte", params={"Integration Capability Loop Gain": 0})
     assert (flat["integrated_reverse_knowledge"].iloc[-1]
             < 0.75 * full["integrated_reverse_knowledge"].iloc[-1])
     assert flat["technological_capability"].iloc[-1] < full["technological_capability"].iloc[-1] - 0.03
@@ -164,7 +164,7 @@ def test_integrated_knowledge_flows_back_to_the_weakest_subsidiary(model, runs):
     without the loop it is about 0.06 lower from year 10 on. HQ capability
     hardly depends on it (0.853 without against 0.846 with)."""
     full = runs["huawei_zte"]
-    flat = model.simulate(scenario="huawei_zte", params={"Knowledge Circulation Loop Gain": 0})
+    flat = sdrev.simulate(model, scenario="huawei_zte", params={"Knowledge Circulation Loop Gain": 0})
     for t in (10.0, 20.0):
         assert (subsidiary_capabilities(flat).min(axis=1).loc[t]
                 < subsidiary_capabilities(full).min(axis=1).loc[t] - 0.04)
@@ -177,6 +177,6 @@ def test_prior_capability_raises_absorptive_capacity(model, runs):
     the loop absorptive capacity ends 0.15 lower and capability about 0.04
     lower."""
     full = runs["huawei_zte"]
-    flat = model.simulate(scenario="huawei_zte", params={"Absorptive Learning Loop Gain": 0})
+    flat = sdrev.simulate(model, scenario="huawei_zte", params={"Absorptive Learning Loop Gain": 0})
     assert flat["absorptive_capacity"].iloc[-1] < full["absorptive_capacity"].iloc[-1] - 0.1
     assert flat["technological_capability"].iloc[-1] < full["technological_capability"].iloc[-1] - 0.025

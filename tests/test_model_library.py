@@ -77,15 +77,15 @@ def test_documented_loops_have_gain_parameters(model):
 
 def test_every_scenario_runs_with_non_negative_stocks(model):
     for name in model.scenarios:
-        frame = model.simulate(scenario=name)
+        frame = sdrev.simulate(model, scenario=name)
         stocks = frame[_stock_columns(model, frame)]
         assert np.isfinite(stocks.to_numpy()).all(), name
         assert (stocks.to_numpy() >= -1e-9).all(), name
 
 
 def test_halving_time_step_changes_stocks_by_less_than_one_percent(model):
-    coarse = model.simulate(scenario="baseline")
-    fine = model.simulate(scenario="baseline", params={"TIME STEP": model.time.step / 2})
+    coarse = sdrev.simulate(model, scenario="baseline")
+    fine = sdrev.simulate(model, scenario="baseline", params={"TIME STEP": model.time.step / 2})
     for column in _stock_columns(model, coarse):
         scale = max(np.abs(fine[column]).max(), 1e-12)
         error = np.abs(coarse[column] - fine[column]).max() / scale

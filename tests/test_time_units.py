@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import sdrev
 from sdrev.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -60,7 +61,7 @@ def test_figure_axes(weeks):
     from sdrev.figures.trajectories import trajectory_figure
     from sdrev.loops import analyze
 
-    frame = weeks.simulate()
+    frame = sdrev.simulate(weeks)
     fig = trajectory_figure({"base": frame["infectious"]}, title="Infectious",
                             units="", time_units=weeks.time.units)
     ax = fig.axes[0]

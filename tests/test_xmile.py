@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import sdrev
 from sdrev.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -44,7 +45,7 @@ def test_same_model_as_mdl_and_xmile_gives_the_same_trajectories():
     for suffix in (".mdl", ".xmile"):
         model = sdrev.load(FIXTURES / f"sir_weeks{suffix}")
         assert model.time.saveper == 0.5 and model.time.step == 0.0625
-        frame = model.simulate()
+        frame = sdrev.simulate(model)
         data = ens.run(model, None, outputs=outputs, progress=False, workers=1)
         assert data.attrs["engine"] == "sdrev"
         runs[suffix] = (frame, data)
@@ -95,7 +96,7 @@ def test_save_step_is_honoured(tmp_path):
                            stop=10, dt=0.25, extra_specs="<save_step>2</save_step>"))
     model = sdrev.load(path)
     assert (model.time.step, model.time.saveper) == (0.25, 2.0)
-    assert list(model.simulate().index) == [0, 2, 4, 6, 8, 10]
+    assert list(sdrev.simulate(model).index) == [0, 2, 4, 6, 8, 10]
 
 
 def test_round_rounds_halves_away_from_zero_on_both_engines(tmp_path):
@@ -106,7 +107,7 @@ def test_round_rounds_halves_away_from_zero_on_both_engines(tmp_path):
     path.write_text(_xmile('<aux name="x"><eqn>TIME - 2.5</eqn></aux>'
                            '<aux name="r"><eqn>ROUND(x)</eqn></aux>'
                            '<aux name="r1"><eqn>ROUND(x / 4, 1) + round(0.25, 1)</eqn></aux>'))
-    frame = sdrev.load(path).simulate()
+    frame = sdrev.simulate(sdrev.load(path))
     assert frame["r"].tolist() == [-3, -2, -1, 1, 2]
     np.testing.assert_allclose(frame["r1"], [-0.6 + 0.3, -0.4 + 0.3, -0.1 + 0.3,
                                              0.1 + 0.3, 0.4 + 0.3])
@@ -166,7 +167,7 @@ def test_xmile_docstring_breakout_is_real_without_sdrevs_defences(hostile, monke
     marker, paths = hostile
     monkeypatch.setattr(translate, "sanitize", lambda model, on_file=None: model)
     monkeypatch.setattr(translate, "audit_source", lambda source, name: None)
-    load(paths["doc_triple_double"]).simulate()  # the payload is in the stock's body
+    sdrev.simulate(load(paths["doc_triple_double"]))  # the payload is in the stock's body
     assert marker.exists(), "the payload did not run: the case tests nothing"
 
 
@@ -235,7 +236,7 @@ def test_expression_macros_are_expanded(tmp_path):
         '<macro name="DOUBLE"><parm>x</parm><eqn>x * 2</eqn></macro>'
         '<macro name="Scaled Sum"><parm>first value</parm><parm default="10">k</parm>'
         '<eqn>(first_value + k) * DOUBLE(k)</eqn></macro></xmile>'))
-    frame = sdrev.load(path).simulate()
+    frame = sdrev.simulate(sdrev.load(path))
     a = np.arange(5) + 1.0
     np.testing.assert_allclose(frame["b"], 2 * a + (a + 3) * 6 + 11 * 20)
     assert frame["s"].tolist() == [0, 4, 24, 124, 624]  # s + 4 (s + 1)
@@ -264,7 +265,7 @@ def test_subscripted_xmile_two_dimensions_element_equations_and_flows(tmp_path):
         "<model>", '<dimensions><dim name="Region"><elem name="north"/><elem name="south"/>'
         '</dim><dim name="Age"><elem name="young"/><elem name="old"/>'
         '<elem name="oldest"/></dim></dimensions><model>'))
-    frame = sdrev.load(path).simulate()
+    frame = sdrev.simulate(sdrev.load(path))
     expected = 10 * (1 + np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])) ** 4
     assert frame["pop[south,oldest]"].iloc[-1] == pytest.approx(expected[1, 2])
     data = ens.run(path, None, outputs=["pop", "total"], progress=False, workers=1)
@@ -289,7 +290,7 @@ def test_early_stella_layout_lookup_calls_and_special_flow_names(tmp_path):
     </model>""")
     path = tmp_path / "early.stmx"
     path.write_text(text)
-    frame = sdrev.load(path).simulate()
+    frame = sdrev.simulate(sdrev.load(path))
     assert frame["via_lookup"].tolist() == [5, 7, 9, 11, 13]  # 2 t + 5
     assert frame["s"].tolist() == [0, 5, 12, 21, 32]
     data = ens.run(path, None, outputs=["s"], progress=False, workers=1)
@@ -313,7 +314,7 @@ def test_subrange_dimension_and_one_dimensional_wildcard(tmp_path):
         "<model>", '<dimensions><dim name="Region">' + "".join(
             f'<elem name="{e}"/>' for e in "nsew") + '</dim><dim name="Upper">'
         '<elem name="n"/><elem name="e"/></dim></dimensions><model>'))
-    frame = sdrev.load(path).simulate()
+    frame = sdrev.simulate(sdrev.load(path))
     assert frame["total"].tolist() == [40, 44, 48, 52, 56]  # (10 + t) + (30 + 3 t)
     data = ens.run(path, None, outputs=["pop", "total"], progress=False, workers=1)
     assert data.attrs["engine"] == "sdrev"
@@ -329,7 +330,7 @@ def test_run_spec_names_pi_log10_and_mod(tmp_path):
     path.write_text(_xmile(
         '<aux name="v"><eqn>DT + STARTTIME + STOPTIME + LOG10(1000) + (TIME MOD 2)'
         ' + PI - pi</eqn></aux>', dt=0.5, extra_specs="<save_step>1</save_step>"))
-    frame = sdrev.load(path).simulate()
+    frame = sdrev.simulate(sdrev.load(path))
     # 0.5 + 0 + 4 + 3 + (t mod 2)
     assert frame["v"].tolist() == pytest.approx([7.5, 8.5, 7.5, 8.5, 7.5])
     data = ens.run(path, None, outputs=["v"], progress=False, workers=1)
@@ -343,7 +344,7 @@ def test_a_model_variable_named_dt_keeps_its_own_value(tmp_path):
     path = tmp_path / "own_dt.xmile"
     path.write_text(_xmile('<aux name="dt"><eqn>7</eqn></aux>'
                            '<aux name="v"><eqn>dt + TIME</eqn></aux>'))
-    assert sdrev.load(path).simulate()["v"].tolist() == [7, 8, 9, 10, 11]
+    assert sdrev.simulate(sdrev.load(path))["v"].tolist() == [7, 8, 9, 10, 11]
 
 
 def test_int_is_the_floor_as_xmile_defines_it(tmp_path):
@@ -353,7 +354,7 @@ def test_int_is_the_floor_as_xmile_defines_it(tmp_path):
     path = tmp_path / "int.xmile"
     path.write_text(_xmile('<aux name="x"><eqn>TIME - 2.5</eqn></aux>'
                            '<aux name="v"><eqn>INT(x) + INT(-TIME) + int(INT(x) / 2)</eqn></aux>'))
-    frame = sdrev.load(path).simulate()
+    frame = sdrev.simulate(sdrev.load(path))
     x = np.arange(5) - 2.5
     expected = np.floor(x) + np.floor(-np.arange(5)) + np.floor(np.floor(x) / 2)
     np.testing.assert_array_equal(frame["v"], expected)

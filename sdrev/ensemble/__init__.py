@@ -25,19 +25,29 @@ Examples
 >>> ens.write(ds, "results/run-1")
 """
 
-from sdrev.ensemble import conformance
-from sdrev.ensemble.api import model_path, non_finite_runs, run, sample_lhs, write
-from sdrev.ensemble.batch import Batch
-from sdrev.ensemble.compile import UnsupportedConstructError, compile_model
+import importlib
 
-__all__ = [
-    "Batch",
-    "UnsupportedConstructError",
-    "compile_model",
-    "conformance",
-    "model_path",
-    "non_finite_runs",
-    "run",
-    "sample_lhs",
-    "write",
-]
+#: Public name -> the module that defines it, loaded on first use (PEP 562):
+#: one run (``sdrev simulate``) needs the engine, not xarray, pandas or PySD.
+_NAMES = {"Batch": "sdrev.ensemble.batch",
+          "UnsupportedConstructError": "sdrev.ensemble.program",
+          "compile_model": "sdrev.ensemble.compile",
+          "conformance": "sdrev.ensemble.conformance",
+          "model_path": "sdrev.ensemble.api", "non_finite_runs": "sdrev.ensemble.api",
+          "run": "sdrev.ensemble.api", "sample_lhs": "sdrev.ensemble.api",
+          "write": "sdrev.ensemble.api"}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        module = importlib.import_module(_NAMES[name])
+        value = module if _NAMES[name].endswith("." + name) else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sdrev.ensemble' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES))

@@ -30,14 +30,12 @@ expression, dispatched on the node's class), :mod:`~sdrev.ensemble.slots`
 
 from __future__ import annotations
 
-import functools
-import os
-import re
 from pathlib import Path
 
 import numpy as np
 
 from sdrev.ensemble import functions as fn
+from sdrev.ensemble import programcache
 from sdrev.ensemble.builder import Builder, Context
 from sdrev.ensemble.codegen import build_simulator
 from sdrev.ensemble.externals import (
@@ -105,83 +103,13 @@ def compile_model(path: str | Path, *, subscripts: bool = False,
         message names the construct and the element.
     """
     path = Path(path).resolve()
-    if not cache:
-        return _compile(path, subscripts)
-    import pickle
-
-    from sdrev import cache as store
-
-    target = _cache_entry(path, subscripts)
-    if target is None:
-        return _compile(path, subscripts)
-    key = store.usable_root()[1]
-    try:
-        # sealed with the user's cache key: a planted pickle is never loaded
-        data = store.unseal(target.read_bytes(), key)
-        if data is None:
-            store.note_once(f"cache entry {target.name} failed its integrity "
-                            "check; rebuilt")
-        else:
-            return pickle.loads(data)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError,
-            ImportError, TypeError, ValueError):
-        pass  # absent or unreadable: compile and store
+    target = programcache.cache_entry(path, subscripts) if cache else None
+    if target is not None and (program := programcache.load_program(target)) is not None:
+        return program
     program = _compile(path, subscripts)
-    try:
-        store.private_dir(target.parent)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(store.seal(
-            pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL), key))
-        os.replace(tmp, target)
-    except OSError:
-        pass  # a read-only cache only costs the next compile
+    if target is not None:
+        programcache.save_program(target, program)
     return program
-
-
-#: Vensim's functions that read other files (data, constants, lookups,
-#: subscript ranges): a model using them depends on more than its own file,
-#: so its program is not cached.
-_EXTERNAL = re.compile(r"\bGET[ _]+(XLS|DIRECT|123|DATA|VDF)", re.IGNORECASE)
-
-
-@functools.cache
-def compiler_digest() -> str:
-    """Hash of the source that defines a compiled program and the code
-    generated from it: every module of :mod:`sdrev.ensemble`, the PySD
-    reader (``sdrev/translate.py``, ``sdrev/xmile.py``), sdrev's, PySD's
-    and numpy's versions. A change to any of them invalidates every cached
-    program (read once per process: the code that runs is the code
-    loaded)."""
-    import hashlib
-
-    from sdrev import __version__
-    from sdrev.translate import PYSD_VERSION
-
-    here = Path(__file__).parent
-    digest = hashlib.sha256()
-    for source in sorted(here.glob("*.py")) + [here.parent / "translate.py",
-                                                here.parent / "xmile.py"]:
-        digest.update(f"{source.name}\0".encode())
-        digest.update(source.read_bytes())
-    digest.update(f"|{__version__}|{PYSD_VERSION}|{np.__version__}".encode())
-    return digest.hexdigest()
-
-
-def _cache_entry(path: Path, subscripts: bool) -> Path | None:
-    """Cache file of a compiled program, or ``None`` when not cacheable."""
-    import hashlib
-
-    from sdrev.cache import usable_root
-
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None  # let the parser report it
-    if _EXTERNAL.search(data.decode("utf-8", errors="replace")):
-        return None
-    digest = hashlib.sha256(data)
-    digest.update(f"|{path}|{subscripts}|{compiler_digest()}".encode())
-    return usable_root()[0] / "programs" / f"{path.stem[:40]}-{digest.hexdigest()[:24]}.pkl"
 
 
 def _compile(path: Path, subscripts: bool) -> Program:

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 from sdrev.units import duration_label, time_label
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sdrev.model import Model
+    from sdrev.simulate import Trajectories
 
 __all__ = ["describe_text", "library_text", "loops_table_text", "summary_table"]
 
@@ -62,24 +61,38 @@ def describe_text(model: Model) -> str:
     return "\n".join(out)
 
 
-def summary_table(model: Model, frame: pd.DataFrame, *, points: int = 5) -> str:
-    """Key outputs at a few evenly spaced saved times."""
-    import numpy as np
-    import pandas as pd
+def summary_table(model: Model, run: Trajectories, *, points: int = 5) -> str:
+    """Key outputs at a few evenly spaced saved times.
+
+    Laid out as pandas' ``DataFrame.to_string`` lays out the table (labels
+    left-aligned, numbers right-aligned to ``.4g``, missing values
+    ``NaN``), without importing pandas: ``sdrev simulate`` prints it.
+    """
+    import math
 
     by_name = {v.name: v for v in model.variables}
-    times = frame.index.to_numpy()
-    picks = sorted({times[int(round(i))] for i in np.linspace(0, len(times) - 1, points)})
-    rows = {}
+    times = run.times
+    picks = sorted({int(round(i * (len(times) - 1) / (points - 1))) if points > 1 else 0
+                    for i in range(points)})
+    header = [f"{times[k]:g}" for k in picks]
+    rows = []
     for name in model.key_outputs:
         var = by_name.get(name)
-        if var is None or var.py_name not in frame:
+        if var is None or var.py_name not in run.columns:
             continue
-        label = f"{name} ({var.units})" if var.units else name
-        rows[label] = [frame.at[t, var.py_name] for t in picks]
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=[f"{t:g}" for t in picks])
-    table.columns.name = time_label(model.time.units)
-    return table.to_string(float_format=lambda x: f"{x:.4g}")
+        values = run.column(var.py_name)
+        rows.append((f"{name} ({var.units})" if var.units else name,
+                     ["NaN" if math.isnan(values[k]) else f"{values[k]:.4g}" for k in picks]))
+    corner = time_label(model.time.units)
+    if not rows:
+        return f"Empty DataFrame\nColumns: [{', '.join(header)}]\nIndex: []"
+    width = max(len(corner), *(len(label) for label, _ in rows))
+    widths = [max(len(" " + head), *(len(cells[j]) for _, cells in rows))
+              for j, head in enumerate(header)]
+    lines = [corner.ljust(width) + "".join(" " + head.rjust(w) for head, w in zip(header, widths))]
+    lines += [label.ljust(width) + "".join(" " + cell.rjust(w) for cell, w in zip(cells, widths))
+              for label, cells in rows]
+    return "\n".join(lines)
 
 
 def _section(title: str, body: str) -> list[str]:
