@@ -45,23 +45,27 @@ def _sdrev() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "sdrev"]
 
 
-def _timed(argv: list[str], env: dict) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system) of one process."""
+def _timed(argv: list[str], env: dict) -> tuple[float, float] | None:
+    """Wall and CPU seconds (user + system) of one process; ``None`` if it
+    fails (e.g. an sdrev without ``--engine``, timed for comparison)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode:
+        return None
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _series(label: str, make_argv, env_for, repeat: int) -> dict:
     walls, cpus = [], []
     for k in range(repeat):
-        wall, cpu = _timed(make_argv(k), env_for(k))
-        walls.append(wall)
-        cpus.append(cpu)
+        timed = _timed(make_argv(k), env_for(k))
+        if timed is None:
+            return {"label": label, "failed": True}
+        walls.append(timed[0])
+        cpus.append(timed[1])
     return {"label": label, "wall": statistics.median(walls), "wall_min": min(walls),
             "cpu": statistics.median(cpus), "cpu_min": min(cpus)}
 
@@ -111,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     print(f"{'':42} {'wall':>14} {'cpu (user+sys)':>16}")
     for row in rows:
+        if row.get("failed"):
+            print(f"{row['label']:42} {'failed':>14}")
+            continue
         print(f"{row['label']:42} {row['wall']:7.3f} ({row['wall_min']:.3f})"
               f" {row['cpu']:8.3f} ({row['cpu_min']:.3f})")
     bare, warm = rows[0], rows[2]
