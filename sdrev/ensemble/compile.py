@@ -36,7 +36,7 @@ import numpy as np
 
 from sdrev.ensemble import functions as fn
 from sdrev.ensemble import programcache
-from sdrev.ensemble.builder import Builder, Context
+from sdrev.ensemble.builder import NOISE_CONSTANTS, Builder, Context
 from sdrev.ensemble.codegen import build_simulator
 from sdrev.ensemble.externals import (
     Series,
@@ -211,6 +211,10 @@ def _compile(path: Path, subscripts: bool) -> Program:
             if len(builder.slots) > before or any(
                     type(a).__name__ in SLOT_TYPES for a in asts):
                 stateful.add(py)
+    if builder.noise_sites:  # RANDOM calls read the run's seed and index
+        for name in NOISE_CONSTANTS:
+            constants[name] = 0.0
+            init[name] = step[name] = Equation((), "0.0", frozenset())
     for name in CONTROL:
         if name not in step:
             raise UnsupportedConstructError(
