@@ -82,8 +82,8 @@ def test_user_data_sharpen_concepts_and_multiply_launches(model, baseline):
     """Loop R1: the user base feeds digital eco-embeddedness, which raises the
     accuracy and number of concepts in the fuzzy front end (Liu, Liu & Huang
     n.d.). Without it concept accuracy ends a third lower and launches 40%
-    fewer. The take-over itself hardly depends on it (user share 0.935 vs
-    0.937 in 2031): product appeal is already near saturation."""
+    fewer. The take-over itself hardly depends on it (user share 0.941 vs
+    0.943 in 2031): product appeal is already near saturation."""
     without = sdrev.simulate(model, scenario="no_user_data")
     assert without["concept_accuracy"].iloc[-1] < baseline["concept_accuracy"].iloc[-1] - 0.2
     assert without["launches"].iloc[-1] < 0.7 * baseline["launches"].iloc[-1]
@@ -94,8 +94,40 @@ def test_market_saturation_gain_acts_in_the_documented_direction(model, baseline
     finals = [sdrev.simulate(model, scenario="baseline",
                              params={"Market Saturation Loop Gain": g})["user_share"].iloc[-1]
               for g in (0.0, 2.0)]
-    # stronger saturation, smaller take-over; gain 1 is plain Bass (the baseline)
+    # the high end fills faster with a stronger gain, so the take-over is smaller
     assert finals[0] > baseline["user_share"].iloc[-1] > finals[1]
+
+
+def test_filling_the_high_end_holds_back_a_weakly_digital_line(model, low):
+    """Loop B1 (market saturation): the line's first users are the high-end
+    households; once they are users (2026 with a quarter of the digital
+    capability) the buyers left judge value for money, which a weakly digital
+    line raises slowly (parity with the mainstream only in 2026.5). So it
+    holds 0.444 of the market in 2031, short of the mainstream take-over.
+    With B1 cut a fifth of the buyers left keep judging performance and the
+    line passes half the market in 2030 (0.572 in 2031)."""
+    unsaturated = sdrev.simulate(model, scenario="low_digital_capability",
+                                 params={"Market Saturation Loop Gain": 0})
+    assert low["user_share"].iloc[-1] < 0.47
+    assert unsaturated["user_share"].iloc[-1] > 0.55
+    assert first_time(unsaturated["user_share"], 0.25) < first_time(low["user_share"], 0.25) - 1
+
+
+def test_the_high_end_is_where_the_line_enters(model, baseline, low):
+    """High end (Liu, Liu & Huang n.d., title): the line sells at three times
+    the mainstream price, and the fifth of households who buy on performance
+    are its first market (appeal 0.24 at the start against 0.11 among
+    mainstream buyers alone). Without high-end buyers the line reaches a tenth
+    of the market a year later (2020 against 2019), and with a quarter of the
+    digital capability three years later (2026 against 2023), ending at 0.287
+    of the market instead of 0.444."""
+    no_high_end = {"High End Segment Share": 0}
+    flat = sdrev.simulate(model, scenario="baseline", params=no_high_end)
+    flat_low = sdrev.simulate(model, scenario="low_digital_capability", params=no_high_end)
+    assert baseline["product_appeal"].iloc[0] > 2 * flat["product_appeal"].iloc[0]
+    assert first_time(flat["user_share"], 0.1) > first_time(baseline["user_share"], 0.1) + 0.5
+    assert first_time(flat_low["user_share"], 0.1) > first_time(low["user_share"], 0.1) + 2
+    assert flat_low["user_share"].iloc[-1] < low["user_share"].iloc[-1] - 0.1
 
 
 def test_bounded_quantities_stay_bounded_over_joint_samples_of_the_spec(model):
