@@ -416,21 +416,21 @@ def test_macros_are_expanded_and_run_natively(tmp_path):
                                rtol=1e-12)
 
 
-#: RANDOM UNIFORM is not vectorised: the model runs through PySD
+#: VECTOR RANK is not vectorised: the model runs through PySD
 UNSUPPORTED = SUBSCRIPTED.replace(
     "Level[Region]= INTEG (Growth[Region], 1)",
-    "Level[Region]= INTEG (Growth[Region] + 0 * RANDOM UNIFORM(0, 1, 0), 1)")
+    "Level[Region]= INTEG (Growth[Region] + 0 * VECTOR RANK(Growth[Region], 1), 1)")
 
 
 def test_unsupported_construct_is_named_and_falls_back(tmp_path):
-    path = tmp_path / "random.mdl"
+    path = tmp_path / "rank.mdl"
     path.write_text(UNSUPPORTED)
-    with pytest.raises(UnsupportedConstructError, match="RANDOM_UNIFORM"):
+    with pytest.raises(UnsupportedConstructError, match="VECTOR_RANK"):
         run(path, None, outputs=["Total"], progress=False, engine="sdrev")
     ds = run(path, pd.DataFrame({"Rate": [0.1, 0.2]}), outputs=["Total"],
              progress=False, workers=1)
     assert ds.attrs["engine"] == "pysd-fallback"
-    assert "RANDOM_UNIFORM" in ds.attrs["fallback_reason"]
+    assert "VECTOR_RANK" in ds.attrs["fallback_reason"]
     np.testing.assert_allclose(ds["total"].values[:, -1],
                                [2 * 1.05 ** 8, 2 * 1.1 ** 8], rtol=1e-12)
 
