@@ -185,11 +185,11 @@ def test_domestic_firms_win_the_low_end_while_foreign_tools_keep_the_high_end(ru
     assert strong["foreign_high_end_share"].loc[2015.0] < weak["foreign_high_end_share"].loc[2015.0] - 0.2
 
 
-def test_cnc_output_grows_faster_than_demand_and_counts_units_not_value(runs):
+def test_cnc_output_grows_faster_than_demand_and_counts_units_not_value(model, runs):
     """CNC output grows with demand (exogenous, about 5-fold 2000-2008) and with
     the domestic share (the model's); medium and high-end tools are a tenth of
-    domestic sales by value but about 1% of units (15.5 times the unit value,
-    SMTCL's 2008 mix)."""
+    domestic sales by value but about 1% of the units the model counts (15.5
+    times the unit value, SMTCL's 2008 mix)."""
     frame = runs["baseline"]
     demand_growth = frame["machine_tool_demand"].loc[2008.0] / frame["machine_tool_demand"].loc[2000.0]
     cnc_growth = (frame["cnc_metal_cutting_output"].loc[2008.0]
@@ -198,8 +198,10 @@ def test_cnc_output_grows_faster_than_demand_and_counts_units_not_value(runs):
     y2007 = frame.loc[2007.0]
     value_share = y2007["domestic_high_end_sales"] / y2007["domestic_machine_tool_sales"]
     assert value_share > 0.08
-    high_units = y2007["domestic_high_end_sales"] / 15.5
-    assert high_units / (y2007["domestic_low_end_sales"] + high_units) < 0.02
+    per_unit = model.parameter("Domestic Sales Per CNC Unit").value  # thousand USD
+    low_units = y2007["domestic_low_end_sales"] * 1e6 / per_unit
+    high_units = y2007["cnc_metal_cutting_output"] - low_units
+    assert 0 < high_units / y2007["cnc_metal_cutting_output"] < 0.02
 
 
 def test_the_calibrated_baseline_reproduces_the_papers_numbers(model):
