@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 
-from sdrev import budget, cache, xmile
+from sdrev import budget, cache, pysdlinear, xmile
 from sdrev.cache import cache_root
 from sdrev.errors import ModelParseError, SdrevError
 from sdrev.sanitize import audit_source, clean_text, sanitize
@@ -72,6 +72,12 @@ def _pysd() -> SimpleNamespace:
         from pysd.translators.structures import abstract_expressions
         from pysd.translators.vensim.vensim_file import VensimFile
         from pysd.translators.xmile.xmile_file import XmileFile
+        from pysd.builders.python import python_model_builder
+        from pysd.py_backend.model import Macro
+
+    # two steps that grow faster than the model, made linear (sdrev/pysdlinear.py)
+    pysdlinear.unformatted_builder(python_model_builder)
+    pysdlinear.index_call_counts(Macro)
 
     class SafeXmileFile(XmileFile):
         """PySD's XMILE reader on a tree :mod:`sdrev.xmile` parsed safely (no
