@@ -23,7 +23,23 @@ def model():
 @pytest.fixture(scope="module")
 def runs(model):
     return {name: sdrev.simulate(model, scenario=name)
-            for name in ("baseline", "huawei_zte", "tcl_saic", "no_horizontal_sharing")}
+            for name in ("baseline", "huawei_zte", "tcl_saic", "no_horizontal_sharing",
+                         "no_internationalisation")}
+
+
+#: Year 13 = 2014 on Huawei's clock (0 = 2001), when most of its
+#: high-technology products were developed, designed and released in Europe
+#: and the United States (Fu, Sun & Ghauri 2018).
+THESIS_YEAR = 13.0
+
+
+def share_of_gain_from_internationalisation(model, params=None, *, t=THESIS_YEAR):
+    """Share of the huawei_zte path's HQ capability gain (over entry) by ``t``
+    that a run without developed-market subsidiaries does not reach."""
+    with_intl = sdrev.simulate(model, scenario="huawei_zte", params=params)
+    without = sdrev.simulate(model, scenario="no_internationalisation", params=params)
+    cap, home = with_intl["technological_capability"], without["technological_capability"]
+    return (cap.loc[t] - home.loc[t]) / (cap.loc[t] - cap.iloc[0])
 
 
 def subsidiary_capabilities(frame):
@@ -53,18 +69,18 @@ def test_huawei_zte_grows_capability_and_internationalisation_together(runs):
     intl = hz["internationalisation"]
     # both rise substantially over the horizon
     assert cap.iloc[-1] > 2.5 * cap.iloc[0]
-    assert intl.iloc[-1] > 3 * intl.iloc[0]
-    # and together: both higher at mid-horizon than at entry, and
-    # internationalisation reaches about the two-thirds share Huawei had by
-    # 2014 (13 years after its first major European sales) within a few years
+    assert intl.iloc[-1] > 2 * intl.iloc[0]
+    # and together: both clearly higher at mid-horizon than at entry
     mid = hz.index[len(hz.index) // 2]
-    assert cap.loc[mid] > cap.iloc[0] + 0.2 and intl.loc[mid] > intl.iloc[0] + 0.2
-    assert 0.55 < intl.loc[13.0] < 0.75
+    assert cap.loc[mid] > cap.iloc[0] + 0.2 and intl.loc[mid] > intl.iloc[0] + 0.1
+    # the share of revenue abroad reaches about the two-thirds Huawei had by
+    # 2014 (13 years after its first major European sales)
+    assert abs(hz["international_revenue_share"].loc[13.0] - 0.667) < 0.06
     # capability ends higher than with moderate management (baseline)
     assert cap.iloc[-1] > runs["baseline"]["technological_capability"].iloc[-1] + 0.05
     # internationalisation pays: its net value ends well above its entry value
     value = hz["net_value_of_internationalisation"]
-    assert value.iloc[-1] > value.iloc[0] + 0.3
+    assert value.iloc[-1] > value.iloc[0] + 0.15
 
 
 @pytest.mark.slow
@@ -133,41 +149,85 @@ def test_reverse_knowledge_reaches_hq_through_the_regional_hubs(model, runs):
 
 
 def test_data_file_loads_against_the_model(model):
-    """data/mne_reverse_knowledge.csv: the internationalisation figures of
-    Huawei, ZTE and TCL, as upper bounds on the developed-market share."""
+    """data/mne_reverse_knowledge.csv: the revenue shares abroad of Huawei
+    (2005, 2014), ZTE (2011) and TCL (2015) as values of International
+    Revenue Share, and Europe as Huawei's main overseas market in 2014 as a
+    lower bound on the developed-market share."""
     from sdrev.observations import library_data_path, read_observations
 
     observations = read_observations(library_data_path(model), model=model)
-    assert len(observations) == 3
-    assert {o.case for o in observations} == {"huawei_zte", "tcl_saic"}
-    assert all(o.variable == "Internationalisation" and o.kind == "upper_bound"
-               for o in observations)
+    shares = {(o.case, o.time): o.value for o in observations
+              if o.variable == "International Revenue Share" and o.kind == "value"}
+    assert shares == {("huawei_zte", 4.0): 0.58, ("huawei_zte", 13.0): 0.667,
+                      ("huawei_zte", 6.0): 0.60, ("tcl_saic", 12.0): 0.465}
+    bounds = [o for o in observations if o.kind == "lower_bound"]
+    assert [(b.variable, b.time) for b in bounds] == [("Internationalisation", 13.0)]
+
+
+@pytest.mark.slow
+def test_zte_internationalisation_matches_the_paper(runs):
+    """ZTE's 60 percent of revenue abroad in 2011 (year 6 from its European
+    collaborations of 2005) counts every international market: the model's
+    revenue share abroad on the huawei_zte path matches it (it had compared the
+    figure with the developed-market share alone, half of it)."""
+    hz = runs["huawei_zte"]
+    assert abs(hz["international_revenue_share"].loc[6.0] - 0.60) < 0.04
+    # the developed-market part alone is about half of it
+    assert hz["internationalisation"].loc[6.0] < 0.7 * 0.60
+
+
+@pytest.mark.slow
+def test_reverse_knowledge_carries_most_of_the_hq_gain(model, runs):
+    """The paper's thesis: the case firms upgraded through reverse learning from
+    foreign customers, collaborators and subsidiaries, not by exploiting home
+    technology abroad; by 2014 most of Huawei's high-technology products were
+    developed, designed and released in Europe and the United States. Without
+    developed-market subsidiaries the HQ loses most of the gain the huawei_zte
+    path makes by year 13 (about three quarters of it)."""
+    hz, home = runs["huawei_zte"], runs["no_internationalisation"]
+    cap, cap_home = hz["technological_capability"], home["technological_capability"]
+    share = (cap.loc[THESIS_YEAR] - cap_home.loc[THESIS_YEAR]) / (cap.loc[THESIS_YEAR] - cap.iloc[0])
+    assert share > 0.6
+    assert cap.loc[THESIS_YEAR] - cap_home.loc[THESIS_YEAR] > 0.25
+    # and it is reverse learning that carries it: with subsidiaries abroad
+    # but no managed learning from customers, collaborators and host
+    # countries, the HQ gets next to nothing from internationalisation
+    assert share_of_gain_from_internationalisation(
+        model, {"Learning Management": 0}) < 0.05
 
 
 @pytest.mark.slow
 def test_hq_capability_deepens_high_level_integration(model, runs):
     """Loop R2: the more capable the HQ, the more reverse knowledge it
-    integrates across functions (high-level integration, Fu, Sun & Ghauri 2018),
-    which raises its capability further. Without the loop the HQ integrates a
-    third less and ends about 0.05 lower."""
+    integrates across functions (high-level integration: new product
+    development, Fu, Sun & Ghauri 2018), which raises its capability further.
+    Only this tier turns reverse knowledge into HQ technology (the low tier
+    serves value-chain tasks), so without the loop the HQ integrates no
+    technological reverse knowledge, ends about 0.5 lower and the thesis no
+    longer holds."""
     full = runs["huawei_zte"]
     flat = sdrev.simulate(model, scenario="huawei_zte", params={"Integration Capability Loop Gain": 0})
     assert (flat["integrated_reverse_knowledge"].iloc[-1]
-            < 0.75 * full["integrated_reverse_knowledge"].iloc[-1])
-    assert flat["technological_capability"].iloc[-1] < full["technological_capability"].iloc[-1] - 0.03
+            < 0.5 * full["integrated_reverse_knowledge"].iloc[-1])
+    assert flat["technological_capability"].iloc[-1] < full["technological_capability"].iloc[-1] - 0.2
+    assert share_of_gain_from_internationalisation(
+        model, {"Integration Capability Loop Gain": 0}) < 0.5
 
 
 @pytest.mark.slow
 def test_integrated_knowledge_flows_back_to_the_weakest_subsidiary(model, runs):
     """Loop R3: knowledge integrated at HQ is disseminated back to every
-    subsidiary (Fu, Sun & Ghauri 2018), which lifts the weakest one most:
-    without the loop it is about 0.06 lower from year 10 on. HQ capability
-    hardly depends on it (0.853 without against 0.846 with)."""
+    subsidiary (Fu, Sun & Ghauri 2018), raising its capability and, as prior
+    knowledge, its local learning; it lifts the weakest one most: without the
+    loop it is about 0.07 lower at year 10 and 0.1 at year 20, and the mean
+    across subsidiaries is lower too. HQ capability depends on it little."""
     full = runs["huawei_zte"]
     flat = sdrev.simulate(model, scenario="huawei_zte", params={"Knowledge Circulation Loop Gain": 0})
     for t in (10.0, 20.0):
         assert (subsidiary_capabilities(flat).min(axis=1).loc[t]
-                < subsidiary_capabilities(full).min(axis=1).loc[t] - 0.04)
+                < subsidiary_capabilities(full).min(axis=1).loc[t] - 0.05)
+    assert (flat["mean_subsidiary_capability"].iloc[-1]
+            < full["mean_subsidiary_capability"].iloc[-1] - 0.02)
 
 
 @pytest.mark.slow
