@@ -44,7 +44,7 @@ def unformatted_builder(builder_module: ModuleType) -> None:
         sdrev_unformatted=True)
 
 
-def call_counts(dependencies: dict) -> dict[str, int]:
+def call_counts(dependencies: dict) -> dict[str, int | None]:
     """How often each element is called, over all of a model's dependencies.
 
     The sums of PySD's ``Macro._count_calls`` for every element at once: a
@@ -56,17 +56,32 @@ def call_counts(dependencies: dict) -> dict[str, int]:
     ----------
     dependencies : dict
         PySD's ``Macro._dependencies``.
+
+    Returns
+    -------
+    dict
+        Calls by element; ``None`` for a name some entry maps to something
+        other than a count (PySD's markers such as ``"__external__"``),
+        which :func:`index_call_counts` leaves to PySD's own function.
     """
-    counts: dict[str, int] = {}
+    counts: dict[str, int | None] = {}
+
+    def add(element, calls):
+        before = counts.get(element, 0)
+        if isinstance(calls, int) and before is not None:
+            counts[element] = before + calls
+        else:  # PySD's markers ("__external__": "_ext_..."): never summed
+            counts[element] = None
+
     for name, deps in dependencies.items():
         if name.startswith("_"):
             initial = deps["initial"]
             for element, calls in deps["step"].items():
-                counts[element] = counts.get(element, 0) + (
-                    2 * calls if element in initial else calls)
+                add(element, 2 * calls if element in initial and isinstance(calls, int)
+                    else calls)
         else:
             for element, calls in deps.items():
-                counts[element] = counts.get(element, 0) + calls
+                add(element, calls)
     return counts
 
 
@@ -91,7 +106,8 @@ def index_call_counts(macro_class: type) -> None:
 
     def _count_calls(self, element):
         counts = getattr(self, "sdrev_call_counts", None)
-        return count(self, element) if counts is None else counts.get(element, 0)
+        calls = 0 if counts is None else counts.get(element, 0)
+        return count(self, element) if counts is None or calls is None else calls
 
     macro_class._assign_cache_type = _assign_cache_type
     macro_class._count_calls = _count_calls
