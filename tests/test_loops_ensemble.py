@@ -127,12 +127,14 @@ def test_shared_test_model_equals_per_run_analysis(rel):
 
 # ------------------------------------------------------------- dominance
 
-def test_dominant_membership_equals_dominant_sets_with_ties():
+@pytest.mark.parametrize("compiled", [True, False])
+def test_dominant_membership_equals_dominant_sets_with_ties(compiled):
+    """Both the compiled scan and the numpy arrays give dominant_sets' sets."""
     rng = np.random.default_rng(3)
     pols = ["reinforcing", "balancing", "undetermined", "mostly balancing",
             "mostly reinforcing", "balancing", "undetermined"]
     scores = rng.choice([-0.4, -0.25, -0.1, 0.0, 0.1, 0.25, 0.4], size=(30, 7, 12))
-    member = dominant_membership(scores, pols, threshold=0.5)
+    member = dominant_membership(scores, pols, threshold=0.5, compiled=compiled)
     ids = [f"L{i}" for i in range(7)]
     for r in range(30):
         sets = dominant_sets(scores[r], ids, pols, threshold=0.5)

@@ -192,7 +192,8 @@ _SIMULATORS: dict = {}
 
 
 def _simulator(program: Program):
-    """The simulator with every variable as an output (one per program)."""
+    """The simulator with every variable as an output, and whether the
+    compiled kernel runs it exactly (:func:`kernel_exact`); one per program."""
     key = id(program)
     hit = _SIMULATORS.get(key)
     if hit is None or hit[0] is not program:
@@ -201,8 +202,9 @@ def _simulator(program: Program):
                                if n not in program.constants and n != "time"))
         if len(_SIMULATORS) > 8:
             _SIMULATORS.clear()
-        hit = _SIMULATORS[key] = (program, build_simulator(program, outputs))
-    return hit[1]
+        sim = build_simulator(program, outputs)
+        hit = _SIMULATORS[key] = (program, sim, kernel_exact(sim))
+    return hit[1], hit[2]
 
 
 #: Calls in generated code that the compiled kernel evaluates exactly as the
@@ -253,7 +255,7 @@ def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int, *,
     from sdrev.ensemble.engine import simulate_chunk, time_grid
 
     program = st.program
-    sim = _simulator(program)
+    sim, jit = _simulator(program)
     c = dict(base)
     shapes = {}
     for name, column in varied.items():
@@ -268,7 +270,6 @@ def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int, *,
     saved = np.flatnonzero(grid.saved)
     later = saved[saved > 0]
     steps = np.union1d(later - 1, saved)
-    jit = kernel_exact(sim)
     _, data = simulate_chunk(sim, c, n, steps=steps, jit=jit,
                              threads=(threads or min(os.cpu_count() or 1, 8)) if jit else 1)
     where = {int(k): i for i, k in enumerate(steps)}
@@ -350,26 +351,23 @@ def saved_scores(loops, partition, links: dict, sp: StepPairs, found=None):
         0 at the first saving time, as in the per-run analysis.
     """
     n, pairs, count = sp.runs, sp.pairs, len(loops)
-    m = n * pairs
-    raw = np.empty((count, m))
-    for k, loop in enumerate(loops):
-        product = np.ones(m)
-        for a, b in zip(loop, loop[1:] + loop[:1]):
-            product = product * links[(a, b)].reshape(m)
-        raw[k] = product
+    raw = np.zeros((n, count, pairs + 1))
+    rel = np.zeros((n, count, pairs + 1))
+    for k, loop in enumerate(loops):  # the product in the per-run analysis's order
+        edges = list(zip(loop, loop[1:] + loop[:1]))
+        row = raw[:, k, 1:]
+        row[...] = links[edges[0]].reshape(n, pairs)
+        for edge in edges[1:]:
+            np.multiply(row, links[edge].reshape(n, pairs), out=row)
     if found is not None:
-        raw *= np.repeat(found.T, pairs, axis=1)
-    rel = np.zeros_like(raw)
+        raw *= found[:, :, None]
     part = np.asarray(partition)
     for p in sorted(set(partition)):
-        rows = part == p
-        denom = np.abs(raw[rows]).sum(axis=0)
-        rel[rows] = ratio(raw[rows], denom[None, :])
-    out_raw = np.zeros((n, count, pairs + 1))
-    out_rel = np.zeros((n, count, pairs + 1))
-    out_raw[:, :, 1:] = raw.reshape(count, n, pairs).transpose(1, 0, 2)
-    out_rel[:, :, 1:] = rel.reshape(count, n, pairs).transpose(1, 0, 2)
-    return out_raw, out_rel
+        cols = np.flatnonzero(part == p)
+        block = raw[:, cols, 1:]
+        denom = np.abs(block).sum(axis=1)  # over the loops in order, as per run
+        rel[:, cols, 1:] = ratio(block, denom[:, None, :])
+    return raw, rel
 
 
 def strongest_loops(st: LoopStructure, links: dict, sp: StepPairs) -> list[list]:

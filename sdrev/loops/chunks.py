@@ -25,7 +25,8 @@ import pandas as pd
 
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
 from sdrev.loops import batch as _batch
-from sdrev.loops.dominance import DOMINANCE_THRESHOLD, dominant_membership
+from sdrev.loops.dominance import (COMPILED_MIN_SIZE, DOMINANCE_THRESHOLD,
+                                  dominant_membership)
 from sdrev.loops.naming import LoopName, id_sort_key
 from sdrev.loops.scores import POLARITY_CONFIDENCE_THRESHOLD
 
@@ -358,7 +359,7 @@ def _chunk(model, st, start, times, loops, partition, raw, rel, found, naming,
         groups.append(named)
         runs = np.flatnonzero(group == g)
         _dominance(named, partition, rel, raw, runs, dominant, doc_dominant, threshold,
-                   which)
+                   which, compiled=rel.size >= COMPILED_MIN_SIZE)
     labels = tuple(tuple(st.graph.label(v) for v in lp) for lp in loops)
     return LoopChunk(start=start, times=np.round(times, 10), loops=tuple(loops),
                      labels=labels, partition=partition, relative=rel, raw=raw,
@@ -375,8 +376,9 @@ def _name_group(model, st, key) -> tuple[dict, list]:
 
 
 def _dominance(named: NamedGroup, partition, rel, raw, runs, dominant, doc_dominant,
-               threshold, which) -> None:
-    """Dominant sets of ``runs`` (one naming group), in place."""
+               threshold, which, *, compiled: bool) -> None:
+    """Dominant sets of ``runs`` (one naming group), in place (``compiled``:
+    with the compiled scan, chosen once for the whole chunk)."""
     if not len(runs) or not which:
         return
     parts: dict[int, list[int]] = {}
@@ -386,8 +388,8 @@ def _dominance(named: NamedGroup, partition, rel, raw, runs, dominant, doc_domin
         if "all" in which:
             pols = [named.polarity[i] for i in cols]
             sub = rel[np.ix_(runs, cols)]
-            dominant[np.ix_(runs, cols)] = dominant_membership(sub, pols,
-                                                               threshold=threshold)
+            dominant[np.ix_(runs, cols)] = dominant_membership(
+                sub, pols, threshold=threshold, compiled=compiled)
         docs = [i for i in cols if named.names[i].documented]
         if not docs or "documented" not in which:
             continue
@@ -397,7 +399,8 @@ def _dominance(named: NamedGroup, partition, rel, raw, runs, dominant, doc_domin
             share = np.where(total[:, None, :] > 0,
                              block / np.where(total > 0, total, 1.0)[:, None, :], 0.0)
         doc_dominant[np.ix_(runs, docs)] = dominant_membership(
-            share, [named.polarity[i] for i in docs], threshold=threshold)
+            share, [named.polarity[i] for i in docs], threshold=threshold,
+            compiled=compiled)
 
 
 # ------------------------------------------------------------ metrics

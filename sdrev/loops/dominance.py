@@ -18,7 +18,8 @@ import pandas as pd
 
 from sdrev.loops.naming import id_sort_key
 
-__all__ = ["DOMINANCE_THRESHOLD", "documented_periods", "dominant_membership",
+__all__ = ["COMPILED_MIN_SIZE", "DOMINANCE_THRESHOLD", "documented_periods",
+           "dominant_membership",
            "dominant_periods", "dominant_sets"]
 
 #: Combined share of the partition's loop activity a dominant set must reach.
@@ -70,7 +71,8 @@ def dominant_sets(scores: np.ndarray, ids: list[str], polarities: list[str],
 
 
 def dominant_membership(scores: np.ndarray, polarities: list[str], *,
-                        threshold: float = DOMINANCE_THRESHOLD) -> np.ndarray:
+                        threshold: float = DOMINANCE_THRESHOLD,
+                        compiled: bool | None = None) -> np.ndarray:
     """:func:`dominant_sets` for many runs at once, as membership flags.
 
     Parameters
@@ -81,6 +83,14 @@ def dominant_membership(scores: np.ndarray, polarities: list[str], *,
         (ties in ``|score|`` keep that order).
     polarities : list of str
         Per loop (the same in every run given).
+    threshold : float
+        Combined share a dominant set must reach.
+    compiled : bool, optional
+        Scan every run and time in a loop compiled by numba
+        (:func:`_scan`, about three times faster than the sorted numpy
+        arrays used otherwise; same flags). Default: when numba is installed
+        and ``scores`` has at least :data:`COMPILED_MIN_SIZE` values (below,
+        loading the compiled loop costs more than it saves).
 
     Returns
     -------
@@ -90,6 +100,15 @@ def dominant_membership(scores: np.ndarray, polarities: list[str], *,
         in the same order, so the threshold is met at the same loop).
     """
     scores = np.asarray(scores, dtype=float)
+    if compiled is None:
+        compiled = scores.size >= COMPILED_MIN_SIZE
+    scan = _compiled_scan() if compiled else None
+    if scan is not None:
+        pols = list(polarities)
+        out = np.zeros(scores.shape, dtype=bool)
+        scan(scores, np.array([p in _REINFORCING for p in pols], dtype=bool),
+             np.array([p in _BALANCING for p in pols], dtype=bool), float(threshold), out)
+        return out
     runs, count, times = scores.shape
     # one row per run and time, loops along the contiguous axis
     rows = np.ascontiguousarray(scores.transpose(0, 2, 1)).reshape(-1, count)
@@ -117,6 +136,75 @@ def dominant_membership(scores: np.ndarray, polarities: list[str], *,
     out = np.zeros_like(picked)
     np.put_along_axis(out, order, picked, axis=1)
     return out.reshape(runs, times, count).transpose(0, 2, 1)
+
+
+#: Fewest scores :func:`dominant_membership` scans with the compiled loop.
+COMPILED_MIN_SIZE = 2_000_000
+
+
+def _scan(scores, fixed_r, fixed_b, threshold, out):  # pragma: no cover - numba
+    """:func:`dominant_sets` at every run and time of ``scores`` (runs, loops,
+    times), as flags into ``out``: loops sorted by decreasing ``|score|``
+    (stable: ties keep their order), each polarity group taken until its
+    running total reaches ``threshold``, the larger group wins."""
+    runs, count, times = scores.shape
+    order = np.empty(count, np.int64)
+    size = np.empty(count)
+    r_sel = np.empty(count, np.int64)
+    b_sel = np.empty(count, np.int64)
+    for r in range(runs):
+        for k in range(times):
+            for i in range(count):
+                size[i] = abs(scores[r, i, k])
+                order[i] = i
+            for i in range(1, count):  # insertion sort: stable, largest first
+                key = order[i]
+                j = i - 1
+                while j >= 0 and size[order[j]] < size[key]:
+                    order[j + 1] = order[j]
+                    j -= 1
+                order[j + 1] = key
+            r_n, b_n, r_tot, b_tot = 0, 0, 0.0, 0.0
+            for q in range(count):
+                i = order[q]
+                value = scores[r, i, k]
+                if fixed_r[i] or (not fixed_b[i] and value > 0):
+                    if r_tot < threshold:
+                        r_sel[r_n] = i
+                        r_n += 1
+                        r_tot += size[i]
+                elif fixed_b[i] or value < 0:
+                    if b_tot < threshold:
+                        b_sel[b_n] = i
+                        b_n += 1
+                        b_tot += size[i]
+            if r_tot >= b_tot and r_tot > 0:
+                for q in range(r_n):
+                    out[r, r_sel[q], k] = True
+            elif b_tot > 0:
+                for q in range(b_n):
+                    out[r, b_sel[q], k] = True
+
+
+_SCAN: list = []
+
+
+def _compiled_scan():
+    """:func:`_scan` compiled by numba, or None without numba.
+
+    numba keeps the machine code beside this module (``__pycache__``, where
+    Python keeps this module's byte code, with the same trust), or in its
+    per-user cache when the package folder is read-only, so a process loads
+    it instead of compiling (about 2 s).
+    """
+    if not _SCAN:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba is a dependency
+            _SCAN.append(None)
+        else:
+            _SCAN.append(numba.njit(nogil=True, cache=True)(_scan))
+    return _SCAN[0]
 
 
 def dominant_periods(relative: pd.DataFrame, loops: pd.DataFrame, *,

@@ -103,8 +103,10 @@ def evaluate(expr: str, program: Program, values: dict, constants: dict,
 def ratio(num, den):
     """``num / den``, 0 where ``den`` is 0 or the quotient is not finite."""
     with np.errstate(all="ignore"):
-        out = np.where(den == 0.0, 0.0, num / np.where(den == 0.0, 1.0, den))
-    return np.where(np.isfinite(out), out, 0.0)
+        out = np.asarray(np.divide(num, den), dtype=float)
+    # a zero denominator gives an infinity or NaN here: both become 0
+    out[~np.isfinite(out)] = 0.0
+    return out
 
 
 def link_scores(program: Program, cg: CausalGraph, before: dict, after: dict,
@@ -168,9 +170,8 @@ def link_scores(program: Program, cg: CausalGraph, before: dict, after: dict,
             moved = dict(b)
             moved[x] = a[x]
             dxz = evaluate(expr, program, moved, constants, shape=lead) - base
-            dx = a[x] - b[x]
-            score = np.abs(ratio(dxz, dz)) * np.sign(ratio(dxz, dx))
-            scores[(x, z)] = np.where(dx == 0.0, 0.0, score)
+            # where Δx = 0 the second ratio is 0, and so is the score (+0.0)
+            scores[(x, z)] = np.abs(ratio(dxz, dz)) * np.sign(ratio(dxz, a[x] - b[x]))
     return scores
 
 
@@ -240,9 +241,7 @@ def _element_scores(program: Program, cg: CausalGraph, eg: ElementGraph, b: dict
                 # does not depend on x[S], though numerically it may wobble
                 noise = ROUND_OFF * np.maximum(np.abs(value), np.abs(base))
                 dxz = np.where(np.abs(dxz) <= noise, 0.0, dxz)
-                for i in targets:
-                    score = np.abs(ratio(dxz[:, i], dz[:, i])) * np.sign(
-                        ratio(dxz[:, i], dx[:, j]))
-                    scores[(nodes[x][j], nodes[z][i])] = np.where(
-                        dx[:, j] == 0.0, 0.0, score)
+                for i in targets:  # 0 where Δx = 0, as in link_scores
+                    scores[(nodes[x][j], nodes[z][i])] = np.abs(
+                        ratio(dxz[:, i], dz[:, i])) * np.sign(ratio(dxz[:, i], dx[:, j]))
     return scores
