@@ -299,7 +299,12 @@ def _engine_run(model: Model, settings: RunSettings) -> Trajectories:
     for name, value in overrides.items():
         dims = program.dims.get(name, ())
         constants[name] = np.full((1,) + (1,) * len(dims), float(value))
-    times, data = simulate_chunk(simulator, constants, 1)
+    try:
+        times, data = simulate_chunk(simulator, constants, 1, scalar=True)
+    except (SdrevError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception:  # noqa: BLE001 - a builtin that needs the run axis: the array loop
+        times, data = simulate_chunk(simulator, constants, 1)
     columns, blocks = [], [np.empty((len(times), 0))]
     for variable, name in zip(variables, outputs):
         block = data[name][0]  # (times, *element axes)

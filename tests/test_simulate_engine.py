@@ -233,3 +233,29 @@ def test_sdrev_simulate_is_the_module_and_runs_a_model(user_model_copy):
         frame.to_numpy(), module.simulate(model, scenario="fast", engine="pysd").to_numpy())
     assert not hasattr(sdrev.Model, "simulate")
     assert math.isfinite(frame["stock_a"].iloc[-1])
+
+
+def test_one_run_steps_on_numpy_scalars_with_the_same_numbers():
+    """``scalar=True`` (sdrev simulate's one run) steps on numpy scalars, not
+    arrays of length 1, and gives the array loop's numbers bit for bit."""
+    import dataclasses
+
+    from sdrev.ensemble.codegen import build_simulator
+    from sdrev.ensemble.compile import compile_model
+    from sdrev.ensemble.engine import simulate_chunk
+
+    program = compile_model(sdrev.load("machine_tool_io").path, subscripts=True)
+    sim = build_simulator(program, [k for k in program.step if k not in program.constants])
+    seen = []
+
+    def step(state, *args):
+        seen.append(type(state[0]))
+        return sim.step(state, *args)
+
+    spy = dataclasses.replace(sim, step=step)
+    _, arrays = simulate_chunk(spy, dict(program.constants), 1)
+    assert seen[-1] is np.ndarray
+    _, scalars = simulate_chunk(spy, dict(program.constants), 1, scalar=True)
+    assert seen[-1] is np.float64
+    for name, values in arrays.items():
+        np.testing.assert_array_equal(scalars[name], values)
