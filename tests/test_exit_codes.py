@@ -430,3 +430,56 @@ def test_observation_and_samples_files_are_bounded(tmp_path, capsys, monkeypatch
     assert main(["ensemble", str(widgets_path), "--samples", str(data), "--outputs",
                  "Stock A", "--quiet", "--out", str(tmp_path / "o")]) == 2
     assert expect in _one_line_error(capsys)
+
+
+def test_outputs_whose_names_make_one_file_name_keep_their_own_figures(tmp_path, capsys):
+    """Two outputs that differ only in punctuation ("Out-A", "Out A") used to
+    write one figure file over the other."""
+    model = tmp_path / "twins.mdl"
+    model.write_text("""{UTF-8}
+"Out-A" = 2 * Level
+\t~\tWidget
+\t~\tDouble the level.
+\t|
+Out A = 3 * Level
+\t~\tWidget
+\t~\tThree times the level.
+\t|
+Level = 1
+\t~\tWidget [0.5,2]
+\t~\tThe level.
+\t|
+Noise = 1
+\t~\tWidget [0.5,2]
+\t~\tA second factor.
+\t|
+INITIAL TIME = 0 ~ Year ~ |
+FINAL TIME = 2 ~ Year ~ |
+TIME STEP = 1 ~ Year ~ |
+SAVEPER = TIME STEP ~ Year ~ |
+""", encoding="utf-8")
+    spec = tmp_path / "twins.toml"
+    spec.write_text("""[sensitivity]
+method = "morris"
+n = 4
+seed = 1
+
+[[factor]]
+name = "Level"
+
+[[factor]]
+name = "Noise"
+
+[[output]]
+variable = '"Out-A"'
+metrics = [{ kind = "value_at" }]
+
+[[output]]
+variable = "Out A"
+metrics = [{ kind = "value_at" }]
+""", encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["sensitivity", str(model), "--spec", str(spec), "--quiet", "--out",
+                 str(out)]) == 0, capsys.readouterr().err
+    svgs = sorted(p.name for p in out.rglob("morris_parameters_out_a*.svg"))
+    assert svgs == ["morris_parameters_out_a.svg", "morris_parameters_out_a_2.svg"], svgs

@@ -286,6 +286,17 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_").lower()
 
 
+def _unique(stem: str, used: set[str]) -> str:
+    """``stem``, or ``stem_2``, ``stem_3``, ... when an earlier figure has it
+    (two outputs whose names differ only in punctuation: "A-B", "A B")."""
+    name, k = stem, 1
+    while name in used:
+        k += 1
+        name = f"{stem}_{k}"
+    used.add(name)
+    return name
+
+
 def write_sensitivity_figures(result, folder: Path, *,
                               formats: Iterable[str] = ("png", "svg")) -> list[Path]:
     """Write every figure of ``result`` into ``folder`` (created); return the paths."""
@@ -293,6 +304,7 @@ def write_sensitivity_figures(result, folder: Path, *,
     folder.mkdir(parents=True, exist_ok=True)
     formats = tuple(formats)
     paths: list[Path] = []
+    used: set[str] = set()
     idx = result.indices
     method = result.method
     for group in dict.fromkeys(idx["group"]):
@@ -305,7 +317,7 @@ def write_sensitivity_figures(result, folder: Path, *,
                 continue
             fig = output_figure(idx, group=group, output=output, metrics=metrics,
                                 method=method, index=result.main_index, labels=labels)
-            stem = folder / _slug(f"{method}_{group}_{output}")
+            stem = folder / _unique(_slug(f"{method}_{group}_{output}"), used)
             paths += save_figure(fig, stem, formats=formats)
     tr = result.time_resolved
     if len(tr):
@@ -315,7 +327,7 @@ def write_sensitivity_figures(result, folder: Path, *,
             index = next((i for i in ("ST", "S1") if i in present), result.main_index)
             fig = time_resolved_figure(tr, group=group, output=output, index=index,
                                        labels=labels, time_units=result.model.time.units)
-            stem = folder / _slug(f"time_resolved_{group}_{output}")
+            stem = folder / _unique(_slug(f"time_resolved_{group}_{output}"), used)
             paths += save_figure(fig, stem, formats=formats)
     if len(result.knockout):
         paths += save_figure(knockout_figure(result.knockout), folder / "loop_knockout",
