@@ -142,7 +142,7 @@ def test_binary_ranges_file_is_bad_input(tmp_path, capsys, widgets_path):
     assert main(["ensemble", str(widgets_path), "--sample", "lhs:4", "--ranges", str(spec),
                  "--outputs", "Stock A", "--quiet", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "not UTF-8 text" in err and err.count("\n") == 1
+    assert "spec 'spec.toml' is binary (a NUL byte at byte 0)" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("out", [".", ""])
@@ -483,3 +483,18 @@ metrics = [{ kind = "value_at" }]
                  str(out)]) == 0, capsys.readouterr().err
     svgs = sorted(p.name for p in out.rglob("morris_parameters_out_a*.svg"))
     assert svgs == ["morris_parameters_out_a.svg", "morris_parameters_out_a_2.svg"], svgs
+
+
+@pytest.mark.parametrize("command", ["sensitivity", "calibrate", "discover"])
+@pytest.mark.parametrize("content", [bytes(range(256)) * 4, b'x = "\xff\xfe"\n'])
+def test_binary_or_mis_encoded_spec_is_one_line(tmp_path, capsys, command, content):
+    spec = tmp_path / "spec.toml"
+    spec.write_bytes(content)
+    model = {"sensitivity": FIXTURES / "ishigami.mdl",
+             "calibrate": FIXTURES / "calibration" / "growth.mdl",
+             "discover": FIXTURES / "discover" / "box5.mdl"}[command]
+    assert main([command, str(model), "--spec", str(spec), "-N", "32", "--quiet",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = _one_line_error(capsys)
+    assert ("is binary" if b"\x00" in content else "utf-8") in err.lower(), err
+    assert not (tmp_path / "o").exists()

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sdrev import budget
 from sdrev.errors import InvalidValueError, ModelNotFoundError, UnknownNameError, suggest
 from sdrev.factors import FACTOR_KEYS, Factor, check_keys, number, parse_factor
 from sdrev.observations import Observation, read_observations
@@ -184,6 +185,7 @@ def load_spec(model: Model, path: str | Path | None = None) -> CalibrationSpec:
         hint = ("" if path is not None else
                 "; the model has no library calibration spec, give one with --spec FILE")
         raise ModelNotFoundError(f"calibration spec {str(file)!r} does not exist{hint}")
+    budget.check_file(file, what="calibration spec")
     try:
         text = file.read_text(encoding="utf-8")
         data = tomllib.loads(text)

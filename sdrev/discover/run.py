@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from sdrev import budget
 from sdrev.discover.boxes import METHODS, Box, BoxSearch, cart_boxes, prim_boxes
 from sdrev.discover.outcome import Variable, evaluate, parse_outcome
 from sdrev.errors import InvalidValueError, ModelNotFoundError, suggest
@@ -221,6 +222,7 @@ def load_factors(model: Model, spec: str | Path | None = None) -> tuple[tuple[Fa
                 break
     if not file.is_file():
         raise ModelNotFoundError(f"spec {str(spec)!r} does not exist")
+    budget.check_file(file, what="spec")
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sdrev import budget
 from sdrev.errors import InvalidValueError, ModelNotFoundError, UnknownNameError, suggest
 from sdrev.factors import DISTRIBUTIONS, Factor, check_keys, number, parse_factor
 
@@ -292,6 +293,7 @@ def load_spec(model: Model, path: str | Path | None = None) -> Spec:
         hint = ("" if path is not None else
                 "; the model has no library spec, give one with --spec FILE")
         raise ModelNotFoundError(f"sensitivity spec {str(file)!r} does not exist{hint}")
+    budget.check_file(file, what="sensitivity spec")
     text = file.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
