@@ -102,9 +102,9 @@ class Builder:
         #: subscripted lookups: ``(xs, ys, kind, dims, coords)`` with ys of
         #: shape ``(len(xs), *sizes)``
         self.ltables: dict = {}
-        self.slots: dict[int, Slot] = {}
-        self.slot_init_refs: dict[int, frozenset] = {}
-        self.slot_value_refs: dict[int, frozenset] = {}
+        self.slots: dict[tuple, Slot] = {}
+        self.slot_init_refs: dict[tuple, frozenset] = {}
+        self.slot_value_refs: dict[tuple, frozenset] = {}
         self.counter = itertools.count()
         #: ``(element, id(node))`` of each RANDOM call -> its key (the same
         #: in both phases, so a variable has one value per time step)
@@ -533,9 +533,12 @@ class Builder:
 
     # -- stateful functions
     def slot(self, node, ctx: Context) -> str:
-        key = id(node)
+        # one slot per stateful call of an equation, found by its structure:
+        # PySD gives SMOOTH its input twice (as input and as initial value),
+        # and a function nested in it must be one slot in both phases
+        key = (ctx.element, ctx.axes, structure(node))
         if key not in self.slots:
-            self.slots[key] = self.new_slot(node, ctx)
+            self.slots[key] = self.new_slot(node, ctx, key)
         slot = self.slots[key]
         ctx.refs |= self.slot_value_refs[key]
         if ctx.phase == "init":
@@ -543,7 +546,7 @@ class Builder:
             ctx.pre.extend(slot.init_code)
         return slot.value
 
-    def new_slot(self, node, ctx: Context) -> Slot:
+    def new_slot(self, node, ctx: Context, key) -> Slot:
         i = next(self.counter)
 
         def compile_arg(arg, phase):
@@ -551,8 +554,8 @@ class Builder:
             return self.expr(arg, sub), sub.refs, sub.pre
 
         built = build_slot(node, i, ctx.element, ctx.axes, compile_arg)
-        self.slot_init_refs[id(node)] = built.init_refs
-        self.slot_value_refs[id(node)] = built.value_refs
+        self.slot_init_refs[key] = built.init_refs
+        self.slot_value_refs[key] = built.value_refs
         return built.slot
 
     def add_series_table(self, series: Series) -> int:
@@ -579,6 +582,29 @@ HANDLERS: dict[type, Callable[[Builder, object, Context], str]] = {
     Series: Builder.series,
     **{getattr(ae, name): Builder.slot for name in sorted(SLOT_TYPES)},
 }
+
+
+def structure(node):
+    """A hashable value equal for syntax trees of the same structure (node
+    classes, fields, numbers, names and arrays), whether or not they share
+    objects."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return (type(node).__name__,) + tuple(
+            structure(getattr(node, f.name)) for f in dataclasses.fields(node))
+    if isinstance(node, (list, tuple)):
+        return ("seq",) + tuple(structure(item) for item in node)
+    if isinstance(node, np.ndarray):
+        return ("array", node.shape, str(node.dtype), node.tobytes())
+    if isinstance(node, dict):
+        return ("map",) + tuple(sorted((str(k), structure(v))
+                                       for k, v in node.items()))
+    try:
+        hash(node)
+    except TypeError:
+        return ("object", repr(node))
+    return (type(node).__name__, node)
 
 
 def _bang_subscripts(node) -> list[str]:

@@ -65,17 +65,21 @@ def expand_macros(section, macros, path: Path):
     added: list = []
     counter = itertools.count(1)
 
-    def expand(tree, host: str, subscripted: bool, depth: int):
+    def expand(tree, host: str, subs, depth: int):
+        """``tree`` with its macro calls expanded; ``subs`` are the
+        subscripts ``(ranges, excepts)`` of the host equation, or ``None``
+        for a scalar one: a call in a subscripted equation gets a copy
+        subscripted as the equation (one state per element)."""
         def visit(node):
             if not (isinstance(node, ae.CallStructure)
                     and isinstance(node.function, ae.ReferenceStructure)
                     and node.function.reference in by_name):
                 return node
             macro = by_name[node.function.reference]
-            if subscripted:
+            if subs is not None and any("!" in str(s) for s in subs[0]):
                 raise UnsupportedConstructError(
-                    f"element {host!r} calls the macro {macro.name!r} in a "
-                    "subscripted equation; such models run through the PySD "
+                    f"element {host!r} calls the macro {macro.name!r} over a "
+                    "'Range!' subscript; such models run through the PySD "
                     "fallback")
             if depth > 20:
                 raise UnsupportedConstructError(
@@ -85,7 +89,7 @@ def expand_macros(section, macros, path: Path):
                     f"element {host!r} calls the macro {macro.name!r} with "
                     f"{len(node.arguments)} argument(s); it takes "
                     f"{len(macro.params)}")
-            args = [expand(a, host, subscripted, depth) for a in node.arguments]
+            args = [expand(a, host, subs, depth) for a in node.arguments]
             prefix = f"{macro.name.replace('_', ' ')} {next(counter)}"
             rename = {_clean(p): _clean(f"{prefix} {p}") for p in macro.params}
             rename.update({_clean(e.name): _clean(f"{prefix} {e.name}")
@@ -96,37 +100,41 @@ def expand_macros(section, macros, path: Path):
                     f"{path.name}: cannot expand the macro {macro.name!r} "
                     "inline (name clash or no output element)")
             taken.update(rename.values())
+            where = ([], []) if subs is None else (list(subs[0]), list(subs[1]))
+            local = (None if subs is None
+                     else ae.SubscriptsReferenceStructure(list(subs[0])))
             for param, arg in zip(macro.params, args):
                 added.append(AbstractElement(
                     name=f"{prefix} {param}",
-                    components=[AbstractComponent(([], []), arg)]))
+                    components=[AbstractComponent(where, arg)]))
 
             def renamed(item):
                 if (isinstance(item, ae.ReferenceStructure)
                         and item.reference in rename):
                     return dataclasses.replace(
                         item, reference=rename[item.reference],
-                        subscripts=_map_tree(item.subscripts, lambda x: x))
+                        subscripts=_map_tree(local, lambda x: x))
                 return item
 
             for element in macro.elements:
                 if any(c.subscripts[0] for c in element.components):
                     raise UnsupportedConstructError(
                         f"macro {macro.name!r} has subscripted elements")
-                comps = [dataclasses.replace(c, ast=expand(
-                    _map_tree(c.ast, renamed), host, False, depth + 1))
+                comps = [dataclasses.replace(c, subscripts=where, ast=expand(
+                    _map_tree(c.ast, renamed), host, subs, depth + 1))
                     for c in element.components]
                 added.append(dataclasses.replace(
                     element, name=f"{prefix} {element.name}", components=comps))
-            return ae.ReferenceStructure(rename[_clean(macro.name)], None)
+            return ae.ReferenceStructure(rename[_clean(macro.name)],
+                                         _map_tree(local, lambda x: x))
 
         return _map_tree(tree, visit)
 
     elements = []
     for element in section.elements:
-        subscripted = any(c.subscripts[0] for c in element.components)
         elements.append(dataclasses.replace(element, components=[
-            dataclasses.replace(c, ast=expand(c.ast, element.name,
-                                              subscripted, 0))
+            dataclasses.replace(c, ast=expand(
+                c.ast, element.name,
+                c.subscripts if c.subscripts and c.subscripts[0] else None, 0))
             for c in element.components]))
     return dataclasses.replace(section, elements=elements + added)
