@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -237,12 +236,12 @@ def read_manifest(folder: Path) -> dict:
 
 def software_versions() -> dict[str, str]:
     """Versions of Python and of the packages a result depends on."""
+    from sdrev.versions import version
+
     versions = {"python": platform.python_version()}
     for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+        if (number := version(name)) is not None:
+            versions[name] = number
     return versions
 
 

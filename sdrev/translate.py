@@ -22,11 +22,10 @@ import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 
-from sdrev import budget, cache, pysdlinear, xmile
+from sdrev import budget, cache, pysdlinear, versions, xmile
 from sdrev.cache import cache_root
 from sdrev.errors import ModelParseError, SdrevError
 from sdrev.sanitize import audit_source, clean_text, sanitize
@@ -49,7 +48,7 @@ __all__ = [
 
 #: PySD's version, read from its installed metadata: a cached translation is
 #: found (and a cached run made) without importing PySD.
-PYSD_VERSION: str = metadata.version("pysd")
+PYSD_VERSION: str = versions.version("pysd") or "unknown"
 #: Bump when the way sdrev builds the cache changes, to invalidate old entries.
 _CACHE_LAYOUT = "2"
 #: Vensim's functions that read a file named by their first argument.

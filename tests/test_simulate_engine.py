@@ -182,7 +182,8 @@ def test_a_warm_run_loads_neither_pysd_nor_pandas_nor_numba(tmp_path, user_model
     """The second ``sdrev simulate`` of a model reads the translation's
     structure and the compiled program from the cache."""
     code = ("import sys\nfrom sdrev.cli import main\nmain(sys.argv[1:])\n"
-            "print(sorted(m for m in ('pysd', 'pandas', 'numba', 'xarray', 'scipy') "
+            "print(sorted(m for m in ('pysd', 'pandas', 'numba', 'xarray', 'scipy', "
+            "'importlib.metadata') "
             "if m in sys.modules))")
     env = {**os.environ, "SDREV_CACHE_DIR": str(tmp_path / "cache")}
     loaded = []
@@ -259,3 +260,13 @@ def test_one_run_steps_on_numpy_scalars_with_the_same_numbers():
     assert seen[-1] is np.float64
     for name, values in arrays.items():
         np.testing.assert_array_equal(scalars[name], values)
+
+
+@pytest.mark.parametrize("name", ["numpy", "pysd", "pandas", "SALib", "salib", "sdrev"])
+def test_versions_read_from_folder_names_equal_importlib_metadata(name):
+    from importlib import metadata
+
+    from sdrev.versions import version
+
+    assert version(name) == metadata.version(name)
+    assert version("no-such-distribution-here") is None

@@ -14,10 +14,10 @@ import hashlib
 import os
 import pickle
 import re
-from importlib import metadata
 from pathlib import Path
 
 from sdrev import cache as store
+from sdrev import versions
 from sdrev.ensemble.program import Program
 
 __all__ = ["cache_entry", "compiler_digest", "load_program", "save_program"]
@@ -46,7 +46,7 @@ def compiler_digest() -> str:
                                                 here.parent / "xmile.py"]:
         digest.update(f"{source.name}\0".encode())
         digest.update(source.read_bytes())
-    digest.update(f"|{__version__}|{metadata.version('pysd')}|{np.__version__}".encode())
+    digest.update(f"|{__version__}|{versions.version('pysd')}|{np.__version__}".encode())
     return digest.hexdigest()
 
 
