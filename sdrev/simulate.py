@@ -207,8 +207,11 @@ def trajectories(model: Model, settings: RunSettings, *, force: bool = False,
     engine : {"auto", "sdrev", "pysd"}, optional
         ``"auto"`` runs the compiled engine and falls back to PySD, with a
         warning on the ``sdrev.simulate`` logger naming the reason, when
-        the engine cannot compile the model or fails on it; ``"sdrev"``
-        raises instead; ``"pysd"`` runs the reference engine.
+        the engine cannot compile the model, fails on it, would read a
+        FINAL TIME, TIME STEP or SAVEPER that is not constant once only, or
+        gives a column that is NaN at every time (PySD may leave such cells
+        out of its table); ``"sdrev"`` runs the engine whatever it gives
+        and raises where it cannot; ``"pysd"`` runs the reference engine.
 
     Returns
     -------

@@ -167,7 +167,8 @@ def test_xmile_docstring_breakout_is_real_without_sdrevs_defences(hostile, monke
     marker, paths = hostile
     monkeypatch.setattr(translate, "sanitize", lambda model, on_file=None: model)
     monkeypatch.setattr(translate, "audit_source", lambda source, name: None)
-    sdrev.simulate(load(paths["doc_triple_double"]))  # the payload is in the stock's body
+    # the payload is in the stock's body, which PySD's generated module runs
+    sdrev.simulate(load(paths["doc_triple_double"]), engine="pysd")
     assert marker.exists(), "the payload did not run: the case tests nothing"
 
 
