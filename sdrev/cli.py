@@ -116,7 +116,8 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
             target = store.run_to_zarr(model, samples, stage / "ensemble.zarr",
                                        outputs=outputs, scheduler=args.scheduler,
                                        progress=not args.quiet,
-                                       saveper=settings.time.get("saveper"))
+                                       saveper=settings.time.get("saveper"),
+                                       seed=args.seed)
             entry = store.manifest_entry(target)
             samples.to_csv(stage / "samples.csv", index_label="run")
             runs.write_json(stage / "manifest.json", {**runs.manifest(
@@ -128,7 +129,8 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
                 entry.get("engine")
         else:
             data = ensemble.run(model, samples, outputs=outputs, scheduler=args.scheduler,
-                                progress=not args.quiet, saveper=settings.time.get("saveper"))
+                                progress=not args.quiet, saveper=settings.time.get("saveper"),
+                                seed=args.seed)
             bad = ensemble.non_finite_runs(data)
             if len(bad):  # kept, but counted and named: their numbers mean nothing
                 shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")

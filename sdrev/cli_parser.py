@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outputs", required=True, metavar="A,B",
                    help="variables to save (Vensim or snake_case names)")
     p.add_argument("--scenario", help="scenario for the constants not sampled")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the sample (default 0)")
+    p.add_argument("--seed", type=seed, default=0,
+                   help="seed of the sample and of the model's RANDOM functions, "
+                        "one stream per run (default 0)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address, or 'local' for a local Dask cluster")
     p.add_argument("--format", choices=("netcdf", "parquet", "zarr"), default=None,

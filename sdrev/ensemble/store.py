@@ -109,7 +109,7 @@ def run_to_zarr(model, samples, path: str | Path, *, outputs,
                 block_runs: int | None = None, saveper: float | None = None,
                 scheduler: str | None = None, workers: int | None = None,
                 engine: str = "auto", progress: bool = True,
-                attrs: Mapping[str, object] | None = None) -> Path:
+                attrs: Mapping[str, object] | None = None, seed: int = 0) -> Path:
     """Run an ensemble block by block, appending each block to a Zarr store.
 
     Parameters
@@ -136,6 +136,9 @@ def run_to_zarr(model, samples, path: str | Path, *, outputs,
         As in :func:`~sdrev.ensemble.run`.
     attrs : mapping, optional
         Extra global attributes of the store.
+    seed : int, optional
+        Seed of the model's RANDOM functions (as in :func:`~sdrev.ensemble.run`;
+        blocks keep the samples' row labels, so each run draws as in one pass).
 
     Returns
     -------
@@ -173,7 +176,7 @@ def run_to_zarr(model, samples, path: str | Path, *, outputs,
     bar = None
     for block in _blocks(samples, block_runs):
         data = run(model, block, outputs=outputs, saveper=saveper, scheduler=scheduler,
-                   workers=workers, engine=engine, progress=False)
+                   workers=workers, engine=engine, progress=False, seed=seed)
         engines.add(str(data.attrs.get("engine", "")))
         n = data.sizes["run"]
         data = data.assign_coords(run=np.arange(offset, offset + n))
