@@ -277,3 +277,15 @@ def test_cli_seed_keys_the_noise(tmp_path, fmt):
     # the same draws as the API's runs with that seed
     api = _run(GROWTH, 3, ["Birth Noise"], seed=3)["birth_noise"].values
     np.testing.assert_array_equal(first, api)
+
+
+def test_pysd_fallback_draws_reproducibly_per_run():
+    def fallback(frame, seed):
+        return ens.run(DRAWS, frame, outputs=["Normal Draw"], progress=False,
+                       workers=1, engine="pysd", seed=seed)["normal_draw"].values
+
+    whole = fallback(pd.DataFrame(index=range(3)), 1)
+    alone = fallback(pd.DataFrame(index=range(3)).iloc[[2]], 1)
+    np.testing.assert_array_equal(alone[0], whole[2])
+    assert not np.any(whole[0] == whole[1])
+    assert not np.any(fallback(pd.DataFrame(index=range(1)), 2)[0] == whole[0])

@@ -143,8 +143,13 @@ def _run_chunk_pysd(job: Job) -> ChunkResult:
     time = {} if job.saveper is None else {"saveper": job.saveper}
     data: dict = {}
     times = None
+    runs = job.runs if job.runs is not None else np.arange(job.start, job.start + len(job.values))
     for row, values in enumerate(job.values):
         params = {name: float(v) for name, v in zip(job.columns, values)}
+        # PySD draws RANDOM functions from numpy's global generator: seeded
+        # per run from (seed, run index), a run's draws are reproducible
+        # (they are PySD's, not the engine's: the same distributions)
+        np.random.seed(np.random.SeedSequence([job.seed, int(runs[row])]).generate_state(1)[0])
         frame = run_pysd(translation, params=params, time=time,
                          return_columns=list(job.outputs))
         if times is None:
