@@ -311,3 +311,21 @@ def test_compiled_kernel_only_where_it_integrates_as_numpy(name, exact, used):
     assert used <= operations(sim)
     assert "**" not in operations(sim) and "L" not in operations(sim)
     assert batch.kernel_exact(sim) is (exact and available())
+
+
+def test_compiled_loop_scores_equal_numpy_bit_for_bit(crrc):
+    """saved_scores' compiled loop (products and partition shares run by run)
+    gives the numpy arrays' numbers exactly, signs of zeros included."""
+    st = batch.structure(crrc.path, loops.MAX_LOOPS)
+    samples = sample_lhs({"R and D Spending": (0.05, 0.2),
+                          "Standards Policy Push": (0.0, 0.5)}, 6, seed=5)
+    table = chunks.run_table(crrc, samples, scenario="baseline", program=st.program)
+    sp = batch.simulate_pairs(st, table.base, table.varied, table.runs)
+    links = batch.batch_link_scores(st, sp, batch.loop_edges(st.loops))
+    part = tuple(st.partitions[lp[0]] for lp in st.loops)
+    fast = batch.saved_scores(list(st.loops), part, links, sp, compiled=True)
+    slow = batch.saved_scores(list(st.loops), part, links, sp, compiled=False)
+    for a, b in zip(fast, slow):
+        assert np.abs(a).max() > 0
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))

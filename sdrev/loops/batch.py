@@ -44,6 +44,7 @@ from sdrev.errors import UnknownNameError
 from sdrev.loops import elements as _elements
 from sdrev.loops import graph as _graph
 from sdrev.loops import links
+from sdrev.loops.dominance import COMPILED_MIN_SIZE
 from sdrev.loops.elements import ElementGraph
 from sdrev.loops.graph import CausalGraph
 from sdrev.loops.links import evaluate, ratio
@@ -330,7 +331,8 @@ def loop_edges(loops) -> set:
     return {(a, b) for loop in loops for a, b in zip(loop, loop[1:] + loop[:1])}
 
 
-def saved_scores(loops, partition, links: dict, sp: StepPairs, found=None):
+def saved_scores(loops, partition, links: dict, sp: StepPairs, found=None, *,
+                 compiled: bool | None = None):
     """Raw and relative loop scores at the saving times.
 
     Parameters
@@ -344,6 +346,13 @@ def saved_scores(loops, partition, links: dict, sp: StepPairs, found=None):
     found : ndarray of bool, shape (runs, loops), optional
         Which loops each run's analysis has (strongest-path models); the
         others score 0 and take no part in the relative scores.
+    compiled : bool, optional
+        Multiply and normalise in a loop compiled by numba
+        (:func:`_loop_scores`: one pass over each run, the same operations in
+        the same order, so the same numbers) rather than with numpy arrays.
+        Default: when numba is installed, ``found`` is not given and the
+        scores number at least
+        :data:`~sdrev.loops.dominance.COMPILED_MIN_SIZE`.
 
     Returns
     -------
@@ -353,6 +362,22 @@ def saved_scores(loops, partition, links: dict, sp: StepPairs, found=None):
     n, pairs, count = sp.runs, sp.pairs, len(loops)
     raw = np.zeros((n, count, pairs + 1))
     rel = np.zeros((n, count, pairs + 1))
+    if compiled is None:
+        compiled = found is None and raw.size >= COMPILED_MIN_SIZE
+    scan = _compiled_loop_scores() if compiled and found is None and count else None
+    if scan is not None:
+        edges = [list(zip(loop, loop[1:] + loop[:1])) for loop in loops]
+        used = sorted({e for loop in edges for e in loop})
+        where = {e: i for i, e in enumerate(used)}
+        stack = np.stack([links[e].reshape(n, pairs) for e in used])
+        table = np.zeros((count, max(len(e) for e in edges)), dtype=np.int64)
+        for k, loop in enumerate(edges):
+            table[k, :len(loop)] = [where[e] for e in loop]
+        lengths = np.array([len(e) for e in edges], dtype=np.int64)
+        parts = sorted(set(partition))
+        index = np.array([parts.index(p) for p in partition], dtype=np.int64)
+        scan(stack, table, lengths, index, len(parts), raw, rel)
+        return raw, rel
     for k, loop in enumerate(loops):  # the product in the per-run analysis's order
         edges = list(zip(loop, loop[1:] + loop[:1]))
         row = raw[:, k, 1:]
@@ -368,6 +393,54 @@ def saved_scores(loops, partition, links: dict, sp: StepPairs, found=None):
         denom = np.abs(block).sum(axis=1)  # over the loops in order, as per run
         rel[:, cols, 1:] = ratio(block, denom[:, None, :])
     return raw, rel
+
+
+def _loop_scores(stack, edges, lengths, part, parts, raw, rel):  # pragma: no cover - numba
+    """Raw and relative loop scores of every run into ``raw``/``rel``
+    ``(runs, loops, 1 + pairs)``: ``stack`` holds the link scores ``(links,
+    runs, pairs)``, ``edges[k, :lengths[k]]`` the links of loop ``k`` in
+    order and ``part[k]`` its partition (of ``parts``). Each product is
+    taken from the loop's first link on and each partition's sum of
+    absolute scores over its loops in order, as :func:`saved_scores` does
+    with numpy; a ratio that is not finite (a zero sum) is 0."""
+    n, pairs = stack.shape[1], stack.shape[2]
+    count = edges.shape[0]
+    denom = np.empty((parts, pairs))
+    for r in range(n):
+        denom[:, :] = 0.0
+        for k in range(count):
+            first = edges[k, 0]
+            for p in range(pairs):
+                raw[r, k, p + 1] = stack[first, r, p]
+            for j in range(1, lengths[k]):
+                e = edges[k, j]
+                for p in range(pairs):
+                    raw[r, k, p + 1] *= stack[e, r, p]
+            q = part[k]
+            for p in range(pairs):
+                denom[q, p] += abs(raw[r, k, p + 1])
+        for k in range(count):
+            q = part[k]
+            for p in range(pairs):
+                value = raw[r, k, p + 1] / denom[q, p]
+                rel[r, k, p + 1] = value if np.isfinite(value) else 0.0
+
+
+_LOOP_SCORES: list = []
+
+
+def _compiled_loop_scores():
+    """:func:`_loop_scores` compiled by numba (cached as
+    :func:`sdrev.loops.dominance.dominant_membership`'s scan), or None."""
+    if not _LOOP_SCORES:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba is a dependency
+            _LOOP_SCORES.append(None)
+        else:
+            _LOOP_SCORES.append(numba.njit(nogil=True, cache=True,
+                                           error_model="numpy")(_loop_scores))
+    return _LOOP_SCORES[0]
 
 
 def strongest_loops(st: LoopStructure, links: dict, sp: StepPairs) -> list[list]:
