@@ -1,7 +1,8 @@
 """Two steps of PySD's that grow faster than the model, made linear.
 
 Describing a model of 20,000 constants took minutes (issue 13), in two
-places that a profile of ``sdrev describe`` on generated models of 1,000 to
+places (and a third, the garbage collector's passes over the parser's many
+objects: :func:`collector_paused`) that a profile of ``sdrev describe`` on generated models of 1,000 to
 20,000 constants shows (``tests/test_describe_scaling.py``):
 
 - PySD's builder formats the generated module with Black
@@ -22,9 +23,31 @@ module that imports PySD) hands it the module and class to change.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from types import ModuleType, SimpleNamespace
 
-__all__ = ["call_counts", "index_call_counts", "unformatted_builder"]
+__all__ = ["call_counts", "collector_paused", "index_call_counts", "unformatted_builder"]
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while PySD parses and builds.
+
+    PySD's parser (parsimonious) makes millions of small node objects that
+    live until the model is built; each full pass of the collector scans
+    every live object, so with the collector on, parsing slows per element
+    as the model grows. Nothing here needs cycles collected before the
+    build ends; the collector is restored afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def unformatted_builder(builder_module: ModuleType) -> None:
@@ -107,8 +130,11 @@ def index_call_counts(macro_class: type) -> None:
     def _count_calls(self, element):
         counts = getattr(self, "sdrev_call_counts", None)
         calls = 0 if counts is None else counts.get(element, 0)
-        return count(self, element) if counts is None or calls is None else calls
+        if counts is None or calls is None:
+            return type(self).sdrev_scanning_count(self, element)
+        return calls
 
+    macro_class.sdrev_scanning_count = count  # PySD's own, for what the index leaves out
     macro_class._assign_cache_type = _assign_cache_type
     macro_class._count_calls = _count_calls
     macro_class.sdrev_indexed_calls = True

@@ -194,7 +194,8 @@ def translate(mdl_path: Path) -> Translation:
             cache.note_once(f"cache entry {target.name} failed its integrity "
                             "check; rebuilt")
             _remove(target)
-        _build_into(mdl_path, target, key)
+        with pysdlinear.collector_paused():
+            _build_into(mdl_path, target, key)
     return Translation(mdl_path=mdl_path, py_path=target / f"{stem}.py",
                        sha256=digest)
 
@@ -216,7 +217,8 @@ def load_pysd(translation: Translation, *, initialize: bool = False):
         dont_write = sys.dont_write_bytecode
         sys.dont_write_bytecode = True
         try:
-            return _pysd().pysd.load(str(translation.py_path), initialize=initialize)
+            with pysdlinear.collector_paused():
+                return _pysd().pysd.load(str(translation.py_path), initialize=initialize)
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelParseError(
