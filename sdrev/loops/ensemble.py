@@ -482,9 +482,16 @@ class _Accumulator:
                                 .reshape(1, steps, 2), (n, steps, 2))
         rows = np.ascontiguousarray(np.concatenate([stamp, packed], axis=-1))
         width = rows.shape[-1]
-        keys = rows.reshape(n * steps, width).view(np.dtype((np.void, width))).ravel()
-        unique, counts = np.unique(keys, return_counts=True)
-        rows = np.frombuffer(unique.tobytes(), dtype=np.uint8).reshape(-1, width)
+        rows = rows.reshape(n * steps, width)
+        if width <= 8:  # one machine word per row: sorted as integers, far faster
+            words = np.zeros((n * steps, 8), dtype=np.uint8)
+            words[:, :width] = rows
+            unique, counts = np.unique(words.view(np.uint64).ravel(), return_counts=True)
+            rows = unique.view(np.uint8).reshape(-1, 8)[:, :width]
+        else:
+            keys = rows.view(np.dtype((np.void, width))).ravel()
+            unique, counts = np.unique(keys, return_counts=True)
+            rows = np.frombuffer(unique.tobytes(), dtype=np.uint8).reshape(-1, width)
         self.sets[analysis].setdefault(partition, []).append((rows, counts))
 
     def _set_counts(self, analysis):
