@@ -392,6 +392,21 @@ def cmd_discover(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from sdrev.report import brief
     model = load(args.model)
+    if args.sensitivity is None and args.N is not None and args.N >= 1:
+        from sdrev.report.brief.levers import default_spec
+        try:
+            spec = default_spec(model)
+        except SdrevError:  # nothing to vary: the brief says so itself
+            spec = None
+        if spec is not None:
+            budget.check(cli_budget.sensitivity(model, spec, method="sobol", n=args.N),
+                         force=args.force, hint="give a smaller -N")
+    if args.uncertainty and args.sets is not None and args.sets >= 1:
+        scenarios = max(len(split_names(args.scenarios) or model.scenarios), 1)
+        budget.check(cli_budget.ensemble(model, runs=args.sets * scenarios,
+                                         columns=len(model.parameters),
+                                         outputs=max(len(model.key_outputs), 1)),
+                     force=args.force, hint="give fewer --sets")
     result = brief.build_brief(model, scenarios=split_names(args.scenarios),
                                sensitivity=args.sensitivity, sensitivity_n=args.N,
                                loops=args.loops, compare=args.compare,

@@ -246,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the PDF with headless Chromium or WeasyPrint (default yes)")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the estimated work or memory is over the limits")
     p.set_defaults(command="report")
 
     p = sub.add_parser("calibrate", help="estimate constants from observed numbers, with "

@@ -257,11 +257,16 @@ def _budget_cases(widgets: Path, tmp_path: Path) -> dict[str, list[str]]:
         "discover": ["discover", str(FIXTURES / "discover" / "box5.mdl"), "-N", HUGE, "--quiet"],
         "calibrate": ["calibrate", str(growth), "--spec",
                       str(FIXTURES / "calibration" / "growth_spec.toml"), "-N", HUGE, "--quiet"],
+        "report_sobol": ["report", str(widgets), "-N", str(2**40), "--no-pdf", "--no-loops",
+                         "--quiet"],
+        "report_sets": ["report", str(widgets), "--sets", HUGE, "--no-pdf", "--no-loops",
+                        "--quiet"],
     }
 
 
 BUDGET_CASES = ("ensemble_lhs", "ensemble_set_time_step", "ensemble_samples_time_step",
-                "loops_lhs", "sensitivity_sobol", "sensitivity_morris", "discover", "calibrate")
+                "loops_lhs", "sensitivity_sobol", "sensitivity_morris", "discover", "calibrate",
+                "report_sobol", "report_sets")
 
 
 @pytest.mark.parametrize("case", BUDGET_CASES)
