@@ -60,7 +60,7 @@ def family():
                    outputs=["Triangular Draw", "Poisson Draw", "Gamma Draw",
                             "Weibull Draw", "Beta Draw", "Binomial Draw",
                             "Negative Binomial Draw", "Seeded Draw",
-                            "Same Stream Draw", "Regional Draw"],
+                            "Same Stream Draw", "Regional Draw", "Lookup Draw"],
                    progress=False, workers=1, engine="sdrev", seed=5)
 
 
@@ -100,6 +100,8 @@ def _gamma_cdf():
     ("triangular_draw", _truncated(stats.triang(1 / 6, loc=0, scale=6), 0.5, 5)),
     ("gamma_draw", _gamma_cdf()),
     ("beta_draw", _truncated(stats.beta(2, 5, loc=1, scale=4), 0, 10)),
+    # the lookup's triangle on [0, 3] peaking at 1, stretched by 2, shifted by 1
+    ("lookup_draw", _truncated(stats.triang(1 / 3, loc=1, scale=6), 1.5, 5)),
 ])
 def test_vensim_continuous_family(family, name, cdf):
     values = family[name].values.ravel()  # 50 runs x 401 steps

@@ -44,7 +44,7 @@ RANDOM_ARITY = {"random_0_1": 0, "random_uniform": 3, "random_normal": 5,
                 "random_exponential": 5, "random_triangular": 6,
                 "random_poisson": 6, "random_gamma": 6, "random_weibull": 6,
                 "random_beta": 7, "random_binomial": 7,
-                "random_negative_binomial": 7}
+                "random_negative_binomial": 7, "random_lookup": 6}
 #: what a RANDOM call reads besides its arguments: the ensemble's seed, the
 #: run's index (constants set per run, see ``NOISE_CONSTANTS``) and the
 #: time step's index
@@ -477,7 +477,17 @@ class Builder:
             k = sum(1 for e, _ in self.noise_sites if e == ctx.element)
             self.noise_sites[key] = site_key(ctx.element, k, stream)
         ctx.refs |= NOISE_REFS
-        code = [self.expr(a, ctx) for a in args]
+        if name == "random_lookup":  # the density's table: its points
+            table = args.pop(0)
+            py = self.clean.get(getattr(table, "reference", None))
+            if py not in self.lookups_of or getattr(table, "subscripts", None):
+                raise UnsupportedConstructError(
+                    f"element {ctx.element!r}: RANDOM LOOKUP needs a lookup "
+                    "table without subscripts as its first argument")
+            ctx.refs.add(py)
+            args.insert(0, _Code(f"*L[{self.lookups_of[py]}]"))
+        code = [a.code if isinstance(a, _Code) else self.expr(a, ctx)
+                for a in args]
         tail = [repr(ctx.tail)] if ctx.tail else []
         return (f"fn.{name}(v__noise_seed, v__noise_run, "
                 f"{self.noise_sites[key]}, time, v_initial_time, v_time_step"
@@ -582,6 +592,13 @@ HANDLERS: dict[type, Callable[[Builder, object, Context], str]] = {
     Series: Builder.series,
     **{getattr(ae, name): Builder.slot for name in sorted(SLOT_TYPES)},
 }
+
+
+@dataclass(frozen=True)
+class _Code:
+    """An argument given as generated code (a lookup table's points)."""
+
+    code: str
 
 
 def structure(node):

@@ -32,6 +32,7 @@ __all__ = [
     "random_binomial",
     "random_exponential",
     "random_gamma",
+    "random_lookup",
     "random_negative_binomial",
     "random_normal",
     "random_poisson",
@@ -286,3 +287,46 @@ def random_negative_binomial(seed, run, site, time, t0, dt, m, x, prob,
     # nbinom counts the failures: trials = failures + N
     return _discrete(u, lambda k: nbinom.cdf(k - n, n, prob),
                      lambda p: nbinom.ppf(p, n, prob) + n, m, x, h, r)
+
+
+def _lookup_cdf(v, xs, ys, cum):
+    """CDF (unnormalised) at ``v`` of the density given by a lookup table:
+    linear between its points, zero outside them."""
+    v = np.clip(v, xs[0], xs[-1])
+    k = np.clip(np.searchsorted(xs, v, side="right") - 1, 0, len(xs) - 2)
+    t = v - xs[k]
+    width = xs[k + 1] - xs[k]
+    slope = np.where(width > 0, (ys[k + 1] - ys[k]) / np.where(width > 0, width, 1.0), 0.0)
+    return cum[k] + ys[k] * t + slope * t * t / 2
+
+
+def _lookup_ppf(q, xs, ys, cum):
+    """Inverse of :func:`_lookup_cdf` (``q`` in unnormalised mass): the
+    segment holding ``q``, then the root of its quadratic area."""
+    k = np.clip(np.searchsorted(cum, q, side="right") - 1, 0, len(xs) - 2)
+    width = xs[k + 1] - xs[k]
+    y0 = ys[k]
+    slope = np.where(width > 0, (ys[k + 1] - y0) / np.where(width > 0, width, 1.0), 0.0)
+    need = np.maximum(q - cum[k], 0.0)
+    flat = np.abs(slope) * width < 1e-12 * np.maximum(y0, 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = (np.sqrt(np.maximum(y0 * y0 + 2 * slope * need, 0.0)) - y0) / slope
+        t = np.where(flat, need / y0, root)
+    return xs[k] + np.clip(np.nan_to_num(t), 0.0, width)
+
+
+def random_lookup(seed, run, site, time, t0, dt, xs, ys, kind, m, x, h, r,
+                  shape=()):
+    """``RANDOM LOOKUP(look, m, x, h, r, s)``: a number drawn with the lookup
+    table ``look`` as its probability density (linear between the table's
+    points, negative values taken as zero), stretched by ``r``, shifted by
+    ``h`` and truncated to ``[m, x]``."""
+    u = uniform(seed, run, site, time, t0, dt, shape)
+    xs = np.asarray(xs, dtype=float)
+    ys = np.maximum(np.asarray(ys, dtype=float), 0.0)
+    widths = np.diff(xs)
+    cum = np.concatenate([[0.0], np.cumsum(widths * (ys[:-1] + ys[1:]) / 2)])
+    a, b = _bounds(m, x, h, r)
+    lo, hi = _lookup_cdf(a, xs, ys, cum), _lookup_cdf(b, xs, ys, cum)
+    base = _lookup_ppf(_between(u, lo, hi), xs, ys, cum)
+    return np.clip(_scaled(base, h, r), m, x)
