@@ -29,8 +29,9 @@ SUITE = Path(__file__).resolve().parents[2] / "shared" / "test-models" / "tests"
 #: values, SAMPLE IF TRUE, macros and subscripts (1-3 ranges, subranges,
 #: elements defined one by one).
 SUITE_MODELS = ("delay_fixed", "smooth_and_stock", "lookups", "if_stmt", "initial_function",
-                "sample_if_true", "macro_stock", "subscript_2d_arrays", "subscript_3d_arrays",
-                "subrange_merge", "subscript_individually_defined_stocks", "delay_pipeline")
+                "sample_if_true", "macro_stock", "subscript_1d_arrays", "subscript_3d_arrays",
+                "subrange_merge", "subscript_individually_defined_stocks", "delay_pipeline",
+                "subscripted_delays")
 
 
 def _assert_same(got: Trajectories, ref: Trajectories) -> None:
@@ -74,6 +75,7 @@ def test_shared_test_models_equal_pysd(name):
         assert any("[" in column for column in got.columns)
 
 
+@pytest.mark.slow
 def test_unsupported_model_falls_back_to_pysd_with_one_warning(caplog):
     path = SUITE / "allocate_available" / "test_allocate_available.mdl"
     if not path.exists():
@@ -178,6 +180,7 @@ def test_bad_engine_on_the_command_line_is_one_line(tmp_path, user_model_copy, c
     assert "invalid choice: 'numba'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_warm_run_loads_neither_pysd_nor_pandas_nor_numba(tmp_path, user_model_copy):
     """The second ``sdrev simulate`` of a model reads the translation's
     structure and the compiled program from the cache."""
