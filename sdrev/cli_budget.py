@@ -43,12 +43,17 @@ def time_of_runs(model, time: Mapping[str, float] | None = None, samples=None) -
     values = {"initial_time": t.initial, "final_time": t.final, "time_step": t.step,
               "saveper": t.saveper, **dict(time or {})}
     if samples is not None:
+        import pandas as pd
+
         for column in samples.columns:
             key = _control(column)
-            if key is None or not len(samples):
+            if key is None:
                 continue
-            pick = max if key == "final_time" else min
-            values[key] = float(pick(samples[column].astype(float)))
+            # values that are not finite numbers are refused later, by name
+            numbers = pd.to_numeric(samples[column], errors="coerce").astype(float)
+            numbers = numbers[numbers.abs() < float("inf")]
+            if len(numbers):
+                values[key] = float(numbers.max() if key == "final_time" else numbers.min())
     return budget.time_points(values["initial_time"], values["final_time"],
                               values["time_step"], values["saveper"])
 

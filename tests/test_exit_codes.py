@@ -112,6 +112,8 @@ SAMPLES = {
     "zero_time_step": "TIME STEP\n0\n",
     "negative_saveper": "SAVEPER\n-1\n",
     "time_step_beyond_horizon": "TIME STEP,FINAL TIME\n8,4\n",
+    "time_step_not_a_number": "TIME STEP\nabc\n0.5\n",
+    "final_time_overflowing": "FINAL TIME,Rate\n1e400,0.3\n",
 }
 
 
