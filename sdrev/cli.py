@@ -442,6 +442,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from sdrev import check
     only = check.parse_only(args.only)  # a bad --only fails before the model loads
     model = load(args.model)
+    if "extremes" in only and args.samples >= 1:  # the joint Latin hypercube's runs
+        budget.check(cli_budget.ensemble(model, runs=args.samples,
+                                         columns=len(model.parameters),
+                                         outputs=max(len(model.variables), 1)),
+                     force=args.force, hint="give fewer --samples")
     report = check.run(model, only=only, data=args.data, seed=args.seed, samples=args.samples)
     if args.out:
         check.write(report, args.out, model=model, command=args.command_line)

@@ -286,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="also write check.json, check.txt and manifest.json to this folder")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the estimated work or memory is over the limits")
     p.set_defaults(command="check")
 
     p = sub.add_parser("explore", help="interactive explorer in the browser: sliders, "

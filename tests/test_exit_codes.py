@@ -263,12 +263,13 @@ def _budget_cases(widgets: Path, tmp_path: Path) -> dict[str, list[str]]:
                          "--quiet"],
         "report_sets": ["report", str(widgets), "--sets", HUGE, "--no-pdf", "--no-loops",
                         "--quiet"],
+        "check_samples": ["check", str(widgets), "--only", "extremes", "--samples", HUGE],
     }
 
 
 BUDGET_CASES = ("ensemble_lhs", "ensemble_set_time_step", "ensemble_samples_time_step",
                 "loops_lhs", "sensitivity_sobol", "sensitivity_morris", "discover", "calibrate",
-                "report_sobol", "report_sets")
+                "report_sobol", "report_sets", "check_samples")
 
 
 @pytest.mark.parametrize("case", BUDGET_CASES)
