@@ -506,3 +506,30 @@ def test_binary_or_mis_encoded_spec_is_one_line(tmp_path, capsys, command, conte
     err = _one_line_error(capsys)
     assert ("is binary" if b"\x00" in content else "utf-8") in err.lower(), err
     assert not (tmp_path / "o").exists()
+
+
+_HEADER = "group,output,metric,factor,index,value,conf\n"
+SENSITIVITY_FOLDERS = {
+    "truncated_manifest": (_HEADER, '{"model": "widgets", "trunc', "cannot read run manifest"),
+    "no_indices": (_HEADER, '{"model": "widgets", "method": "sobol"}', "holds no index value"),
+    "foreign_columns": ("a,b\n1,2\n", '{"model": "widgets"}', "lacks the column(s) group"),
+    "binary_indices": ("\x00\x01\x02", '{"model": "widgets"}', "is binary"),
+    "other_model": (_HEADER + "parameters,Stock A,final,Rate,ST,0.5,0.1\n",
+                    '{"model": "sir"}', "analysed model 'sir'"),
+}
+
+
+@pytest.mark.parametrize("case", list(SENSITIVITY_FOLDERS))
+def test_report_from_a_corrupt_sensitivity_folder_is_one_line(tmp_path, capsys, widgets_path,
+                                                              case):
+    """Not a brief of "0 parameters", nor an internal error."""
+    indices, manifest, expect = SENSITIVITY_FOLDERS[case]
+    folder = tmp_path / "sensitivity"
+    folder.mkdir()
+    (folder / "indices.csv").write_text(indices, encoding="utf-8")
+    (folder / "manifest.json").write_text(manifest, encoding="utf-8")
+    out = tmp_path / "brief"
+    assert main(["report", str(widgets_path), "--sensitivity", str(folder), "--no-pdf",
+                 "--no-loops", "--no-uncertainty", "--quiet", "--out", str(out)]) == 2
+    assert expect in _one_line_error(capsys)
+    assert not out.exists()

@@ -169,7 +169,7 @@ def levers_from_folder(model: Model, folder: str | Path, *, output: str | None =
     if man.get("model") != model.name:
         raise InvalidValueError(f"{str(folder)!r} analysed model {man.get('model')!r}, "
                                 f"not {model.name!r}")
-    idx = pd.read_csv(folder / "indices.csv")
+    idx = _read_indices(folder)
     conv_path = folder / "convergence.csv"
     conv = pd.read_csv(conv_path) if conv_path.is_file() else None
     out, metric = _pick_output(idx, model, output)
@@ -185,6 +185,34 @@ def levers_from_folder(model: Model, folder: str | Path, *, output: str | None =
                   settled=settled, max_change=change,
                   warnings=tuple(man.get("warnings", ())), scenario=man.get("scenario"),
                   seconds=float(man.get("timings_seconds", {}).get("total", 0.0)))
+
+
+#: Columns of a sensitivity run's ``indices.csv``.
+INDEX_COLUMNS = ("group", "output", "metric", "factor", "index", "value", "conf")
+
+
+def _read_indices(folder: Path) -> pd.DataFrame:
+    """``indices.csv`` of a sensitivity run folder, refused in one line when
+    it is unreadable, lacks columns or holds no index value (a truncated or
+    hand-edited folder would otherwise make a brief of 0 parameters)."""
+    from sdrev import budget
+
+    file = folder / "indices.csv"
+    budget.check_file(file, what="indices table")
+    try:
+        idx = pd.read_csv(file)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidValueError(f"cannot read {str(file)!r}: "
+                                f"{' '.join(str(exc).split())[:200]}") from None
+    missing = [c for c in INDEX_COLUMNS if c not in idx.columns]
+    if missing:
+        problem = f"lacks the column(s) {', '.join(missing)}"
+    elif not pd.to_numeric(idx["value"], errors="coerce").notna().any():
+        problem = "holds no index value"
+    else:
+        return idx
+    raise InvalidValueError(f"{str(file)!r} {problem}; is the folder a complete "
+                            "`sdrev sensitivity` run? (run it again)")
 
 
 def default_spec(model: Model, output: str | None = None, *, band: float | None = None,
