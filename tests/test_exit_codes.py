@@ -533,3 +533,25 @@ def test_report_from_a_corrupt_sensitivity_folder_is_one_line(tmp_path, capsys, 
                  "--no-loops", "--no-uncertainty", "--quiet", "--out", str(out)]) == 2
     assert expect in _one_line_error(capsys)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["ensemble", "loops", "compare"])
+def test_binary_or_oversized_posterior_table_is_one_line(tmp_path, capsys, monkeypatch,
+                                                         widgets_path, command):
+    """A calibration folder from someone else: its posterior.csv is bounded
+    and must be text, wherever --posterior reads it."""
+    from sdrev import budget
+
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    args = {"ensemble": ["--outputs", "Stock A", "--quiet"], "loops": [],
+            "compare": ["--quiet"]}[command]
+    (folder / "posterior.csv").write_bytes(b"Rate\n0.5\x00\n")
+    assert main([command, str(widgets_path), "--posterior", str(folder), *args,
+                 "--out", str(tmp_path / "o1")]) == 2
+    assert "posterior table 'posterior.csv' is binary" in _one_line_error(capsys)
+    (folder / "posterior.csv").write_text("Rate\n" + "0.5\n" * 40, encoding="utf-8")
+    monkeypatch.setattr(budget, "MAX_SAMPLES_BYTES", 100)
+    assert main([command, str(widgets_path), "--posterior", str(folder), *args,
+                 "--out", str(tmp_path / "o2")]) == 2
+    assert "over the limit of 100 bytes" in _one_line_error(capsys)

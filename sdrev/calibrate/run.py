@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sdrev import budget
 from sdrev.calibrate.likelihood import Problem
 from sdrev.calibrate.spec import CalibrationSpec, check_method, load_spec, parse_holdout
 from sdrev.errors import InvalidValueError, ModelNotFoundError
@@ -398,6 +399,7 @@ def read_posterior(folder, *, model=None, n: int | None = None,
     if not file.is_file():
         raise ModelNotFoundError(f"{str(folder)!r} is not a calibration run folder (no "
                                  "posterior.csv); give the folder `sdrev calibrate` wrote")
+    budget.check_file(file, what="posterior table", limit=budget.MAX_SAMPLES_BYTES)
     try:
         frame = pd.read_csv(file)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
