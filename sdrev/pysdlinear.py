@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import ModuleType, SimpleNamespace
 
 __all__ = ["call_counts", "collector_paused", "index_call_counts", "unformatted_builder"]
@@ -102,9 +102,12 @@ def call_counts(dependencies: dict) -> dict[str, int | None]:
             for element, calls in deps["step"].items():
                 add(element, 2 * calls if element in initial and isinstance(calls, int)
                     else calls)
-        else:
+        elif isinstance(deps, Mapping):
             for element, calls in deps.items():
                 add(element, calls)
+        else:  # a macro parameter's dependencies are a set: PySD's own count decides
+            for element in deps:
+                add(element, None)
     return counts
 
 

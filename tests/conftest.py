@@ -12,8 +12,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def pytest_configure(config):
-    # Translations go to a fresh cache so tests never depend on a user's cache.
-    os.environ["SDREV_CACHE_DIR"] = tempfile.mkdtemp(prefix="sdrev-test-cache-")
+    # Translations go to a fresh cache so tests never depend on a user's cache. Under
+    # pytest-xdist the workers inherit the controller's, so a model is translated and
+    # compiled once per run, not once per worker (the cache is safe to share: entries
+    # are written to a temporary name and renamed into place).
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        os.environ["SDREV_CACHE_DIR"] = tempfile.mkdtemp(prefix="sdrev-test-cache-")
 
 
 @pytest.fixture(scope="session")

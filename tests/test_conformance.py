@@ -131,7 +131,7 @@ def test_a_model_pysd_cannot_run_gives_a_one_line_error():
 
     model = sdrev.load(SUITE / "data_from_other_model" / "model_to_generate_data.mdl")
     with pytest.raises(sdrev.SdrevError, match="PySD cannot run model_to_generate_data.mdl"):
-        sdrev.simulate(model)
+        sdrev.simulate(model, engine="pysd")
 
 
 def test_loop_analysis_names_what_it_cannot_do_yet():

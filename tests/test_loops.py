@@ -3,6 +3,8 @@ dominance, naming, metrics, and agreement with pysimlin (test-only oracle)."""
 
 from __future__ import annotations
 
+import warnings
+
 import json
 from pathlib import Path
 
@@ -294,7 +296,13 @@ def _agreement(path: Path):
     except UnsupportedConstructError as exc:
         pytest.skip(f"not supported by the ensemble engine yet: {exc}")
     ours = loops.analyze(_load(path))
-    run = simlin.load(str(path)).run(analyze_loops=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "this model is too large for exhaustive",
+                                RuntimeWarning)
+        run = simlin.load(str(path)).run(analyze_loops=True)
+    if not run.loops and getattr(run, "ltm_mode", "") == "discovery":
+        pytest.skip(f"pysimlin declines exhaustive loop enumeration on {path.name} "
+                    f"({len(ours.loops)} loops): no reference to compare with")
     return ours, run
 
 
