@@ -237,7 +237,7 @@ def analyze(model, *, scenario: str | None = None,
     scenario : str, optional
     params : mapping, optional
         Constants (and ``FINAL TIME``, ``TIME STEP``, ``SAVEPER``) on top of
-        the scenario, as for :meth:`sdrev.Model.simulate`.
+        the scenario, as for :func:`sdrev.simulate`.
     max_loops : int
         Cap on exhaustive enumeration; a model with more loops is analysed
         with the strongest-path search instead (``method`` says which).
