@@ -235,7 +235,7 @@ def trajectories(model: Model, settings: RunSettings, *, force: bool = False,
         return _pysd_run(model, settings, engine="pysd")
     if engine == "sdrev":
         return _engine_run(model, settings)
-    from sdrev.ensemble.program import UnsupportedConstructError
+    from sdrev.ensemble.program import fallback_reason
 
     try:
         run = _engine_run(model, settings)
@@ -243,13 +243,10 @@ def trajectories(model: Model, settings: RunSettings, *, force: bool = False,
             return run
         reason = (f"{empty} is NaN at every time (a cell no equation defines? PySD "
                   "leaves those out of its table)")
-    except UnsupportedConstructError as exc:
-        reason = str(exc)
-    except (SdrevError, KeyboardInterrupt, MemoryError):
-        raise  # bad input, a refused model file, an interrupt: PySD would not help
     except Exception as exc:  # noqa: BLE001 - an engine bug must not end the run
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        reason = f"the engine failed ({type(exc).__name__}: {first})"
+        reason = fallback_reason(exc)
+        if reason is None:
+            raise
     log.warning("the engine cannot run %s (%s); running it with PySD", model.path.name,
                 " ".join(reason.split()))
     return _pysd_run(model, settings, engine="pysd-fallback", reason=reason)

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sdrev.errors import (InvalidValueError, ModelNotFoundError, OutputError, SdrevError,
+from sdrev.errors import (InvalidValueError, ModelNotFoundError, OutputError,
                           UnknownNameError, suggest)
 from sdrev.ensemble.compile import compile_model
 from sdrev.ensemble.execute import Job, iter_chunks, kernel_ready
-from sdrev.ensemble.program import Program, UnsupportedConstructError
+from sdrev.ensemble.program import Program, UnsupportedConstructError, fallback_reason
 
 __all__ = ["ENGINES", "check_request", "model_namespace", "model_path", "run", "sample_lhs",
            "split_column", "write"]
@@ -175,13 +175,10 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
                    "jit": jit, "seed": seed}
         try:
             return run(model, samples, engine="sdrev", **options)
-        except UnsupportedConstructError as exc:
-            reason = str(exc)
-        except (SdrevError, KeyboardInterrupt, MemoryError):
-            raise  # bad input, a refused model file, an interrupt: PySD would not help
         except Exception as exc:  # noqa: BLE001 - an engine bug must not end the run
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            reason = f"the engine failed ({type(exc).__name__}: {first})"
+            reason = fallback_reason(exc)
+            if reason is None:
+                raise
         log.warning("ensemble engine cannot vectorise %s: %s; falling back "
                     "to PySD runs in parallel", model_path(model).name, reason)
         data = run(model, samples, engine="pysd", **options)

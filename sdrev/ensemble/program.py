@@ -26,6 +26,7 @@ __all__ = [
     "Slot",
     "UnsupportedConstructError",
     "describe",
+    "fallback_reason",
 ]
 
 #: Python names of Vensim's control variables.
@@ -34,6 +35,21 @@ CONTROL = ("initial_time", "final_time", "time_step", "saveper")
 
 class UnsupportedConstructError(SdrevError, NotImplementedError):
     """A model uses a construct the ensemble engine cannot vectorise yet."""
+
+
+def fallback_reason(exc: Exception) -> str | None:
+    """Why the engine could not run a model, for the warning of the PySD fallback.
+
+    ``None`` for what PySD would not help with either (bad input, a refused
+    model file, memory): the caller re-raises those. Any other exception is an
+    engine bug, which must not end the run.
+    """
+    if isinstance(exc, UnsupportedConstructError):
+        return str(exc)
+    if isinstance(exc, (SdrevError, MemoryError)):
+        return None
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"the engine failed ({type(exc).__name__}: {first})"
 
 
 @dataclass(frozen=True)
