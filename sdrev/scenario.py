@@ -5,12 +5,19 @@ scenario (from the metadata file beside the model), overridden in turn by
 explicit parameter values. Names may be given as in the model or in
 snake_case; unknown names and non-numeric values are errors that name the
 bad input and suggest close valid names.
+
+A value may also be timed (policy timing): :class:`Switch` ``(value,
+at=time)``, or the text ``"VALUE@TIME"`` as ``--set NAME=VALUE@TIME`` gives
+it, keeps the constant at its scenario or model value before ``time`` and
+sets it to ``value`` from ``time`` on, as Vensim's ``STEP`` changes a value
+(at the first computation step whose time is past ``time`` minus half a
+TIME STEP).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from sdrev.errors import InvalidValueError, UnknownNameError
@@ -18,8 +25,71 @@ from sdrev.model import (TIME_CONTROLS, Model, Scenario, read_scenarios, resolve
                          resolve_variable)
 from sdrev.naming import name_key, parse_number
 
-__all__ = ["RunSettings", "Scenario", "check_samples", "read_scenarios",
-           "resolve_parameter", "resolve_variable", "run_settings"]
+__all__ = ["SWITCH_FORM", "RunSettings", "Scenario", "Switch", "check_samples",
+           "parse_switch", "read_scenarios", "resolve_parameter", "resolve_variable",
+           "run_settings", "switch_columns"]
+
+#: The written form of a timed setting, for messages.
+SWITCH_FORM = "NAME=VALUE@TIME (e.g. \"Policy Switch=1@2012\")"
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A constant that changes value at a chosen time (policy timing).
+
+    The constant keeps its scenario or model value before ``at`` and takes
+    ``value`` from ``at`` on, the way Vensim's ``STEP(height, stime)``
+    changes a value: at the first computation step whose time plus half a
+    TIME STEP is past ``at``.
+
+    Parameters
+    ----------
+    value : float
+        The value from ``at`` on.
+    at : float
+        The switch time, in the model's time unit, within
+        ``[INITIAL TIME, FINAL TIME]``.
+
+    Examples
+    --------
+    >>> import sdrev
+    >>> from sdrev.scenario import Switch
+    >>> model = sdrev.load("crrc_standards")                         # doctest: +SKIP
+    >>> sdrev.simulate(model, params={"Policy Switch": Switch(1, at=2012)})  # doctest: +SKIP
+    """
+
+    value: float
+    at: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", parse_number(self.value, "a switch's value"))
+        object.__setattr__(self, "at", parse_number(self.at, "a switch's time"))
+
+    def __str__(self) -> str:
+        return f"{self.value:g}@{self.at:g}"
+
+
+def parse_switch(raw: object, name: str = "NAME") -> Switch | None:
+    """``raw`` as a :class:`Switch` when it is one or reads ``"VALUE@TIME"``;
+    ``None`` for any other value (a plain number).
+
+    Raises
+    ------
+    InvalidValueError
+        Text with ``@`` that is not ``VALUE@TIME`` with two finite numbers
+        (naming the valid form).
+    """
+    if isinstance(raw, Switch):
+        return raw
+    if not isinstance(raw, str) or "@" not in raw:
+        return None
+    value, _, at = raw.partition("@")
+    try:
+        return Switch(value.strip(), at.strip())
+    except InvalidValueError:
+        raise InvalidValueError(
+            f"--set {name}={raw}: a timed setting is {SWITCH_FORM.replace('NAME', name, 1)}"
+            ", VALUE and TIME numbers") from None
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -34,11 +104,22 @@ class RunSettings:
     time : mapping of str to float
         Overridden control variables, keyed by PySD keyword
         (``final_time``, ``time_step``, ``saveper``).
+    switches : mapping of str to Switch
+        Timed settings, keyed by Vensim name: the constant has its value in
+        ``params`` (or the model's own) before the switch time, the
+        switch's value from then on.
     """
 
     scenario: str | None
     params: Mapping[str, float]
     time: Mapping[str, float]
+    switches: Mapping[str, Switch] = field(default_factory=lambda: MappingProxyType({}))
+
+    def before(self, model: Model, name: str) -> float:
+        """The value of the switched constant ``name`` before its switch."""
+        if name in self.params:
+            return self.params[name]
+        return float(model.parameter(name).value)  # type: ignore[arg-type]
 
 
 def run_settings(model: Model, *, scenario: str | None = None,
@@ -52,11 +133,16 @@ def run_settings(model: Model, *, scenario: str | None = None,
         Name of one of ``model.scenarios``.
     params : mapping, optional
         Values keyed by Vensim or snake_case names; control variables
-        ``FINAL TIME``, ``TIME STEP`` and ``SAVEPER`` are accepted too.
+        ``FINAL TIME``, ``TIME STEP`` and ``SAVEPER`` are accepted too. A
+        constant's value may be a :class:`Switch` or its text
+        ``"VALUE@TIME"`` (a timed setting).
 
     Raises
     ------
     UnknownNameError, InvalidValueError
+        An unknown name, a bad value, a timed setting of a control variable
+        or of a subscripted constant, or a switch time outside
+        ``[INITIAL TIME, FINAL TIME]``.
     """
     values: dict[str, float] = {}
     if scenario is not None:
@@ -67,8 +153,22 @@ def run_settings(model: Model, *, scenario: str | None = None,
                 f"known scenarios: {known}")
         values.update(model.scenarios[scenario].params)
     time: dict[str, float] = {}
+    switches: dict[str, Switch] = {}
     for name, raw in dict(params or {}).items():
         control = _control(name)
+        switch = parse_switch(raw, name)
+        if switch is not None:
+            if control:
+                raise InvalidValueError(
+                    f"--set {name}={raw}: {name} cannot be timed; a timed setting "
+                    f"({SWITCH_FORM}) sets a constant of the model")
+            param = resolve_parameter(model, name)
+            if isinstance(param.value, Mapping):
+                raise InvalidValueError(
+                    f"--set {name}={raw}: {param.name} is subscripted; a timed setting "
+                    f"({SWITCH_FORM}) sets a scalar constant")
+            switches[param.name] = switch
+            continue
         value = parse_number(raw, f"value of {name!r}")
         if control:
             if not value > 0:
@@ -77,7 +177,23 @@ def run_settings(model: Model, *, scenario: str | None = None,
         else:
             values[resolve_parameter(model, name).name] = value
     _check_time(model, time)
-    return RunSettings(scenario, MappingProxyType(values), MappingProxyType(time))
+    final = time.get("final_time", model.time.final)
+    for name, switch in switches.items():
+        if not model.time.initial <= switch.at <= final:
+            raise InvalidValueError(
+                f"--set {name}={switch}: the switch time {switch.at:g} is outside "
+                f"[INITIAL TIME, FINAL TIME] = [{model.time.initial:g}, {final:g}] "
+                f"({model.time.units or 'the model time unit'}); write {SWITCH_FORM}")
+    return RunSettings(scenario, MappingProxyType(values), MappingProxyType(time),
+                       MappingProxyType(switches))
+
+
+def switch_columns(name: str) -> tuple[str, str]:
+    """Sample columns of a timed setting of constant ``name`` in an ensemble:
+    ``(NAME@value, NAME@time)``, the value from the switch time on and the
+    switch time of each run (the column ``NAME`` itself, or the model's
+    value, gives the value before)."""
+    return f"{name}@value", f"{name}@time"
 
 
 def _check_time(model: Model, time: Mapping[str, float]) -> None:

@@ -150,7 +150,11 @@ def simulate(model: Model, *, scenario: str | None = None,
         A scenario of the model; ``None`` runs the model's own constants.
     params : mapping, optional
         Constants to set on top of the scenario (Vensim or snake_case
-        names; ``"TIME STEP"``, ``"FINAL TIME"`` and ``"SAVEPER"`` too).
+        names; ``"TIME STEP"``, ``"FINAL TIME"`` and ``"SAVEPER"`` too). A
+        value may be timed: :class:`sdrev.scenario.Switch` ``(value,
+        at=time)`` or the text ``"VALUE@TIME"`` keeps the constant's
+        scenario value before ``time`` and sets ``value`` from then on
+        (Vensim's ``STEP`` timing).
     engine : {"auto", "sdrev", "pysd"}, optional
         See :data:`ENGINES`; the numbers are the same.
 
@@ -170,6 +174,8 @@ def simulate(model: Model, *, scenario: str | None = None,
     >>> import sdrev
     >>> model = sdrev.load("crrc_standards")                  # doctest: +SKIP
     >>> frame = sdrev.simulate(model, scenario="baseline")    # doctest: +SKIP
+    >>> from sdrev.scenario import Switch
+    >>> later = sdrev.simulate(model, params={"Policy Switch": Switch(1, at=2012)})  # doctest: +SKIP
     """
     return simulate_settings(model, run_settings(model, scenario=scenario, params=params),
                              engine=engine)
@@ -257,9 +263,12 @@ def _pysd_run(model: Model, settings: RunSettings, *, engine: str,
     from sdrev import translate
 
     variables = output_variables(model)
+    switches = {name: (settings.before(model, name), switch.value, switch.at)
+                for name, switch in settings.switches.items()}
     frame = translate.run_pysd(model.translation, params=dict(settings.params),
                                time=dict(settings.time),
-                               return_columns=[v.name for v in variables])
+                               return_columns=[v.name for v in variables],
+                               switches=switches)
     py_names = {v.name: v.py_name for v in variables}
     columns = tuple(_snake(str(col), py_names) for col in frame.columns)
     return Trajectories(times=frame.index.to_numpy(dtype=float), columns=columns,
@@ -277,6 +286,7 @@ def _engine_run(model: Model, settings: RunSettings) -> Trajectories:
     from sdrev.ensemble.codegen import build_simulator
     from sdrev.ensemble.engine import simulate_chunk
     from sdrev.ensemble.program import CONTROL, UnsupportedConstructError
+    from sdrev.ensemble.switches import switch_constants, with_switches
     from sdrev.errors import UnknownNameError
 
     program = _program(Path(model.path))
@@ -284,8 +294,15 @@ def _engine_run(model: Model, settings: RunSettings) -> Trajectories:
     try:
         outputs = [program.resolve(v.name) for v in variables]
         overrides = {program.resolve(name): value for name, value in settings.params.items()}
+        switched = {program.resolve(name): switch for name, switch in settings.switches.items()}
     except UnknownNameError as exc:  # the model reads it, the engine's program lacks it
         raise UnsupportedConstructError(f"the compiled program lacks a variable: {exc}") from None
+    if switched:  # timed settings: x@before (its value so far), x@after, x@at per run
+        program = with_switches(program, switched)
+        for name, switch in switched.items():
+            before, after, at = switch_constants(name)
+            overrides[before] = overrides.pop(name, program.constants[before])
+            overrides[after], overrides[at] = switch.value, switch.at
     overrides.update(settings.time)  # final_time, time_step, saveper: the program's names
     for control in ("final_time", "time_step", "saveper"):
         # PySD reads these at every step; the engine once, at the start

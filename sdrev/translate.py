@@ -423,7 +423,8 @@ def _locate(text: str, snippet: str) -> int | None:
 
 
 def run_pysd(translation: Translation, *, params: dict[str, float],
-             time: dict[str, float], return_columns: list[str]):
+             time: dict[str, float], return_columns: list[str],
+             switches: dict[str, tuple[float, float, float]] | None = None):
     """Run a translated model once with PySD, from a freshly loaded module.
 
     A fresh module per run keeps runs independent (PySD keeps parameter
@@ -438,6 +439,10 @@ def run_pysd(translation: Translation, *, params: dict[str, float],
         ``final_time``, ``time_step`` and/or ``saveper``.
     return_columns : list of str
         Vensim names of the variables to return.
+    switches : dict, optional
+        Timed constants by Vensim name: ``(before, after, at)``, the value
+        before ``at`` and from ``at`` on, switched as Vensim's ``STEP``
+        switches (when time plus half a TIME STEP is past ``at``).
 
     Returns
     -------
@@ -446,6 +451,9 @@ def run_pysd(translation: Translation, *, params: dict[str, float],
         variables get one column per element, ``Name[a,b]``).
     """
     model = load_pysd(translation)
+    params = dict(params)
+    for name, (before, after, at) in (switches or {}).items():
+        params[name] = _switched(model.time, before, after, at)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -457,6 +465,14 @@ def run_pysd(translation: Translation, *, params: dict[str, float],
             text = " ".join(str(exc).split()) or type(exc).__name__
             raise ModelParseError(
                 f"PySD cannot run {Path(translation.mdl_path).name}: {text}") from exc
+
+
+def _switched(clock, before: float, after: float, at: float):
+    """A constant's replacement that steps from ``before`` to ``after`` at ``at``
+    (PySD calls it with no argument, as it calls a constant)."""
+    def value() -> float:
+        return after if clock() + clock.time_step() / 2 > at else before
+    return value
 
 
 @dataclass(frozen=True)
