@@ -17,7 +17,7 @@ from pathlib import Path
 from sdrev import budget, cli_budget, library, runs
 from sdrev.cli_parser import build_parser
 from sdrev.errors import InvalidValueError, SdrevError
-from sdrev.scenario import check_samples, run_settings
+from sdrev.scenario import check_samples, run_settings, switch_columns
 
 __all__ = ["main"]
 
@@ -92,6 +92,8 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     for name in assigned:
         control = " ".join(name.replace("_", " ").split()).upper() in (
             "TIME STEP", "FINAL TIME", "SAVEPER", "INITIAL TIME")
+        if not control and model.parameter(name).name in settings.switches:
+            continue  # a sampled value of a timed constant is its value before the switch
         if name in samples or (not control and model.parameter(name).py_name in samples):
             raise InvalidValueError(
                 f"--set {name}: {name!r} is also sampled; set it or sample it, not both")
@@ -101,6 +103,10 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     for key, name in (("time_step", "TIME STEP"), ("final_time", "FINAL TIME")):
         if key in settings.time:
             samples[name] = settings.time[key]
+    for name, switch in settings.switches.items():  # NAME=VALUE@TIME: unless sampled
+        for column, value in zip(switch_columns(name), (switch.value, switch.at)):
+            if column not in samples:
+                samples[column] = value
     print(plan.varied_text(varied, runs=len(samples)))
     time_step = settings.time.get("time_step", model.time.step)
     for warning in plan.short_time_constants(model, samples, time_step=time_step):
@@ -273,7 +279,7 @@ def cmd_loops(args: argparse.Namespace) -> None:
         params = {**{k: float(v) for k, v in median.items()}, **params}
         print(f"parameters at the posterior median of {args.posterior}: "
               + ", ".join(f"{k} = {v:.4g}" for k, v in median.items()), file=sys.stderr)
-    analysis = loops.analyze(model, scenario=args.scenario, params=params)
+    analysis = loops.analyze(model, scenario=args.scenario, params=params, seed=args.seed)
     print(analysis.to_json(indent=2) if args.json else loops_table_text(analysis))
     if args.plot:
         folder = args.out or runs.default_run_dir(model.name, "loops")
@@ -304,7 +310,7 @@ def cmd_loops_ensemble(model, params: dict, args: argparse.Namespace) -> None:
     for name, value in params.items():  # --set: the same in every run
         samples[name] = value
     result = loops.analyze_ensemble(model, samples, scenario=args.scenario,
-                                    progress=not args.quiet)
+                                    progress=not args.quiet, seed=args.seed)
     folder = args.out or runs.default_run_dir(model.name, "loops-ensemble")
     result.write(folder, command=args.command_line, model=model)
     if args.json:

@@ -250,8 +250,9 @@ def manifest(model: Model, settings: RunSettings, *, command: str, extra: Mappin
     """The manifest of a run of ``model`` with ``settings``.
 
     Records the model file and hash, the scenario, every constant's value
-    as run, the time settings, software versions, the command line and the
-    time of the run.
+    as run (before any switch), the timed settings (``switches``: the value
+    from the switch time on and that time), the time settings, software
+    versions, the command line and the time of the run.
     """
     time = {"initial_time": model.time.initial, "final_time": model.time.final,
             "time_step": model.time.step, "saveper": model.time.saveper}
@@ -266,6 +267,9 @@ def manifest(model: Model, settings: RunSettings, *, command: str, extra: Mappin
         "model_sha256": model.sha256,
         "scenario": settings.scenario,
         "overrides": dict(settings.params),
+        **({"switches": {name: {"value": sw.value, "at": sw.at}
+                         for name, sw in settings.switches.items()}}
+           if settings.switches else {}),
         "parameters": params,
         "time": time,
         "software": software_versions(),

@@ -228,10 +228,11 @@ def check_samples(model: Model, samples) -> None:
     ------
     InvalidValueError
         If there are no runs, a value is missing, not a number, infinite or
-        beyond float range (naming the column and the first runs), or a
+        beyond float range (naming the column and the first runs), a
         control variable would give a run without a horizon (FINAL TIME not
         after INITIAL TIME, TIME STEP or SAVEPER not positive, TIME STEP
-        longer than the horizon).
+        longer than the horizon), or a switch time (column ``NAME@time``) is
+        outside ``[INITIAL TIME, FINAL TIME]``.
     """
     import numpy as np
     import pandas as pd
@@ -253,6 +254,8 @@ def check_samples(model: Model, samples) -> None:
         control = _control(str(column))
         if control:
             columns[control] = values
+        if str(column).rpartition("@")[2].strip().lower() == "time":  # a switch time
+            columns.setdefault("switch times", {})[str(column)] = values
     for keyword in ("time_step", "saveper"):
         if keyword in columns and not (columns[keyword] > 0).all():
             raise InvalidValueError(
@@ -260,6 +263,13 @@ def check_samples(model: Model, samples) -> None:
                 f"got {columns[keyword].min():g}")
     final = columns.get("final_time", np.array([model.time.final]))
     step = columns.get("time_step", np.array([model.time.step]))
+    for column, at in columns.get("switch times", {}).items():
+        outside = np.flatnonzero((at < model.time.initial) | (at > final))
+        if outside.size:
+            raise InvalidValueError(
+                f"sample column {column!r}: switch time {at[outside[0]]:g} (run "
+                f"{outside[0]}) is outside [INITIAL TIME, FINAL TIME] = "
+                f"[{model.time.initial:g}, {np.min(final):g}]")
     horizon = final - model.time.initial
     if (horizon <= 0).any():
         raise InvalidValueError(

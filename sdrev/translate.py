@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -440,9 +441,10 @@ def run_pysd(translation: Translation, *, params: dict[str, float],
     return_columns : list of str
         Vensim names of the variables to return.
     switches : dict, optional
-        Timed constants by Vensim name: ``(before, after, at)``, the value
-        before ``at`` and from ``at`` on, switched as Vensim's ``STEP``
-        switches (when time plus half a TIME STEP is past ``at``).
+        Timed constants by Vensim or Python name: ``(before, after, at)``,
+        the value before ``at`` (``None``: the constant's own) and from
+        ``at`` on, switched as Vensim's ``STEP`` switches (when time plus
+        half a TIME STEP is past ``at``).
 
     Returns
     -------
@@ -453,6 +455,8 @@ def run_pysd(translation: Translation, *, params: dict[str, float],
     model = load_pysd(translation)
     params = dict(params)
     for name, (before, after, at) in (switches or {}).items():
+        if before is None:
+            before = float(getattr(model.components, model.namespace.get(name, name))())
         params[name] = _switched(model.time, before, after, at)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -467,7 +471,7 @@ def run_pysd(translation: Translation, *, params: dict[str, float],
                 f"PySD cannot run {Path(translation.mdl_path).name}: {text}") from exc
 
 
-def _switched(clock, before: float, after: float, at: float):
+def _switched(clock, before: float, after: float, at: float) -> Callable[[], float]:
     """A constant's replacement that steps from ``before`` to ``after`` at ``at``
     (PySD calls it with no argument, as it calls a constant)."""
     def value() -> float:

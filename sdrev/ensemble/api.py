@@ -18,9 +18,10 @@ from sdrev.errors import (InvalidValueError, ModelNotFoundError, OutputError,
 from sdrev.ensemble.compile import compile_model
 from sdrev.ensemble.execute import Job, iter_chunks, kernel_ready
 from sdrev.ensemble.program import Program, UnsupportedConstructError, fallback_reason
+from sdrev.ensemble.switches import switch_constants, with_switches
 
 __all__ = ["ENGINES", "check_request", "model_namespace", "model_path", "run", "sample_lhs",
-           "split_column", "write"]
+           "split_column", "timed_columns", "write"]
 
 log = logging.getLogger("sdrev.ensemble")
 
@@ -62,6 +63,67 @@ def _frame(samples) -> pd.DataFrame:
     raise InvalidValueError(
         f"samples must be a pandas DataFrame (one row per run), a dict of "
         f"columns or None, got {type(samples).__name__}")
+
+
+def timed_columns(program: Program | None, names: list[str], namespace: dict
+                  ) -> tuple[Program | None, list[str]]:
+    """Resolve sample columns, timed settings among them.
+
+    A pair of columns ``NAME@value`` and ``NAME@time`` switches constant
+    ``NAME`` in each run to that value at that time (policy timing, see
+    :mod:`sdrev.ensemble.switches`); a column ``NAME`` then gives its value
+    before the switch.
+
+    Returns
+    -------
+    program : Program or None
+        ``program`` with the switched constants (``None`` stays ``None``:
+        the PySD fallback reads the same column names).
+    columns : list of str
+        Python names of the columns, the switch constants for timed ones.
+
+    Raises
+    ------
+    InvalidValueError
+        For a column ``NAME@...`` other than ``@value`` and ``@time``, or
+        one of the pair without the other.
+    """
+    roles = {"value": 1, "time": 2}  # positions in switch_constants: (before, after, at)
+    plain, timed = [], {}
+    for name in names:
+        base, at, part = name.rpartition("@")
+        if not at:
+            plain.append(name)
+            continue
+        if part.strip().lower() not in roles or not base.strip():
+            raise InvalidValueError(
+                f"sample column {name!r}: a timed setting's columns are NAME@value "
+                "(the value from the switch on) and NAME@time (the switch time)")
+        timed.setdefault(base.strip(), {})[part.strip().lower()] = name
+    role_of: dict[str, tuple[str, int]] = {}
+    for base, parts in timed.items():
+        missing = sorted(set(roles) - set(parts))
+        if missing:
+            raise InvalidValueError(
+                f"sample column {next(iter(parts.values()))!r} needs its pair "
+                f"{base}@{missing[0]}: a timed setting takes the value from the "
+                "switch on (NAME@value) and the switch time (NAME@time)")
+        py = _resolve_all(program, [base], namespace, "parameter")[0]
+        for part, column in parts.items():
+            role_of[column] = (py, roles[part])
+    switched = {py for py, _ in role_of.values()}
+    if program is not None and switched:
+        program = with_switches(program, sorted(switched))
+    resolved = dict(zip(plain, _resolve_all(program, plain, namespace, "parameter")))
+    out = []
+    for name in names:
+        if name in role_of:
+            py, role = role_of[name]
+            out.append(switch_constants(py)[role])
+        else:  # a switched constant's own column: its value before the switch
+            py = resolved[name]
+            out.append(switch_constants(py)[0] if py in switched else py)
+    return program, out
 
 
 def _resolve_all(program: Program | None, names, namespace: dict, what: str):
@@ -208,8 +270,7 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
                         "to PySD runs in parallel", path.name, exc)
     namespace = program.names if program else model_namespace(path)
     out_names = _resolve_all(program, outputs, namespace, "output")
-    columns = _resolve_all(program, [str(c) for c in frame.columns],
-                           namespace, "parameter")
+    program, columns = timed_columns(program, [str(c) for c in frame.columns], namespace)
     try:
         if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
                for t in frame.dtypes):

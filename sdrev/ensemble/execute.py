@@ -137,6 +137,7 @@ def _peak_mib() -> float:
 
 
 def _run_chunk_pysd(job: Job) -> ChunkResult:
+    from sdrev.ensemble.switches import split_switch_constant
     from sdrev.translate import run_pysd, translate
 
     translation = translate(Path(job.path))
@@ -145,13 +146,20 @@ def _run_chunk_pysd(job: Job) -> ChunkResult:
     times = None
     runs = job.runs if job.runs is not None else np.arange(job.start, job.start + len(job.values))
     for row, values in enumerate(job.values):
-        params = {name: float(v) for name, v in zip(job.columns, values)}
+        params, switches = {}, {}
+        for name, v in zip(job.columns, values):
+            timed = split_switch_constant(name)  # policy timing: (before, after, at)
+            if timed is None:
+                params[name] = float(v)
+            else:
+                switches.setdefault(timed[0], [None, None, None])[timed[1]] = float(v)
         # PySD draws RANDOM functions from numpy's global generator: seeded
         # per run from (seed, run index), a run's draws are reproducible
         # (they are PySD's, not the engine's: the same distributions)
         np.random.seed(np.random.SeedSequence([job.seed, int(runs[row])]).generate_state(1)[0])
         frame = run_pysd(translation, params=params, time=time,
-                         return_columns=list(job.outputs))
+                         return_columns=list(job.outputs),
+                         switches={k: tuple(v) for k, v in switches.items()})
         if times is None:
             times = frame.index.to_numpy(dtype=float)
             data = {c: np.empty((len(job.values), len(frame))) for c in frame.columns}

@@ -26,7 +26,7 @@ from dataclasses import replace
 
 from sdrev.ensemble.program import Equation, Program, UnsupportedConstructError
 
-__all__ = ["switch_constants", "with_switches"]
+__all__ = ["split_switch_constant", "switch_constants", "with_switches"]
 
 #: Suffixes of the per-run constants of a switched constant (Python names:
 #: the engine's generated code reads them as ``v_<name>__<suffix>``).
@@ -37,6 +37,15 @@ def switch_constants(name: str) -> tuple[str, str, str]:
     """Python names of the constants ``(before, after, at)`` of the switched
     constant ``name`` (a Python name)."""
     return tuple(f"{name}__switch_{s}" for s in _SUFFIXES)  # type: ignore[return-value]
+
+
+def split_switch_constant(name: str) -> tuple[str, int] | None:
+    """``(constant, role)`` of a name made by :func:`switch_constants` (role 0
+    before, 1 after, 2 the switch time); ``None`` for any other name."""
+    base, sep, suffix = name.rpartition("__switch_")
+    if not sep or suffix not in _SUFFIXES or not base:
+        return None
+    return base, _SUFFIXES.index(suffix)
 
 
 def with_switches(program: Program, names: Iterable[str]) -> Program:
