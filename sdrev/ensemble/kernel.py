@@ -41,7 +41,7 @@ from sdrev.ensemble import kernelgen
 from sdrev.ensemble.kernelgen import NotCovered, covers, kernel_source
 
 __all__ = ["Kernel", "KernelFailed", "NotCovered", "available", "covers",
-           "get_kernel", "kernel_source", "run_kernel"]
+           "get_kernel", "kernel_source", "load_generated", "run_kernel", "seal_after_call"]
 
 
 class KernelFailed(Exception):
@@ -178,33 +178,66 @@ def get_kernel(sim, orders: dict[int, int], kinds: dict[int, str]):
         if key in _KERNELS:
             _KERNELS[memo] = _KERNELS[key]
             return _KERNELS[key]
-        path = _cache_folder() / f"k_{key}.py"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists() or path.read_text(encoding="utf-8") != source:
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(source, encoding="utf-8")
-                os.replace(tmp, path)
-        except OSError:
-            # no writable cache: numba cannot keep the machine code, and
-            # compiling afresh every time would cost more than it saves
+        module = load_generated(source, f"k_{key}", entry="kernel")
+        if module is None:
             _KERNELS[memo] = None
             return None
-        name = f"sdrev_kernel_{key}"
-        _check_numba_cache(path)
-        # compiled from the source just compared (Python's byte-code cache
-        # is not consulted); numba's cache finds the module by name
-        module = types.ModuleType(name)
-        module.__file__ = str(path)
-        sys.modules[name] = module
-        exec(compile(source, str(path), "exec"), module.__dict__)
-        _UNSEALED[id(module.kernel)] = path
         kernel = Kernel(func=module.kernel, params=params, states=states,
                         outputs=outputs, tables=tables, source=source)
         if len(_KERNELS) > 64:
             _KERNELS.clear()
         _KERNELS[key] = _KERNELS[memo] = kernel
         return kernel
+
+
+def load_generated(source: str, stem: str, *, entry: str):
+    """Import generated kernel source from sdrev's kernel cache folder, so that
+    numba keeps the machine code of its ``cache=True`` functions there.
+
+    Parameters
+    ----------
+    source : str
+        Python source (checked by its generator; compiled from this text,
+        never from Python's byte-code cache).
+    stem : str
+        File name without ``.py``: a key of the source and its generator.
+    entry : str
+        The compiled function called first: numba's cache files are sealed
+        after its first call (:func:`seal_after_call`).
+
+    Returns
+    -------
+    module or None
+        None when the cache folder is not writable (numba could not keep the
+        machine code, and compiling afresh every time costs more than it
+        saves).
+    """
+    path = _cache_folder() / f"{stem}.py"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text(encoding="utf-8") != source:
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(source, encoding="utf-8")
+            os.replace(tmp, path)
+    except OSError:
+        return None
+    name = f"sdrev_{stem}"
+    _check_numba_cache(path)
+    # numba's cache finds the module by name
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module
+    exec(compile(source, str(path), "exec"), module.__dict__)
+    _UNSEALED[id(getattr(module, entry))] = path
+    return module
+
+
+def seal_after_call(func) -> None:
+    """Seal numba's cache files of a function from :func:`load_generated`
+    once it has run (compiled or loaded); later calls do nothing."""
+    path = _UNSEALED.pop(id(func), None)
+    if path is not None:
+        _seal_numba_cache(path)
 
 
 def run_kernel(kernel: Kernel, state: tuple, constants: dict, n: int,
@@ -265,9 +298,7 @@ def run_kernel(kernel: Kernel, state: tuple, constants: dict, n: int,
     saved = np.ascontiguousarray(saved, dtype=np.bool_)
     try:
         _call(kernel, (P, S, times, saved, out, LX, LY), n, shift, threads)
-        path = _UNSEALED.pop(id(kernel.func), None)
-        if path is not None:  # compiled (or loaded) on this first call
-            _seal_numba_cache(path)
+        seal_after_call(kernel.func)  # compiled (or loaded) on its first call
     except Exception as exc:
         if not type(exc).__module__.startswith("numba"):
             raise
