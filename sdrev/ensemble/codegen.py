@@ -4,9 +4,19 @@
 loops rejected), finds the elements constant in time, hoists time-invariant
 subexpressions out of the step and generates Python source that is
 executed into a :class:`Simulator`.
+
+The source is kept as ``Simulator.source`` and registered with
+:mod:`linecache` under a name of its own (:func:`source_name`: the model
+file's name and a hash of the source), so a traceback through ``init``,
+``prepare`` or ``step`` shows the generated lines. Each hoisted value
+``_h{i}`` carries a comment naming the model variables whose equations it
+comes from.
 """
 
 from __future__ import annotations
+
+import hashlib
+import linecache
 
 import numpy as np
 
@@ -15,7 +25,7 @@ from sdrev.ensemble.program import (CONTROL, Equation, Program, Simulator,
                                     UnsupportedConstructError)
 from sdrev.sanitize import audit_generated
 
-__all__ = ["build_simulator"]
+__all__ = ["build_simulator", "source_name"]
 
 
 def _order(value) -> int:
@@ -154,20 +164,24 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
     lines.append(f"    return ({state}{',' if program.slots else ''}), "
                  f"({control}), O, {{{hoisted}}}")
     body = [f"v_{name} = {step_eqs[name].expr}" for name in step_order]
+    owners = list(step_order)
     for slot in program.slots:
         body += list(slot.update_code)
+        owners += [slot.element] * len(slot.update_code)
     reads = {f"v_{name}": step_eqs[name].expr for name in step_order
              if step_eqs[name].expr.startswith(("C[", "fn.bcast(C["))}
-    body, hoisted = _hoist_invariants(body, reads)
+    body, hoisted = _hoist_invariants(body, reads, owners)
+    vensim = {py: name for name, py in program.names.items()}
+    notes = {name: _owners_comment(users, vensim) for name, _, users in hoisted}
     lines += ["", "def prepare(C):"]
     lines += [f"    {name} = {expr}" for name, expr in reads.items()]
-    lines += [f"    {name} = {expr}" for name, expr in hoisted]
-    lines.append("    return {" + ", ".join(f"{n!r}: {n}" for n, _ in hoisted)
+    lines += [f"    {name} = {expr}  {notes[name]}" for name, expr, _ in hoisted]
+    lines.append("    return {" + ", ".join(f"{n!r}: {n}" for n, _, _ in hoisted)
                  + "}")
     lines += ["", "def step(S, C, time, O):"]
     if program.slots:
         lines.append(f"    ({state}{','}) = S")
-    lines += [f"    {name} = C[{name!r}]" for name, _ in hoisted]
+    lines += [f"    {name} = C[{name!r}]  {notes[name]}" for name, _, _ in hoisted]
     lines += [f"    {line}" for line in body]
     new = ", ".join(f"n{s.index}" for s in program.slots)
     outs = ", ".join(f"v_{o}" for o in outputs)
@@ -180,8 +194,9 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
     namespace = {"np": np, "fn": fn, "L": program.lookups, "K": program.arrays,
                  "_order": _order,
                  "_delay_order": _delay_order, "_fixed_order": _fixed_order}
-    exec(compile(source, f"<sdrev ensemble {program.path.name}>", "exec"),
-         namespace)
+    filename = source_name(source, model=program.path.name)
+    _register_source(source, filename)
+    exec(compile(source, filename, "exec"), namespace)
     shapes = {o: tuple(len(c) for c in program.coords[o])
               for o in outputs if program.dims.get(o)}
     return Simulator(outputs=outputs, source=source, init=namespace["init"],
@@ -189,6 +204,49 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
                      prepare=namespace["prepare"], lookups=program.lookups,
                      subscripted=bool(program.dims),
                      orders=tuple(s.index for s in program.slots if s.ordered))
+
+
+def source_name(source: str, *, model: str) -> str:
+    """The file name generated code is compiled under (and shown in tracebacks).
+
+    Parameters
+    ----------
+    source : str
+        The generated source (``Simulator.source``).
+    model : str
+        The model file's name.
+
+    Returns
+    -------
+    str
+        ``<sdrev ensemble MODEL HASH>``, HASH the first 12 hex digits of the
+        source's SHA-256: the same in every process for the same code, and
+        different for different code of the same model.
+    """
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
+    return f"<sdrev ensemble {model} {digest}>"
+
+
+def _register_source(source: str, filename: str) -> None:
+    """Put ``source`` in :mod:`linecache` under ``filename``, so that tracebacks
+    through the code compiled under that name show its lines.
+
+    The entry has no modification time, so ``linecache.checkcache`` keeps it
+    (as for code typed at the interactive prompt). Lines are split at ``\\n``
+    only, as the compiler numbers them.
+    """
+    lines = [f"{line}\n" for line in source.split("\n")]
+    if source.endswith("\n"):
+        lines.pop()
+    linecache.cache[filename] = (len(source), None, lines, filename)
+
+
+def _owners_comment(users: list[str], vensim: dict[str, str]) -> str:
+    """``# from 'Name' (py_name), ...``: the variables whose equations a hoisted
+    value comes from, model names as :func:`ascii` quotes them (one line,
+    whatever characters the untrusted model file used)."""
+    named = [f"{ascii(vensim.get(py, py))} ({py})" for py in users]
+    return "# from " + ", ".join(named)
 
 
 #: names and attributes generated code may use (checked before it runs)
@@ -203,7 +261,8 @@ _PURE_CALLS = {"np.maximum", "np.minimum", "np.abs", "np.exp", "np.log",
                "fn.modulo", "fn.quantum", "fn.if_then_else", "fn.up"}
 
 
-def _hoist_invariants(body: list[str], reads: dict) -> tuple[list[str], list]:
+def _hoist_invariants(body: list[str], reads: dict,
+                      owners: list[str]) -> tuple[list[str], list]:
     """Move subexpressions constant in time out of the time step.
 
     ``reads`` are the step's names read from the constants (varied
@@ -211,13 +270,19 @@ def _hoist_invariants(body: list[str], reads: dict) -> tuple[list[str], list]:
     of the step built only from them and from numbers is computed once per
     chunk (``prepare``) and read as a local ``_h{i}`` in the step: the same
     operations in the same order, so results are bit-identical, with fewer
-    array operations per step.
+    array operations per step. ``owners`` names, per line of ``body``, the
+    Python name of the element whose equation the line computes.
+
+    Returns the new body and ``(name, expression, owners)`` per hoisted
+    value, ``owners`` the elements whose lines use it, in order.
     """
     import ast as pyast
 
     invariant = set(reads)
     hoisted: list = []
     seen: dict = {}
+    users: dict[str, list[str]] = {}
+    current = {"owner": ""}  # the element whose line is being rewritten
 
     def hoist(node):
         if isinstance(node, (pyast.Name, pyast.Constant)):
@@ -225,7 +290,10 @@ def _hoist_invariants(body: list[str], reads: dict) -> tuple[list[str], list]:
         text = pyast.unparse(node)
         if text not in seen:
             seen[text] = f"_h{len(seen)}"
-            hoisted.append((seen[text], text))
+            users[seen[text]] = []
+            hoisted.append((seen[text], text, users[seen[text]]))
+        if current["owner"] not in users[seen[text]]:
+            users[seen[text]].append(current["owner"])
         return pyast.Name(id=seen[text], ctx=pyast.Load())
 
     def visit(node):
@@ -257,7 +325,8 @@ def _hoist_invariants(body: list[str], reads: dict) -> tuple[list[str], list]:
         return node, False
 
     out = []
-    for line in body:
+    for line, owner in zip(body, owners, strict=True):
+        current["owner"] = owner
         tree = pyast.parse(line)
         stmt = tree.body[0]
         if (isinstance(stmt, pyast.Assign) and len(stmt.targets) == 1

@@ -496,6 +496,20 @@ def _step_function(source: str) -> pyast.FunctionDef:
     raise NotCovered("no step function")
 
 
+def _hoisted_expressions(source: str) -> dict[str, str]:
+    """``_h{i}`` -> the expression ``prepare`` computes it from (for the kernel's
+    comments: the kernel reads hoisted values as parameters)."""
+    found = {}
+    for node in pyast.parse(source).body:
+        if isinstance(node, pyast.FunctionDef) and node.name == "prepare":
+            for stmt in node.body:
+                if (isinstance(stmt, pyast.Assign) and len(stmt.targets) == 1
+                        and isinstance(stmt.targets[0], pyast.Name)
+                        and stmt.targets[0].id.startswith("_h")):
+                    found[stmt.targets[0].id] = pyast.unparse(stmt.value)
+    return found
+
+
 def operations(sim) -> frozenset[str]:
     """What a simulator's generated code computes with, read from its syntax.
 
@@ -628,7 +642,12 @@ def kernel_source(sim, orders: dict[int, int], kinds: dict[int, str]):
            "            time = times[k]",
            "            for j in range(m):"]
     pad = "                "
-    src += [f"{pad}{name} = W[{row} * B + j]" for name, row in tr.param_names]
+    # hoisted values (_h{i}, computed once per chunk by the simulator's
+    # prepare) arrive as parameters: each line names the expression it holds
+    hoisted = _hoisted_expressions(sim.source)
+    src += [f"{pad}{name} = W[{row} * B + j]"
+            + (f"  # {name} = {hoisted[name]}" if name in hoisted else "")
+            for name, row in tr.param_names]
     src += [f"{pad}{c} = W[{s_row[c]} * B + j]" for c in stores]
     src += [f"{pad}{line}" for line in lines]
     src += [f"{pad}W[{o_row + q} * B + j] = {name}"
