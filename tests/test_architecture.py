@@ -1,6 +1,7 @@
 """The package's shape: one module imports PySD, only the sensitivity package
-imports SALib, only the report package imports matplotlib (checked on the
-source, imports inside functions included)."""
+imports SALib, only the report and figures packages import matplotlib (checked on
+the source, imports inside functions included); layers, no import cycles, no
+underscore names imported across modules, no module over 700 lines."""
 
 from __future__ import annotations
 
@@ -198,3 +199,16 @@ def test_no_underscore_name_imported_across_modules():
 def test_cycle_finder_sees_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [("a", "b", "c")]
+
+
+#: Most lines a module of sdrev may have: split by responsibility past it.
+MAX_MODULE_LINES = 700
+
+
+def test_no_module_is_over_the_line_limit():
+    sizes = {path.relative_to(PACKAGE).as_posix():
+             len(path.read_text(encoding="utf-8").splitlines())
+             for path in PACKAGE.rglob("*.py")}
+    over = {rel: n for rel, n in sorted(sizes.items()) if n > MAX_MODULE_LINES}
+    assert not over, f"modules over {MAX_MODULE_LINES} lines: {over}"
+    assert max(sizes.values()) > MAX_MODULE_LINES // 2  # the files were read
