@@ -88,8 +88,8 @@ def parse_switch(raw: object, name: str = "NAME") -> Switch | None:
         return Switch(value.strip(), at.strip())
     except InvalidValueError:
         raise InvalidValueError(
-            f"--set {name}={raw}: a timed setting is {SWITCH_FORM.replace('NAME', name, 1)}"
-            ", VALUE and TIME numbers") from None
+            f"--set {name}={raw}: a timed setting is {SWITCH_FORM}, VALUE and TIME "
+            "numbers") from None
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -162,7 +162,11 @@ def run_settings(model: Model, *, scenario: str | None = None,
                 raise InvalidValueError(
                     f"--set {name}={raw}: {name} cannot be timed; a timed setting "
                     f"({SWITCH_FORM}) sets a constant of the model")
-            param = resolve_parameter(model, name)
+            try:
+                param = resolve_parameter(model, name)
+            except UnknownNameError as exc:
+                raise UnknownNameError(f"{exc}; a timed setting ({SWITCH_FORM}) sets a "
+                                       "constant of the model") from None
             if isinstance(param.value, Mapping):
                 raise InvalidValueError(
                     f"--set {name}={raw}: {param.name} is subscripted; a timed setting "

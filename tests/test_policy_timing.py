@@ -1,0 +1,146 @@
+"""Policy timing: a constant switched to a value at a chosen time (``NAME=VALUE@TIME``).
+
+The reference is PySD running the same model with the constant replaced by
+``before + STEP(after - before, T)`` built through PySD's own API (a
+callable component calling PySD's ``step``), independent of sdrev's code for
+timed settings.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sdrev
+from sdrev.cli import main
+from sdrev.errors import InvalidValueError, UnknownNameError
+from sdrev.scenario import Switch, run_settings
+from sdrev.simulate import trajectories
+
+SWITCH = "Ecology Rebuilding Switch"
+#: the scenario that turns the switch off: it is 0 before the switch time
+OFF = "no_ecology_rebuilding"
+
+
+@pytest.fixture(scope="module")
+def crrc():
+    return sdrev.load("crrc_standards")
+
+
+def _pysd_step_reference(model, before: float, after: float, at: float) -> pd.DataFrame:
+    from pysd.py_backend.functions import step
+
+    from sdrev import translate
+    from sdrev.simulate import output_variables
+
+    pysd_model = translate.load_pysd(model.translation)
+    clock = pysd_model.time
+    with warnings.catch_warnings():  # "Replacing a constant value with a callable"
+        warnings.simplefilter("ignore")
+        pysd_model.set_components({SWITCH: lambda: before + step(clock, after - before, at)})
+        return pysd_model.run(return_columns=[v.name for v in output_variables(model)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("at", [2012.0, 2012.03])  # on the time grid, between two steps
+def test_timed_switch_on_the_engine_equals_pysd_with_a_step(crrc, at):
+    run = trajectories(crrc, run_settings(crrc, scenario=OFF, params={SWITCH: f"1@{at}"}),
+                       engine="sdrev")
+    assert run.engine == "sdrev"
+    reference = _pysd_step_reference(crrc, 0.0, 1.0, at)
+    names = {v.name: v.py_name for v in sdrev.simulate.output_variables(crrc)}
+    expected = reference.rename(columns=names)[list(run.columns)].to_numpy(dtype=float)
+    assert np.allclose(run.times, reference.index.to_numpy(dtype=float))
+    np.testing.assert_allclose(run.values, expected, rtol=0, atol=1e-9)
+
+
+def test_the_switch_time_matters(crrc):
+    def run(at):
+        return sdrev.simulate(crrc, scenario=OFF, params={SWITCH: Switch(1, at=at)},
+                              engine="sdrev")
+
+    early, late = run(2010), run(2025)
+    off = sdrev.simulate(crrc, scenario=OFF, engine="sdrev")
+    before = early.index < 2010
+    assert before.any()
+    pd.testing.assert_frame_equal(early[before], late[before])
+    pd.testing.assert_frame_equal(early[before], off[before])
+    gap = (early - late).abs().max(axis=1)
+    assert gap[early.index >= 2010.5].gt(1e-6).any()
+    # from the later switch on both runs have the switch on, yet differ by their history
+    assert (late.index[(late - off).abs().max(axis=1) > 0] >= 2025).all()
+
+
+def test_the_value_before_the_switch_is_the_scenario_or_set_value(crrc):
+    settings = run_settings(crrc, scenario=OFF, params={SWITCH: "1@2020"})
+    assert settings.before(crrc, SWITCH) == 0.0 and settings.switches[SWITCH] == Switch(1, 2020)
+    assert run_settings(crrc, params={SWITCH: "0@2020"}).before(crrc, SWITCH) == 1.0
+
+
+def test_the_pysd_path_equals_the_engine(crrc):
+    settings = run_settings(crrc, scenario=OFF, params={SWITCH: "1@2015.5"})
+    engine = trajectories(crrc, settings, engine="sdrev")
+    pysd = trajectories(crrc, settings, engine="pysd")
+    assert engine.columns == pysd.columns
+    np.testing.assert_allclose(engine.values, pysd.values, rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_an_ensemble_varies_the_switch_time_per_run(crrc):
+    times = [2005.0, 2012.03, 2030.0]
+    samples = pd.DataFrame({SWITCH: 0.0, f"{SWITCH}@value": 1.0, f"{SWITCH}@time": times})
+    data = sdrev.ensemble.run(crrc, samples, outputs=["Standards Influence"], progress=False,
+                              workers=1, engine="sdrev", jit=False)
+    for k, at in enumerate(times):
+        one = sdrev.simulate(crrc, scenario=OFF, params={SWITCH: Switch(1, at=at)})
+        np.testing.assert_allclose(data["standards_influence"].values[k],
+                                   one["standards_influence"].to_numpy(), rtol=0, atol=1e-9)
+    assert len({data["standards_influence"].values[k, -1] for k in range(3)}) == 3
+
+
+@pytest.mark.parametrize("value, message", [
+    ("1@1990", "outside [INITIAL TIME, FINAL TIME] = [2000, 2040]"),
+    ("1@2041", "outside [INITIAL TIME, FINAL TIME] = [2000, 2040]"),
+    ("1@soon", "NAME=VALUE@TIME"),
+    ("x@2010", "VALUE@TIME"),
+])
+def test_bad_timed_settings_are_refused(crrc, value, message):
+    with pytest.raises(InvalidValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        run_settings(crrc, params={SWITCH: value})
+
+
+def test_only_constants_can_be_timed(crrc):
+    with pytest.raises(UnknownNameError, match="not a constant.*NAME=VALUE@TIME"):
+        run_settings(crrc, params={"Standards Influence": "1@2010"})
+    with pytest.raises(InvalidValueError, match="FINAL TIME cannot be timed"):
+        run_settings(crrc, params={"FINAL TIME": "2030@2010"})
+
+
+@pytest.mark.parametrize("setting, message", [
+    (f"{SWITCH}=1@1999", "outside [INITIAL TIME, FINAL TIME]"),
+    (f"{SWITCH}=1@", "NAME=VALUE@TIME"),
+    ("Standards Influence=1@2010", "not a constant"),
+])
+def test_simulate_refuses_a_bad_timed_setting_in_one_line(setting, message, capsys, tmp_path):
+    code = main(["simulate", "crrc_standards", "--set", setting, "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err and "VALUE@TIME" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_simulate_cli_records_the_switch(capsys, tmp_path):
+    folder = tmp_path / "run"
+    code = main(["simulate", "crrc_standards", "--scenario", OFF, "--set", f"{SWITCH}=1@2012",
+                 "--out", str(folder)])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["switches"] == {SWITCH: {"value": 1.0, "at": 2012.0}}
+    frame = pd.read_csv(folder / "trajectories.csv", index_col="time")
+    one = sdrev.simulate(crrc_model := sdrev.load("crrc_standards"), scenario=OFF,
+                         params={SWITCH: "1@2012"})
+    assert crrc_model.name == "crrc_standards"
+    np.testing.assert_allclose(frame.to_numpy(), one[frame.columns].to_numpy(), atol=1e-9)
