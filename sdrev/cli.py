@@ -53,7 +53,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from sdrev.report import summary_table
     model = load(args.model)
     scenario = args.scenario or ("baseline" if "baseline" in model.scenarios else None)
-    settings = run_settings(model, scenario=scenario, params=parse_assignments(args.set))
+    settings = run_settings(model, scenario=scenario, params=parse_assignments(args.set),
+                            timed=True)
     folder = args.out or runs.default_run_dir(model.name, scenario or "model")
     with runs.staged_folder(folder) as stage:
         start = time.perf_counter()
@@ -76,7 +77,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     model = load(args.model)
     outputs = [o.strip() for o in args.outputs.split(",") if o.strip()]
     assigned = parse_assignments(args.set)
-    settings = run_settings(model, scenario=args.scenario, params=assigned)
+    settings = run_settings(model, scenario=args.scenario, params=assigned, timed=True)
 
     def within_budget(runs: int, columns: int, frame=None) -> None:
         blocks = ensemble_blocks(model, args, runs=runs, outputs=len(outputs),

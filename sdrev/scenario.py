@@ -123,7 +123,8 @@ class RunSettings:
 
 
 def run_settings(model: Model, *, scenario: str | None = None,
-                 params: Mapping[str, object] | None = None) -> RunSettings:
+                 params: Mapping[str, object] | None = None,
+                 timed: bool = False) -> RunSettings:
     """Resolve a scenario and explicit parameter values into run settings.
 
     Parameters
@@ -135,7 +136,11 @@ def run_settings(model: Model, *, scenario: str | None = None,
         Values keyed by Vensim or snake_case names; control variables
         ``FINAL TIME``, ``TIME STEP`` and ``SAVEPER`` are accepted too. A
         constant's value may be a :class:`Switch` or its text
-        ``"VALUE@TIME"`` (a timed setting).
+        ``"VALUE@TIME"`` (a timed setting) where ``timed`` allows it.
+    timed : bool, optional
+        Whether the caller runs timed settings (``sdrev simulate``, ``sdrev
+        ensemble``, the explorer); where not (a stage that reads only
+        ``params``), a timed setting is refused rather than ignored.
 
     Raises
     ------
@@ -158,6 +163,11 @@ def run_settings(model: Model, *, scenario: str | None = None,
         control = _control(name)
         switch = parse_switch(raw, name)
         if switch is not None:
+            if not timed:
+                raise InvalidValueError(
+                    f"--set {name}={raw}: timed settings ({SWITCH_FORM}) are taken by "
+                    "`sdrev simulate`, `sdrev ensemble` and `sdrev explore`; here set "
+                    "constants as NAME=VALUE")
             if control:
                 raise InvalidValueError(
                     f"--set {name}={raw}: {name} cannot be timed; a timed setting "

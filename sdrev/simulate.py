@@ -177,8 +177,8 @@ def simulate(model: Model, *, scenario: str | None = None,
     >>> from sdrev.scenario import Switch
     >>> later = sdrev.simulate(model, params={"Policy Switch": Switch(1, at=2012)})  # doctest: +SKIP
     """
-    return simulate_settings(model, run_settings(model, scenario=scenario, params=params),
-                             engine=engine)
+    return simulate_settings(model, run_settings(model, scenario=scenario, params=params,
+                                                 timed=True), engine=engine)
 
 
 def estimate_work(model: Model, settings: RunSettings) -> tuple[int, int]:

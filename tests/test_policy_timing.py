@@ -48,7 +48,7 @@ def _pysd_step_reference(model, before: float, after: float, at: float) -> pd.Da
 @pytest.mark.slow
 @pytest.mark.parametrize("at", [2012.0, 2012.03])  # on the time grid, between two steps
 def test_timed_switch_on_the_engine_equals_pysd_with_a_step(crrc, at):
-    run = trajectories(crrc, run_settings(crrc, scenario=OFF, params={SWITCH: f"1@{at}"}),
+    run = trajectories(crrc, run_settings(crrc, scenario=OFF, params={SWITCH: f"1@{at}"}, timed=True),
                        engine="sdrev")
     assert run.engine == "sdrev"
     reference = _pysd_step_reference(crrc, 0.0, 1.0, at)
@@ -76,13 +76,13 @@ def test_the_switch_time_matters(crrc):
 
 
 def test_the_value_before_the_switch_is_the_scenario_or_set_value(crrc):
-    settings = run_settings(crrc, scenario=OFF, params={SWITCH: "1@2020"})
+    settings = run_settings(crrc, scenario=OFF, params={SWITCH: "1@2020"}, timed=True)
     assert settings.before(crrc, SWITCH) == 0.0 and settings.switches[SWITCH] == Switch(1, 2020)
-    assert run_settings(crrc, params={SWITCH: "0@2020"}).before(crrc, SWITCH) == 1.0
+    assert run_settings(crrc, params={SWITCH: "0@2020"}, timed=True).before(crrc, SWITCH) == 1.0
 
 
 def test_the_pysd_path_equals_the_engine(crrc):
-    settings = run_settings(crrc, scenario=OFF, params={SWITCH: "1@2015.5"})
+    settings = run_settings(crrc, scenario=OFF, params={SWITCH: "1@2015.5"}, timed=True)
     engine = trajectories(crrc, settings, engine="sdrev")
     pysd = trajectories(crrc, settings, engine="pysd")
     assert engine.columns == pysd.columns
@@ -110,14 +110,14 @@ def test_an_ensemble_varies_the_switch_time_per_run(crrc):
 ])
 def test_bad_timed_settings_are_refused(crrc, value, message):
     with pytest.raises(InvalidValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        run_settings(crrc, params={SWITCH: value})
+        run_settings(crrc, params={SWITCH: value}, timed=True)
 
 
 def test_only_constants_can_be_timed(crrc):
     with pytest.raises(UnknownNameError, match="not a constant.*NAME=VALUE@TIME"):
-        run_settings(crrc, params={"Standards Influence": "1@2010"})
+        run_settings(crrc, params={"Standards Influence": "1@2010"}, timed=True)
     with pytest.raises(InvalidValueError, match="FINAL TIME cannot be timed"):
-        run_settings(crrc, params={"FINAL TIME": "2030@2010"})
+        run_settings(crrc, params={"FINAL TIME": "2030@2010"}, timed=True)
 
 
 @pytest.mark.parametrize("setting, message", [
@@ -144,3 +144,15 @@ def test_simulate_cli_records_the_switch(capsys, tmp_path):
                          params={SWITCH: "1@2012"})
     assert crrc_model.name == "crrc_standards"
     np.testing.assert_allclose(frame.to_numpy(), one[frame.columns].to_numpy(), atol=1e-9)
+
+
+@pytest.mark.parametrize("command", [
+    ["loops", "crrc_standards"],
+    ["report", "crrc_standards"],
+])
+def test_commands_that_take_constants_only_refuse_a_timed_setting(command, capsys, tmp_path):
+    code = main([*command, "--set", f"{SWITCH}=1@2012", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "timed settings" in err and "sdrev simulate" in err
+    assert not (tmp_path / "r").exists()
