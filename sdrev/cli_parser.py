@@ -143,7 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ranges", type=Path, metavar="FILE",
                    help="with --sample: a spec whose [[factor]] entries give the ranges "
                         "(default: the model's documented ranges)")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the sample (default 0)")
+    p.add_argument("--seed", type=seed, default=0,
+                   help="seed of the sample and of the model's RANDOM functions: each run "
+                        "scores along its own noise realisation, the one `sdrev ensemble "
+                        "--seed` draws for it (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="folder for --plot, or for an ensemble's tables and figure")

@@ -26,7 +26,11 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "RUN",
+    "SEED",
     "draw_bits",
+    "has_noise",
+    "model_has_noise",
     "random_0_1",
     "random_beta",
     "random_binomial",
@@ -40,8 +44,15 @@ __all__ = [
     "random_uniform",
     "random_weibull",
     "site_key",
+    "stream_constants",
+    "stream_indices",
     "uniform",
 ]
+
+#: Python names of the per-run constants every RANDOM call reads: the
+#: ensemble's seed and the run's index (its stream); set by the engine
+#: (:mod:`sdrev.ensemble.execute`) and by the loop analyses
+SEED, RUN = "_noise_seed", "_noise_run"
 
 #: 2**64 / golden ratio: the Weyl increment of SplitMix64
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -62,6 +73,64 @@ def _mix(z):
 def _word(x) -> np.ndarray:
     """A non-negative integer given as a float (or array) as uint64."""
     return np.asarray(np.rint(x), dtype=np.float64).astype(np.int64).astype(np.uint64)
+
+
+def has_noise(program) -> bool:
+    """Whether a compiled program (:func:`sdrev.ensemble.compile.compile_model`)
+    calls Vensim's RANDOM functions: it reads the per-run stream constants."""
+    return RUN in program.constants
+
+
+def model_has_noise(path) -> bool:
+    """Whether the model file at ``path`` uses Vensim's RANDOM functions.
+
+    Read from the compiled program; for a model the engine cannot compile
+    (it runs on PySD), from the equations' text: a ``RANDOM`` function
+    name of Vensim's family (``RANDOM NORMAL``, ``RANDOM 0 1``, ...).
+    """
+    import re
+    from pathlib import Path
+
+    from sdrev.ensemble.compile import compile_model
+    from sdrev.ensemble.program import fallback_reason
+
+    try:
+        return has_noise(compile_model(Path(path), subscripts=True))
+    except Exception as exc:  # noqa: BLE001 - what falls back to PySD: read the text
+        if fallback_reason(exc) is None:
+            raise
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        return re.search(r"\bRANDOM[ _]+(0[ _]+1|[A-Z]+)\s*\(", text,
+                         flags=re.IGNORECASE) is not None
+
+
+def stream_indices(index) -> np.ndarray:
+    """The noise stream of each run of a samples table, as
+    :func:`sdrev.ensemble.run` keys them: the table's row labels when they
+    are non-negative integers (so a row replays alone with its draws),
+    else the rows' positions.
+
+    Parameters
+    ----------
+    index : pandas.Index
+        The samples table's index.
+
+    Returns
+    -------
+    ndarray of int64
+    """
+    import pandas as pd
+
+    if (pd.api.types.is_integer_dtype(index.dtype) and len(index)
+            and index.min() >= 0):
+        return np.asarray(index, dtype=np.int64)
+    return np.arange(len(index), dtype=np.int64)
+
+
+def stream_constants(seed: int, runs) -> dict:
+    """The per-run constants of the RANDOM calls (by Python name): the seed
+    and each run's stream index (a number or an array, one per run)."""
+    return {SEED: float(seed), RUN: np.asarray(runs, dtype=float)}
 
 
 def site_key(element: str, k: int, stream: float = 0.0) -> int:

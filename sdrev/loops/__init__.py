@@ -227,7 +227,8 @@ def causal_structure(path):
 def analyze(model, *, scenario: str | None = None,
             params: Mapping[str, object] | None = None,
             max_loops: int = MAX_LOOPS,
-            threshold: float = DOMINANCE_THRESHOLD) -> LoopAnalysis:
+            threshold: float = DOMINANCE_THRESHOLD, seed: int = 0,
+            run: int = 0) -> LoopAnalysis:
     """Find a model's feedback loops and their dominance in one run.
 
     Parameters
@@ -243,6 +244,13 @@ def analyze(model, *, scenario: str | None = None,
         with the strongest-path search instead (``method`` says which).
     threshold : float
         Combined share a dominant set must reach (0.5).
+    seed, run : int
+        For a model with RANDOM functions, the noise realisation the run
+        (and its loop scores) follows: the stream that
+        :func:`sdrev.ensemble.run` with this ``seed`` draws for the run of
+        index ``run`` (default: run 0 of seed 0, the run of
+        :func:`sdrev.simulate`). The scores are the loops' scores along that
+        realisation; another realisation can rank the loops otherwise.
 
     Returns
     -------
@@ -274,6 +282,14 @@ def analyze(model, *, scenario: str | None = None,
         if key not in program.constants:  # a control given as an expression
             constants[key] = float(value)
     constants.update({k: float(v) for k, v in settings.time.items()})
+    for key, value in (("seed", seed), ("run", run)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+                0 <= value < 2**53):
+            raise InvalidValueError(f"{key} must be an integer from 0 to 2**53 - 1, "
+                                    f"got {value!r}")
+    from sdrev.ensemble import noise
+    if noise.has_noise(program):  # the run's own noise realisation
+        constants.update(noise.stream_constants(int(seed), float(run)))
     try:
         traj = _scores.simulate_every_step(program, cg, constants)
     except ArithmeticError as exc:  # a division by zero among Python floats

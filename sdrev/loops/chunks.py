@@ -256,6 +256,29 @@ def run_table(model, samples: pd.DataFrame, *, scenario: str | None,
                             params=params.reset_index(drop=True))
 
 
+def with_noise(table: RunSettingsTable, program, *, seed: int,
+               streams) -> RunSettingsTable:
+    """``table`` whose runs follow their own noise realisations.
+
+    For a model with RANDOM functions, run ``i`` of the table draws the
+    stream ``streams[i]`` of ``seed`` (:mod:`sdrev.ensemble.noise`), the
+    draws of run ``streams[i]`` of :func:`sdrev.ensemble.run` with that
+    seed; without ``streams`` (or for a model without noise) the table is
+    returned as it is, and every run draws stream 0 of seed 0, as
+    :func:`sdrev.loops.analyze` by default.
+    """
+    from dataclasses import replace
+
+    from sdrev.ensemble import noise
+    if streams is None or not noise.has_noise(program):
+        return table
+    own = noise.stream_constants(int(seed), np.asarray(streams)[:table.runs])
+    if len(own[noise.RUN]) != table.runs:
+        raise InvalidValueError(f"{len(own[noise.RUN])} noise streams for {table.runs} runs")
+    return replace(table, base={**table.base, noise.SEED: own[noise.SEED]},
+                   varied={**table.varied, noise.RUN: own[noise.RUN]})
+
+
 def _number(value):
     return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)
 

@@ -268,7 +268,7 @@ class EnsembleLoopAnalysis:
 def analyze_ensemble(model, samples: pd.DataFrame, *, scenario: str | None = None,
                      max_loops: int = MAX_LOOPS, threshold: float = DOMINANCE_THRESHOLD,
                      chunk_size: int | None = None, workers: int | None = None,
-                     progress: bool = False) -> EnsembleLoopAnalysis:
+                     progress: bool = False, seed: int = 0) -> EnsembleLoopAnalysis:
     """Loop analysis of every run of a sample, and dominance across runs.
 
     Every run's numbers are those of :func:`sdrev.loops.analyze` with the
@@ -294,6 +294,12 @@ def analyze_ensemble(model, samples: pd.DataFrame, *, scenario: str | None = Non
         :data:`PARALLEL_RUNS` runs on; ``1``: this process).
     progress : bool
         Show a progress bar.
+    seed : int
+        For a model with RANDOM functions: each run follows its own noise
+        realisation, the stream :func:`sdrev.ensemble.run` draws for it
+        with this seed (keyed by the run's index: the samples' integer row
+        labels, else their positions), so run ``i`` scores as
+        ``analyze(model, params=row i, seed=seed, run=i)``.
 
     Returns
     -------
@@ -319,6 +325,8 @@ def analyze_ensemble(model, samples: pd.DataFrame, *, scenario: str | None = Non
         raise InvalidValueError(f"workers must be at least 1, got {workers}")
     st = _batch.structure(model.path, max_loops)
     table = _chunks.run_table(model, samples, scenario=scenario, program=st.program)
+    streams = _streams(st.program, samples, seed)
+    table = _chunks.with_noise(table, st.program, seed=seed, streams=streams)
     if workers == 1 or table.runs < PARALLEL_RUNS:
         acc = _Accumulator(table.runs)
         for chunk in _chunks.iter_chunks(model, table, max_loops=max_loops,
@@ -327,13 +335,24 @@ def analyze_ensemble(model, samples: pd.DataFrame, *, scenario: str | None = Non
             acc.add(chunk)
     else:
         acc = _parallel(model, samples, scenario, max_loops, threshold, chunk_size, workers,
-                        progress)
+                        progress, seed, streams)
     return acc.result(model, st, scenario, table.params,
                       "exhaustive" if st.complete else "strongest path", threshold)
 
 
+def _streams(program, samples: pd.DataFrame, seed: int) -> np.ndarray | None:
+    """Each run's noise stream (``None`` for a model without RANDOM calls)."""
+    from sdrev.ensemble import noise
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+            0 <= seed < 2**53):
+        raise InvalidValueError(f"seed must be an integer from 0 to 2**53 - 1, got {seed!r}")
+    if not noise.has_noise(program):
+        return None
+    return noise.stream_indices(samples.index)
+
+
 def _parallel(model, samples, scenario, max_loops, threshold, chunk_size, workers,
-              progress) -> _Accumulator:
+              progress, seed=0, streams=None) -> _Accumulator:
     """The runs split in contiguous slices over worker processes."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -347,7 +366,8 @@ def _parallel(model, samples, scenario, max_loops, threshold, chunk_size, worker
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(_analyze_slice, str(model.path), scenario,
                                    samples.iloc[s:s + size].reset_index(drop=True),
-                                   max_loops, threshold, chunk_size): s
+                                   max_loops, threshold, chunk_size, seed,
+                                   None if streams is None else streams[s:s + size]): s
                        for s in range(0, n, size)}
             try:
                 for done in as_completed(futures):
@@ -362,13 +382,16 @@ def _parallel(model, samples, scenario, max_loops, threshold, chunk_size, worker
     return acc
 
 
-def _analyze_slice(path, scenario, samples, max_loops, threshold, chunk_size):
-    """Worker: the accumulated analysis of one slice of runs."""
+def _analyze_slice(path, scenario, samples, max_loops, threshold, chunk_size, seed=0,
+                   streams=None):
+    """Worker: the accumulated analysis of one slice of runs (``streams``:
+    each run's noise stream of ``seed``)."""
     from sdrev.model import load
 
     model = load(path)
     st = _batch.structure(model.path, max_loops)
     table = _chunks.run_table(model, samples, scenario=scenario, program=st.program)
+    table = _chunks.with_noise(table, st.program, seed=seed, streams=streams)
     acc = _Accumulator(table.runs)
     for chunk in _chunks.iter_chunks(model, table, max_loops=max_loops, threshold=threshold,
                                      chunk_size=chunk_size, threads=1):
