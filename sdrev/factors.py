@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -73,7 +74,7 @@ class Factor:
     label: str = ""
 
 
-def check_keys(entry: Mapping, valid: set[str], where: str) -> None:
+def check_keys(entry: Mapping, valid: AbstractSet[str], where: str) -> None:
     """Raise naming the first key of ``entry`` not in ``valid`` (and the valid ones)."""
     for key in entry:
         if key not in valid:

@@ -418,7 +418,8 @@ def _elements(doc, pysd_model):
     for key, deps in pysd_model.dependencies.items():
         if key.startswith("_integ_") and isinstance(deps, dict):
             flows.update(deps.get("step", {}))
-    parameters, variables, control, time_units = [], [], {}, {}
+    parameters, variables, control = [], [], {}
+    time_units: dict[str, str] = {}
     for row in doc.itertuples(index=False):
         real, py, kind, subtype = row[0], row[1], row[5], row[6]
         units = "" if _missing(row[3]) else str(row[3])

@@ -177,10 +177,14 @@ def _with(obs: Observation, **changes) -> Observation:
     return Observation(**{**obs.__dict__, **changes})
 
 
-def _cell_number(text: str, where: str, what: str, *, optional: bool = False) -> float | None:
+def _optional_cell_number(text: object, where: str, what: str) -> float | None:
+    """``None`` for an empty cell, else its number as :func:`_cell_number` reads it."""
+    return _cell_number(text, where, what) if str(text).strip() else None
+
+
+def _cell_number(text: object, where: str, what: str) -> float:
+    """A cell's finite number; raise naming the cell (``where``) and column (``what``)."""
     text = str(text).strip()
-    if not text and optional:
-        return None
     try:
         value = float(text)
     except ValueError:
@@ -201,7 +205,7 @@ def _long(frame, file: Path) -> list[Observation]:
         name = str(row["variable"]).strip()
         if not name:
             raise InvalidValueError(f"{where}: the variable is empty")
-        sd = _cell_number(row.get("sd", ""), where, "sd", optional=True)
+        sd = _optional_cell_number(row.get("sd", ""), where, "sd")
         if sd is not None and not sd > 0:
             raise InvalidValueError(f"{where}: sd must be positive (or empty to estimate "
                                     f"it), got {sd:g}")
@@ -235,7 +239,7 @@ def _wide(frame, file: Path, *, variable: str | None, column: str | None) -> lis
         where = f"{file.name} line {i + 2}"
         time = _cell_number(row[time_col], where, "time")
         for col, name in names.items():
-            value = _cell_number(row[col], where, f"column {col!r}", optional=True)
+            value = _optional_cell_number(row[col], where, f"column {col!r}")
             if value is not None:
                 out.append(Observation("", name, "", time, "value", value, None, row=i + 2))
     return out

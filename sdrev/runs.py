@@ -130,7 +130,7 @@ def clean_stale_staging(parent: Path, *, max_age: float = STALE_SECONDS) -> list
     list of Path
         The folders removed.
     """
-    removed = []
+    removed: list[Path] = []
     now = time.time()
     try:
         entries = list(Path(parent).glob(".*.partial-*"))
@@ -254,7 +254,7 @@ def manifest(model: Model, settings: RunSettings, *, command: str, extra: Mappin
     from the switch time on and that time), the time settings, software
     versions, the command line and the time of the run.
     """
-    time = {"initial_time": model.time.initial, "final_time": model.time.final,
+    time: dict[str, float | str] = {"initial_time": model.time.initial, "final_time": model.time.final,
             "time_step": model.time.step, "saveper": model.time.saveper}
     time.update(settings.time)
     time["units"] = model.time.units  # "" when the model gives none

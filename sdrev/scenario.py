@@ -85,7 +85,8 @@ def parse_switch(raw: object, name: str = "NAME") -> Switch | None:
         return None
     value, _, at = raw.partition("@")
     try:
-        return Switch(value.strip(), at.strip())
+        return Switch(parse_number(value.strip(), "a switch's value"),
+                      parse_number(at.strip(), "a switch's time"))
     except InvalidValueError:
         raise InvalidValueError(
             f"--set {name}={raw}: a timed setting is {SWITCH_FORM}, VALUE and TIME "

@@ -250,9 +250,10 @@ def trajectories(model: Model, settings: RunSettings, *, force: bool = False,
         reason = (f"{empty} is NaN at every time (a cell no equation defines? PySD "
                   "leaves those out of its table)")
     except Exception as exc:  # noqa: BLE001 - an engine bug must not end the run
-        reason = fallback_reason(exc)
-        if reason is None:
+        why = fallback_reason(exc)
+        if why is None:
             raise
+        reason = why
     log.warning("the engine cannot run %s (%s); running it with PySD", model.path.name,
                 " ".join(reason.split()))
     return _pysd_run(model, settings, engine="pysd-fallback", reason=reason)
@@ -343,7 +344,8 @@ def _never_defined(run: Trajectories) -> str | None:
     any: a cell no equation defines, which PySD leaves out of its table."""
     import numpy as np
 
-    empty = np.flatnonzero(np.isnan(run.values).all(axis=0)) if len(run.times) else []
+    empty = (np.flatnonzero(np.isnan(run.values).all(axis=0)) if len(run.times)
+             else np.empty(0, dtype=int))
     return run.columns[empty[0]] if len(empty) else None
 
 

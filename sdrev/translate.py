@@ -453,15 +453,16 @@ def run_pysd(translation: Translation, *, params: dict[str, float],
         variables get one column per element, ``Name[a,b]``).
     """
     model = load_pysd(translation)
-    params = dict(params)
+    # PySD takes a function of no arguments as a constant that changes in time
+    values: dict[str, float | Callable[[], float]] = dict(params)
     for name, (before, after, at) in (switches or {}).items():
         if before is None:
             before = float(getattr(model.components, model.namespace.get(name, name))())
-        params[name] = _switched(model.time, before, after, at)
+        values[name] = _switched(model.time, before, after, at)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return model.run(params=dict(params), return_columns=list(return_columns),
+            return model.run(params=values, return_columns=list(return_columns),
                              **time)
         except (SdrevError, KeyboardInterrupt):
             raise
@@ -542,10 +543,10 @@ def external_values(mdl_path: Path) -> dict[str, dict[str, ExternalValues]]:
         try:
             model.initialize_external_data()
         except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelParseError(
                 f"cannot load the external data of {Path(mdl_path).name}: "
-                f"{first}") from exc
+                f"{line}") from exc
     out: dict[str, dict[str, ExternalValues]] = {}
     for ext in model._external_elements:
         match = re.fullmatch(r"_ext_(constant|lookup|data)_(\w+)", ext.py_name)

@@ -373,7 +373,7 @@ def _sim_spec(root, tag: str) -> float | None:
             except ValueError:
                 return None
             if node.get("reciprocal", "").lower() == "true":
-                value = 1.0 / value if value else None
+                return 1.0 / value if value else None
             return value
     return None
 
