@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.add_argument("--scenario", help="scenario name (default: baseline, if the model has one)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
-                   help="set a constant (repeatable); also TIME STEP, FINAL TIME, SAVEPER")
+                   help="set a constant (repeatable); also TIME STEP, FINAL TIME, SAVEPER; "
+                        "NAME=VALUE@TIME: VALUE from TIME on (policy timing)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="run folder (default results/MODEL/<run-id>/)")
     p.add_argument("--plot", action="store_true", help="also write PNG figures of key outputs")
@@ -106,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "uniform)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="set a constant in every run (repeatable); also TIME STEP, "
-                        "FINAL TIME, SAVEPER")
+                        "FINAL TIME, SAVEPER; NAME=VALUE@TIME: VALUE from TIME on "
+                        "(policy timing; samples may vary it: columns NAME@value, NAME@time)")
     p.add_argument("--outputs", required=True, metavar="A,B",
                    help="variables to save (Vensim or snake_case names)")
     p.add_argument("--scenario", help="scenario for the constants not sampled")

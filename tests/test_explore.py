@@ -568,3 +568,80 @@ def test_download_and_loop_strip(server, page, tmp_path, crrc):
     expected = crrc.loop_periods({"R and D Spending": value}, "baseline")
     assert labels == [p[4] for p in expected]
     assert any("strategic guiding" in label for label in labels)
+
+
+# -- policy timing: a switch on from a chosen time -----------------------------------------
+
+ECOLOGY = "Ecology Rebuilding Switch"
+#: the scenario with the ecology switch off: the switch turns it on at a time
+ECOLOGY_OFF = "no_ecology_rebuilding"
+
+
+def _timed(explorer, at: float) -> dict:
+    values = explorer.scenario_values(ECOLOGY_OFF)
+    values.update({ECOLOGY: 1.0, f"{ECOLOGY}@time": at})
+    return values
+
+
+def _simulated(explorer, params) -> np.ndarray:
+    frame = sdrev.simulate(explorer.model, scenario=ECOLOGY_OFF, params=params)
+    return np.stack([frame[s.key].to_numpy() for s in explorer.series])
+
+
+def test_a_switch_on_from_a_time_runs_as_simulate_with_the_timed_setting(crrc):
+    late = crrc.run(_timed(crrc, 2015.0), ECOLOGY_OFF)
+    np.testing.assert_allclose(late.values, _simulated(crrc, {ECOLOGY: "1@2015"}),
+                               rtol=0, atol=1e-9)
+    start = crrc.run(_timed(crrc, crrc.model.time.initial), ECOLOGY_OFF)  # the default
+    np.testing.assert_allclose(start.values, _simulated(crrc, {ECOLOGY: 1}), rtol=0, atol=1e-9)
+    before = crrc.times < 2015
+    np.testing.assert_array_equal(late.values[:, before],
+                                  crrc.run(crrc.scenario_values(ECOLOGY_OFF),
+                                           ECOLOGY_OFF).values[:, before])
+    assert np.abs(late.values - start.values).max() > 1e-3
+    assert crrc.timed_settings(_timed(crrc, 2015.0), ECOLOGY_OFF) == {ECOLOGY: "1.0@2015.0"}
+
+
+def test_switch_times_in_the_link_and_their_refusals(crrc):
+    pytest.importorskip("panel")
+    from sdrev.explore.app import parse_query, query_string
+
+    query = query_string(crrc, ECOLOGY_OFF, _timed(crrc, 2012.5), False)
+    args = parse_qs(query[1:])
+    assert args["ecology_rebuilding_switch@time"] == ["2012.5"]
+    scenario, values, _, refused = parse_query(crrc, args)
+    assert (scenario, refused) == (ECOLOGY_OFF, [])
+    assert values[f"{ECOLOGY}@time"] == 2012.5 and values[ECOLOGY] == 1.0
+    _, values, _, refused = parse_query(crrc, {"ecology_rebuilding_switch@time": "1999",
+                                               "r_and_d_spending@time": "2010"})
+    assert values[f"{ECOLOGY}@time"] == crrc.model.time.initial
+    assert "[INITIAL TIME, FINAL TIME] = [2000, 2040]" in refused[0]
+    assert "only switches" in refused[1]
+    with pytest.raises(InvalidValueError, match="a brief takes constant settings"):
+        crrc.report_args(_timed(crrc, 2012.5), ECOLOGY_OFF, out="unused")
+    with pytest.raises(InvalidValueError, match="the loop analysis takes constant settings"):
+        crrc.loop_periods(_timed(crrc, 2012.5), ECOLOGY_OFF)
+
+
+@pytest.mark.slow
+def test_changing_a_switch_time_in_the_page_redraws_simulates_timing(server, page, crrc):
+    _open(page, server + f"?scenario={ECOLOGY_OFF}&ecology_rebuilding_switch=1")
+    on_from_start = _plotted(page)
+    np.testing.assert_allclose(np.stack([on_from_start[f"current_{s}"]
+                                         for s in range(len(crrc.series))]),
+                               _simulated(crrc, {ECOLOGY: 1}), rtol=1e-6, atol=1e-9)
+    label = f"{ECOLOGY} on from (Year)"
+    page.locator(".sdrev-exact-name select").select_option(label=label)
+    page.locator(".sdrev-exact-value input").fill("2018")
+    page.locator(".sdrev-exact-set button").click()
+    _wait_for_change(page, "current_0", on_from_start["current_0"])
+    page.wait_for_function("() => window.location.search.includes('40time=2018')")
+    assert _query(page)["ecology_rebuilding_switch@time"] == "2018"
+    later = _plotted(page)
+    np.testing.assert_allclose(np.stack([later[f"current_{s}"]
+                                         for s in range(len(crrc.series))]),
+                               _simulated(crrc, {ECOLOGY: "1@2018"}), rtol=1e-6, atol=1e-9)
+    assert page.evaluate(
+        "(title) => Bokeh.documents[0].all_models.values().find("
+        "m => m.type === 'Slider' && m.title === title).value", label) == 2018
+    assert page.locator(".sdrev-error").count() == 0

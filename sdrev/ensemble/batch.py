@@ -50,7 +50,9 @@ class Batch:
         A loaded model or a ``.mdl`` path.
     parameters : sequence of str
         The constants each call sets, in the order of the columns of the
-        values passed to :meth:`__call__` (Vensim or snake_case names).
+        values passed to :meth:`__call__` (Vensim or snake_case names);
+        ``NAME@value`` and ``NAME@time`` switch constant ``NAME`` to a value
+        at a time per run (see :func:`sdrev.ensemble.api.timed_columns`).
     outputs : sequence of str
         The variables returned.
     constants : mapping of str to float, optional
@@ -77,7 +79,7 @@ class Batch:
                  constants: Mapping[str, float] | None = None,
                  saveper: float | None = None, threads: int | None = None,
                  engine: str = "auto"):
-        from sdrev.ensemble.api import check_request, model_path
+        from sdrev.ensemble.api import check_request, model_path, timed_columns
         from sdrev.ensemble.compile import UnsupportedConstructError, compile_model
 
         outputs = check_request(outputs, engine)
@@ -105,8 +107,11 @@ class Batch:
             probe = self._fallback(np.zeros((0, len(self._names))), probe=True)
             self.outputs = probe
             return
-        program = self._program
-        self._columns = tuple(program.resolve(n) for n in self._names + self._fixed_names)
+        # timed settings: columns NAME@value and NAME@time switch NAME at a per-run time
+        program, columns = timed_columns(self._program, self._names + self._fixed_names,
+                                         self._program.names)
+        self._program = program
+        self._columns = tuple(columns)
         if len(set(self._columns)) != len(self._columns):
             raise InvalidValueError(f"a parameter is named twice in {self._names}")
         self.outputs = tuple(program.resolve(n) for n in outputs)

@@ -35,7 +35,7 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
 from sdrev.errors import SdrevError
-from sdrev.explore.explorer import Explorer, Trajectories
+from sdrev.explore.explorer import Explorer, Trajectories, is_time_key, time_key
 
 __all__ = ["ExploreSession", "parse_query"]
 
@@ -115,7 +115,8 @@ def parse_query(explorer: Explorer, args: Mapping[str, object]):
     -------
     scenario : str or None
     values : dict of str to float
-        Every control (the scenario's values, then the query's).
+        Every control (the scenario's values, then the query's), and each
+        switch's "on from" time (``NAME@time``).
     band : bool
     refused : list of str
         One message per entry that was refused (unknown name, not a
@@ -144,6 +145,10 @@ def parse_query(explorer: Explorer, args: Mapping[str, object]):
         if key in (SCENARIO_KEY, BAND_KEY):
             continue
         try:
+            if is_time_key(key):  # a switch's "on from" time
+                control, number = explorer.check_time(key, text(raw))
+                values[time_key(control.name)] = number
+                continue
             control, number = explorer.check(key, text(raw))
         except SdrevError as exc:
             refused.append(str(exc))
@@ -156,7 +161,8 @@ def query_string(explorer: Explorer, scenario: str | None, values: Mapping[str, 
                  band: bool) -> str:
     """The URL query that restores these settings (controls moved off the scenario)."""
     items = [(SCENARIO_KEY, scenario or "")]
-    items += [(explorer.control(n).py_name, f"{v:.10g}")
+    items += [(time_key(explorer.control(n[:-len(time_key(""))]).py_name) if is_time_key(n)
+               else explorer.control(n).py_name, f"{v:.10g}")
               for n, v in explorer.changed(values, scenario).items()]
     if band:
         items.append((BAND_KEY, "1"))
@@ -234,6 +240,7 @@ class ExploreSession:
                                             value=self.values[c.name] == 1.0)
                     w.param.watch(lambda e, c=c: self._on_control(c.name, float(e.new)),
                                   "value")
+                    column.append(self._timing_slider(c))
                 else:
                     w = pn.widgets.FloatSlider(
                         label=title, start=c.low, end=c.high, step=c.step,
@@ -251,9 +258,11 @@ class ExploreSession:
                 "<small>Held at the model's or the scenario's values (no documented range, "
                 "or subscripted): " + html.escape(", ".join(explorer.held)) + "</small>"))
         sliders = [c for c in explorer.controls if not c.switch]
+        exact = {c.name: c.name for c in sliders}
+        exact.update({f"{c.name} on from ({model.time.units or 'time'})": time_key(c.name)
+                      for c in explorer.controls if c.switch})
         self.exact_name = pn.widgets.Select(
-            label="Set a value exactly", options={c.name: c.name for c in sliders},
-            css_classes=["sdrev-exact-name"])
+            label="Set a value exactly", options=exact, css_classes=["sdrev-exact-name"])
         self.exact_value = pn.widgets.TextInput(
             label="Value", placeholder="a number within the range",
             css_classes=["sdrev-exact-value"])
@@ -351,23 +360,41 @@ class ExploreSession:
         fig.add_layout(fig.legend[0], "right")  # beside the bars, not over them
         return source, fig
 
+    def _timing_slider(self, control):
+        """The "on from" time of a switch (policy timing), in the model's time unit."""
+        t = self.explorer.model.time
+        key = time_key(control.name)
+        w = pn.widgets.FloatSlider(
+            label=f"{control.name} on from ({t.units or 'time'})", start=t.initial,
+            end=t.final, step=t.step, value=self.values[key], format="0[.]0000",
+            sizing_mode="stretch_width")
+        w.param.watch(lambda e: self._on_control(key, e.new), "value_throttled")
+        w.css_classes = ["sdrev-control", f"sdrev-timing-{control.py_name}"]
+        self.widgets[key] = w
+        return w
+
     # -- events ------------------------------------------------------------------------
 
     def _on_control(self, name: str, value) -> None:
         if self._quiet:
             return
         try:
-            control, number = self.explorer.check(name, value)
+            if is_time_key(name):  # a switch's "on from" time
+                control, number = self.explorer.check_time(name, value)
+                key, shown = time_key(control.name), number
+            else:
+                control, number = self.explorer.check(name, value)
+                key, shown = control.name, (number == 1.0 if control.switch else number)
         except SdrevError as exc:
             self._say(f"Refused: {exc}", error=True)
             self._set_widgets()  # back to the last accepted value
             return
-        self.values[control.name] = number
-        widget = self.widgets[control.name]
-        if widget.value != (number == 1.0 if control.switch else number):
+        self.values[key] = number
+        widget = self.widgets[key]
+        if widget.value != shown:
             self._quiet = True
             try:  # a value set exactly moves its slider too
-                widget.value = number == 1.0 if control.switch else number
+                widget.value = shown
             finally:
                 self._quiet = False
         self.redraw()
