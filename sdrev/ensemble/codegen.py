@@ -160,9 +160,9 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
         lines.append(f"    {target} = {eq.expr}")
     state = ", ".join(f"s{s.index}" for s in program.slots)
     control = ", ".join(f"v_{c}" for c in CONTROL)
-    hoisted = ", ".join(f"{k!r}: v_{k}" for k in sorted(static))
+    statics = ", ".join(f"{k!r}: v_{k}" for k in sorted(static))
     lines.append(f"    return ({state}{',' if program.slots else ''}), "
-                 f"({control}), O, {{{hoisted}}}")
+                 f"({control}), O, {{{statics}}}")
     body = [f"v_{name} = {step_eqs[name].expr}" for name in step_order]
     owners = list(step_order)
     for slot in program.slots:
@@ -303,25 +303,25 @@ def _hoist_invariants(body: list[str], reads: dict,
             return node, node.id in invariant
         if isinstance(node, pyast.BinOp):
             (lhs, li), (rhs, ri) = visit(node.left), visit(node.right)
-            new = pyast.BinOp(left=lhs, op=node.op, right=rhs)
+            binop = pyast.BinOp(left=lhs, op=node.op, right=rhs)
             if li and ri:
-                return new, True
-            new.left = hoist(lhs) if li else lhs
-            new.right = hoist(rhs) if ri else rhs
-            return new, False
+                return binop, True
+            binop.left = hoist(lhs) if li else lhs
+            binop.right = hoist(rhs) if ri else rhs
+            return binop, False
         if isinstance(node, pyast.UnaryOp):
             o, oi = visit(node.operand)
             return pyast.UnaryOp(op=node.op, operand=o), oi
         if isinstance(node, pyast.Call) and not node.keywords and not any(
                 isinstance(a, pyast.Starred) for a in node.args):
             parts = [visit(a) for a in node.args]
-            new = pyast.Call(func=node.func, args=[a for a, _ in parts],
-                             keywords=[])
+            call = pyast.Call(func=node.func, args=[a for a, _ in parts],
+                              keywords=[])
             if (pyast.unparse(node.func) in _PURE_CALLS
                     and all(i for _, i in parts)):
-                return new, True
-            new.args = [hoist(a) if i else a for a, i in parts]
-            return new, False
+                return call, True
+            call.args = [hoist(a) if i else a for a, i in parts]
+            return call, False
         return node, False
 
     out = []

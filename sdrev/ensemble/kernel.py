@@ -32,6 +32,7 @@ import sys
 import threading
 import types
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,7 @@ class Kernel:
         The generated Python source.
     """
 
-    func: object
+    func: Callable[..., None]
     params: tuple[str, ...]
     states: tuple[tuple[int, int], ...]
     outputs: int
