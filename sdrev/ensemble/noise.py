@@ -30,7 +30,6 @@ __all__ = [
     "SEED",
     "draw_bits",
     "has_noise",
-    "model_has_noise",
     "random_0_1",
     "random_beta",
     "random_binomial",
@@ -79,29 +78,6 @@ def has_noise(program) -> bool:
     """Whether a compiled program (:func:`sdrev.ensemble.compile.compile_model`)
     calls Vensim's RANDOM functions: it reads the per-run stream constants."""
     return RUN in program.constants
-
-
-def model_has_noise(path) -> bool:
-    """Whether the model file at ``path`` uses Vensim's RANDOM functions.
-
-    Read from the compiled program; for a model the engine cannot compile
-    (it runs on PySD), from the equations' text: a ``RANDOM`` function
-    name of Vensim's family (``RANDOM NORMAL``, ``RANDOM 0 1``, ...).
-    """
-    import re
-    from pathlib import Path
-
-    from sdrev.ensemble.compile import compile_model
-    from sdrev.ensemble.program import fallback_reason
-
-    try:
-        return has_noise(compile_model(Path(path), subscripts=True))
-    except Exception as exc:  # noqa: BLE001 - what falls back to PySD: read the text
-        if fallback_reason(exc) is None:
-            raise
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-        return re.search(r"\bRANDOM[ _]+(0[ _]+1|[A-Z]+)\s*\(", text,
-                         flags=re.IGNORECASE) is not None
 
 
 def stream_indices(index) -> np.ndarray:
