@@ -148,14 +148,42 @@ class Batch:
         ndarray, shape (outputs, runs, saved times) (plus subscript axes)
             Float results; a run that fails numerically holds NaN or inf.
         """
+        values = self._checked(values)
+        if self._program is None:
+            return self._fallback(values)
+        _, data = self._simulate(values)
+        return np.stack([data[o] for o in self.outputs])
+
+    def each(self, values) -> dict[str, np.ndarray]:
+        """Run one model per row of ``values``; each output at its own shape.
+
+        One engine call for outputs of different shapes (scalar variables
+        beside subscripted ones), where :meth:`__call__` needs outputs of one
+        shape to stack them.
+
+        Parameters
+        ----------
+        values : array_like, shape (runs, len(parameters))
+
+        Returns
+        -------
+        dict of str to ndarray
+            By Python name (:attr:`outputs`), shape (runs, saved times)
+            plus the output's subscript axes.
+        """
+        values = self._checked(values)
+        if self._program is None:
+            block = self._fallback(values)
+            return {o: block[k] for k, o in enumerate(self.outputs)}
+        _, data = self._simulate(values)
+        return {o: data[o] for o in self.outputs}
+
+    def _checked(self, values) -> np.ndarray:
         values = np.asarray(values, dtype=float)
         if values.ndim != 2 or values.shape[1] != len(self._names):
             raise InvalidValueError(
                 f"values must have shape (runs, {len(self._names)}), got {values.shape}")
-        if self._program is None:
-            return self._fallback(values)
-        _, block = self._simulate(values)
-        return block
+        return values
 
     def _simulate(self, values: np.ndarray):
         from sdrev.ensemble.engine import simulate_chunk
@@ -170,7 +198,7 @@ class Batch:
         threads = self.threads if n >= THREADED_MIN_RUNS else 1
         times, data = simulate_chunk(self._sim, constants, n, saveper=self.saveper,
                                      jit=self._jit, threads=threads)
-        return times, np.stack([data[o] for o in self.outputs])
+        return times, data
 
     def _fallback(self, values: np.ndarray, *, probe: bool = False):
         import pandas as pd
