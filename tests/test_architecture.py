@@ -6,6 +6,7 @@ underscore names imported across modules, no module over 700 lines."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,20 @@ def test_no_module_is_over_the_line_limit():
     over = {rel: n for rel, n in sorted(sizes.items()) if n > MAX_MODULE_LINES}
     assert not over, f"modules over {MAX_MODULE_LINES} lines: {over}"
     assert max(sizes.values()) > MAX_MODULE_LINES // 2  # the files were read
+
+
+def _layout_block() -> str:
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Package layout", 1)[1].split("\n## ", 1)[0]
+    return section.split("```", 2)[1]
+
+
+def test_readme_layout_names_every_module_and_package():
+    """The README's layout section lists each module and package at the top of sdrev/,
+    and nothing that is gone."""
+    block = _layout_block()
+    listed = set(re.findall(r"^  (\w+\.py|\w+/)", block, re.M))
+    present = {p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"} | {
+        f"{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert listed == present, (f"missing from the README: {sorted(present - listed)}; "
+                               f"gone from sdrev: {sorted(listed - present)}")
