@@ -25,13 +25,25 @@ import numpy as np
 from sdrev.errors import InvalidValueError, SdrevError, UnknownNameError, suggest
 from sdrev.explore.groups import mdl_groups
 
-__all__ = ["BAND_QUANTILES", "Control", "Explorer", "Outcome", "RunFailedError", "Series",
-           "Trajectories"]
+__all__ = ["BAND_QUANTILES", "TIME_SUFFIX", "Control", "Explorer", "Outcome", "RunFailedError",
+           "Series", "Trajectories", "is_time_key", "time_key"]
 
 #: Quantiles of the uncertainty band (lower edge, median, upper edge).
 BAND_QUANTILES = (0.05, 0.5, 0.95)
 #: Slider positions between a range's ends.
 SLIDER_STEPS = 200
+#: A switch's "on from" time is kept in the settings as ``NAME@time``.
+TIME_SUFFIX = "@time"
+
+
+def time_key(name: str) -> str:
+    """The settings key of the "on from" time of switch ``name``."""
+    return f"{name}{TIME_SUFFIX}"
+
+
+def is_time_key(name: str) -> bool:
+    """Whether ``name`` is a switch's "on from" time (``NAME@time``)."""
+    return str(name).rstrip().lower().endswith(TIME_SUFFIX)
 
 
 class RunFailedError(SdrevError, RuntimeError):
@@ -203,6 +215,9 @@ class Explorer:
         if self.posterior is not None:
             extra += [n for n in self.posterior.columns if _key(n) not in self._by_key]
         self._columns = [c.name for c in self.controls] + list(dict.fromkeys(extra))
+        # policy timing: each switch is on from a time per run (INITIAL TIME: from the start)
+        self._columns += [f"{c.name}{part}" for c in self.controls if c.switch
+                          for part in ("@value", TIME_SUFFIX)]
         self._batch, self._layout, self.series = self._compile()
         self.times = np.asarray(self._batch.times, dtype=float)
         self._lock = threading.Lock()
@@ -234,6 +249,8 @@ class Explorer:
         UnknownNameError
         """
         values = {c.name: c.default for c in self.controls}
+        values.update({time_key(c.name): self.model.time.initial
+                       for c in self.controls if c.switch})
         if scenario is not None:
             if scenario not in self.scenarios:
                 raise UnknownNameError(
@@ -275,13 +292,66 @@ class Explorer:
                 f"[{control.low:g}, {control.high:g}]")
         return control, number
 
+    def check_time(self, name: str, value: object) -> tuple[Control, float]:
+        """Check a switch's "on from" time (``name`` is ``SWITCH@time``).
+
+        Returns
+        -------
+        (Control, float)
+            The switch and the time.
+
+        Raises
+        ------
+        UnknownNameError
+            For a name that is not a switch's time.
+        InvalidValueError
+            For a time that is not a number within [INITIAL TIME, FINAL TIME].
+        """
+        control = self.control(str(name).rstrip()[:-len(TIME_SUFFIX)])
+        if not control.switch:
+            raise UnknownNameError(f"{control.name} is not a switch: only switches (0/1) "
+                                   "take an 'on from' time")
+        t = self.model.time
+        try:
+            number = float(value) if not isinstance(value, bool) else float("nan")
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not t.initial <= number <= t.final:  # NaN fails too
+            raise InvalidValueError(
+                f"{control.name} on from {value!r} is not a time within [INITIAL TIME, "
+                f"FINAL TIME] = [{t.initial:g}, {t.final:g}] ({t.units or 'model time'})")
+        return control, number
+
     def check_all(self, values: Mapping[str, object]) -> dict[str, float]:
-        """Check every value (see :meth:`check`); keyed by Vensim name."""
+        """Check every value (see :meth:`check` and :meth:`check_time`); keyed by
+        Vensim name (``NAME@time`` for a switch's time)."""
         checked = {}
         for name, value in values.items():
+            if is_time_key(name):
+                control, number = self.check_time(name, value)
+                checked[time_key(control.name)] = number
+                continue
             control, number = self.check(name, value)
             checked[control.name] = number
         return checked
+
+    def timed_settings(self, values: Mapping[str, float],
+                       scenario: str | None = None) -> dict[str, object]:
+        """The settings of ``values`` as ``sdrev simulate --set`` takes them.
+
+        Constants moved away from ``scenario``'s values as numbers; a switch
+        moved and on from a time after INITIAL TIME as the text
+        ``"VALUE@TIME"`` (a timed setting: the scenario's value before).
+        """
+        full = self.scenario_values(scenario)
+        full.update(self.check_all(values))
+        out: dict[str, object] = {}
+        for name, value in self.changed(full, scenario).items():
+            if is_time_key(name):
+                continue
+            at = full.get(time_key(name), self.model.time.initial)
+            out[name] = f"{value!r}@{at!r}" if at > self.model.time.initial else value
+        return out
 
     def changed(self, values: Mapping[str, float], scenario: str | None) -> dict[str, float]:
         """The controls whose value differs from ``scenario``'s."""
@@ -362,9 +432,17 @@ class Explorer:
 
     def _row(self, full: Mapping[str, float], scenario: str | None) -> np.ndarray:
         params = dict(self.model.scenarios[scenario].params) if scenario else {}
+        before = self.scenario_values(scenario)  # a switch's value before its time
         row = []
         for name in self._columns:
-            if name in full:
+            base, at, part = name.rpartition("@")
+            if at and part == "value":  # the switch's setting, from its time on
+                row.append(full[base])
+            elif at and part == TIME_SUFFIX[1:]:
+                row.append(full.get(name, self.model.time.initial))
+            elif name in before and self.control(name).switch:
+                row.append(before[name])
+            elif name in full:
                 row.append(full[name])
             elif name in params:
                 row.append(float(params[name]))
@@ -522,7 +600,14 @@ class Explorer:
             others = [s for s in (compare_defaults(model).scenarios or tuple(model.scenarios))
                       if s != scenario]
             args += ["--scenarios", ",".join([scenario, *others])]
-        for name, value in self.changed(full, scenario).items():
+        settings = self.timed_settings(full, scenario)
+        timed = [name for name, value in settings.items() if isinstance(value, str)]
+        if timed:
+            raise InvalidValueError(
+                f"{timed[0]} is on from a later time: a brief takes constant settings; "
+                "turn its switch on from the start, or run the timing with `sdrev simulate "
+                f"--set \"{timed[0]}={settings[timed[0]]}\"`")
+        for name, value in settings.items():
             args += ["--set", f"{name}={value!r}"]
         if self.posterior_folder is not None:
             args += ["--posterior", str(self.posterior_folder)]
@@ -541,10 +626,13 @@ class Explorer:
 
         if not self.model.loops:
             return []
-        full = self.scenario_values(scenario)
-        full.update(self.check_all(values))
-        analysis = loops.analyze(self.model, scenario=scenario,
-                                 params=self.changed(full, scenario))
+        settings = self.timed_settings(values, scenario)
+        timed = [name for name, value in settings.items() if isinstance(value, str)]
+        if timed:
+            raise InvalidValueError(
+                f"{timed[0]} is on from a later time: the loop analysis takes constant "
+                "settings; turn the switch on from the start to see its loops")
+        analysis = loops.analyze(self.model, scenario=scenario, params=settings)
         names = {loop.id: loop.name for loop in self.model.loops}
         periods = []
         for row in analysis.documented_periods.itertuples(index=False):
