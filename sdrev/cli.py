@@ -325,6 +325,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> None:
     from sdrev import sensitivity as sa
     model = load(args.model)
     spec = sa.load_spec(model, args.spec)
+    if args.noise is not None:
+        spec = spec.with_noise(args.noise)
     given = None
     if args.posterior:
         from sdrev.calibrate import read_posterior

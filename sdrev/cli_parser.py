@@ -168,7 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--posterior", type=Path, metavar="RUN_DIR",
                    help="analyse the posterior draws of a `sdrev calibrate` run (given data: "
                         "--method delta or pawn)")
-    p.add_argument("--seed", type=seed, help="random seed (default from the spec)")
+    p.add_argument("--seed", type=seed,
+                   help="random seed of the sample and of the model's RANDOM functions "
+                        "(default from the spec)")
+    p.add_argument("--noise", choices=("factor", "fixed", "independent"),
+                   help="a model with RANDOM functions: its noise realisation as a factor "
+                        "of its own ('noise seed', the default), one realisation for every "
+                        "run (fixed), or each run its own, counted in no factor (independent)")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",

@@ -8,9 +8,30 @@ from pathlib import Path
 import pandas as pd
 
 from sdrev.sensitivity.run import SensitivityResult, time_metrics
+from sdrev.sensitivity.spec import NOISE_FACTOR, Spec
 from sdrev.units import duration_label
 
-__all__ = ["summary_text", "write"]
+__all__ = ["noise_words", "summary_text", "write"]
+
+
+def noise_words(spec: Spec, seed: int) -> str:
+    """How an analysis treats the model's noise, in words (``""`` for a model
+    without RANDOM functions)."""
+    seed = int(seed) % 2**53
+    if spec.noise is None:
+        return ""
+    if spec.noise == "factor":
+        return (f"The model draws random numbers: the noise realisation is the factor "
+                f"{NOISE_FACTOR!r} (one of {spec.noise_realisations:,} streams of seed "
+                f"{seed}, discrete uniform), so its index is the share of the output's "
+                "variance the noise explains.")
+    if spec.noise == "fixed":
+        return (f"The model draws random numbers: every run draws the same noise "
+                f"realisation (stream 0 of seed {seed}); the indices hold for that "
+                "realisation only.")
+    return (f"The model draws random numbers: each run draws its own noise realisation "
+            f"(seed {seed}), variance no factor is given; Sobol' total indices count it "
+            "in every factor's.")
 
 
 def summary_text(result: SensitivityResult, *, top: int = 3) -> str:
@@ -38,11 +59,14 @@ def summary_text(result: SensitivityResult, *, top: int = 3) -> str:
              f"N = {result.n}, seed {result.seed}, {result.runs} runs "
              f"({result.timings['total']:.1f} s; {result.timings['simulation']:.1f} s "
              f"simulating{loops_time}). Factors ranked by {label}."]
+    noise = noise_words(result.spec, result.seed)
+    if noise:
+        lines.append(noise)
     for group, title in (("parameters", "Parameters"), ("loops", "Feedback loops")):
         part = idx[(idx["group"] == group) & (idx["index"] == main)]
         if part.empty:
             continue
-        names = {f.name: f.label for f in result.spec.group(group)}
+        names = {f.name: f.label or f.name for f in result.spec.group(group)}
         lines.append("")
         lines.append(f"{title}:")
         for (output, metric), rows in part.groupby(["output", "metric"], sort=False):
@@ -150,6 +174,9 @@ def write(result: SensitivityResult, folder: str | Path, *, command: str = "",
             "spec_file": str(result.spec.path) if result.spec.path else None,
             "problems": dict(result.problems),
             "second_order": result.spec.second_order,
+            "noise": None if result.spec.noise is None else {
+                "treatment": result.spec.noise, "seed": result.seed % 2**53,
+                "realisations": result.spec.noise_realisations},
             "outputs": {o.variable: [m.name for m in o.metrics] for o in result.spec.outputs},
             "loop_metrics": {m.name: {k: (list(v) if isinstance(v, tuple) else v)
                                       for k, v in m.__dict__.items() if v is not None}

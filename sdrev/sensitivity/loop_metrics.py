@@ -89,8 +89,10 @@ def _chunk_values(chunk, metric: LoopMetric) -> np.ndarray:
 
 
 def _values(model: Model, scenario: str | None, metrics: Sequence[LoopMetric],
-            rows: Sequence[Mapping[str, float]], progress=None) -> np.ndarray:
-    """``(len(rows), len(metrics))`` metric values from the ensemble loop scores."""
+            rows: Sequence[Mapping[str, float]], progress=None,
+            noise=(0, None)) -> np.ndarray:
+    """``(len(rows), len(metrics))`` metric values from the ensemble loop scores
+    (``noise``: the seed and each row's noise stream, see :func:`evaluate`)."""
     import pandas as pd
 
     from sdrev.loops import MAX_LOOPS
@@ -103,6 +105,7 @@ def _values(model: Model, scenario: str | None, metrics: Sequence[LoopMetric],
     program = lb.structure(model.path, MAX_LOOPS).program
     table = lc.run_table(model, pd.DataFrame(list(rows)), scenario=scenario,
                          program=program)
+    table = lc.with_noise(table, program, seed=noise[0], streams=noise[1])
     shares = any(m.kind == "dominance_share" for m in metrics)
     for chunk in lc.iter_chunks(model, table, max_loops=MAX_LOOPS,
                                 dominance=("all",) if shares else ()):
@@ -126,13 +129,14 @@ def _init_worker(source: str) -> None:
     _WORKER["model"] = load(source)
 
 
-def _run_chunk(scenario, metrics, rows) -> np.ndarray:
-    return _values(_WORKER["model"], scenario, metrics, rows)
+def _run_chunk(scenario, metrics, rows, noise) -> np.ndarray:
+    return _values(_WORKER["model"], scenario, metrics, rows, noise=noise)
 
 
 def evaluate(model: Model, metrics: Sequence[LoopMetric], rows: Sequence[Mapping[str, float]],
              *, scenario: str | None = None, workers: int | None = None,
-             progress: bool = False) -> dict[str, np.ndarray]:
+             progress: bool = False, seed: int = 0,
+             streams: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """Loop metrics of each run: ``{metric name: (len(rows),) array}``.
 
     Parameters
@@ -147,6 +151,12 @@ def evaluate(model: Model, metrics: Sequence[LoopMetric], rows: Sequence[Mapping
         :data:`PARALLEL_ROWS` rows, analyses in this process.
     progress : bool, optional
         Show a tqdm progress bar.
+    seed : int, optional
+        Seed of the model's RANDOM functions.
+    streams : sequence of int, optional
+        For a model with RANDOM functions, the noise stream each row's run
+        draws (as the ensemble's run of that index with ``seed``); default:
+        stream 0 for every row.
 
     Returns
     -------
@@ -165,17 +175,23 @@ def evaluate(model: Model, metrics: Sequence[LoopMetric], rows: Sequence[Mapping
     if workers < 1:
         raise InvalidValueError(f"workers must be at least 1, got {workers}")
     rows = [{k: float(v) for k, v in row.items()} for row in rows]
+    streams = None if streams is None else np.asarray(streams, dtype=np.int64)
+    if streams is not None and len(streams) != len(rows):
+        raise InvalidValueError(f"{len(streams)} noise streams for {len(rows)} rows")
     metrics = list(metrics)
     values = np.empty((len(rows), len(metrics)))
     bar = tqdm(total=len(rows), desc="loop scores", unit="run", disable=not progress)
     try:
         if workers == 1 or len(rows) < PARALLEL_ROWS:
-            values[:] = _values(model, scenario, metrics, rows, progress=bar.update)
+            values[:] = _values(model, scenario, metrics, rows, progress=bar.update,
+                                noise=(seed, streams))
         else:
             size = max(1, math.ceil(len(rows) / (workers * CHUNKS_PER_WORKER)))
             with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                                      initargs=(str(model.path),)) as pool:
-                futures = {pool.submit(_run_chunk, scenario, metrics, rows[s:s + size]): s
+                futures = {pool.submit(_run_chunk, scenario, metrics, rows[s:s + size],
+                                       (seed, None if streams is None else
+                                        streams[s:s + size])): s
                            for s in range(0, len(rows), size)}
                 try:
                     for done in as_completed(futures):

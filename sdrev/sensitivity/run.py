@@ -35,7 +35,8 @@ from threadpoolctl import threadpool_limits
 from sdrev.errors import InvalidValueError, NonFiniteError, UnknownNameError
 from sdrev.sensitivity import methods as _methods
 from sdrev.sensitivity import metrics as _metrics
-from sdrev.sensitivity.spec import LOOP_OUTPUT, Factor, Spec, check_method
+from sdrev.sensitivity.spec import (LOOP_OUTPUT, NOISE_FACTOR, Factor, Spec, check_method,
+                                   noise_for_method)
 
 if TYPE_CHECKING:
     from sdrev.model import Model
@@ -223,13 +224,15 @@ def run(model: Model, spec: Spec, *, method: str | None = None, n: int | None = 
     n, seed = int(n), int(seed)
     if given is not None:
         spec, n, groups = _given_spec(model, spec, method, given), len(given), ("parameters",)
+    spec, noise_warning = noise_for_method(spec, method)
     for g in groups:
         if g not in _GROUPS:
             raise InvalidValueError(f"unknown factor group {g!r}; valid groups: "
                                     f"{', '.join(_GROUPS)}")
     mod = _methods.get(method)
     ctx = _Context(model, spec, method, mod, workers, progress)
-    ctx.given = given
+    ctx.given, ctx.seed = given, seed
+    ctx.warnings += [noise_warning] if noise_warning else []
     active = [g for g in groups if spec.group(g)]
     for g in active:
         mod.check_n(spec.problem(g), n)
@@ -333,6 +336,7 @@ class _Context:
         self.warnings: list[str] = [mod.NOTE] if getattr(mod, "NOTE", "") else []
         self.engine: str | None = None
         self.given: pd.DataFrame | None = None
+        self.seed = 0  # the analysis's seed: also the seed of the model's noise
         base = {}
         if spec.scenario is not None:
             base.update(model.scenarios[spec.scenario].params)
@@ -341,10 +345,15 @@ class _Context:
 
     # -- simulation -------------------------------------------------------
     def simulate(self, frame: pd.DataFrame, *, progress: bool | None = None):
-        """Run the ensemble; return times and ``{py_name: (runs, T) array}``."""
+        """Run the ensemble; return times and ``{py_name: (runs, T) array}``.
+
+        Each row draws the noise stream :meth:`Spec.streams` gives it (the
+        noise-seed factor's value with ``noise = "factor"``)."""
         from sdrev import ensemble
 
-        frame = frame.copy()
+        streams = self.spec.streams(frame)
+        frame = frame.drop(columns=[NOISE_FACTOR], errors="ignore")
+        frame.index = pd.Index(streams)
         for name, value in self.base.items():
             if name not in frame.columns:
                 frame[name] = value
@@ -355,7 +364,8 @@ class _Context:
         start = _time.perf_counter()
         ds = ensemble.run(self.model, frame, outputs=outputs,
                           progress=self.progress if progress is None else progress,
-                          workers=self.workers if len(frame) > 2000 else 1)
+                          workers=self.workers if len(frame) > 2000 else 1,
+                          seed=self.seed % 2**53)
         self.sim_seconds += _time.perf_counter() - start
         self.runs += len(frame)
         self.engine = str(ds.attrs.get("engine", "sdrev"))
@@ -428,9 +438,12 @@ class _Context:
         from sdrev.sensitivity.loop_metrics import evaluate
 
         start = _time.perf_counter()
+        streams = self.spec.streams(frame)
+        frame = frame.drop(columns=[NOISE_FACTOR], errors="ignore")
         raw = evaluate(self.model, self.spec.loop_metrics, frame.to_dict(orient="records"),
                        scenario=self.spec.scenario, workers=self.workers,
-                       progress=self.progress if progress is None else progress)
+                       progress=self.progress if progress is None else progress,
+                       seed=self.seed % 2**53, streams=streams)
         self.loop_seconds += _time.perf_counter() - start
         final = self.model.time.final
         out = {}
@@ -477,8 +490,9 @@ class _Context:
         mod, spec = self.mod, self.spec
         second = spec.second_order
         s_sample, s_analyze = seeds[f"sample_{group}"], seeds[f"analyze_{group}"]
-        if self.given is not None:
-            X = self.given[problem["names"]].to_numpy(dtype=float)
+        if self.given is not None:  # with noise: each given row its own stream
+            X = self.given.assign(**{NOISE_FACTOR: np.arange(len(self.given))})[
+                problem["names"]].to_numpy(dtype=float)
         else:
             X = mod.sample(problem, n, seed=s_sample, second_order=second)
         frame = pd.DataFrame(X, columns=problem["names"])

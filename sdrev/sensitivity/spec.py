@@ -10,6 +10,8 @@ any path for a user's model::
     n = 1024                     # default sample size (the CLI's -N overrides)
     seed = 20240501              # default seed (the CLI's --seed overrides)
     second_order = false         # Sobol second-order indices (S2)
+    noise = "factor"             # a model with RANDOM functions: factor | fixed | independent
+    noise_realisations = 100000  # noise = "factor": realisations the noise seed ranges over
 
     [[factor]]                   # a model constant varied over its range
     name = "R and D Spending"    # Vensim or snake_case name
@@ -59,6 +61,9 @@ output metric, as the output :data:`LOOP_OUTPUT`; a loop is named by its
 documented name, the id of a documented loop, or its variables (ids of
 undocumented loops, such as ``B17``, are refused: their numbering can change
 from run to run).
+
+Noise: a model with Vensim's RANDOM functions gets a ``noise`` setting
+(:mod:`sdrev.sensitivity.noise`), by default a noise-seed factor.
 """
 
 from __future__ import annotations
@@ -73,13 +78,16 @@ from typing import TYPE_CHECKING
 from sdrev import budget
 from sdrev.errors import InvalidValueError, ModelNotFoundError, UnknownNameError, suggest
 from sdrev.factors import DISTRIBUTIONS, Factor, check_keys, number, parse_factor
+from sdrev.sensitivity.noise import (NOISE_FACTOR, NOISE_FACTOR_METHODS, NOISE_MODES,
+                                     NOISE_REALISATIONS, check_noise)
 
 if TYPE_CHECKING:
     from sdrev.model import Model
 
-__all__ = ["DISTRIBUTIONS", "LOOP_METRICS", "LOOP_OUTPUT", "METHODS", "METRICS", "Factor",
-           "LoopMetric", "Metric", "Output", "Spec", "check_method", "load_spec", "parse_spec",
-           "spec_path"]
+__all__ = ["DISTRIBUTIONS", "LOOP_METRICS", "LOOP_OUTPUT", "METHODS", "METRICS",
+           "NOISE_FACTOR", "NOISE_FACTOR_METHODS", "NOISE_MODES", "NOISE_REALISATIONS",
+           "Factor", "LoopMetric", "Metric", "Output", "Spec", "check_method", "check_noise",
+           "load_spec", "noise_for_method", "parse_spec", "spec_path"]
 
 #: Analysis methods, each a module of :mod:`sdrev.sensitivity.methods`.
 METHODS = ("sobol", "morris", "fast", "rbd_fast", "pawn", "delta")
@@ -93,7 +101,8 @@ LOOP_OUTPUT = "loop dominance"
 LOOP_GAIN_RANGE = (0.0, 2.0)
 
 _TOP_KEYS = {"sensitivity", "factor", "loop", "output", "loop_metric"}
-_SETTINGS = {"description", "scenario", "method", "n", "seed", "second_order"}
+_SETTINGS = {"description", "scenario", "method", "n", "seed", "second_order", "noise",
+             "noise_realisations"}
 _METRIC_KEYS = {"value_at": {"time"}, "time_average": {"start", "end"}, "maximum": set(),
                 "first_crossing": {"threshold", "direction"}, "trajectory": set()}
 _LOOP_METRIC_KEYS = {"dominance_shift": ({"from", "to"}, {"after", "default"}),
@@ -214,6 +223,11 @@ class Spec:
     outputs : tuple of Output
     loop_metrics : tuple of LoopMetric
         Loop-dominance metrics, analysed as the output :data:`LOOP_OUTPUT`.
+    noise : str or None
+        One of :data:`NOISE_MODES` for a model with RANDOM functions,
+        ``None`` for a model without.
+    noise_realisations : int
+        Stream indices the noise-seed factor ranges over (``noise = "factor"``).
     """
 
     model: str
@@ -229,6 +243,29 @@ class Spec:
     outputs: tuple[Output, ...]
     text: str = field(default="", repr=False)
     loop_metrics: tuple[LoopMetric, ...] = ()
+    noise: str | None = None
+    noise_realisations: int = NOISE_REALISATIONS
+
+    @property
+    def noise_factor(self) -> Factor | None:
+        """The noise-seed factor (``noise = "factor"``), else ``None``."""
+        if self.noise != "factor":
+            return None
+        span = (0.0, float(self.noise_realisations))
+        return Factor(NOISE_FACTOR, NOISE_FACTOR.replace(" ", "_"), span, "uniform", span,
+                      label="noise realisation")
+
+    def with_noise(self, noise: str) -> Spec:
+        """The spec with the noise treated as ``noise`` (one of :data:`NOISE_MODES`).
+
+        Raises
+        ------
+        InvalidValueError
+            For another value, or a model without RANDOM functions.
+        """
+        import dataclasses
+        return dataclasses.replace(self, noise=check_noise(noise, self.model,
+                                                           stochastic=self.noise is not None))
 
     def problem(self, group: str = "parameters") -> dict:
         """The SALib problem dict of a factor group (``"parameters"`` or ``"loops"``)."""
@@ -242,11 +279,47 @@ class Spec:
 
     def group(self, group: str) -> tuple[Factor, ...]:
         """The factors of ``group``."""
+        noise = self.noise_factor
         if group == "parameters":
-            return self.factors
-        if group == "loops":
-            return self.loop_factors
-        raise InvalidValueError(f"unknown factor group {group!r}; valid groups: parameters, loops")
+            members = self.factors
+        elif group == "loops":
+            members = self.loop_factors
+        else:
+            raise InvalidValueError(f"unknown factor group {group!r}; valid groups: "
+                                    "parameters, loops")
+        # the noise joins each group that varies something
+        return members + (noise,) if members and noise is not None else members
+
+    def streams(self, sample):
+        """The noise stream of each row of a sample of a factor group (columns
+        as the group's factor names): the noise-seed factor's value rounded
+        down (``noise = "factor"``), stream 0 (``"fixed"``) or the row's
+        position (``"independent"``, and models without noise), as an
+        int64 array."""
+        import numpy as np
+
+        rows = len(sample)
+        if self.noise == "factor" and NOISE_FACTOR in sample:
+            column = np.floor(np.asarray(sample[NOISE_FACTOR], dtype=float))
+            return np.clip(column, 0, self.noise_realisations - 1).astype(np.int64)
+        if self.noise in ("factor", "fixed"):
+            return np.zeros(rows, dtype=np.int64)
+        return np.arange(rows, dtype=np.int64)
+
+
+def noise_for_method(spec: Spec, method: str) -> tuple[Spec, str]:
+    """``spec`` as ``method`` can analyse its noise, and a warning when the
+    noise-seed factor had to be dropped (see :data:`NOISE_FACTOR_METHODS`)."""
+    import dataclasses
+    if spec.noise != "factor" or method in NOISE_FACTOR_METHODS:
+        return spec, ""
+    return dataclasses.replace(spec, noise="independent"), (
+        f"the noise of the model's RANDOM functions is not a factor with {method}, which "
+        "estimates each index from that factor's values alone: each run draws its own "
+        "realisation, variance no index is given (use sobol or morris for a noise-seed "
+        "factor)")
+
+
 
 
 def check_method(method: str) -> str:
@@ -336,6 +409,15 @@ def parse_spec(model: Model, data: Mapping, *, path: Path | None = None, text: s
     second = settings.get("second_order", False)
     if not isinstance(second, bool):
         raise InvalidValueError(f"{where}: second_order must be true or false, got {second!r}")
+    from sdrev.ensemble.stochastic import model_has_noise
+    stochastic = model_has_noise(model.path)
+    noise = (check_noise(settings["noise"], model.name, stochastic=stochastic)
+             if "noise" in settings else NOISE_MODES[0] if stochastic else None)
+    realisations = settings.get("noise_realisations", NOISE_REALISATIONS)
+    if (isinstance(realisations, bool) or not isinstance(realisations, int)
+            or not 2 <= realisations < 2**53):
+        raise InvalidValueError(f"{where}: noise_realisations must be an integer from 2 to "
+                                f"2**53 - 1, got {realisations!r}")
 
     factors = tuple(parse_factor(model, entry, f"{where} [[factor]] #{i + 1}")
                     for i, entry in enumerate(_tables(data, "factor", where)))
@@ -367,7 +449,7 @@ def parse_spec(model: Model, data: Mapping, *, path: Path | None = None, text: s
     return Spec(model=model.name, path=path, description=str(settings.get("description", "")),
                 scenario=scenario, method=method, n=n, seed=seed, second_order=second,
                 factors=factors, loop_factors=loops, outputs=outputs, text=text,
-                loop_metrics=loop_metrics)
+                loop_metrics=loop_metrics, noise=noise, noise_realisations=realisations)
 
 
 def _tables(data: Mapping, key: str, where: str) -> list:

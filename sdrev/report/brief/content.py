@@ -43,7 +43,7 @@ from sdrev.report.brief.levers import (
     levers_from_result,
 )
 from sdrev.report.brief.settings import SETTINGS_SCENARIO, with_settings
-from sdrev.report.brief.uncertainty import DEFAULT_UNCERTAINTY_N
+from sdrev.report.brief.uncertainty import DEFAULT_UNCERTAINTY_N, noise_statement
 from sdrev.report.brief.words import (
     clean_source,
     metric_words,
@@ -232,9 +232,11 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
             except SdrevError as exc:
                 notes.append(f"Scenario discovery left out: {exc}")
             timings["discovery"] = _time.perf_counter() - start
+    from sdrev.ensemble.stochastic import model_has_noise
     return Brief(model=model, comparison=comp, loops=analysis, levers=levers,
                  regime_map=rmap, uncertainty=unc, discovery=found, loop_ensemble=spread,
                  notes=tuple(notes), settings=MappingProxyType(settings),
+                 noise=model_has_noise(model.path),
                  timings={k: round(v, 2) for k, v in timings.items()}, sources=sources,
                  created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -335,7 +337,7 @@ def _uncertainty(brief: Brief) -> dict:
     return {"available": True, "sets": unc.sets, "time": f"{res.time:g}",
             "posterior": unc.posterior, "source": unc.source, "rows": rows, "pairs": pairs,
             "factors": len(unc.factors), "reference": ref,
-            "unidentified": list(unc.unidentified)}
+            "unidentified": list(unc.unidentified), "noise": noise_statement(unc)}
 
 
 def _levers(brief: Brief) -> dict | None:
@@ -525,6 +527,14 @@ def _methods(brief: Brief) -> list[dict]:
              "interpolation between saved times; area = integral over time of the "
              f"difference to “{comp.runs[0].label}”, in output units × "
              f"{duration_label(t.units)}")]
+    if brief.noise:
+        rows.append(("Random numbers", "the model draws random numbers (Vensim's RANDOM "
+                     "functions), one realisation per run from a stream keyed by a seed and "
+                     "the run's index: the scenario runs and the loop analysis follow run 0 "
+                     "of seed 0; each uncertainty set its own stream, so bands and ranges "
+                     "include the noise; the sensitivity analysis treats the noise "
+                     "realisation as a factor of its own (noise seed) unless its spec says "
+                     "otherwise"))
     unc = brief.uncertainty
     if unc is not None:
         rows.append(("Uncertainty", f"every compared scenario run over {unc.sets} parameter "

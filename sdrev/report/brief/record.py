@@ -46,6 +46,9 @@ class Brief:
     settings : mapping of str to float
         Constants the brief sets on top of every scenario (``--set``), by
         Vensim name; empty for the model's own scenarios.
+    noise : bool
+        Whether the model draws random numbers (Vensim's RANDOM functions):
+        the brief then says which noise realisations each part follows.
     timings : mapping of str to float
         Seconds per part.
     sources : mapping of str to str
@@ -66,3 +69,4 @@ class Brief:
     discovery: DiscoveryResult | None = None
     loop_ensemble: EnsembleLoopAnalysis | None = None
     settings: Mapping[str, float] = field(default_factory=dict)
+    noise: bool = False

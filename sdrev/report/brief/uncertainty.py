@@ -27,13 +27,18 @@ if TYPE_CHECKING:
     from sdrev.compare import Comparison, ScenarioUncertainty
     from sdrev.model import Model
 
-__all__ = ["DEFAULT_UNCERTAINTY_N", "DEFAULT_UNCERTAINTY_SEED", "OWN", "BriefUncertainty",
-           "brief_uncertainty", "default_samples", "posterior_samples", "uncertain_factors"]
+__all__ = ["DEFAULT_UNCERTAINTY_N", "DEFAULT_UNCERTAINTY_SEED", "NOISE_SEED", "OWN",
+           "BriefUncertainty", "brief_uncertainty", "default_samples", "noise_statement",
+           "posterior_samples", "uncertain_factors"]
 
 #: Parameter sets of the default Latin hypercube.
 DEFAULT_UNCERTAINTY_N = 400
 #: Its seed.
 DEFAULT_UNCERTAINTY_SEED = 20240502
+#: Seed of the model's RANDOM functions in the brief's runs: the ensemble
+#: engine's default (:func:`sdrev.ensemble.run`), so ``sdrev ensemble --seed 0``
+#: replays any of them.
+NOISE_SEED = 0
 #: Name under which the model's own constants run when it has no scenarios.
 OWN = "model_constants"
 
@@ -58,6 +63,11 @@ class BriefUncertainty:
     samples : pandas.DataFrame or None
         The parameter sets (one row each), for the other ensemble parts of the
         brief (loop dominance across the same sets).
+    noise_seed : int or None
+        For a model with RANDOM functions, the seed of its noise: set ``i``
+        draws stream ``i`` of it (:mod:`sdrev.ensemble.noise`) under every
+        scenario, so the bands and ranges include the noise; ``None`` for a
+        model without.
     """
 
     result: ScenarioUncertainty
@@ -68,6 +78,7 @@ class BriefUncertainty:
     seed: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     samples: pd.DataFrame | None = field(default=None, repr=False)
+    noise_seed: int | None = None
 
     @property
     def sets(self) -> int:
@@ -244,11 +255,34 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
         result = scenario_uncertainty(model, samples, source=source, **kw)
     _check_finite(result)
     relabelled = _relabel(result, labels)
+    noise_seed = NOISE_SEED if _has_noise(model) else None
+    if noise_seed is not None:
+        note += (f"; each set draws its own realisation of the model's random numbers "
+                 f"(stream of the set's index, seed {noise_seed}), the same under every "
+                 "scenario: bands and ranges include the noise")
     return BriefUncertainty(result=relabelled, factors=tuple(samples.columns),
                             posterior=posterior is not None, source=note,
                             unidentified=unidentified,
                             seed=None if posterior is not None else seed,
-                            labels=dict(labels), samples=samples), note
+                            labels=dict(labels), samples=samples,
+                            noise_seed=noise_seed), note
+
+
+def _has_noise(model: Model) -> bool:
+    from sdrev.ensemble.stochastic import model_has_noise
+    return model_has_noise(model.path)
+
+
+def noise_statement(unc: BriefUncertainty) -> str:
+    """What the uncertainty runs of a model with RANDOM functions do with its
+    noise, in words (``""`` for a model without)."""
+    if unc.noise_seed is None:
+        return ""
+    return (f"The model draws random numbers, so each of the {unc.sets} sets is also one "
+            f"realisation of its noise: set i draws stream i of seed {unc.noise_seed}, the "
+            "same under every scenario. The medians, ranges and bands therefore include the "
+            "noise as well as the parameters' uncertainty, and scenarios are compared on the "
+            "same draws.")
 
 
 def _check_finite(result) -> None:
