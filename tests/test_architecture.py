@@ -230,3 +230,34 @@ def test_readme_layout_names_every_module_and_package():
         f"{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     assert listed == present, (f"missing from the README: {sorted(present - listed)}; "
                                f"gone from sdrev: {sorted(listed - present)}")
+
+
+#: Layer of each top-level module and package of sdrev (the project's architecture note, as the
+#: code stands): a module imports only from its own layer or below. figures/ sits beside
+#: runs.py (run folders draw their --plot figures with it; figures import no stage).
+LAYERS = {
+    0: ("sdrev", "errors", "naming", "versions", "budget"),
+    1: ("translate", "pysdlinear", "xmile", "sanitize", "cache", "library", "units",
+        "display"),
+    2: ("model", "scenario", "factors", "observations", "measures"),
+    3: ("simulate", "ensemble"),
+    4: ("runs", "figures"),
+    6: ("calibrate", "check", "sensitivity", "loops", "compare", "discover"),
+    7: ("report", "explore"),
+    8: ("cli", "cli_parser", "cli_budget", "__main__"),
+}
+
+
+def _layer_unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_modules_import_only_their_layer_or_below():
+    rank = {unit: layer for layer, units in LAYERS.items() for unit in units}
+    graph, _ = _import_graph()
+    unplaced = sorted({_layer_unit(m) for m in graph} - set(rank))
+    assert not unplaced, f"place these in LAYERS (and the README's layout): {unplaced}"
+    upward = sorted((m, d) for m, deps in graph.items() for d in deps
+                    if rank[_layer_unit(d)] > rank[_layer_unit(m)])
+    assert not upward, f"imports of a higher layer: {upward}"
