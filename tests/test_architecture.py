@@ -223,13 +223,23 @@ def _layout_block() -> str:
 
 def test_readme_layout_names_every_module_and_package():
     """The README's layout section lists each module and package at the top of sdrev/,
-    and nothing that is gone."""
+    and nothing that is gone, under the layer (``# N`` lines) the layer test gives it."""
     block = _layout_block()
     listed = set(re.findall(r"^  (\w+\.py|\w+/)", block, re.M))
     present = {p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"} | {
         f"{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     assert listed == present, (f"missing from the README: {sorted(present - listed)}; "
                                f"gone from sdrev: {sorted(listed - present)}")
+    shown, layer = {}, None
+    for line in block.splitlines():
+        if heading := re.match(r"^  # (\d+) ", line):
+            layer = int(heading.group(1))
+        elif entry := re.match(r"^  (\w+)(\.py|/)", line):
+            shown[entry.group(1)] = layer
+    tested = {unit: n for n, units in LAYERS.items() for unit in units if unit != "sdrev"}
+    assert shown == tested, {k: (shown.get(k), tested.get(k))
+                             for k in shown.keys() | tested.keys()
+                             if shown.get(k) != tested.get(k)}
 
 
 #: Layer of each top-level module and package of sdrev (the project's architecture note, as the
@@ -242,9 +252,9 @@ LAYERS = {
     2: ("model", "scenario", "factors", "observations", "measures"),
     3: ("simulate", "ensemble"),
     4: ("runs", "figures"),
-    6: ("calibrate", "check", "sensitivity", "loops", "compare", "discover"),
-    7: ("report", "explore"),
-    8: ("cli", "cli_parser", "cli_budget", "__main__"),
+    5: ("calibrate", "check", "sensitivity", "loops", "compare", "discover"),
+    6: ("report", "explore"),
+    7: ("cli", "cli_parser", "cli_budget", "__main__"),
 }
 
 
