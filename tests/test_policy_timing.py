@@ -93,7 +93,9 @@ def test_the_pysd_path_equals_the_engine(crrc):
 def test_an_ensemble_varies_the_switch_time_per_run(crrc):
     times = [2005.0, 2012.03, 2030.0]
     samples = pd.DataFrame({SWITCH: 0.0, f"{SWITCH}@value": 1.0, f"{SWITCH}@time": times})
-    data = sdrev.ensemble.run(crrc, samples, outputs=["Standards Influence"], progress=False,
+    from sdrev import ensemble
+
+    data = ensemble.run(crrc, samples, outputs=["Standards Influence"], progress=False,
                               workers=1, engine="sdrev", jit=False)
     for k, at in enumerate(times):
         one = sdrev.simulate(crrc, scenario=OFF, params={SWITCH: Switch(1, at=at)})
@@ -156,3 +158,40 @@ def test_commands_that_take_constants_only_refuse_a_timed_setting(command, capsy
     assert code == 2 and err.count("\n") == 1, err
     assert "timed settings" in err and "sdrev simulate" in err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_ensemble_cli_takes_switch_times_from_a_samples_file(tmp_path, capsys, crrc):
+    import xarray as xr
+
+    times = [2004.0, 2016.5, 2033.0]
+    samples = tmp_path / "times.csv"
+    pd.DataFrame({f"{SWITCH}@time": times}).to_csv(samples, index=False)
+    folder = tmp_path / "e"
+    code = main(["ensemble", "crrc_standards", "--samples", str(samples), "--scenario", OFF,
+                 "--set", f"{SWITCH}=1@2010", "--outputs", "Standards Influence",
+                 "--out", str(folder), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    written = pd.read_csv(folder / "samples.csv", index_col="run")
+    assert written[f"{SWITCH}@time"].tolist() == times  # sampled: not the --set time
+    assert (written[f"{SWITCH}@value"] == 1).all() and (written[SWITCH] == 0).all()
+    with xr.open_dataset(folder / "ensemble.nc") as data:
+        for k, at in enumerate(times):
+            one = sdrev.simulate(crrc, scenario=OFF, params={SWITCH: Switch(1, at=at)})
+            np.testing.assert_allclose(data["standards_influence"].values[k],
+                                       one["standards_influence"].to_numpy(), atol=1e-9)
+
+
+@pytest.mark.parametrize("columns, message", [
+    ({f"{SWITCH}@time": [2010.0]}, f"needs its pair {SWITCH}@value"),
+    ({f"{SWITCH}@value": [1.0], f"{SWITCH}@time": [2050.0]}, "outside [INITIAL TIME"),
+    ({f"{SWITCH}@when": [2010.0]}, "NAME@value"),
+])
+def test_ensemble_refuses_bad_switch_columns_in_one_line(columns, message, tmp_path, capsys):
+    samples = tmp_path / "bad.csv"
+    pd.DataFrame(columns).to_csv(samples, index=False)
+    code = main(["ensemble", "crrc_standards", "--samples", str(samples),
+                 "--outputs", "Standards Influence", "--out", str(tmp_path / "e"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "e").exists()
