@@ -39,7 +39,7 @@ def check(session: Session) -> CheckResult:
     if not stocks:
         return CheckResult(NAME, "skip", "the model has no stock",
                            seconds=time.perf_counter() - start)
-    scenarios = list(model.scenarios) or [None]
+    scenarios: list[str | None] = list(model.scenarios) or [None]
     rows = [session.row(s) for s in scenarios]
     names = [v.name for v in stocks]
     step = model.time.step

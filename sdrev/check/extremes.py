@@ -116,14 +116,14 @@ def _problems(data, names: dict[str, str], non_negative: set[str]) -> list[list[
             negative[r].append(f"non-negative stock {names[var]} falls to {low[r, k]:.4g} "
                                f"at t={times[k]:g}")
     out = []
-    for r in range(n):
+    for run in range(n):
         found = []
-        if bad[r]:
-            hits = sorted(bad[r])
+        if bad[run]:
+            hits = sorted(bad[run])
             shown = ", ".join(v for _, v in hits[:4]) + (
                 f" and {len(hits) - 4} more" if len(hits) > 4 else "")
             found.append(f"NaN or infinity in {shown} from t={hits[0][0]:g}")
-        out.append(found + negative[r])
+        out.append(found + negative[run])
     return out
 
 

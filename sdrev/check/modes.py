@@ -58,10 +58,15 @@ from sdrev.check.base import split_element
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
     from sdrev.check.base import Session
     from sdrev.model import Model
+
+    #: ``get(scenario, name) -> (times, values)`` of one variable (or element)
+    Getter = Callable[[str | None, str], tuple[np.ndarray, np.ndarray]]
 
 __all__ = ["END_SLOPE_FRACTION", "KINDS", "PEAK_PROMINENCE", "Reference", "Verdict",
            "endogenous", "evaluate", "evaluate_dominance", "outputs_of", "parse_references",
@@ -330,7 +335,7 @@ def _thresholds(model: Model, entry: Mapping, count: int, where: str) -> tuple:
         raw = [entry["threshold"]] * count
     else:
         raise InvalidValueError(f"{where}: 'threshold' (or 'thresholds') is required")
-    out = []
+    out: list[float | str] = []
     for item in raw:
         if isinstance(item, str):
             try:
@@ -379,7 +384,7 @@ def outputs_of(ref: Reference, model: Model) -> tuple[str, ...]:
     return tuple(names)
 
 
-def evaluate(ref: Reference, session: Session, get, row_of) -> Verdict:
+def evaluate(ref: Reference, session: Session, get: Getter, row_of) -> Verdict:
     """Evaluate ``ref`` on runs already made.
 
     Parameters
@@ -463,6 +468,7 @@ def _peak_time(ref: Reference, t: np.ndarray, y: np.ndarray) -> Verdict:
         return Verdict(ref.id, False, f"{head}: not finite")
     k = int(np.argmax(y))
     span = float(y.max() - y.min())
+    assert ref.window is not None  # required for peak_time (parse_references)
     lo, hi = ref.window[0] - ref.tolerance, ref.window[1] + ref.tolerance
     if span <= 0 or y[k] - y[0] < PEAK_PROMINENCE * span or (
             y[k] - y[-1] < PEAK_PROMINENCE * span):
@@ -473,7 +479,7 @@ def _peak_time(ref: Reference, t: np.ndarray, y: np.ndarray) -> Verdict:
     return Verdict(ref.id, True, f"{head}: peaks at {t[k]:g} ({_fmt(y[k])})")
 
 
-def _scenario_order(ref: Reference, session: Session, get) -> Verdict:
+def _scenario_order(ref: Reference, session: Session, get: Getter) -> Verdict:
     time = session.model.time.final if ref.time is None else ref.time
     values = [_at(*get(s, ref.variables[0]), time) for s in ref.scenarios]
     shown = " > ".join(f"{s} {_fmt(v)}" for s, v in zip(ref.scenarios, values))
@@ -484,7 +490,7 @@ def _scenario_order(ref: Reference, session: Session, get) -> Verdict:
     return Verdict(ref.id, True, f"{ref.describe()} at {time:g}: {shown}")
 
 
-def _crossing_order(ref: Reference, session: Session, get, row_of) -> Verdict:
+def _crossing_order(ref: Reference, session: Session, get: Getter, row_of) -> Verdict:
     import numpy as np
 
     from sdrev.measures import first_crossing
@@ -505,18 +511,20 @@ def _crossing_order(ref: Reference, session: Session, get, row_of) -> Verdict:
                    + ("" if ok else " (expected in this order)"))
 
 
-def _compare(ref: Reference, session: Session, get, row_of) -> Verdict:
+def _compare(ref: Reference, session: Session, get: Getter, row_of) -> Verdict:
     scenario = ref.scenarios[0]
     time = session.model.time.final if ref.time is None else ref.time
     x = _at(*get(scenario, ref.variables[0]), time)
+    than = ref.than
     if ref.value is not None:
         other, label = ref.value, _fmt(ref.value)
-    elif any(p.name == ref.than for p in session.model.parameters):
-        other = float(row_of(scenario).get(ref.than, session.constant(ref.than)))
-        label = f"{ref.than} ({_fmt(other)})"
     else:
-        other = _at(*get(scenario, ref.than), time)
-        label = f"{ref.than} ({_fmt(other)})"
+        assert than is not None  # a comparison names 'value' or 'than' (_comparand)
+        if any(p.name == than for p in session.model.parameters):
+            other = float(row_of(scenario).get(than, session.constant(than)))
+        else:
+            other = _at(*get(scenario, than), time)
+        label = f"{than} ({_fmt(other)})"
     gap = x - other if ref.kind == "greater_than" else other - x
     word = ">" if ref.kind == "greater_than" else "<"
     ok = gap > ref.margin

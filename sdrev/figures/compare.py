@@ -127,9 +127,10 @@ def regime_map_figure(rmap) -> Figure:
     diff = rmap.difference
     if (diff > 0).any() and (diff < 0).any():
         left.contour(xs, ys, diff.T, levels=[0.0], colors="black", linewidths=1.8)
-    patches = [Patch(facecolor=shades[k], edgecolor="0.2",
-                     label=f"{rmap.labels[k]} ahead ({rmap.share_won(k):.0%} of map)")
-               for k in (0, 1)]
+    patches: list[Patch | Line2D] = [
+        Patch(facecolor=shades[k], edgecolor="0.2",
+              label=f"{rmap.labels[k]} ahead ({rmap.share_won(k):.0%} of map)")
+        for k in (0, 1)]
     patches.append(Line2D([], [], color="black", linewidth=1.8, label="boundary (equal)"))
     if rmap.base is not None:
         for ax in (left, right):

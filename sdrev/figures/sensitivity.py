@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -162,8 +163,8 @@ def time_resolved_figure(time_resolved: pd.DataFrame, *, group: str, output: str
     greys = [str(g) for g in np.linspace(0.05, 0.6, max(1, len(shown)))]
     markers = ("o", "s", "^", "D", "v", "x", "+", "*")
     for k, (factor, name) in enumerate(zip(shown, _labels(shown, labels))):
-        style = {"color": greys[k], "marker": markers[k % len(markers)], "markevery": 0.1,
-                 "markersize": 4, "linewidth": 1.6}
+        style: dict[str, Any] = {"color": greys[k], "marker": markers[k % len(markers)],
+                                 "markevery": 0.1, "markersize": 4, "linewidth": 1.6}
         ax.plot(main.index.to_numpy(dtype=float), main[factor].to_numpy(dtype=float),
                 label=name, **style)
         if other in wide and factor in wide[other]:
