@@ -17,6 +17,7 @@ from sdrev.errors import (InvalidValueError, ModelNotFoundError, OutputError,
                           UnknownNameError, suggest)
 from sdrev.ensemble.compile import compile_model
 from sdrev.ensemble.execute import Job, iter_chunks, kernel_ready
+from sdrev.ensemble.noise import labels_are_streams
 from sdrev.ensemble.program import Program, UnsupportedConstructError, fallback_reason
 from sdrev.ensemble.switches import switch_constants, with_switches
 
@@ -406,8 +407,7 @@ class _Jobs:
         """Indices of the runs of the chunk at ``start``: the samples' integer
         row labels (non-negative), else ``None`` (their positions)."""
         index = self.frame.index
-        if not (pd.api.types.is_integer_dtype(index.dtype) and len(index)
-                and index.min() >= 0):
+        if not labels_are_streams(index):
             return None
         return index[start:start + self.size].to_numpy(dtype=np.int64)
 

@@ -30,6 +30,7 @@ __all__ = [
     "SEED",
     "draw_bits",
     "has_noise",
+    "labels_are_streams",
     "random_0_1",
     "random_beta",
     "random_binomial",
@@ -95,12 +96,18 @@ def stream_indices(index) -> np.ndarray:
     -------
     ndarray of int64
     """
-    import pandas as pd
-
-    if (pd.api.types.is_integer_dtype(index.dtype) and len(index)
-            and index.min() >= 0):
+    if labels_are_streams(index):
         return np.asarray(index, dtype=np.int64)
     return np.arange(len(index), dtype=np.int64)
+
+
+def labels_are_streams(index) -> bool:
+    """Whether a samples table's row labels key its runs' noise streams:
+    non-negative integers (else the rows' positions do)."""
+    import pandas as pd
+
+    return bool(pd.api.types.is_integer_dtype(index.dtype) and len(index)
+                and index.min() >= 0)
 
 
 def stream_constants(seed: int, runs) -> dict:
