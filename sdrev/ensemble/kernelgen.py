@@ -23,8 +23,10 @@ runs the model. Nothing here imports numba.
 from __future__ import annotations
 
 import ast as pyast
+from typing import NamedTuple
 
-__all__ = ["BLOCK", "NotCovered", "covers", "kernel_source", "operations"]
+__all__ = ["BLOCK", "NotCovered", "StepTranslation", "covers", "kernel_source",
+           "HELPERS", "operations", "translate_step"]
 
 #: element-wise numpy functions numba evaluates on floats as numpy does
 _NP_FUNCS = {"abs", "exp", "sin", "cos", "tan",
@@ -294,6 +296,8 @@ def k_lookup(x, xs, ys, kind):
             return ys[-1] + (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]) * (x - xs[-1])
     return out
 '''
+#: The scalar helpers' source, for other generated kernels.
+HELPERS = _HELPERS
 
 
 class NotCovered(Exception):
@@ -549,29 +553,24 @@ def covers(sim) -> bool:
     return True
 
 
-def kernel_source(sim, orders: dict[int, int], kinds: dict[int, str]):
-    """Generate the kernel's Python source from a simulator.
+class StepTranslation(NamedTuple):
+    """A simulator's ``step`` as scalar statements (:func:`translate_step`):
+    ``translator.scalar(node)`` translates further expressions of the program
+    (its ``params``, ``param_names`` and ``tables`` grow with them); ``lines``
+    is the step of one run; state, new-state and output locals (outputs in
+    the order of ``sim.outputs``); ``(position, order)`` of each state block."""
 
-    Parameters
-    ----------
-    sim : Simulator
-        Generated numpy code (its ``step`` function is translated).
-    orders : dict of int to int
-        Order of each SMOOTH/DELAY slot (from the simulator's ``init``).
-    kinds : dict of int to str
-        Kind of each lookup table (``L[i]``).
+    translator: object
+    lines: list
+    state_names: list
+    new_names: list
+    out_names: list
+    states: list
 
-    Returns
-    -------
-    source : str
-    params, states, outputs, tables
-        As in :class:`Kernel`.
 
-    Raises
-    ------
-    NotCovered
-        If the step uses something the kernel does not translate.
-    """
+def translate_step(sim, orders: dict[int, int], kinds: dict[int, str]) -> StepTranslation:
+    """The simulator's ``step`` as scalar statements (``orders``, ``kinds``
+    as for :func:`kernel_source`); raises :class:`NotCovered` as it does."""
     if getattr(sim, "shapes", None) or getattr(sim, "subscripted", True):
         raise NotCovered("subscripts")
     func = _step_function(sim.source)
@@ -605,6 +604,36 @@ def kernel_source(sim, orders: dict[int, int], kinds: dict[int, str]):
     for old, new in zip(state_names, new_names):
         if tr.arrays.get(old, 0) != tr.arrays.get(new, 0):
             raise NotCovered(f"state {old} changes shape")
+    return StepTranslation(translator=tr, lines=lines, state_names=state_names,
+                           new_names=new_names, out_names=out_names, states=states)
+
+
+def kernel_source(sim, orders: dict[int, int], kinds: dict[int, str]):
+    """Generate the kernel's Python source from a simulator.
+
+    Parameters
+    ----------
+    sim : Simulator
+        Generated numpy code (its ``step`` function is translated).
+    orders : dict of int to int
+        Order of each SMOOTH/DELAY slot (from the simulator's ``init``).
+    kinds : dict of int to str
+        Kind of each lookup table (``L[i]``).
+
+    Returns
+    -------
+    source : str
+    params, states, outputs, tables
+        As in :class:`Kernel`.
+
+    Raises
+    ------
+    NotCovered
+        If the step uses something the kernel does not translate.
+    """
+    step = translate_step(sim, orders, kinds)
+    tr, lines, state_names = step.translator, step.lines, step.state_names
+    new_names, out_names, states = step.new_names, step.out_names, step.states
 
     def components(name):
         size = tr.arrays.get(name, 0)

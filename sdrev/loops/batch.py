@@ -51,7 +51,8 @@ from sdrev.loops.links import evaluate, ratio
 from sdrev.loops.naming import LoopName, name_element_loops, name_loops
 
 __all__ = ["LoopStructure", "StepPairs", "batch_link_scores", "compiled", "kernel_exact",
-           "loop_names", "saved_scores", "simulate_pairs", "structure"]
+           "loop_names", "saved_scores", "simulate_pairs", "simulator", "structure",
+           "uniform"]
 
 
 @functools.lru_cache(maxsize=16)
@@ -192,7 +193,7 @@ class StepPairs:
 _SIMULATORS: dict = {}
 
 
-def _simulator(program: Program):
+def simulator(program: Program):
     """The simulator with every variable as an output, and whether the
     compiled kernel runs it exactly (:func:`kernel_exact`); one per program."""
     key = id(program)
@@ -228,7 +229,14 @@ def kernel_exact(sim) -> bool:
     return operations(sim) <= EXACT_CALLS
 
 
-def _uniform(name: str, value) -> float:
+def uniform(name: str, value) -> float:
+    """The one value of a control variable across runs.
+
+    Raises
+    ------
+    InvalidValueError
+        If the runs differ.
+    """
     from sdrev.errors import InvalidValueError
     values = np.unique(np.asarray(value, dtype=float))
     if len(values) != 1:
@@ -256,7 +264,7 @@ def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int, *,
     from sdrev.ensemble.engine import simulate_chunk, time_grid
 
     program = st.program
-    sim, jit = _simulator(program)
+    sim, jit = simulator(program)
     c = dict(base)
     shapes = {}
     for name, column in varied.items():
@@ -265,7 +273,7 @@ def simulate_pairs(st: LoopStructure, base: dict, varied: dict, n: int, *,
         shapes[name] = shape
         c[name] = np.broadcast_to(np.asarray(column, dtype=float).reshape(
             (n,) + (1,) * len(shape)), (n,) + shape)
-    control = [_uniform(k, c[k]) for k in ("initial_time", "final_time",
+    control = [uniform(k, c[k]) for k in ("initial_time", "final_time",
                                            "time_step", "saveper")]
     grid = time_grid(*control)
     saved = np.flatnonzero(grid.saved)

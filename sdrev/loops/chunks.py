@@ -326,6 +326,15 @@ def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
         for start in range(0, table.runs, chunk_size):
             n = min(chunk_size, table.runs - start)
             varied = {k: v[start:start + n] for k, v in table.varied.items()}
+            fused = _fused(st, table.base, varied, n, threads) if st.complete else None
+            if fused is not None:  # integrated and scored in one compiled pass
+                times, raw, rel = fused
+                loops = list(st.loops)
+                partition = tuple(st.partitions[lp[0]] for lp in loops)
+                yield _chunk(model, st, start, times, loops, partition, raw, rel, None,
+                             naming, threshold, aliases, frozenset(dominance))
+                bar.update(n)
+                continue
             sp = _batch.simulate_pairs(st, table.base, varied, n, threads=threads)
             links = _batch.batch_link_scores(st, sp, edges)
             if st.complete:
@@ -345,6 +354,23 @@ def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
             bar.update(n)
     finally:
         bar.close()
+
+
+def _fused(st, base, varied, n, threads):
+    """:func:`sdrev.loops.fused.score_chunk`, or None (the numpy path runs)
+    where it does not cover the model or numba fails."""
+    from sdrev.ensemble.kernel import KernelFailed
+    from sdrev.loops.fused import score_chunk
+
+    loops = list(st.loops)
+    try:
+        return score_chunk(st, base, varied, n, loops,
+                           tuple(st.partitions[lp[0]] for lp in loops), threads=threads)
+    except KernelFailed as exc:
+        import logging
+        logging.getLogger(__name__).warning(
+            "the compiled loop scores failed (%s); numpy computes them", exc)
+        return None
 
 
 def _saved_steps(base: dict) -> np.ndarray:

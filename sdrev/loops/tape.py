@@ -1,0 +1,510 @@
+"""Link, loop and relative scores of a chunk of runs from a tape of operations.
+
+The link scores of Loops that Matter (Schoenberg, Davidsen & Eberlein 2020;
+the formulas of :func:`sdrev.loops.links.link_scores`) evaluate each
+equation once with every input at ``t - dt`` and once per input with only
+that input moved to ``t``. :func:`build_tape` translates those evaluations,
+for the links of the model's loops, into a flat program of element-wise
+operations over registers (each register a row of values, one per run of a
+block); :func:`run_tape` runs it, compiled by numba once for every model
+(the interpreter does not depend on the model, so nothing is compiled per
+model), over the values the fused kernel (:mod:`sdrev.loops.fused`) stored
+at each saving time and the step before, then multiplies link scores into
+loop scores and divides by each cycle partition's sum of absolute scores.
+
+Each operation is the numpy engine's, on machine floats, in the equation's
+own order (no reassociation, no fast-math; ``MAX``/``MIN``/``XIDZ``/``ZIDZ``
+are the compiled kernel's scalar helpers, which follow numpy's rules), so
+every number equals the numpy path's (:mod:`sdrev.loops.batch`) bit for bit.
+Anything outside that vocabulary raises
+:class:`~sdrev.ensemble.kernelgen.NotCovered` and the numpy path runs.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["OPS", "Tape", "build_tape", "run_tape"]
+
+#: Operation codes of a tape row ``(op, destination, a, b, c)``.
+OPS = ("ADD", "SUB", "MUL", "DIV", "NEG", "MAX", "MIN", "WHERE", "XIDZ", "ZIDZ", "ABS",
+       "LT", "LE", "GT", "GE", "EQ", "NE", "TRUNC", "CONST", "COPY", "LINK", "RATIOABS",
+       "SIGN")
+_OP = {name: i for i, name in enumerate(OPS)}
+_BINARY = {ast.Add: "ADD", ast.Sub: "SUB", ast.Mult: "MUL", ast.Div: "DIV"}
+_COMPARE = {ast.Lt: "LT", ast.LtE: "LE", ast.Gt: "GT", ast.GtE: "GE", ast.Eq: "EQ",
+            ast.NotEq: "NE"}
+_CALLS = {("np", "maximum", 2): "MAX", ("np", "minimum", 2): "MIN",
+          ("np", "where", 3): "WHERE", ("fn", "if_then_else", 3): "WHERE",
+          ("fn", "xidz", 3): "XIDZ", ("fn", "zidz", 2): "ZIDZ", ("np", "abs", 1): "ABS",
+          ("np", "trunc", 1): "TRUNC", ("fn", "integer", 1): "TRUNC"}
+
+
+@dataclass(frozen=True)
+class Tape:
+    """A model's link-score program (:func:`build_tape`).
+
+    Attributes
+    ----------
+    variables : tuple of str
+        Variables read at ``t - dt`` and ``t``, in the order of the values'
+        variable axis: registers ``i`` (before) and ``len + i`` (after).
+    constants : tuple of str
+        Constants read, registers from ``2 * len(variables)`` on.
+    code : ndarray of int64, shape (operations, 5)
+    immediates : ndarray
+        Numbers loaded by ``CONST``.
+    registers : int
+    links : ndarray of int64, shape (loops, longest loop)
+        Register of each link score of each loop, in loop order.
+    lengths : ndarray of int64
+    part : ndarray of int64
+        Each loop's partition (0 ... parts - 1).
+    parts : int
+    """
+
+    variables: tuple
+    constants: tuple
+    code: np.ndarray
+    immediates: np.ndarray
+    registers: int
+    links: np.ndarray
+    lengths: np.ndarray
+    part: np.ndarray
+    parts: int
+
+
+class _Builder:
+    def __init__(self, variables, constants, synthetic):
+        nv = len(variables)
+        self.reg = {("pre", v): i for i, v in enumerate(variables)}
+        self.reg.update({("post", v): nv + i for i, v in enumerate(variables)})
+        self.reg.update({("const", c): 2 * nv + i for i, c in enumerate(constants)})
+        self.reg[("pre", "time")] = 2 * nv + len(constants)
+        self.reg[("post", "time")] = 2 * nv + len(constants) + 1
+        self.next = 2 * nv + len(constants) + 2
+        for name in synthetic:
+            self.reg[("pre", name)] = self.new()
+            self.reg[("post", name)] = self.new()
+        self.code: list = []
+        self.imm: list = []
+        self.imm_reg: dict = {}
+        self.base: dict = {}  # id of a node -> register of its value before the step
+        self.reads: dict = {}  # id of a node -> the names it reads
+
+    def new(self) -> int:
+        self.next += 1
+        return self.next - 1
+
+    def emit(self, op, a=0, b=0, c=0, out=None) -> int:
+        d = self.new() if out is None else out
+        self.code.append((_OP[op], d, a, b, c))
+        return d
+
+    def const(self, value: float) -> int:
+        key = float(value).hex()
+        if key not in self.imm_reg:
+            self.imm.append(float(value))
+            self.imm_reg[key] = self.emit("CONST", len(self.imm) - 1)
+        return self.imm_reg[key]
+
+    def names(self, node) -> set:
+        key = id(node)
+        if key not in self.reads:
+            self.reads[key] = {"time" if n.id == "time" else n.id[2:]
+                               for n in ast.walk(node) if isinstance(n, ast.Name)}
+        return self.reads[key]
+
+    def expr(self, node, moved) -> int:
+        """Register holding ``node`` with ``moved`` (a variable, or ``ALL``)
+        at ``t`` and every other input at ``t - dt``: a part that does not
+        read ``moved`` is its value before the step, computed once (the same
+        operations give the same number)."""
+        if moved is None:
+            if id(node) not in self.base:
+                self.base[id(node)] = self._expr(node, None)
+            return self.base[id(node)]
+        if moved != ALL and moved not in self.names(node):
+            return self.expr(node, None)
+        return self._expr(node, moved)
+
+    def _expr(self, node, moved) -> int:
+        from sdrev.ensemble.kernelgen import NotCovered
+
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise NotCovered(f"constant {node.value!r}")
+            return self.const(node.value)
+        if isinstance(node, ast.Name):
+            name = node.id
+            key = "time" if name == "time" else name[2:] if name.startswith("v_") else None
+            if ("pre", key) in self.reg:
+                return self.reg[("post" if moved in (key, ALL) else "pre", key)]
+            if ("const", key) in self.reg:
+                return self.reg[("const", key)]
+            raise NotCovered(f"name {name} in a link equation")
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            a = self.expr(node.left, moved)
+            return self.emit(_BINARY[type(node.op)], a, self.expr(node.right, moved))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            a = self.expr(node.operand, moved)
+            return self.emit("NEG" if isinstance(node.op, ast.USub) else "COPY", a)
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 \
+                and type(node.ops[0]) in _COMPARE:
+            a = self.expr(node.left, moved)
+            return self.emit(_COMPARE[type(node.ops[0])], a,
+                             self.expr(node.comparators[0], moved))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and isinstance(node.func.value, ast.Name) and not node.keywords:
+            op = _CALLS.get((node.func.value.id, node.func.attr, len(node.args)))
+            if op is not None:
+                args = [self.expr(a, moved) for a in node.args] + [0, 0]
+                return self.emit(op, *args[:3])
+        raise NotCovered(ast.unparse(node)[:60])
+
+
+#: Every input at ``t`` (a synthetic net flow's value after the step).
+ALL = "*all*"
+
+
+def build_tape(st, variables, loops, partition) -> tuple[Tape, tuple]:
+    """The link-score program of ``loops``.
+
+    Parameters
+    ----------
+    st : sdrev.loops.batch.LoopStructure
+    variables : collection of str
+        The variables the fused kernel can store (its outputs).
+    loops : sequence of tuple of str
+    partition : sequence of int
+
+    Returns
+    -------
+    tape : Tape
+    stored : tuple of str
+        The variables to store (``tape.variables``).
+
+    Raises
+    ------
+    sdrev.ensemble.kernelgen.NotCovered
+    """
+    from sdrev.ensemble.kernelgen import NotCovered
+
+    program, cg = st.program, st.variables
+    outputs = set(variables)
+    synthetic = [f.name for flows in cg.stocks.values() for f in flows
+                 if f.name not in outputs and f.name in cg.equations]
+    edges = [list(zip(lp, lp[1:] + lp[:1])) for lp in loops]
+    wanted = {e for loop in edges for e in loop}
+    read: set = set()
+    trees = {z: ast.parse(e, mode="eval").body for z, e in cg.equations.items()}
+
+    def refs(z):
+        return {n.id[2:] for n in ast.walk(trees[z]) if isinstance(n, ast.Name)
+                and n.id.startswith("v_")}
+
+    g = cg.graph
+    scored = []
+    for z in sorted(g.nodes):
+        preds = sorted(x for x in g.predecessors(z) if (x, z) in wanted)
+        if preds:
+            scored.append((z, preds))
+            read.update(preds, [z])
+            if z in cg.stocks:
+                read.update(f.name for f in cg.stocks[z])
+            elif z not in cg.delayed:
+                read.update(refs(z))
+    for name in synthetic:
+        read.update(refs(name))
+    known = set(program.constants) | {"initial_time", "final_time", "time_step", "saveper"}
+    stored = tuple(sorted(v for v in read if v in outputs))
+    constants = tuple(sorted(v for v in read if v not in outputs and v not in synthetic
+                             and v in known))
+    missing = read - set(stored) - set(constants) - set(synthetic)
+    if missing:
+        raise NotCovered(f"link equations read {sorted(missing)[:3]}")
+    b = _Builder(stored, constants, synthetic)
+    # synthetic net flows: registers of their own, computed first (as
+    # batch.simulate_pairs adds them)
+    for name in synthetic:
+        for when, moved in (("pre", None), ("post", ALL)):
+            b.emit("COPY", b.expr(trees[name], moved), out=b.reg[(when, name)])
+    link: dict = {}
+    for z, preds in scored:
+        dz = b.emit("SUB", b.reg[("post", z)], b.reg[("pre", z)])
+        if z in cg.stocks:
+            flows = cg.stocks[z]
+            totals = []
+            for when in ("post", "pre"):  # (0.0 + s1 * f1 + s2 * f2 ...), in order
+                acc = b.const(0.0)
+                for f in flows:
+                    term = b.emit("MUL", b.const(float(f.sign)), b.reg[(when, f.name)])
+                    acc = b.emit("ADD", acc, term)
+                totals.append(acc)
+            dn = b.emit("SUB", *totals)
+            for f in flows:
+                if (f.name, z) in wanted:
+                    df = b.emit("SUB", b.reg[("post", f.name)], b.reg[("pre", f.name)])
+                    size = b.emit("RATIOABS", df, dn)
+                    link[(f.name, z)] = b.emit("MUL", b.const(float(f.sign)), size)
+            continue
+        if z in cg.delayed:
+            for x in preds:
+                dx = b.emit("SUB", b.reg[("post", x)], b.reg[("pre", x)])
+                link[(x, z)] = b.emit("SIGN", b.emit("MUL", dz, dx))
+            continue
+        base = b.expr(trees[z], None)
+        for x in preds:
+            dxz = b.emit("SUB", b.expr(trees[z], x), base)
+            dx = b.emit("SUB", b.reg[("post", x)], b.reg[("pre", x)])
+            link[(x, z)] = b.emit("LINK", dxz, dz, dx)
+    first = 2 * len(stored) + len(constants) + 2 + 2 * len(synthetic)
+    keep = set(b.imm_reg.values()) | set(link.values())
+    code, where, registers = _allocate(b.code, first, keep)
+    table = np.zeros((len(edges), max(len(e) for e in edges)), dtype=np.int64)
+    for k, loop in enumerate(edges):
+        table[k, :len(loop)] = [where[link[e]] for e in loop]
+    parts = sorted(set(partition))
+    tape = Tape(variables=stored, constants=constants,
+                code=np.array(code, dtype=np.int64).reshape(-1, 5),
+                immediates=np.array(b.imm or [0.0]), registers=registers, links=table,
+                lengths=np.array([len(e) for e in edges], dtype=np.int64),
+                part=np.array([parts.index(p) for p in partition], dtype=np.int64),
+                parts=len(parts))
+    return tape, stored
+
+
+#: Operand slots each operation reads (the others are unused).
+_ARITY = {**dict.fromkeys(range(len(OPS)), 2), _OP["NEG"]: 1, _OP["ABS"]: 1,
+          _OP["TRUNC"]: 1, _OP["COPY"]: 1, _OP["SIGN"]: 1, _OP["CONST"]: 0,
+          _OP["WHERE"]: 3, _OP["XIDZ"]: 3, _OP["LINK"]: 3}
+
+
+def _allocate(code, first: int, keep) -> tuple[list, dict, int]:
+    """Registers reused once their value is read for the last time (so that
+    a block's registers stay in cache): registers below ``first`` (inputs)
+    and those of ``keep`` (numbers, link scores) keep their own. Operations
+    are element-wise, so a destination may be an operand freed by the same
+    operation."""
+    last = {}
+    for i, (op, _, *args) in enumerate(code):
+        for r in args[:_ARITY[op]]:
+            last[r] = i
+    where = {r: r for r in range(first)}
+    top = first
+    free: list = []
+    out = []
+    for i, (op, d, *args) in enumerate(code):
+        reads = [where[r] for r in args[:_ARITY[op]]]
+        for r in set(args[:_ARITY[op]]):
+            if r >= first and r not in keep and last[r] == i:
+                free.append(where[r])
+        if d in where:
+            target = where[d]
+        elif d in keep or not free:
+            target = where[d] = top
+            top += 1
+        else:
+            target = where[d] = free.pop()
+        full = [args[0], 0, 0] if op == _OP["CONST"] else reads + [0] * (3 - len(reads))
+        out.append((op, target, *full))
+    return out, where, top
+
+
+_RUNNER = '''
+
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def k_ratio(num, den):
+    # sdrev.loops.links.ratio: 0 where the quotient is not finite
+    q = num / den
+    return q if q - q == 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def k_sign(x):
+    # np.sign: 1, -1, 0 (of either zero), NaN
+    s = 1.0 * (x > 0) - 1.0 * (x < 0)
+    return s if x == x else x
+
+
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def run(X, pre, post, C, times_pre, times_post, code, imm, registers, links, lengths,
+        part, parts, raw, rel, start, stop):
+    nv = X.shape[1]
+    nc = C.shape[0]
+    pairs = pre.shape[0]
+    count = links.shape[0]
+    R = np.empty((registers, B))
+    den = np.empty((parts, B))
+    OUT = np.empty((2, count, pairs, B))
+    for b0 in range(start, stop, B):
+        m = min(B, stop - b0)
+        for i in range(nc):
+            for j in range(m):
+                R[2 * nv + i, j] = C[i, b0 + j]
+        for p in range(pairs):
+            for i in range(nv):
+                for j in range(m):
+                    R[i, j] = X[pre[p], i, b0 + j]
+                    R[nv + i, j] = X[post[p], i, b0 + j]
+            for j in range(m):
+                R[2 * nv + nc, j] = times_pre[p]
+                R[2 * nv + nc + 1, j] = times_post[p]
+            for row in range(code.shape[0]):
+                op = code[row, 0]
+                d = code[row, 1]
+                a = code[row, 2]
+                b = code[row, 3]
+                c = code[row, 4]
+                if op == 0:
+                    for j in range(m):
+                        R[d, j] = R[a, j] + R[b, j]
+                elif op == 1:
+                    for j in range(m):
+                        R[d, j] = R[a, j] - R[b, j]
+                elif op == 2:
+                    for j in range(m):
+                        R[d, j] = R[a, j] * R[b, j]
+                elif op == 3:
+                    for j in range(m):
+                        R[d, j] = R[a, j] / R[b, j]
+                elif op == 4:
+                    for j in range(m):
+                        R[d, j] = -R[a, j]
+                elif op == 5:
+                    for j in range(m):
+                        R[d, j] = k_maximum(R[a, j], R[b, j])
+                elif op == 6:
+                    for j in range(m):
+                        R[d, j] = k_minimum(R[a, j], R[b, j])
+                elif op == 7:
+                    for j in range(m):
+                        R[d, j] = k_where(R[a, j], R[b, j], R[c, j])
+                elif op == 8:
+                    for j in range(m):
+                        R[d, j] = k_xidz(R[a, j], R[b, j], R[c, j])
+                elif op == 9:
+                    for j in range(m):
+                        R[d, j] = k_zidz(R[a, j], R[b, j])
+                elif op == 10:
+                    for j in range(m):
+                        R[d, j] = abs(R[a, j])
+                elif op == 11:
+                    for j in range(m):
+                        R[d, j] = 1.0 * (R[a, j] < R[b, j])
+                elif op == 12:
+                    for j in range(m):
+                        R[d, j] = 1.0 * (R[a, j] <= R[b, j])
+                elif op == 13:
+                    for j in range(m):
+                        R[d, j] = 1.0 * (R[a, j] > R[b, j])
+                elif op == 14:
+                    for j in range(m):
+                        R[d, j] = 1.0 * (R[a, j] >= R[b, j])
+                elif op == 15:
+                    for j in range(m):
+                        R[d, j] = 1.0 * (R[a, j] == R[b, j])
+                elif op == 16:
+                    for j in range(m):
+                        R[d, j] = 1.0 * (R[a, j] != R[b, j])
+                elif op == 17:
+                    for j in range(m):
+                        R[d, j] = k_integer(R[a, j])
+                elif op == 18:
+                    for j in range(m):
+                        R[d, j] = imm[a]
+                elif op == 19:
+                    for j in range(m):
+                        R[d, j] = R[a, j]
+                elif op == 20:
+                    for j in range(m):
+                        R[d, j] = abs(k_ratio(R[a, j], R[b, j])) * k_sign(
+                            k_ratio(R[a, j], R[c, j]))
+                elif op == 21:
+                    for j in range(m):
+                        R[d, j] = abs(k_ratio(R[a, j], R[b, j]))
+                else:
+                    for j in range(m):
+                        R[d, j] = k_sign(R[a, j])
+            # loop scores: products from each loop's first link, partition
+            # sums over the loops in order (as batch.saved_scores); kept in
+            # the block's buffers, runs along the contiguous axis
+            for q in range(parts):
+                for j in range(m):
+                    den[q, j] = 0.0
+            for k in range(count):
+                first = links[k, 0]
+                q = part[k]
+                for j in range(m):
+                    OUT[0, k, p, j] = R[first, j]
+                for e in range(1, lengths[k]):
+                    r = links[k, e]
+                    for j in range(m):
+                        OUT[0, k, p, j] *= R[r, j]
+                for j in range(m):
+                    den[q, j] += abs(OUT[0, k, p, j])
+            for k in range(count):
+                q = part[k]
+                for j in range(m):
+                    OUT[1, k, p, j] = k_ratio(OUT[0, k, p, j], den[q, j])
+        for j in range(m):  # each run's scores, contiguous
+            for k in range(count):
+                for p in range(pairs):
+                    raw[b0 + j, k, p + 1] = OUT[0, k, p, j]
+                    rel[b0 + j, k, p + 1] = OUT[1, k, p, j]
+'''
+
+
+def _runner():
+    """The compiled interpreter (one for every model; numba's machine code
+    kept in sdrev's kernel cache folder)."""
+    if not _MODULE:
+        import hashlib
+        import sys
+
+        import numba
+
+        from sdrev.ensemble.kernel import load_generated
+        from sdrev.ensemble.kernelgen import HELPERS
+        source = "\n".join(["import math", "import numpy as np", "from numba import njit",
+                            HELPERS, f"B = {RUNS}", _RUNNER])
+        key = hashlib.sha256(f"{source}|{numba.__version__}|{np.__version__}|"
+                             f"{sys.version}".encode()).hexdigest()[:24]
+        _MODULE.append(load_generated(source, f"ltm_tape_{key}", entry="run"))
+    return _MODULE[0]
+
+
+_MODULE: list = []
+
+#: Runs scored side by side (a block's registers and scores stay in cache).
+RUNS = 32
+
+
+def run_tape(tape: Tape, X, pre, post, C, times_pre, times_post, raw, rel, start: int,
+             stop: int) -> bool:
+    """Score runs ``start:stop`` into ``raw`` and ``rel`` (False: no compiled
+    interpreter, no writable cache).
+
+    Parameters
+    ----------
+    tape : Tape
+    X : ndarray, shape (stored steps, variables, runs)
+        The stored variables (``tape.variables``).
+    pre, post : ndarray of int64
+        Stored step of each saving time's step before and of itself.
+    C : ndarray, shape (constants, runs)
+    times_pre, times_post : ndarray
+    raw, rel : ndarray, shape (runs, loops, saving times)
+    """
+    module = _runner()
+    if module is None:
+        return False
+    module.run(X, pre, post, C, times_pre, times_post, tape.code, tape.immediates,
+               tape.registers, tape.links, tape.lengths, tape.part, tape.parts, raw, rel,
+               start, stop)
+    from sdrev.ensemble.kernel import seal_after_call
+    seal_after_call(module.run)
+    return True
