@@ -185,3 +185,20 @@ def test_methods_without_a_shared_design_keep_the_noise_independent(share_model)
     assert result.spec.noise == "independent"
     assert result.problems["parameters"]["names"] == ["Signal"]
     assert any("not a factor with delta" in w for w in result.warnings)
+
+
+def test_morris_steps_keep_the_noise_out_of_the_parameters_effects(share_model):
+    """A Morris step in Signal keeps the row's noise seed: its elementary
+    effect is the slope times the range, whatever the noise; the noise seed's
+    steps carry the noise."""
+    spec = sa.parse_spec(share_model, {
+        "sensitivity": {"n": 64, "seed": 1},
+        "factor": [{"name": "Signal", "range": [0.0, 20.0]}],
+        "output": [{"variable": "Output"}]})
+    result = sa.run(share_model, spec, method="morris", progress=False, convergence=False,
+                    time_resolved=False, knockout=False, workers=1)
+    rows = result.indices[result.indices["index"].isin(["mu_star", "sigma"])]
+    value = {(r.factor, r.index): r.value for r in rows.itertuples()}
+    assert value["Signal", "mu_star"] == pytest.approx(20.0, rel=1e-9)
+    assert value["Signal", "sigma"] == pytest.approx(0.0, abs=1e-9)
+    assert value[NOISE_FACTOR, "mu_star"] > 0.5  # |difference of two N(0, 1) draws|

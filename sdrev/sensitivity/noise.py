@@ -28,7 +28,9 @@ pick-and-freeze matrices and Morris's one-at-a-time steps
 (:data:`NOISE_FACTOR_METHODS`). FAST, RBD-FAST, PAWN and delta estimate an
 index from one factor's values alone, and stream numbers carry no order the
 noise follows, so there the noise stays independent and the run's warnings
-say so. The loop-knockout runs share stream 0 (with ``"factor"`` and
+say so. Morris's grid gives the seed its levels only (a handful of
+realisations); its mu* is the mean absolute change of the output from one
+realisation to another. The loop-knockout runs share stream 0 (with ``"factor"`` and
 ``"fixed"``): a change is the loop's, not the noise's.
 
 A model without RANDOM functions has no noise: giving ``noise`` for it is
