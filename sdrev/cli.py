@@ -126,7 +126,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
                                        saveper=settings.time.get("saveper"),
                                        seed=args.seed)
             entry = store.manifest_entry(target)
-            samples.to_csv(stage / "samples.csv", index_label="run")
+            runs.write_csv(samples, stage / "samples.csv", index_label="run")
             runs.write_json(stage / "manifest.json", {**runs.manifest(
                 model, settings, command=args.command_line, extra={
                     **extra, "engine": entry.get("engine"),
@@ -145,7 +145,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
                       f"infinite values (runs {shown}; see samples.csv)", file=sys.stderr)
                 extra["non_finite_runs"] = {"count": int(len(bad)),
                                             "runs": [int(i) for i in bad[:100]]}
-            samples.to_csv(stage / "samples.csv", index_label="run")
+            runs.write_csv(samples, stage / "samples.csv", index_label="run")
             ensemble.write(data, stage, format=fmt, manifest=runs.manifest(
                 model, settings, command=args.command_line, extra={
                     **extra, "engine": data.attrs.get("engine"),

@@ -10,6 +10,8 @@ complete, so a crash never leaves a folder that looks finished.
 from __future__ import annotations
 
 import atexit
+import csv
+import io
 import json
 import os
 import platform
@@ -28,13 +30,15 @@ from typing import TYPE_CHECKING
 from sdrev.errors import InvalidValueError, OutputError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from sdrev.model import Model
     from sdrev.scenario import RunSettings
     from sdrev.simulate import Trajectories
 
 __all__ = ["STALE_SECONDS", "clean_stale_staging", "default_run_dir", "manifest",
            "read_manifest", "save_simulation",
-           "software_versions", "staged_folder", "write_json"]
+           "software_versions", "staged_folder", "write_csv", "write_json"]
 
 _LOCK = threading.Lock()
 _VERSIONED = ("sdrev", "pysd", "numpy", "pandas", "xarray", "SALib", "matplotlib")
@@ -210,6 +214,53 @@ def write_json(path: Path, data: Mapping) -> None:
     """Write ``data`` as indented JSON."""
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n",
                           encoding="utf-8")
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path, *, index_label: str | None = None
+              ) -> None:
+    """Write ``frame`` as CSV, a large table of numbers through pyarrow.
+
+    pandas formats each number in Python (a table of sampled runs and
+    their metrics, 56,320 x 64, took 9 s); pyarrow's writer takes a
+    twentieth of that. Both write every float as its shortest decimal
+    that reads back to the same double (``1e-07`` in pandas, ``1e-7`` in
+    pyarrow) and an empty field for NaN, so ``pandas.read_csv`` reads the
+    same table from either. Tables with text, booleans, dates or a
+    non-integer index go through pandas.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    path : str or Path
+    index_label : str, optional
+        Write the index first, under this name; without it the index is
+        not written.
+    """
+    import pandas as pd
+
+    numeric = all(pd.api.types.is_integer_dtype(t) or pd.api.types.is_float_dtype(t)
+                  for t in frame.dtypes) and not any(
+                      pd.api.types.is_bool_dtype(t) for t in frame.dtypes)
+    plain = (frame.columns.nlevels == 1 and all(isinstance(c, str) for c in frame.columns)
+             and frame.columns.is_unique and index_label not in frame.columns
+             and (index_label is None or (frame.index.nlevels == 1 and
+                                          pd.api.types.is_integer_dtype(frame.index.dtype))))
+    if not (numeric and plain and len(frame.columns)):
+        frame.to_csv(path, index=index_label is not None, index_label=index_label)
+        return
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    columns = {str(c): frame[c].to_numpy() for c in frame.columns}
+    if index_label is not None:
+        columns = {index_label: frame.index.to_numpy(), **columns}
+    table = pa.table({k: pa.array(v, from_pandas=True) for k, v in columns.items()})
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(list(columns))  # quoted as pandas does
+    with open(path, "wb") as out:
+        out.write(header.getvalue().encode("utf-8"))
+        pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False,
+                                                       quoting_style="needed"))
 
 
 def read_manifest(folder: Path) -> dict:

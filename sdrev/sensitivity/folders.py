@@ -145,14 +145,14 @@ def write(result: SensitivityResult, folder: str | Path, *, command: str = "",
     folder = Path(folder)
     written: list[str] = []
     with runs.staged_folder(folder) as stage:
-        def put(name: str, frame: pd.DataFrame, **kw) -> None:
-            frame.to_csv(stage / name, **kw)
+        def put(name: str, frame: pd.DataFrame, index_label: str | None = None) -> None:
+            runs.write_csv(frame, stage / name, index_label=index_label)
             written.append(name)
 
-        put("indices.csv", result.indices, index=False)
-        put("convergence.csv", result.convergence, index=False)
-        put("time_resolved.csv", result.time_resolved, index=False)
-        put("knockout.csv", result.knockout, index=False)
+        put("indices.csv", result.indices)
+        put("convergence.csv", result.convergence)
+        put("time_resolved.csv", result.time_resolved)
+        put("knockout.csv", result.knockout)
         for group, frame in result.metric_values.items():
             put(f"samples_{group}.csv", frame, index_label="run")
         (stage / "spec.toml").write_text(result.spec.text, encoding="utf-8")
