@@ -28,9 +28,11 @@ BIRTH_RATE = 0.04
 SEED = 3
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SDREV_CACHE_DIR", str(tmp_path / "cache"))
+@pytest.fixture(autouse=True, scope="module")
+def _private_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SDREV_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,7 @@ def _expected_births_share(noise, lifetime):
     return strength / (strength + 1 / np.asarray(lifetime)[:, None])
 
 
+@pytest.mark.slow
 def test_each_sampled_run_scores_along_its_own_noise(lifetimes):
     result = loops.analyze_ensemble(NOISY, lifetimes, seed=SEED, workers=1)
     noise = ens.run(NOISY, lifetimes, outputs=["Birth Noise"], seed=SEED, progress=False,
@@ -100,6 +103,7 @@ def test_bad_stream_is_refused(key, value):
         loops.analyze(NOISY, **{key: value})
 
 
+@pytest.mark.slow
 def test_cli_loops_sample_scores_each_run_with_its_noise(tmp_path):
     from sdrev.cli import main
 
