@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from sdrev.errors import InvalidValueError, UnknownNameError
 from sdrev.scenario import Switch, run_settings
 from sdrev.simulate import trajectories
 
+FIXTURES = Path(__file__).parent / "fixtures"
 SWITCH = "Ecology Rebuilding Switch"
 #: the scenario that turns the switch off: it is 0 before the switch time
 OFF = "no_ecology_rebuilding"
@@ -31,7 +33,8 @@ def crrc():
     return sdrev.load("crrc_standards")
 
 
-def _pysd_step_reference(model, before: float, after: float, at: float) -> pd.DataFrame:
+def _reference(model, name: str, before: float, after: float, at: float) -> pd.DataFrame:
+    """PySD with constant ``name`` replaced by ``before + STEP(after - before, at)``."""
     from pysd.py_backend.functions import step
 
     from sdrev import translate
@@ -39,10 +42,11 @@ def _pysd_step_reference(model, before: float, after: float, at: float) -> pd.Da
 
     pysd_model = translate.load_pysd(model.translation)
     clock = pysd_model.time
-    with warnings.catch_warnings():  # "Replacing a constant value with a callable"
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pysd_model.set_components({SWITCH: lambda: before + step(clock, after - before, at)})
-        return pysd_model.run(return_columns=[v.name for v in output_variables(model)])
+        pysd_model.set_components({name: lambda: before + step(clock, after - before, at)})
+        frame = pysd_model.run(return_columns=[v.name for v in output_variables(model)])
+    return frame.rename(columns={v.name: v.py_name for v in output_variables(model)})
 
 
 @pytest.mark.slow
@@ -51,9 +55,8 @@ def test_timed_switch_on_the_engine_equals_pysd_with_a_step(crrc, at):
     run = trajectories(crrc, run_settings(crrc, scenario=OFF, params={SWITCH: f"1@{at}"}, timed=True),
                        engine="sdrev")
     assert run.engine == "sdrev"
-    reference = _pysd_step_reference(crrc, 0.0, 1.0, at)
-    names = {v.name: v.py_name for v in sdrev.simulate.output_variables(crrc)}
-    expected = reference.rename(columns=names)[list(run.columns)].to_numpy(dtype=float)
+    reference = _reference(crrc, SWITCH, 0.0, 1.0, at)
+    expected = reference[list(run.columns)].to_numpy(dtype=float)
     assert np.allclose(run.times, reference.index.to_numpy(dtype=float))
     np.testing.assert_allclose(run.values, expected, rtol=0, atol=1e-9)
 
@@ -195,3 +198,19 @@ def test_ensemble_refuses_bad_switch_columns_in_one_line(columns, message, tmp_p
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("at", [2000.0, 2010.0])
+def test_a_switch_at_initial_time_sets_initial_values_a_later_one_does_not(at, widgets_path):
+    model = sdrev.load(widgets_path)
+    run = trajectories(model, run_settings(model, params={"Initial A": f"4@{at}"}, timed=True),
+                       engine="sdrev")
+    expected = _reference(model, "Initial A", 1.0, 4.0, at)[list(run.columns)]
+    np.testing.assert_allclose(run.values, expected.to_numpy(dtype=float), rtol=0, atol=1e-9)
+    assert run.column("stock_a")[0] == (4.0 if at == 2000.0 else 1.0)
+
+
+def test_a_subscripted_constant_cannot_be_timed():
+    model = sdrev.load(FIXTURES / "macro_subscripted.mdl")
+    with pytest.raises(InvalidValueError, match="subscripted; a timed setting"):
+        run_settings(model, params={"Delay": "1@2"}, timed=True)
