@@ -152,7 +152,7 @@ def test_simulate_cli_records_the_switch(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("command", [
-    ["loops", "crrc_standards"],
+    pytest.param(["loops", "crrc_standards"], marks=pytest.mark.slow),  # 3.6 s
     ["report", "crrc_standards"],
 ])
 def test_commands_that_take_constants_only_refuse_a_timed_setting(command, capsys, tmp_path):
