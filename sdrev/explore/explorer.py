@@ -160,6 +160,14 @@ class Explorer:
     baseline_scenario : str or None
         ``"baseline"`` where the model has that scenario, else ``None``
         (the model's own constants).
+
+    Notes
+    -----
+    Policy timing: settings may hold a switch's "on from" time as
+    ``NAME@time`` (:func:`time_key`; default INITIAL TIME, on from the
+    start). Each run gives the switch its scenario value before that time and
+    its setting from then on, as ``sdrev simulate --set NAME=VALUE@TIME``
+    does (:meth:`timed_settings` writes the settings that way).
     """
 
     def __init__(self, model, *, posterior: str | Path | None = None, band_runs: int = 2000,
