@@ -13,6 +13,7 @@ from __future__ import annotations
 import time as clock
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -139,34 +140,36 @@ def run(model, spec: CalibrationSpec | str | Path | None = None, *, method: str 
     if method == "mcmc":
         from sdrev.calibrate import mcmc
 
-        fit = mcmc.fit(problem, walkers=walkers, steps=steps, seed=int(seed), progress=progress)
-        draws = fit.draws
+        chains = mcmc.fit(problem, walkers=walkers, steps=steps, seed=int(seed),
+                          progress=progress)
+        draws = chains.draws
         posterior = pd.DataFrame(draws, columns=list(spec.labels))
-        posterior["log_likelihood"] = fit.log_likelihood
-        posterior["log_posterior"] = fit.log_posterior
+        posterior["log_likelihood"] = chains.log_likelihood
+        posterior["log_posterior"] = chains.log_posterior
         summary = _summary_mcmc(problem, draws)
-        chain = fit.chain
-        diagnostics = {
-            "method": "mcmc", "walkers": walkers, "steps": int(fit.chain.shape[0]),
-            "burn": fit.burn,
-            "thin": fit.thin, "draws": int(len(draws)), "acceptance": round(fit.acceptance, 3),
-            "tau": dict(zip(spec.labels, _round(fit.tau))),
-            "ess": dict(zip(spec.labels, _round(fit.ess))),
-            "rhat": dict(zip(spec.labels, _round(fit.rhat, 4))),
-            "converged": fit.converged, "warnings": list(fit.warnings)}
+        chain = chains.chain
+        diagnostics: dict[str, Any] = {
+            "method": "mcmc", "walkers": walkers, "steps": int(chains.chain.shape[0]),
+            "burn": chains.burn,
+            "thin": chains.thin, "draws": int(len(draws)),
+            "acceptance": round(chains.acceptance, 3),
+            "tau": dict(zip(spec.labels, _round(chains.tau))),
+            "ess": dict(zip(spec.labels, _round(chains.ess))),
+            "rhat": dict(zip(spec.labels, _round(chains.rhat, 4))),
+            "converged": chains.converged, "warnings": list(chains.warnings)}
     else:
         from sdrev.calibrate import mle
 
-        fit = mle.fit(problem, seed=int(seed), progress=progress)
-        draws = fit.estimate[None, :]
+        best = mle.fit(problem, seed=int(seed), progress=progress)
+        draws = best.estimate[None, :]
         posterior = pd.DataFrame(draws, columns=list(spec.labels))
-        posterior["log_likelihood"] = [fit.log_likelihood]
-        summary = _summary_mle(problem, fit)
-        profiles = fit.profiles
-        diagnostics = {"method": "mle", "log_likelihood": round(fit.log_likelihood, 4),
+        posterior["log_likelihood"] = [best.log_likelihood]
+        summary = _summary_mle(problem, best)
+        profiles = best.profiles
+        diagnostics = {"method": "mle", "log_likelihood": round(best.log_likelihood, 4),
                        "profile_drop": mle.CHI2_95,
                        "open_intervals": [lab for lab, lo, hi in zip(
-                           spec.labels, fit.open_lower, fit.open_upper) if lo or hi],
+                           spec.labels, best.open_lower, best.open_upper) if lo or hi],
                        "warnings": []}
     elapsed = clock.perf_counter() - start
     diagnostics.update({"model_runs": int(problem.evaluations), "seconds": round(elapsed, 3),

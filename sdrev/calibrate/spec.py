@@ -213,7 +213,8 @@ def parse_spec(model: Model, data: Mapping, *, path: Path | None = None,
                                f"known scenarios: {', '.join(model.scenarios) or 'none'}")
     holdout = parse_holdout(settings["holdout"], where) if "holdout" in settings else None
 
-    factors, per_case = [], set()
+    factors: list[Factor] = []
+    per_case: set[str] = set()
     for i, entry in enumerate(_tables(data, "factor", where)):
         at = f"{where} [[factor]] #{i + 1}"
         entry = dict(_table(entry, at))
@@ -413,7 +414,7 @@ def _cases(model: Model, observations, declared: dict, scenario, where: str):
 
 
 def _estimated(factors, per_case, cases, observations, errors) -> tuple[Estimated, ...]:
-    out = []
+    out: list[Estimated] = []
     for f in factors:
         if f.name in per_case:
             out.extend(Estimated(f"{f.name}[{c.name}]", f, case=c.name) for c in cases)

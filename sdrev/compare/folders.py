@@ -121,7 +121,7 @@ def write(folder: Path, model: Model, *, comparison: Comparison | None = None,
                                           regime_map=regime_map, uncertainty=uncertainty,
                                           formats=formats)
             written += [str(p.relative_to(stage)) for p in paths]
-        extra = {"analysis": "compare", "files": written}
+        extra: dict[str, object] = {"analysis": "compare", "files": written}
         if comparison is not None:
             extra["comparison"] = {"runs": [_run_dict(r) for r in comparison.runs],
                                    "outputs": list(comparison.outputs)}

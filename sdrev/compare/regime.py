@@ -206,11 +206,12 @@ def parse_range(text: str, model: Model | None = None) -> tuple[str, float, floa
     if not name:
         raise InvalidValueError(f"{text!r}: expected NAME=lo:hi")
     if not sep:
-        if model is None or model.parameter(name).range is None:
+        param = model.parameter(name) if model is not None else None
+        if param is None or param.range is None:
             raise InvalidValueError(f"{text!r}: expected NAME=lo:hi (the parameter "
                                     "documents no range)")
-        lo, hi = model.parameter(name).range
-        return (model.parameter(name).name, float(lo), float(hi))
+        lo, hi = param.range
+        return (param.name, float(lo), float(hi))
     lo_s, colon, hi_s = rng.partition(":")
     try:
         lo, hi = float(lo_s), float(hi_s)
@@ -303,12 +304,15 @@ def regime_map(model: Model | str, *, x: tuple[str, float, float] | None = None,
             f"model {model.name} documents no regime-map conditions ([compare] x and y); "
             "give both, e.g. --regime-map 'IP Protection=0:1' 'Inter Firm Trust=0:1'")
     regime = model.parameter(regime_param or d.regime_parameter or "IO Regime")
-    regimes = tuple(float(r) for r in (regimes or d.regimes or (0.0, 1.0)))
-    if len(regimes) != 2 or regimes[0] == regimes[1]:
-        raise InvalidValueError(f"regimes must be two different values, got {regimes}")
+    given = tuple(float(r) for r in (regimes or d.regimes or (0.0, 1.0)))
+    if len(given) != 2 or given[0] == given[1]:
+        raise InvalidValueError(f"regimes must be two different values, got {given}")
+    levels = (given[0], given[1])
     if labels is None:
-        labels = d.regime_labels if d.regime_labels and regimes == tuple(d.regimes or ()) \
-            else tuple(f"{regime.name}={r:g}" for r in regimes)
+        labels = d.regime_labels if d.regime_labels and levels == tuple(d.regimes or ()) \
+            else (f"{regime.name}={levels[0]:g}", f"{regime.name}={levels[1]:g}")
+    if len(labels) != 2:
+        raise InvalidValueError(f"labels must be two names, one per regime, got {labels!r}")
     var = output_variable(model, output or d.output or model.key_outputs[0])
     nx, ny = _grid(grid or d.grid or (50, 50))
     if scenario is None:
@@ -318,7 +322,7 @@ def regime_map(model: Model | str, *, x: tuple[str, float, float] | None = None,
     year = float(year if year is not None else (d.year if d.year is not None else t1))
     if not t0 < year <= t1:
         raise InvalidValueError(f"year {year:g} must be within the horizon {t0:g}-{t1:g}")
-    axes = []
+    axes: list[Axis] = []
     for name, lo, hi in (x, y):
         param = model.parameter(name)
         if param.name == regime.name:
@@ -334,7 +338,7 @@ def regime_map(model: Model | str, *, x: tuple[str, float, float] | None = None,
         raise InvalidValueError("x and y must be two different conditions")
     gx, gy = np.meshgrid(np.asarray(ax_x.values), np.asarray(ax_y.values), indexing="ij")
     frames = []
-    for r in regimes:
+    for r in levels:
         frame = pd.DataFrame({ax_x.name: gx.ravel(), ax_y.name: gy.ravel(), regime.name: r})
         for name, value in settings.params.items():
             if name not in frame:
@@ -357,7 +361,7 @@ def regime_map(model: Model | str, *, x: tuple[str, float, float] | None = None,
             and ax_y.lo <= by <= ax_y.hi:
         base = (bx, by)
     return RegimeMap(model=model.name, model_sha256=model.sha256, scenario=scenario,
-                     regime_param=regime.name, regimes=regimes, labels=tuple(labels),
+                     regime_param=regime.name, regimes=levels, labels=(labels[0], labels[1]),
                      output=var.name, units=var.units, year=year, x=ax_x, y=ax_y,
                      times=np.asarray(data["time"].values, dtype=float), values=values,
                      base=base, engine=str(data.attrs.get("engine", "sdrev")),

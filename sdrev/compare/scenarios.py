@@ -209,11 +209,11 @@ def compare_scenarios(model: Model | str, scenarios: Sequence[str] | None = None
     for s in series:
         table = traj[s.name]
         limit = wanted.get(s.name, wanted.get(s.variable))
-        per_run = {}
-        for run in runs:
-            per_run[run.label] = _threshold_value(model, limit, settings_of[run.label])
         if limit is None:
-            per_run = dict.fromkeys(per_run, _default_threshold(table))
+            per_run = dict.fromkeys((run.label for run in runs), _default_threshold(table))
+        else:
+            per_run = {run.label: _threshold_value(model, limit, settings_of[run.label])
+                       for run in runs}
         used[s.name] = per_run[runs[0].label]
         rows += _metric_rows(s, runs, table, per_run)
         changes += [(s.name, *c) for c in leader_changes(table)]
@@ -303,9 +303,7 @@ def _output_series(model, var, frame: pd.DataFrame, element: str | None) -> list
             for c in found]
 
 
-def _threshold_value(model, limit, settings) -> float | None:
-    if limit is None:
-        return None
+def _threshold_value(model, limit, settings) -> float:
     if isinstance(limit, str):
         param = model.parameter(limit)
         return float(settings.params.get(param.name, param.value))
@@ -391,7 +389,9 @@ def leader_changes(table: pd.DataFrame, *, tolerance: float = TIE_TOLERANCE
     times = table.index.to_numpy(dtype=float)
     tol = tolerance * max(_scale(table), 1e-300)
     labels = [str(c) for c in table.columns]
-    out, current, last_k = [], None, None
+    out: list[tuple[float, str, str]] = []
+    current: frozenset | None = None
+    last_k = 0  # where the current leaders took the lead (read once there are some)
     for k in range(len(times)):
         row = values[k]
         if not np.isfinite(row).all():

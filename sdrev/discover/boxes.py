@@ -230,7 +230,8 @@ def prim_boxes(X: pd.DataFrame, y: np.ndarray, *, target: bool = True, max_boxes
     logging.getLogger("prim").setLevel(logging.WARNING)
     finder = prim.Prim(X.reset_index(drop=True).astype(float), cases, threshold=None,
                        peel_alpha=peel_alpha, paste_alpha=paste_alpha, mass_min=mass_min)
-    boxes, rows = [], []
+    boxes: list[Box] = []
+    rows: list[dict] = []
     left = cases.copy()
     for rank in range(1, max_boxes + 1):
         if not left.any():

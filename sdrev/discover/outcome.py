@@ -132,6 +132,7 @@ class _Parser:
                                  len(stripped[:pos]) + len(stripped[pos:]) -
                                  len(stripped[pos:].lstrip()))
             kind = m.lastgroup
+            assert kind is not None  # every alternative of _TOKEN is a named group
             self.tokens.append((kind, m.group(kind), m.start(kind)))
             pos = m.end()
         self.i = 0
@@ -146,6 +147,10 @@ class _Parser:
     def peek(self, offset: int = 0) -> tuple[str, str, int] | None:
         j = self.i + offset
         return self.tokens[j] if j < len(self.tokens) else None
+
+    def current(self) -> tuple[str, str, int]:
+        """The token at the parser's position, where the grammar has made sure there is one."""
+        return self.tokens[self.i]
 
     def at(self, *values: str) -> bool:
         tok = self.peek()
@@ -164,8 +169,8 @@ class _Parser:
             raise InvalidValueError("outcome is empty; give a condition such as "
                                     "'Technological Capability @ 2030 > 0.8'")
         node = self.or_expr()
-        if self.peek() is not None:
-            raise self.error(f"unexpected {self.peek()[1]!r}")
+        if (tok := self.peek()) is not None:
+            raise self.error(f"unexpected {tok[1]!r}")
         return node
 
     def or_expr(self) -> Node:
@@ -218,7 +223,7 @@ class _Parser:
     def sum(self) -> Node:
         node = self.product()
         while self.at("+", "-"):
-            op = self.peek()[1]
+            op = self.current()[1]
             self.i += 1
             node = Node("arith", op=op, args=(node, self.product()))
         return node
@@ -226,7 +231,7 @@ class _Parser:
     def product(self) -> Node:
         node = self.unary()
         while self.at("*", "/"):
-            op = self.peek()[1]
+            op = self.current()[1]
             self.i += 1
             node = Node("arith", op=op, args=(node, self.unary()))
         return node
@@ -287,7 +292,7 @@ class _Parser:
         return node
 
     def function(self) -> Node:
-        name = self.peek()[1].lower()
+        name = self.current()[1].lower()
         self.i += 2
         arg = self.series(self.sum())
         extra: list = []
@@ -331,12 +336,12 @@ class _Parser:
         return Node("measure", op=name, args=(arg, *extra))
 
     def variable(self) -> Node:
-        kind, word, pos = self.peek()
+        kind, word, pos = self.current()
         if kind == "quoted":
             name = word[1:-1]
             self.i += 1
         else:
-            words = []
+            words: list[str] = []
             while (tok := self.peek()) is not None and tok[0] in ("word", "number") and \
                     tok[1].lower() not in _KEYWORDS and not (
                         tok[1].lower() in FUNCTIONS and words == []):
@@ -449,6 +454,7 @@ def evaluate(outcome: Outcome, times, trajectories: Mapping[Variable, np.ndarray
         if node.kind == "num":
             return node.value
         if node.kind == "var":
+            assert node.var is not None  # the parser sets the variable of a "var" node
             return np.asarray(trajectories[node.var], dtype=float)
         if node.kind == "neg":
             return -value(node.args[0])

@@ -329,7 +329,8 @@ def run(model: Model | str, *, outcome: str | None = None, spec: str | Path | No
         factors, spec_scenario, origin = load_factors(model, spec)
         n = DEFAULT_N if n is None else _check_n(n)
         sets = sample_factors(factors, n, seed=int(seed))  # Latin hypercube through priors
-        ranges = {f.name: tuple(f.range) for f in factors}
+        ranges: dict[str, tuple[float, float]] = {f.name: (f.range[0], f.range[1])
+                                                  for f in factors}
         source = source or f"a Latin hypercube of {n:,} sets over {origin}"
     else:
         if not isinstance(samples, pd.DataFrame):
