@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 from sdrev.figures.trajectories import save_figure
 from sdrev.units import time_label
 
-__all__ = ["index_bar_figure", "knockout_figure", "metric_title", "morris_figure",
-           "output_figure",
+__all__ = ["PARALLEL_FIGURES", "draw_figures", "figure_tasks", "index_bar_figure",
+           "knockout_figure", "metric_title", "morris_figure", "output_figure",
            "sobol_figure",
            "time_resolved_figure", "write_sensitivity_figures"]
 
@@ -298,13 +298,27 @@ def _unique(stem: str, used: set[str]) -> str:
     return name
 
 
-def write_sensitivity_figures(result, folder: Path, *,
-                              formats: Iterable[str] = ("png", "svg")) -> list[Path]:
-    """Write every figure of ``result`` into ``folder`` (created); return the paths."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    formats = tuple(formats)
-    paths: list[Path] = []
+#: Fewest figures drawn in more than one process: a worker starts a Python
+#: with numpy, pandas and matplotlib (about a second), which pays only when
+#: it takes several figures off the caller.
+PARALLEL_FIGURES = 6
+
+_BUILDERS = {"output": output_figure, "time_resolved": time_resolved_figure,
+             "knockout": knockout_figure}
+
+
+def figure_tasks(result) -> list[tuple[str, str, dict]]:
+    """The figures of a :class:`sdrev.sensitivity.SensitivityResult`, to draw.
+
+    Returns
+    -------
+    list of (str, str, dict)
+        File stem, kind (``"output"``, ``"time_resolved"``, ``"knockout"``)
+        and the keyword arguments of its figure function, in the order the
+        files are listed; only tables and plain values, so a task can be
+        drawn in another process.
+    """
+    tasks: list[tuple[str, str, dict]] = []
     used: set[str] = set()
     idx = result.indices
     method = result.method
@@ -316,21 +330,84 @@ def write_sensitivity_figures(result, folder: Path, *,
                        if not _select(idx, group, output, m)["value"].isna().all()]
             if not metrics:
                 continue
-            fig = output_figure(idx, group=group, output=output, metrics=metrics,
-                                method=method, index=result.main_index, labels=labels)
-            stem = folder / _unique(_slug(f"{method}_{group}_{output}"), used)
-            paths += save_figure(fig, stem, formats=formats)
+            part = rows[rows["output"] == output]
+            tasks.append((_unique(_slug(f"{method}_{group}_{output}"), used), "output",
+                          dict(indices=part, group=group, output=output, metrics=metrics,
+                               method=method, index=result.main_index, labels=labels)))
     tr = result.time_resolved
     if len(tr):
         for group, output in dict.fromkeys(zip(tr["group"], tr["output"])):
             labels = {f.name: f.label for f in result.spec.group(group)}
-            present = set(tr.loc[(tr["group"] == group) & (tr["output"] == output), "index"])
+            part = tr[(tr["group"] == group) & (tr["output"] == output)]
+            present = set(part["index"])
             index = next((i for i in ("ST", "S1") if i in present), result.main_index)
-            fig = time_resolved_figure(tr, group=group, output=output, index=index,
-                                       labels=labels, time_units=result.model.time.units)
-            stem = folder / _unique(_slug(f"time_resolved_{group}_{output}"), used)
-            paths += save_figure(fig, stem, formats=formats)
+            tasks.append((_unique(_slug(f"time_resolved_{group}_{output}"), used),
+                          "time_resolved",
+                          dict(time_resolved=part, group=group, output=output, index=index,
+                               labels=labels, time_units=result.model.time.units)))
     if len(result.knockout):
-        paths += save_figure(knockout_figure(result.knockout), folder / "loop_knockout",
-                             formats=formats)
+        tasks.append(("loop_knockout", "knockout", dict(knockout=result.knockout)))
+    return tasks
+
+
+def draw_figures(tasks: Iterable[tuple[str, str, dict]], folder: Path, *,
+                 formats: Iterable[str] = ("png", "svg")) -> list[Path]:
+    """Draw and save ``tasks`` (from :func:`figure_tasks`) into ``folder``."""
+    paths: list[Path] = []
+    for stem, kind, kwargs in tasks:
+        paths += save_figure(_BUILDERS[kind](**kwargs), Path(folder) / stem,
+                             formats=tuple(formats))
     return paths
+
+
+def write_sensitivity_figures(result, folder: Path, *,
+                              formats: Iterable[str] = ("png", "svg"),
+                              workers: int | None = None) -> list[Path]:
+    """Write every figure of ``result`` into ``folder`` (created); return the paths.
+
+    Parameters
+    ----------
+    result : SensitivityResult
+    folder : Path
+    formats : iterable of str, optional
+        File formats of each figure.
+    workers : int, optional
+        Processes drawing the figures, this one included (default: up to
+        two where there are two cores and at least ``PARALLEL_FIGURES``
+        figures; matplotlib draws in one thread). Figures do not depend on
+        each other; the files are the same either way.
+    """
+    import os
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    formats = tuple(formats)
+    tasks = figure_tasks(result)
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1) if len(tasks) >= PARALLEL_FIGURES else 1
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    workers = min(workers, len(tasks)) or 1
+    if workers == 1:
+        return draw_figures(tasks, folder, formats=formats)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # every workers-th figure to each process; this one draws its share
+    # while the others start
+    shares = [list(range(k, len(tasks), workers)) for k in range(workers)]
+    done: dict[int, list[Path]] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
+        futures = {k: pool.submit(_draw_each, [tasks[i] for i in shares[k]], folder, formats)
+                   for k in range(1, workers)}
+        parts = {0: _draw_each([tasks[i] for i in shares[0]], folder, formats)}
+        parts.update({k: future.result() for k, future in futures.items()})
+    for k, share in enumerate(shares):
+        done.update(zip(share, parts[k]))
+    return [path for i in range(len(tasks)) for path in done[i]]
+
+
+def _draw_each(tasks, folder: Path, formats) -> list[list[Path]]:
+    """The paths of each task, drawn in order (in a worker process or this one)."""
+    return [draw_figures([task], folder, formats=formats) for task in tasks]
