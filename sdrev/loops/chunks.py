@@ -31,8 +31,8 @@ from sdrev.loops.naming import LoopName, id_sort_key
 from sdrev.loops.scores import POLARITY_CONFIDENCE_THRESHOLD
 
 __all__ = ["LoopChunk", "NamedGroup", "RunSettingsTable", "dominance_share",
-           "dominance_shift_time", "iter_chunks", "polarities", "relative_score_at",
-           "run_table"]
+           "dominance_shift_time", "iter_chunks", "polarities", "polarity_codes",
+           "relative_score_at", "run_table", "score_sums"]
 
 #: Polarity classes, in the order of the codes :func:`polarities` returns.
 POLARITIES = ("reinforcing", "balancing", "mostly reinforcing", "mostly balancing",
@@ -55,10 +55,23 @@ def polarities(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Index into :data:`POLARITIES`.
     confidence : ndarray, shape (runs, loops)
     """
+    return polarity_codes(score_sums(rel))
+
+
+def score_sums(rel: np.ndarray) -> np.ndarray:
+    """Sums of each run's positive and of its negative relative scores over
+    time, shape ``(runs, loops, 2)`` (non-finite scores count 0)."""
     s = np.where(np.isfinite(rel), rel, 0.0)
-    r = np.where(s > 0, s, 0.0).sum(axis=-1)
-    b = -np.where(s < 0, s, 0.0).sum(axis=-1)
-    any_score = (s != 0).any(axis=-1)
+    return np.stack([np.where(s > 0, s, 0.0).sum(axis=-1),
+                     np.where(s < 0, s, 0.0).sum(axis=-1)], axis=-1)
+
+
+def polarity_codes(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`polarities` from :func:`score_sums` (or the compiled loop
+    scores' sums, :func:`sdrev.loops.fused.score_chunk`)."""
+    r = sums[..., 0]
+    b = -sums[..., 1]
+    any_score = (r != 0) | (b != 0)  # a non-zero score adds to one of them
     with np.errstate(all="ignore"):
         conf = np.minimum(1.0, np.abs(r - b) / (r + b))
     conf = np.where(any_score, conf, 0.0)
@@ -128,6 +141,9 @@ class LoopChunk:
     aliases : mapping
         Normalised names -> the names loops are matched by (Vensim and
         Python names of the same variable).
+    sums : ndarray, shape (runs, loops, 2)
+        Sums of each run's positive and negative relative scores over time
+        (:func:`score_sums`).
     """
 
     start: int
@@ -143,6 +159,7 @@ class LoopChunk:
     documented_dominant: np.ndarray
     polarity: np.ndarray
     aliases: Mapping
+    sums: np.ndarray
 
     @property
     def runs(self) -> int:
@@ -328,11 +345,11 @@ def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
             varied = {k: v[start:start + n] for k, v in table.varied.items()}
             fused = _fused(st, table.base, varied, n, threads) if st.complete else None
             if fused is not None:  # integrated and scored in one compiled pass
-                times, raw, rel = fused
+                times, raw, rel, sums = fused
                 loops = list(st.loops)
                 partition = tuple(st.partitions[lp[0]] for lp in loops)
                 yield _chunk(model, st, start, times, loops, partition, raw, rel, None,
-                             naming, threshold, aliases, frozenset(dominance))
+                             naming, threshold, aliases, frozenset(dominance), sums=sums)
                 bar.update(n)
                 continue
             sp = _batch.simulate_pairs(st, table.base, varied, n, threads=threads)
@@ -381,9 +398,10 @@ def _saved_steps(base: dict) -> np.ndarray:
 
 
 def _chunk(model, st, start, times, loops, partition, raw, rel, found, naming,
-           threshold, aliases, which) -> LoopChunk:
+           threshold, aliases, which, sums=None) -> LoopChunk:
     n, count = rel.shape[0], rel.shape[1]
-    codes, _ = polarities(rel)
+    sums = score_sums(rel) if sums is None else sums
+    codes, _ = polarity_codes(sums)
     present = np.ones((n, count), dtype=bool) if found is None else found
     key_rows = np.where(present, codes, -1)
     if count:
@@ -413,7 +431,8 @@ def _chunk(model, st, start, times, loops, partition, raw, rel, found, naming,
     return LoopChunk(start=start, times=np.round(times, 10), loops=tuple(loops),
                      labels=labels, partition=partition, relative=rel, raw=raw,
                      group=group, groups=tuple(groups), dominant=dominant,
-                     documented_dominant=doc_dominant, polarity=codes, aliases=aliases)
+                     documented_dominant=doc_dominant, polarity=codes, aliases=aliases,
+                     sums=sums)
 
 
 def _name_group(model, st, key) -> tuple[dict, list]:
@@ -433,12 +452,17 @@ def _dominance(named: NamedGroup, partition, rel, raw, runs, dominant, doc_domin
     parts: dict[int, list[int]] = {}
     for i in named.loops:
         parts.setdefault(partition[i], []).append(i)
+    every = len(runs) == rel.shape[0]
     for cols in parts.values():
         if "all" in which:
             pols = [named.polarity[i] for i in cols]
-            sub = rel[np.ix_(runs, cols)]
-            dominant[np.ix_(runs, cols)] = dominant_membership(
-                sub, pols, threshold=threshold, compiled=compiled)
+            span = slice(cols[0], cols[-1] + 1)
+            if every and cols == list(range(cols[0], cols[-1] + 1)):  # no copy
+                dominant[:, span] = dominant_membership(
+                    rel[:, span], pols, threshold=threshold, compiled=compiled)
+            else:
+                dominant[np.ix_(runs, cols)] = dominant_membership(
+                    rel[np.ix_(runs, cols)], pols, threshold=threshold, compiled=compiled)
         docs = [i for i in cols if named.names[i].documented]
         if not docs or "documented" not in which:
             continue

@@ -13,6 +13,8 @@ Schoenberg, Davidsen & Eberlein (2020) as pysimlin 0.8.5 implements it
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -106,8 +108,20 @@ def dominant_membership(scores: np.ndarray, polarities: list[str], *,
     if scan is not None:
         pols = list(polarities)
         out = np.zeros(scores.shape, dtype=bool)
-        scan(scores, np.array([p in _REINFORCING for p in pols], dtype=bool),
-             np.array([p in _BALANCING for p in pols], dtype=bool), float(threshold), out)
+        args = (np.array([p in _REINFORCING for p in pols], dtype=bool),
+                np.array([p in _BALANCING for p in pols], dtype=bool), float(threshold))
+        runs = scores.shape[0]
+        threads = min(os.cpu_count() or 1, 8, runs // 64 or 1)
+        if threads == 1:
+            scan(scores, *args, out)
+            return out
+        # runs split between threads (the compiled scan releases the GIL)
+        bounds = np.linspace(0, runs, threads + 1).astype(int)
+        futures = [_pool(threads - 1).submit(scan, scores[a:b], *args, out[a:b])
+                   for a, b in zip(bounds[1:-1], bounds[2:])]
+        scan(scores[:bounds[1]], *args, out[:bounds[1]])
+        for future in futures:
+            future.result()
         return out
     runs, count, times = scores.shape
     # one row per run and time, loops along the contiguous axis
@@ -187,6 +201,19 @@ def _scan(scores, fixed_r, fixed_b, threshold, out):  # pragma: no cover - numba
 
 
 _SCAN: list = []
+_POOLS: dict = {}
+
+
+def _pool(workers: int):
+    """Threads kept for the process (keyed by process id: a forked worker
+    makes its own)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = (os.getpid(), workers)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(max_workers=workers,
+                                         thread_name_prefix="sdrev-dominance")
+    return _POOLS[key]
 
 
 def _compiled_scan():

@@ -422,10 +422,9 @@ class _Accumulator:
         steps = len(chunk.times)
         rel = chunk.relative
         codes = chunk.polarity
-        s = np.where(np.isfinite(rel), rel, 0.0)
-        r = np.where(s > 0, s, 0.0).sum(axis=(0, 2))
-        b = -np.where(s < 0, s, 0.0).sum(axis=(0, 2))
-        size = np.abs(s).sum(axis=(0, 2))
+        r = chunk.sums[:, :, 0].sum(axis=0)  # each run's sums over time, over runs
+        b = -chunk.sums[:, :, 1].sum(axis=0)
+        size = r + b
         present = np.zeros(rel.shape[:2], dtype=bool)
         for g, named in enumerate(chunk.groups):
             rows = np.flatnonzero(chunk.group == g)

@@ -198,9 +198,11 @@ def score_chunk(st, base: dict, varied: dict, n: int, loops, partition, *,
     Returns
     -------
     tuple or None
-        ``(times, raw, rel)``: every saving time and the scores, shape
+        ``(times, raw, rel, sums)``: every saving time, the scores, shape
         ``(runs, loops, saving times)``, 0 at the first saving time as in
-        :func:`sdrev.loops.batch.saved_scores`; None when the fused kernel
+        :func:`sdrev.loops.batch.saved_scores`, and the sums of each run's
+        positive and negative relative scores ``(runs, loops, 2)``
+        (:func:`sdrev.loops.chunks.polarity_codes`); None when the fused kernel
         does not cover the model (the numpy path runs then).
 
     Raises
@@ -258,13 +260,14 @@ def score_chunk(st, base: dict, varied: dict, n: int, loops, partition, *,
     X = np.empty((len(steps), len(tape.variables), n))
     raw = np.zeros((n, len(loops), len(saved)))
     rel = np.zeros_like(raw)
+    sums = np.zeros((n, len(loops), 2))
     times = np.ascontiguousarray(grid.times, dtype=float)
     pre, post = slot[later - 1], slot[later]
     t_pre, t_post = times[later - 1], times[later]
 
     def work(a: int, b: int) -> bool:
         fused.func(P, S, times, slot, LX, LY, a, b, X)
-        return run_tape(tape, X, pre, post, C, t_pre, t_post, raw, rel, a, b)
+        return run_tape(tape, X, pre, post, C, t_pre, t_post, raw, rel, sums, a, b)
 
     threads = max(1, min(threads or min(os.cpu_count() or 1, 8), n))
     try:
@@ -284,7 +287,7 @@ def score_chunk(st, base: dict, varied: dict, n: int, loops, partition, *,
         raise KernelFailed(f"{type(exc).__name__}: {str(exc).strip()[:200]}") from exc
     if not all(done):
         return None
-    return grid.times[saved], raw, rel
+    return grid.times[saved], raw, rel, sums
 
 
 _POOLS: dict = {}

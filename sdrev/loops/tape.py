@@ -13,8 +13,9 @@ at each saving time and the step before, then multiplies link scores into
 loop scores and divides by each cycle partition's sum of absolute scores.
 
 Each operation is the numpy engine's, on machine floats, in the equation's
-own order (no reassociation, no fast-math; ``MAX``/``MIN``/``XIDZ``/``ZIDZ``
-are the compiled kernel's scalar helpers, which follow numpy's rules), so
+own order (no reassociation, no fast-math; ``XIDZ``/``ZIDZ``/``WHERE`` are
+the compiled kernel's scalar helpers, ``MAX``/``MIN`` numpy's rule, signs of
+zeros included), so
 every number equals the numpy path's (:mod:`sdrev.loops.batch`) bit for bit.
 Anything outside that vocabulary raises
 :class:`~sdrev.ensemble.kernelgen.NotCovered` and the numpy path runs.
@@ -324,6 +325,17 @@ def k_ratio(num, den):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def t_maximum(a, b):
+    # np.maximum: NaN wins, ties (0.0 and -0.0) give the second argument
+    return a if a > b or a != a else b
+
+
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def t_minimum(a, b):
+    return a if a < b or a != a else b
+
+
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 def k_sign(x):
     # np.sign: 1, -1, 0 (of either zero), NaN
     s = 1.0 * (x > 0) - 1.0 * (x < 0)
@@ -332,7 +344,7 @@ def k_sign(x):
 
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 def run(X, pre, post, C, times_pre, times_post, code, imm, registers, links, lengths,
-        part, parts, raw, rel, start, stop):
+        part, parts, raw, rel, sums, start, stop):
     nv = X.shape[1]
     nc = C.shape[0]
     pairs = pre.shape[0]
@@ -376,10 +388,10 @@ def run(X, pre, post, C, times_pre, times_post, code, imm, registers, links, len
                         R[d, j] = -R[a, j]
                 elif op == 5:
                     for j in range(m):
-                        R[d, j] = k_maximum(R[a, j], R[b, j])
+                        R[d, j] = t_maximum(R[a, j], R[b, j])
                 elif op == 6:
                     for j in range(m):
-                        R[d, j] = k_minimum(R[a, j], R[b, j])
+                        R[d, j] = t_minimum(R[a, j], R[b, j])
                 elif op == 7:
                     for j in range(m):
                         R[d, j] = k_where(R[a, j], R[b, j], R[c, j])
@@ -452,9 +464,18 @@ def run(X, pre, post, C, times_pre, times_post, code, imm, registers, links, len
                     OUT[1, k, p, j] = k_ratio(OUT[0, k, p, j], den[q, j])
         for j in range(m):  # each run's scores, contiguous
             for k in range(count):
+                pos = 0.0
+                neg = 0.0
                 for p in range(pairs):
                     raw[b0 + j, k, p + 1] = OUT[0, k, p, j]
-                    rel[b0 + j, k, p + 1] = OUT[1, k, p, j]
+                    value = OUT[1, k, p, j]
+                    rel[b0 + j, k, p + 1] = value
+                    if value > 0:
+                        pos += value
+                    elif value < 0:
+                        neg += value
+                sums[b0 + j, k, 0] = pos
+                sums[b0 + j, k, 1] = neg
 '''
 
 
@@ -483,8 +504,8 @@ _MODULE: list = []
 RUNS = 32
 
 
-def run_tape(tape: Tape, X, pre, post, C, times_pre, times_post, raw, rel, start: int,
-             stop: int) -> bool:
+def run_tape(tape: Tape, X, pre, post, C, times_pre, times_post, raw, rel, sums,
+             start: int, stop: int) -> bool:
     """Score runs ``start:stop`` into ``raw`` and ``rel`` (False: no compiled
     interpreter, no writable cache).
 
@@ -498,13 +519,16 @@ def run_tape(tape: Tape, X, pre, post, C, times_pre, times_post, raw, rel, start
     C : ndarray, shape (constants, runs)
     times_pre, times_post : ndarray
     raw, rel : ndarray, shape (runs, loops, saving times)
+    sums : ndarray, shape (runs, loops, 2)
+        Receives the sums of each run's positive and of its negative
+        relative scores over time (added in time order).
     """
     module = _runner()
     if module is None:
         return False
     module.run(X, pre, post, C, times_pre, times_post, tape.code, tape.immediates,
                tape.registers, tape.links, tape.lengths, tape.part, tape.parts, raw, rel,
-               start, stop)
+               sums, start, stop)
     from sdrev.ensemble.kernel import seal_after_call
     seal_after_call(module.run)
     return True
