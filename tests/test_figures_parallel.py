@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,11 +46,40 @@ def test_two_processes_write_the_same_files_in_the_same_order(result, tmp_path, 
         assert a.read_bytes() == b.read_bytes(), a.name
 
 
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_runs_once(tmp_path):
+    """The workers are not multiprocessing children: they do not import the
+    caller's script again."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import sdrev\nfrom sdrev.sensitivity import load_spec, run\n"
+        "from sdrev.figures.sensitivity import write_sensitivity_figures\n"
+        f"model = sdrev.load({str(FIXTURES / 'ishigami.mdl')!r})\n"
+        f"spec = load_spec(model, {str(FIXTURES / 'ishigami_sensitivity.toml')!r})\n"
+        "print('analysis')\n"
+        "res = run(model, spec, method='sobol', n=16, seed=1, progress=False, knockout=False)\n"
+        f"paths = write_sensitivity_figures(res, {str(tmp_path / 'f')!r}, formats=('png',),"
+        " workers=2)\nprint(len(paths), all(p.is_file() for p in paths))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout.splitlines()
+    assert out == ["analysis", f"{len(list((tmp_path / 'f').iterdir()))} True"]
+
+
+def test_a_failing_worker_is_an_error_naming_its_reason(result, tmp_path, monkeypatch):
+    monkeypatch.setattr(figures, "_WORKER", "raise SystemExit('worker cannot draw')")
+    with pytest.raises(RuntimeError, match="figure worker failed: worker cannot draw"):
+        figures.write_sensitivity_figures(result, tmp_path / "f", formats=("png",), workers=2)
+
+
 def test_few_figures_stay_in_this_process_and_bad_workers_are_refused(result, tmp_path,
                                                                       monkeypatch):
     assert len(figures.figure_tasks(result)) < figures.PARALLEL_FIGURES
-    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor", None)  # must not be used
+
+    def no_worker(*args, **kwargs):
+        raise AssertionError("a worker process was started")
+
+    monkeypatch.setattr(subprocess, "Popen", no_worker)
     paths = figures.write_sensitivity_figures(result, tmp_path / "f", formats=("png",))
-    assert all(p.is_file() for p in paths)
+    assert paths and all(p.is_file() for p in paths)
     with pytest.raises(ValueError, match="workers"):
         figures.write_sensitivity_figures(result, tmp_path / "g", workers=0)

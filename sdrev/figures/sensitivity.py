@@ -8,7 +8,12 @@ loop-knockout chart. :func:`write_sensitivity_figures` writes them all for a
 
 from __future__ import annotations
 
+import os
+import pickle
 import re
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,7 @@ from matplotlib.figure import Figure
 from sdrev.figures.trajectories import save_figure
 from sdrev.units import time_label
 
-__all__ = ["PARALLEL_FIGURES", "draw_figures", "figure_tasks", "index_bar_figure",
+__all__ = ["PARALLEL_FIGURES", "draw_figures", "draw_share", "figure_tasks", "index_bar_figure",
            "knockout_figure", "metric_title", "morris_figure", "output_figure",
            "sobol_figure",
            "time_resolved_figure", "write_sensitivity_figures"]
@@ -377,8 +382,6 @@ def write_sensitivity_figures(result, folder: Path, *,
         figures; matplotlib draws in one thread). Figures do not depend on
         each other; the files are the same either way.
     """
-    import os
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     formats = tuple(formats)
@@ -390,22 +393,62 @@ def write_sensitivity_figures(result, folder: Path, *,
     workers = min(workers, len(tasks)) or 1
     if workers == 1:
         return draw_figures(tasks, folder, formats=formats)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     # every workers-th figure to each process; this one draws its share
-    # while the others start
+    # while the others start. The others are plain interpreters given their
+    # share in a file (not multiprocessing: its spawned children import the
+    # caller's main script again, and a script without a __main__ guard
+    # would run its whole analysis a second time)
     shares = [list(range(k, len(tasks), workers)) for k in range(workers)]
+    parts: dict[int, list[list[Path]]] = {}
+    with tempfile.TemporaryDirectory(prefix="sdrev-figures-") as tmp:
+        procs = {}
+        for k in range(1, workers):
+            job = Path(tmp) / f"share{k}.pickle"
+            job.write_bytes(pickle.dumps(([tasks[i] for i in shares[k]], folder, formats)))
+            procs[k] = (job, subprocess.Popen(
+                [sys.executable, "-c", _WORKER, str(job)], stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, env=_worker_env()))
+        try:
+            parts[0] = _draw_each([tasks[i] for i in shares[0]], folder, formats)
+        finally:
+            failed = []
+            for k, (job, proc) in procs.items():
+                _, err = proc.communicate()
+                if proc.returncode:
+                    lines = err.decode("utf-8", "replace").strip().splitlines()
+                    failed.append(lines[-1] if lines else f"exit status {proc.returncode}")
+                else:
+                    parts[k] = pickle.loads(job.with_suffix(".done").read_bytes())
+        if failed:
+            raise RuntimeError(f"a figure worker failed: {failed[0]}")
     done: dict[int, list[Path]] = {}
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
-        futures = {k: pool.submit(_draw_each, [tasks[i] for i in shares[k]], folder, formats)
-                   for k in range(1, workers)}
-        parts = {0: _draw_each([tasks[i] for i in shares[0]], folder, formats)}
-        parts.update({k: future.result() for k, future in futures.items()})
     for k, share in enumerate(shares):
         done.update(zip(share, parts[k]))
     return [path for i in range(len(tasks)) for path in done[i]]
+
+
+#: What a figure worker runs: draw the share in the file named by argv[1]
+#: and leave the paths beside it (``.done``).
+_WORKER = ("import pickle, sys; from pathlib import Path; "
+           "from sdrev.figures.sensitivity import draw_share; draw_share(Path(sys.argv[1]))")
+
+
+def _worker_env() -> dict[str, str]:
+    """The environment of a figure worker: this sdrev first on its path."""
+    import sdrev
+
+    root = str(Path(sdrev.__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root] + ([path] if path else []))}
+
+
+def draw_share(job: Path) -> None:
+    """Figure worker: draw the tasks pickled in ``job`` (tasks, folder,
+    formats, written by :func:`write_sensitivity_figures`) and pickle the
+    paths of each task to ``job`` with the suffix ``.done``."""
+    tasks, folder, formats = pickle.loads(Path(job).read_bytes())
+    paths = _draw_each(tasks, folder, formats)
+    Path(job).with_suffix(".done").write_bytes(pickle.dumps(paths))
 
 
 def _draw_each(tasks, folder: Path, formats) -> list[list[Path]]:
