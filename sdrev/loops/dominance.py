@@ -160,44 +160,60 @@ def _scan(scores, fixed_r, fixed_b, threshold, out):  # pragma: no cover - numba
     """:func:`dominant_sets` at every run and time of ``scores`` (runs, loops,
     times), as flags into ``out``: loops sorted by decreasing ``|score|``
     (stable: ties keep their order), each polarity group taken until its
-    running total reaches ``threshold``, the larger group wins."""
+    running total reaches ``threshold``, the larger group wins.
+
+    A group's members are added in the sorted order restricted to the
+    group, so each group is taken by selection (the largest remaining
+    member, the first of equals) only until its total reaches the
+    threshold: the same members and the same running totals as a full
+    sort, without ordering the loops no group reaches."""
     runs, count, times = scores.shape
-    order = np.empty(count, np.int64)
-    size = np.empty(count)
-    r_sel = np.empty(count, np.int64)
-    b_sel = np.empty(count, np.int64)
+    idx = np.empty((2, count), np.int64)  # group 0: reinforcing, 1: balancing
+    size = np.empty((2, count))
+    sel = np.empty((2, count), np.int64)
+    used = np.zeros(count, np.bool_)
+    picked = np.zeros(2, np.int64)
+    total = np.zeros(2)
+    members = np.zeros(2, np.int64)
     for r in range(runs):
         for k in range(times):
+            members[0] = 0
+            members[1] = 0
             for i in range(count):
-                size[i] = abs(scores[r, i, k])
-                order[i] = i
-            for i in range(1, count):  # insertion sort: stable, largest first
-                key = order[i]
-                j = i - 1
-                while j >= 0 and size[order[j]] < size[key]:
-                    order[j + 1] = order[j]
-                    j -= 1
-                order[j + 1] = key
-            r_n, b_n, r_tot, b_tot = 0, 0, 0.0, 0.0
-            for q in range(count):
-                i = order[q]
                 value = scores[r, i, k]
                 if fixed_r[i] or (not fixed_b[i] and value > 0):
-                    if r_tot < threshold:
-                        r_sel[r_n] = i
-                        r_n += 1
-                        r_tot += size[i]
+                    g = 0
                 elif fixed_b[i] or value < 0:
-                    if b_tot < threshold:
-                        b_sel[b_n] = i
-                        b_n += 1
-                        b_tot += size[i]
-            if r_tot >= b_tot and r_tot > 0:
-                for q in range(r_n):
-                    out[r, r_sel[q], k] = True
-            elif b_tot > 0:
-                for q in range(b_n):
-                    out[r, b_sel[q], k] = True
+                    g = 1
+                else:
+                    continue
+                idx[g, members[g]] = i
+                size[g, members[g]] = abs(value)
+                members[g] += 1
+            for g in range(2):
+                m = members[g]
+                for q in range(m):
+                    used[q] = False
+                n, tot = 0, 0.0
+                while n < m and tot < threshold:
+                    best = -1
+                    for q in range(m):
+                        if not used[q] and (best < 0 or size[g, q] > size[g, best]):
+                            best = q
+                    used[best] = True
+                    sel[g, n] = idx[g, best]
+                    n += 1
+                    tot += size[g, best]
+                picked[g] = n
+                total[g] = tot
+            win = -1
+            if total[0] >= total[1] and total[0] > 0:
+                win = 0
+            elif total[1] > 0:
+                win = 1
+            if win >= 0:
+                for q in range(picked[win]):
+                    out[r, sel[win, q], k] = True
 
 
 _SCAN: list = []
