@@ -221,7 +221,7 @@ def test_a_failed_run_shows_a_message_and_keeps_the_last_plot(crrc, monkeypatch)
     session = ExploreSession(crrc, {})
     before = np.array(session.source.data["current_0"])
 
-    def fail(values, scenario=None):
+    def fail(values, scenario=None, *, along=None):
         raise RunFailedError("the run gave a non-finite value of Standards Influence")
 
     monkeypatch.setattr(crrc, "run", fail)

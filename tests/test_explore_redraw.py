@@ -2,7 +2,9 @@
 
 A subscripted model runs on the numpy engine, whose cost is its time loop:
 every key output of a run (scalar beside subscripted) comes from one engine
-call (:meth:`sdrev.ensemble.Batch.each`), not one call per output shape.
+call (:meth:`sdrev.ensemble.Batch.each`), not one call per output shape, and
+a moved slider's every position is run in that one call, so the next value
+along the slider is looked up.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import pytest
 
 import sdrev.ensemble.engine as engine
 from sdrev.ensemble import Batch
-from sdrev.explore import Explorer
+from sdrev.explore import Control, Explorer
 
 MNE = "mne_reverse_knowledge"
 
@@ -65,3 +67,86 @@ def test_a_run_of_a_subscripted_model_is_one_engine_call(mne, monkeypatch):
     assert calls == [1]
     assert run.values.shape == (len(mne.series), len(mne.times))
     assert np.isfinite(run.values).all()
+
+
+@pytest.mark.slow
+def test_a_moved_slider_runs_its_track_once_and_each_position_equals_its_run(mne, monkeypatch):
+    assert mne.tracks  # subscripted: the numpy engine
+    mne._tracks.clear()
+    control = next(c for c in mne.controls if not c.switch)
+    other = next(c for c in mne.controls if not c.switch and c is not control)
+    positions = control.positions
+    calls = _counting(monkeypatch)
+    first = mne.run({control.name: float(positions[40])}, mne.baseline_scenario,
+                    along=control.name)
+    assert calls == [len(positions)]  # the whole track in one call
+    second = mne.run({control.name: float(positions[150])}, mne.baseline_scenario,
+                     along=control.name)
+    assert calls == [len(positions)]  # looked up
+    alone = mne.run({control.name: float(positions[150])}, mne.baseline_scenario)
+    assert calls == [len(positions), 1]
+    np.testing.assert_array_equal(second.values, alone.values)
+    assert not np.array_equal(first.values, second.values)
+    # another setting moved: the track no longer holds
+    mne.run({control.name: float(positions[150]), other.name: float(other.positions[10])},
+            mne.baseline_scenario, along=control.name)
+    assert calls == [len(positions), 1, len(positions)]
+    # a value between positions (typed, linked) is one run
+    mne.run({control.name: float(positions[7] + 0.5 * control.step)}, mne.baseline_scenario,
+            along=control.name)
+    assert calls[-1] == 1
+
+
+@pytest.mark.slow
+def test_a_kernel_model_runs_one_setting_at_a_time(monkeypatch):
+    ex = Explorer("crrc_standards", band_runs=2)
+    assert not ex.tracks  # the compiled kernel's cost grows with the runs
+    control = next(c for c in ex.controls if not c.switch)
+    calls = _counting(monkeypatch)
+    ex.run({control.name: float(control.positions[30])}, ex.baseline_scenario,
+           along=control.name)
+    assert calls == [1]
+
+
+def test_a_slider_value_a_bit_off_its_position_is_that_position():
+    control = Control("Gain", "gain", "Group", "Dmnl", 0.2, 1.5, 0.5, False, "")
+    position = float(control.positions[180])
+    assert position == 0.2 + 180 * control.step
+    browser = float(np.nextafter(position, 0.0))  # the last bit differs
+    assert browser != position and control.snap(browser) == position
+    between = position + 0.25 * control.step  # typed or linked: kept as given
+    assert control.snap(between) == between
+    assert control.positions[-1] == 1.5 and control.snap(1.5) == 1.5
+
+
+@pytest.mark.parametrize("attr", ["value_throttled", "value"])
+def test_a_slider_change_is_not_held_for_panels_debounce(attr):
+    """Panel waits 50 ms after a change from the browser before its callbacks run; the
+    explorer's sliders are handled on the server's next turn instead."""
+    pn = pytest.importorskip("panel")
+    import weakref
+
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from sdrev.explore.app import ReleaseSlider
+
+    class Served:  # stands for the session of a served page
+        id = "session"
+
+    waits = {}
+    for cls in (ReleaseSlider, pn.widgets.FloatSlider):
+        doc = Document()
+        served = Served()
+        doc._session_context = weakref.ref(served)
+        slider = cls(start=0.0, end=1.0, value=0.5)
+        with set_curdoc(doc):
+            model = slider.get_root(doc)
+        later, soon = [], []
+        doc.add_timeout_callback = lambda callback, ms, later=later: later.append(ms)
+        doc.add_next_tick_callback = lambda callback, soon=soon: soon.append(callback)
+        with set_curdoc(doc):
+            slider._server_change(doc, model.ref["id"], None, attr, 0.5, 0.7)
+        waits[cls.__name__] = (later, len(soon))
+    assert waits["FloatSlider"] == ([50], 0)  # Panel's own slider: held for 50 ms
+    assert waits["ReleaseSlider"] == ([], 1)  # next turn of the server's loop

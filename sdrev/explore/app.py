@@ -26,6 +26,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlencode
 
 import numpy as np
@@ -37,7 +38,7 @@ from bokeh.plotting import figure
 from sdrev.errors import SdrevError
 from sdrev.explore.explorer import Explorer, Trajectories, is_time_key, time_key
 
-__all__ = ["ExploreSession", "parse_query"]
+__all__ = ["ExploreSession", "ReleaseSlider", "parse_query"]
 
 log = logging.getLogger("sdrev.explore")
 
@@ -47,6 +48,22 @@ SCENARIO_KEY, BAND_KEY = "scenario", "band"
 MODEL_CONSTANTS = "(model constants)"
 #: Largest number of refused query entries listed in the message.
 MAX_LISTED = 5
+
+
+class ReleaseSlider(pn.widgets.FloatSlider):
+    """A :class:`panel.widgets.FloatSlider` whose changes reach the server's callbacks
+    at once.
+
+    Panel holds each change that comes from the browser for its debounce
+    (50 ms) to gather the changes that follow it. A slider's release
+    (``value_throttled``) is the last change of a drag, so the wait would only
+    delay the redraw; the values passed while dragging are taken at once too,
+    so that a release never waits out the debounce of the drag's last value.
+    Panel runs these changes' callbacks outside the page's lock: a callback
+    that changes the page goes through :meth:`ExploreSession._soon`.
+    """
+
+    _priority_changes: ClassVar[list[str]] = ["value", "value_throttled"]
 
 
 class BriefJob:
@@ -242,12 +259,12 @@ class ExploreSession:
                                   "value")
                     column.append(self._timing_slider(c))
                 else:
-                    w = pn.widgets.FloatSlider(
+                    w = ReleaseSlider(
                         label=title, start=c.low, end=c.high, step=c.step,
                         value=self.values[c.name], format="0[.]00000",
                         sizing_mode="stretch_width")
-                    w.param.watch(lambda e, c=c: self._on_control(c.name, e.new),
-                                  "value_throttled")
+                    w.param.watch(lambda e, c=c: self._soon(lambda: self._on_control(
+                        c.name, c.snap(e.new), along=True)), "value_throttled")
                 w.css_classes = ["sdrev-control", f"sdrev-control-{c.py_name}"]
                 self.widgets[c.name] = w
                 column.append(w)
@@ -364,18 +381,21 @@ class ExploreSession:
         """The "on from" time of a switch (policy timing), in the model's time unit."""
         t = self.explorer.model.time
         key = time_key(control.name)
-        w = pn.widgets.FloatSlider(
+        w = ReleaseSlider(
             label=f"{control.name} on from ({t.units or 'time'})", start=t.initial,
             end=t.final, step=t.step, value=self.values[key], format="0[.]0000",
             sizing_mode="stretch_width")
-        w.param.watch(lambda e: self._on_control(key, e.new), "value_throttled")
+        w.param.watch(lambda e: self._soon(lambda: self._on_control(key, e.new)),
+                      "value_throttled")
         w.css_classes = ["sdrev-control", f"sdrev-timing-{control.py_name}"]
         self.widgets[key] = w
         return w
 
     # -- events ------------------------------------------------------------------------
 
-    def _on_control(self, name: str, value) -> None:
+    def _on_control(self, name: str, value, *, along: bool = False) -> None:
+        """Take a control's new value (checked) and redraw; ``along``: from its slider,
+        which may be moved again (see :meth:`Explorer.run`)."""
         if self._quiet:
             return
         try:
@@ -397,7 +417,7 @@ class ExploreSession:
                 widget.value = shown
             finally:
                 self._quiet = False
-        self.redraw()
+        self.redraw(along=control.name if along and key == control.name else None)
 
     @staticmethod
     def _soon(callback) -> None:
@@ -486,11 +506,12 @@ class ExploreSession:
 
     # -- drawing -----------------------------------------------------------------------
 
-    def redraw(self) -> None:
-        """Run the current settings and redraw plots, table and URL."""
+    def redraw(self, *, along: str | None = None) -> None:
+        """Run the current settings and redraw plots, table and URL (``along``: the
+        control whose slider moved, see :meth:`Explorer.run`)."""
         explorer = self.explorer
         try:
-            current = explorer.run(self.values, self.scenario)
+            current = explorer.run(self.values, self.scenario, along=along)
         except SdrevError as exc:
             self._say(f"The run failed and the plots still show the last good run: {exc}",
                       error=True)

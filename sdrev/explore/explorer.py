@@ -16,13 +16,14 @@ import io
 import itertools
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from sdrev.errors import InvalidValueError, SdrevError, UnknownNameError, suggest
+from sdrev.explore.controls import Control, Outcome, RunFailedError, Series, Trajectories
 from sdrev.explore.groups import mdl_groups
 
 __all__ = ["BAND_QUANTILES", "TIME_SUFFIX", "Control", "Explorer", "Outcome", "RunFailedError",
@@ -30,8 +31,9 @@ __all__ = ["BAND_QUANTILES", "TIME_SUFFIX", "Control", "Explorer", "Outcome", "R
 
 #: Quantiles of the uncertainty band (lower edge, median, upper edge).
 BAND_QUANTILES = (0.05, 0.5, 0.95)
-#: Slider positions between a range's ends.
-SLIDER_STEPS = 200
+#: Memory kept for slider tracks (every position of a slider run at once, see
+#: :meth:`Explorer.run`), over all sessions; the oldest track goes first.
+TRACK_BYTES = 64 * 2**20
 #: A switch's "on from" time is kept in the settings as ``NAME@time``.
 TIME_SUFFIX = "@time"
 
@@ -44,84 +46,6 @@ def time_key(name: str) -> str:
 def is_time_key(name: str) -> bool:
     """Whether ``name`` is a switch's "on from" time (``NAME@time``)."""
     return str(name).rstrip().lower().endswith(TIME_SUFFIX)
-
-
-class RunFailedError(SdrevError, RuntimeError):
-    """A run that gave no usable numbers (NaN, inf, or an engine error)."""
-
-
-@dataclass(frozen=True)
-class Control:
-    """A constant the explorer offers as a slider (or a toggle).
-
-    Attributes
-    ----------
-    name, py_name : str
-        Vensim and snake_case names.
-    group : str
-        The model's ``.Group`` section it is defined in.
-    units : str
-    low, high : float
-        Its documented range: values outside are refused.
-    default : float
-        The model's own value.
-    switch : bool
-        A 0/1 switch (named ``... Switch``, range [0, 1]): shown as a toggle.
-    doc : str
-    """
-
-    name: str
-    py_name: str
-    group: str
-    units: str
-    low: float
-    high: float
-    default: float
-    switch: bool
-    doc: str
-
-    @property
-    def step(self) -> float:
-        """The slider's step: 1 for a switch, else 1/200 of the range."""
-        return 1.0 if self.switch else (self.high - self.low) / SLIDER_STEPS
-
-
-@dataclass(frozen=True)
-class Series:
-    """One plotted line: a key output, or one element of a subscripted one."""
-
-    label: str
-    output: str
-    key: str
-    units: str
-
-
-@dataclass(frozen=True)
-class Trajectories:
-    """Saved times and one row of values per series."""
-
-    times: np.ndarray
-    values: np.ndarray  # (series, times)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One row of the outcome table."""
-
-    series: Series
-    final: float
-    final_baseline: float
-    threshold: float
-    reached: float
-    reached_baseline: float
-
-    @property
-    def final_difference(self) -> float:
-        return self.final - self.final_baseline
-
-    @property
-    def reached_difference(self) -> float:
-        return self.reached - self.reached_baseline
 
 
 def _is_switch(param) -> bool:
@@ -232,6 +156,10 @@ class Explorer:
         self._baseline = None
         self._band_sample = None
         self._declared = None
+        # the numpy engine (subscripted models) costs its time loop, about the same for
+        # one run or a slider's 201: there a moved slider's track is run at once
+        self.tracks = self._batch.engine == "numpy"
+        self._tracks: OrderedDict = OrderedDict()
 
     # -- settings ----------------------------------------------------------------------
 
@@ -368,8 +296,21 @@ class Explorer:
 
     # -- runs --------------------------------------------------------------------------
 
-    def run(self, values: Mapping[str, object], scenario: str | None = None) -> Trajectories:
+    def run(self, values: Mapping[str, object], scenario: str | None = None, *,
+            along: str | None = None) -> Trajectories:
         """One run with ``values`` on top of ``scenario``.
+
+        Parameters
+        ----------
+        values : mapping of str to float
+        scenario : str, optional
+        along : str, optional
+            The control being moved. Where :attr:`tracks` holds (the numpy
+            engine, whose cost is its time loop, not its runs) and its value
+            is one of its slider's :attr:`Control.positions`, every position
+            is run in the same engine call, the other settings held, and kept
+            (:data:`TRACK_BYTES` in all): the next value along the slider is
+            looked up. Each run of the track equals the run alone.
 
         Raises
         ------
@@ -380,8 +321,11 @@ class Explorer:
         """
         full = self.scenario_values(scenario)
         full.update(self.check_all(values))
-        row = self._row(full, scenario)
-        block = self._evaluate(row[None, :])[:, 0, :]
+        block = None
+        if along is not None and self.tracks:
+            block = self._on_track(self.control(along), full, scenario)
+        if block is None:
+            block = self._evaluate(self._row(full, scenario)[None, :])[:, 0, :]
         bad = ~np.isfinite(block)
         if bad.any():
             s, t = np.argwhere(bad)[0]
@@ -389,6 +333,28 @@ class Explorer:
                 f"the run gave a non-finite value of {self.series[s].label} at "
                 f"{self.model.time.units or 'time'} {self.times[t]:g}; try other settings")
         return Trajectories(self.times, block)
+
+    def _on_track(self, control: Control, full: dict, scenario: str | None):
+        positions = control.positions
+        at = np.flatnonzero(positions == full[control.name])
+        if len(at) == 0:  # off the slider's positions (typed, linked): one run
+            return None
+        key = (scenario, control.name,
+               tuple(sorted((n, v) for n, v in full.items() if n != control.name)))
+        track = self._tracks.get(key)
+        if track is None:
+            size = len(self.series) * len(positions) * len(self.times) * 8
+            if size > TRACK_BYTES:
+                return None
+            rows = np.tile(self._row(full, scenario), (len(positions), 1))
+            rows[:, self._columns.index(control.name)] = positions
+            track = self._evaluate(rows)  # (series, positions, times)
+            self._tracks[key] = track
+            while sum(t.nbytes for t in self._tracks.values()) > TRACK_BYTES:
+                self._tracks.popitem(last=False)
+        else:
+            self._tracks.move_to_end(key)
+        return track[:, at[0], :].copy()  # the kept track is never handed out
 
     def baseline(self) -> Trajectories:
         """The baseline run (the ``baseline`` scenario, or the model's own constants)."""
