@@ -31,22 +31,13 @@ expression, dispatched on the node's class), :mod:`~sdrev.ensemble.slots`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sdrev.ensemble import functions as fn
 from sdrev.ensemble import programcache
-from sdrev.ensemble.builder import NOISE_CONSTANTS, Builder, Context
 from sdrev.ensemble.codegen import build_simulator
-from sdrev.ensemble.externals import (
-    Series,
-    external_parts,
-    external_scalar,
-    load_externals,
-    subscripted_lookup,
-)
-from sdrev.ensemble.layout import Layout, element_layout, fit, is_numeric
-from sdrev.ensemble.macros import expand_macros
 from sdrev.ensemble.program import (
     CONTROL,
     Equation,
@@ -55,9 +46,10 @@ from sdrev.ensemble.program import (
     UnsupportedConstructError,
     describe,
 )
-from sdrev.ensemble.slots import SLOT_TYPES
-from sdrev.translate import abstract_expressions as ae
-from sdrev.translate import abstract_model, python_names, subscript_manager
+
+if TYPE_CHECKING:
+    from sdrev.ensemble.builder import Builder
+    from sdrev.ensemble.layout import Layout
 
 __all__ = [
     "CONTROL",
@@ -114,6 +106,22 @@ def compile_model(path: str | Path, *, subscripts: bool = False,
 
 def _compile(path: Path, subscripts: bool) -> Program:
     """Compile without the cache (see :func:`compile_model`)."""
+    # the compiler's parts, and PySD's parser behind them, load only when a
+    # model is compiled: a program from the cache needs none of them
+    from sdrev.ensemble.builder import NOISE_CONSTANTS, Builder, Context
+    from sdrev.ensemble.externals import (
+        Series,
+        external_parts,
+        external_scalar,
+        load_externals,
+        subscripted_lookup,
+    )
+    from sdrev.ensemble.layout import element_layout, fit, is_numeric
+    from sdrev.ensemble.macros import expand_macros
+    from sdrev.ensemble.slots import SLOT_TYPES
+    from sdrev.translate import abstract_expressions as ae
+    from sdrev.translate import abstract_model, python_names, subscript_manager
+
     model = abstract_model(path)
     section = model.sections[0]
     if len(model.sections) > 1:
@@ -229,6 +237,8 @@ def _compile(path: Path, subscripts: bool) -> Program:
 
 def _compile_subscripted(builder: Builder, py: str, comps, layout: Layout,
                          phase: str):
+    from sdrev.ensemble.builder import Context
+
     refs: set = set()
     pre: list = []
     pieces = []

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sdrev.errors import InvalidValueError
-from sdrev.factors import Factor, prior
+from sdrev.factors import Factor, latin_hypercube, ppf
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,17 +109,16 @@ def sample_factors(factors: Sequence[Factor], n: int, *, seed: int) -> pd.DataFr
         For ``n`` below 1 or no factor.
     """
     import pandas as pd
-    from scipy.stats import qmc
 
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise InvalidValueError(f"n must be a positive integer, got {n!r}")
     if not factors:
         raise InvalidValueError(
             "no factor to sample; give --ranges SPEC or --samples FILE.csv")
-    unit = qmc.LatinHypercube(d=len(factors), seed=seed).random(int(n))
+    unit = latin_hypercube(int(n), len(factors), seed=seed)  # scipy's, value for value
     columns = {}
     for k, factor in enumerate(factors):
-        values = prior(factor).ppf(unit[:, k])
+        values = ppf(factor, unit[:, k])
         if not np.all(np.isfinite(values)):
             raise InvalidValueError(
                 f"factor {factor.name!r}: its {factor.distribution} distribution "
