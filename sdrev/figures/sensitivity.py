@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -308,8 +308,9 @@ def _unique(stem: str, used: set[str]) -> str:
 #: it takes several figures off the caller.
 PARALLEL_FIGURES = 6
 
-_BUILDERS = {"output": output_figure, "time_resolved": time_resolved_figure,
-             "knockout": knockout_figure}
+_BUILDERS: dict[str, Callable[..., Figure]] = {
+    "output": output_figure, "time_resolved": time_resolved_figure,
+    "knockout": knockout_figure}
 
 
 def figure_tasks(result) -> list[tuple[str, str, dict]]:
