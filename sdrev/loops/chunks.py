@@ -26,7 +26,7 @@ import pandas as pd
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
 from sdrev.loops import batch as _batch
 from sdrev.loops.dominance import (COMPILED_MIN_SIZE, DOMINANCE_THRESHOLD,
-                                  dominant_membership)
+                                  compiled_scan, dominant_flags, dominant_membership)
 from sdrev.loops.naming import LoopName, id_sort_key
 from sdrev.loops.scores import POLARITY_CONFIDENCE_THRESHOLD
 
@@ -410,6 +410,9 @@ def _chunk(model, st, start, times, loops, partition, raw, rel, found, naming,
         keys, group = np.zeros((1, 0), dtype=int), np.zeros(n, dtype=int)
     group = np.asarray(group).reshape(-1)
     groups = []
+    # all loops of every run, compared in one compiled scan (runs keep their
+    # polarities); strongest-path runs, each with its own loops, by group
+    every = found is None and count > 0 and compiled_scan() is not None
     dominant = np.zeros(rel.shape, dtype=bool)
     doc_dominant = np.zeros(rel.shape, dtype=bool)
     for g, row in enumerate(keys):
@@ -425,8 +428,12 @@ def _chunk(model, st, start, times, loops, partition, raw, rel, found, naming,
                                      zip(cache_key[0], cache_key[1])})
         groups.append(named)
         runs = np.flatnonzero(group == g)
-        _dominance(named, partition, rel, raw, runs, dominant, doc_dominant, threshold,
-                   which, compiled=rel.size >= COMPILED_MIN_SIZE)
+        if not every:
+            _dominance(named, partition, rel, raw, runs, dominant, doc_dominant, threshold,
+                       which, compiled=rel.size >= COMPILED_MIN_SIZE)
+    if every:  # every run's own polarities and loop order, one scan per partition
+        _dominance_all(groups, group, partition, codes, rel, raw, dominant, doc_dominant,
+                       threshold, which)
     labels = tuple(tuple(st.graph.label(v) for v in lp) for lp in loops)
     return LoopChunk(start=start, times=np.round(times, 10), loops=tuple(loops),
                      labels=labels, partition=partition, relative=rel, raw=raw,
@@ -441,6 +448,55 @@ def _name_group(model, st, key) -> tuple[dict, list]:
     names: list[LoopName] = _batch.loop_names(st, list(loops), pols, model.loops)
     order = sorted(range(len(loops)), key=lambda i: id_sort_key(names[i].id))
     return dict(zip(loops, names)), [loops[i] for i in order]
+
+
+def _dominance_all(groups, group, partition, codes, rel, raw, dominant, doc_dominant,
+                   threshold, which) -> None:
+    """Dominant sets of every run of a chunk whose runs all have every loop,
+    in place: for each partition one compiled scan of all runs, each with its
+    polarities and its naming group's loop order (that of
+    :func:`_dominance`: ties in ``|score|`` are broken the same way, sums
+    are added in the same order)."""
+    parts = sorted(set(partition))
+    if "all" in which and groups:
+        for p in parts:
+            cols = sorted(i for i in groups[0].loops if partition[i] == p)
+            pos = {i: j for j, i in enumerate(cols)}
+            order = np.array([[pos[i] for i in g.loops if partition[i] == p]
+                              for g in groups], dtype=np.int64)[group]
+            dominant[:, cols] = dominant_flags(
+                rel[:, cols], np.isin(codes[:, cols], (0, 2)), np.isin(codes[:, cols], (1, 3)),
+                order=order, threshold=threshold)
+    if "documented" not in which:
+        return
+    docs = {p: [[i for i in g.loops if partition[i] == p and g.names[i].documented]
+                for g in groups] for p in parts}
+    if any(sorted(d) != sorted(per[0]) for per in docs.values() for d in per):
+        # naming groups differ in which loops are documented: group by group
+        for g, named in enumerate(groups):
+            _dominance(named, partition, rel, raw, np.flatnonzero(group == g), dominant,
+                       doc_dominant, threshold, {"documented"}, compiled=True)
+        return
+    for p in parts:
+        members = sorted(docs[p][0]) if groups else []
+        if not members:
+            continue
+        at = {i: j for j, i in enumerate(members)}
+        orders = [tuple(at[i] for i in d) for d in docs[p]]
+        block = raw[:, members]
+        total = np.zeros((block.shape[0], block.shape[2]))
+        for seq in set(orders):  # each group's sum in its own order, as per run
+            rows = np.isin(group, [g for g, o in enumerate(orders) if o == seq])
+            part_total = np.zeros((int(rows.sum()), block.shape[2]))
+            for j in seq:
+                part_total += np.abs(block[rows, j])
+            total[rows] = part_total
+        with np.errstate(all="ignore"):
+            share = np.where(total[:, None, :] > 0,
+                             block / np.where(total > 0, total, 1.0)[:, None, :], 0.0)
+        doc_dominant[:, members] = dominant_flags(
+            share, np.isin(codes[:, members], (0, 2)), np.isin(codes[:, members], (1, 3)),
+            order=np.array(orders, dtype=np.int64)[group], threshold=threshold)
 
 
 def _dominance(named: NamedGroup, partition, rel, raw, runs, dominant, doc_dominant,

@@ -20,8 +20,8 @@ import pandas as pd
 
 from sdrev.loops.naming import id_sort_key
 
-__all__ = ["COMPILED_MIN_SIZE", "DOMINANCE_THRESHOLD", "documented_periods",
-           "dominant_membership",
+__all__ = ["COMPILED_MIN_SIZE", "DOMINANCE_THRESHOLD", "compiled_scan", "documented_periods",
+           "dominant_flags", "dominant_membership",
            "dominant_periods", "dominant_sets"]
 
 #: Combined share of the partition's loop activity a dominant set must reach.
@@ -104,25 +104,14 @@ def dominant_membership(scores: np.ndarray, polarities: list[str], *,
     scores = np.asarray(scores, dtype=float)
     if compiled is None:
         compiled = scores.size >= COMPILED_MIN_SIZE
-    scan = _compiled_scan() if compiled else None
+    scan = compiled_scan() if compiled else None
     if scan is not None:
         pols = list(polarities)
-        out = np.zeros(scores.shape, dtype=bool)
-        args = (np.array([p in _REINFORCING for p in pols], dtype=bool),
-                np.array([p in _BALANCING for p in pols], dtype=bool), float(threshold))
         runs = scores.shape[0]
-        threads = min(os.cpu_count() or 1, 8, runs // 64 or 1)
-        if threads == 1:
-            scan(scores, *args, out)
-            return out
-        # runs split between threads (the compiled scan releases the GIL)
-        bounds = np.linspace(0, runs, threads + 1).astype(int)
-        futures = [_pool(threads - 1).submit(scan, scores[a:b], *args, out[a:b])
-                   for a, b in zip(bounds[1:-1], bounds[2:])]
-        scan(scores[:bounds[1]], *args, out[:bounds[1]])
-        for future in futures:
-            future.result()
-        return out
+        return dominant_flags(
+            scores, np.tile(np.array([p in _REINFORCING for p in pols], dtype=bool), (runs, 1)),
+            np.tile(np.array([p in _BALANCING for p in pols], dtype=bool), (runs, 1)),
+            threshold=threshold)
     runs, count, times = scores.shape
     # one row per run and time, loops along the contiguous axis
     rows = np.ascontiguousarray(scores.transpose(0, 2, 1)).reshape(-1, count)
@@ -152,14 +141,68 @@ def dominant_membership(scores: np.ndarray, polarities: list[str], *,
     return out.reshape(runs, times, count).transpose(0, 2, 1)
 
 
+def dominant_flags(scores: np.ndarray, reinforcing: np.ndarray, balancing: np.ndarray, *,
+                   order: np.ndarray | None = None,
+                   threshold: float = DOMINANCE_THRESHOLD) -> np.ndarray:
+    """:func:`dominant_membership` with each run's own loop polarities, in one
+    compiled scan (numba required; runs split between threads).
+
+    Parameters
+    ----------
+    scores : ndarray, shape (runs, loops, times)
+    reinforcing, balancing : ndarray of bool, shape (runs, loops)
+        Loops whose polarity is (mostly) reinforcing / balancing in each run
+        (the others count by the sign of their score at each time).
+    order : ndarray of int, shape (runs, loops), optional
+        Each run's loops in the order :func:`dominant_sets` receives them
+        (ties in ``|score|`` keep it; default: as in ``scores``).
+    threshold : float
+
+    Returns
+    -------
+    ndarray of bool, shape (runs, loops, times)
+
+    Raises
+    ------
+    RuntimeError
+        Without numba.
+    """
+    scan = compiled_scan()
+    if scan is None:  # pragma: no cover - numba is a dependency
+        raise RuntimeError("dominant_flags needs numba")
+    out = np.zeros(scores.shape, dtype=bool)
+    fixed_r = np.ascontiguousarray(reinforcing, dtype=bool)
+    fixed_b = np.ascontiguousarray(balancing, dtype=bool)
+    runs, count = scores.shape[:2]
+    order = np.ascontiguousarray(np.broadcast_to(np.arange(count), (runs, count))
+                                 if order is None else order, dtype=np.int64)
+    threads = min(os.cpu_count() or 1, 8, runs // 64 or 1)
+    if threads == 1:
+        scan(scores, fixed_r, fixed_b, order, float(threshold), out)
+        return out
+    # runs split between threads (the compiled scan releases the GIL)
+    bounds = np.linspace(0, runs, threads + 1).astype(int)
+    futures = [_pool(threads - 1).submit(scan, scores[a:b], fixed_r[a:b], fixed_b[a:b],
+                                         order[a:b], float(threshold), out[a:b])
+               for a, b in zip(bounds[1:-1], bounds[2:])]
+    first = slice(0, bounds[1])
+    scan(scores[first], fixed_r[first], fixed_b[first], order[first], float(threshold),
+         out[first])
+    for future in futures:
+        future.result()
+    return out
+
+
 #: Fewest scores :func:`dominant_membership` scans with the compiled loop.
 COMPILED_MIN_SIZE = 2_000_000
 
 
-def _scan(scores, fixed_r, fixed_b, threshold, out):  # pragma: no cover - numba
+def _scan(scores, fixed_r, fixed_b, order, threshold, out):  # pragma: no cover - numba
     """:func:`dominant_sets` at every run and time of ``scores`` (runs, loops,
-    times), as flags into ``out``: loops sorted by decreasing ``|score|``
-    (stable: ties keep their order), each polarity group taken until its
+    times), as flags into ``out``, each run's loops of fixed polarity flagged
+    in ``fixed_r``/``fixed_b`` (runs, loops) and taken in the order of
+    ``order`` (runs, loops): loops sorted by decreasing ``|score|``
+    (stable: ties keep that order), each polarity group taken until its
     running total reaches ``threshold``, the larger group wins.
 
     A group's members are added in the sorted order restricted to the
@@ -179,33 +222,40 @@ def _scan(scores, fixed_r, fixed_b, threshold, out):  # pragma: no cover - numba
         for k in range(times):
             members[0] = 0
             members[1] = 0
-            for i in range(count):
+            for q in range(count):
+                i = order[r, q]
                 value = scores[r, i, k]
-                if fixed_r[i] or (not fixed_b[i] and value > 0):
+                if fixed_r[r, i] or (not fixed_b[r, i] and value > 0):
                     g = 0
-                elif fixed_b[i] or value < 0:
+                elif fixed_b[r, i] or value < 0:
                     g = 1
                 else:
                     continue
                 idx[g, members[g]] = i
                 size[g, members[g]] = abs(value)
                 members[g] += 1
+            rough = False
             for g in range(2):
                 m = members[g]
+                # a group whose total stays clearly under the threshold is
+                # taken whole, whatever the order: its total in loop order
+                # differs from the sorted order's in the last bits only
+                whole = 0.0
                 for q in range(m):
-                    used[q] = False
-                n, tot = 0, 0.0
-                while n < m and tot < threshold:
-                    best = -1
+                    whole += size[g, q]
+                if whole < threshold * (1.0 - 1e-9):
                     for q in range(m):
-                        if not used[q] and (best < 0 or size[g, q] > size[g, best]):
-                            best = q
-                    used[best] = True
-                    sel[g, n] = idx[g, best]
-                    n += 1
-                    tot += size[g, best]
-                picked[g] = n
-                total[g] = tot
+                        sel[g, q] = idx[g, q]
+                    picked[g] = m
+                    total[g] = whole
+                    rough = True
+                    continue
+                picked[g], total[g] = _TAKE(idx[g], size[g], m, threshold, sel[g], used)
+            if rough and abs(total[0] - total[1]) <= 1e-9 * (total[0] + total[1]):
+                # too close to call on totals added out of order: exactly
+                for g in range(2):
+                    picked[g], total[g] = _TAKE(idx[g], size[g], members[g], threshold,
+                                                sel[g], used)
             win = -1
             if total[0] >= total[1] and total[0] > 0:
                 win = 0
@@ -216,7 +266,27 @@ def _scan(scores, fixed_r, fixed_b, threshold, out):  # pragma: no cover - numba
                     out[r, sel[win, q], k] = True
 
 
+def _take(idx, size, m, threshold, sel, used):  # pragma: no cover - numba
+    """Members ``idx[:m]`` (sizes ``size[:m]``, in loop order) in decreasing
+    size, ties in loop order, until their running total reaches
+    ``threshold``: how many (into ``sel``) and the total."""
+    for q in range(m):
+        used[q] = False
+    n, tot = 0, 0.0
+    while n < m and tot < threshold:
+        best = -1
+        for q in range(m):
+            if not used[q] and (best < 0 or size[q] > size[best]):
+                best = q
+        used[best] = True
+        sel[n] = idx[best]
+        n += 1
+        tot += size[best]
+    return n, tot
+
+
 _SCAN: list = []
+_TAKE = _take  # compiled by compiled_scan
 _POOLS: dict = {}
 
 
@@ -232,7 +302,7 @@ def _pool(workers: int):
     return _POOLS[key]
 
 
-def _compiled_scan():
+def compiled_scan():
     """:func:`_scan` compiled by numba, or None without numba.
 
     numba keeps the machine code beside this module (``__pycache__``, where
@@ -246,6 +316,8 @@ def _compiled_scan():
         except ImportError:  # pragma: no cover - numba is a dependency
             _SCAN.append(None)
         else:
+            global _TAKE
+            _TAKE = numba.njit(nogil=True, cache=True)(_take)  # what the scan calls
             _SCAN.append(numba.njit(nogil=True, cache=True)(_scan))
     return _SCAN[0]
 

@@ -48,7 +48,7 @@ class FusedScorer:
     func : callable
         ``func(P, S, times, slot, LX, LY, start, stop, X)``: integrates runs
         ``start:stop``; at step ``k`` with ``slot[k] >= 0`` stores the
-        variables of ``tape.variables`` into ``X[slot[k], :, run]``.
+        variables of ``tape.variables`` into ``X[slot[k], :, run - start]``.
     params : tuple of str
         Constants, one row of ``P`` each.
     states : tuple
@@ -130,7 +130,7 @@ def fused_source(sim, orders: dict, kinds: dict, stored) -> tuple:
             "            if c >= 0:  # a saving time or the step before one",
             f"                for q in range({len(stored)}):",
             "                    for j in range(m):",
-            f"                        X[c, q, b0 + j] = W[({o_row} + q) * B + j]"]
+            f"                        X[c, q, b0 - start + j] = W[({o_row} + q) * B + j]"]
     return ("\n".join(src) + "\n", tuple(tr.params), tuple(step.states), tuple(tr.tables))
 
 
@@ -140,6 +140,10 @@ def _components(tr, name) -> list[str]:
 
 
 _SCORERS: dict = {}
+
+#: Runs integrated, stored and scored together (their stored values, about
+#: 60 kB a run for crrc_standards, stay in cache between the two passes).
+SPAN = 64
 
 
 def scorer(st, sim, orders: dict, kinds: dict, loops, partition) -> FusedScorer | None:
@@ -257,7 +261,6 @@ def score_chunk(st, base: dict, varied: dict, n: int, loops, partition, *,
     steps = np.union1d(later - 1, later)
     slot = np.full(len(grid.times), -1, dtype=np.int64)
     slot[steps] = np.arange(len(steps))
-    X = np.empty((len(steps), len(tape.variables), n))
     raw = np.zeros((n, len(loops), len(saved)))
     rel = np.zeros_like(raw)
     sums = np.zeros((n, len(loops), 2))
@@ -266,8 +269,14 @@ def score_chunk(st, base: dict, varied: dict, n: int, loops, partition, *,
     t_pre, t_post = times[later - 1], times[later]
 
     def work(a: int, b: int) -> bool:
-        fused.func(P, S, times, slot, LX, LY, a, b, X)
-        return run_tape(tape, X, pre, post, C, t_pre, t_post, raw, rel, sums, a, b)
+        # a block of runs at a time: its stored values stay in cache
+        X = np.empty((len(steps), len(tape.variables), min(SPAN, b - a)))
+        for s in range(a, b, SPAN):
+            e = min(b, s + SPAN)
+            fused.func(P, S, times, slot, LX, LY, s, e, X)
+            if not run_tape(tape, X, pre, post, C, t_pre, t_post, raw, rel, sums, s, e):
+                return False
+        return True
 
     threads = max(1, min(threads or min(os.cpu_count() or 1, 8), n))
     try:

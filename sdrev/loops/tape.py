@@ -360,8 +360,8 @@ def run(X, pre, post, C, times_pre, times_post, code, imm, registers, links, len
         for p in range(pairs):
             for i in range(nv):
                 for j in range(m):
-                    R[i, j] = X[pre[p], i, b0 + j]
-                    R[nv + i, j] = X[post[p], i, b0 + j]
+                    R[i, j] = X[pre[p], i, b0 - start + j]
+                    R[nv + i, j] = X[post[p], i, b0 - start + j]
             for j in range(m):
                 R[2 * nv + nc, j] = times_pre[p]
                 R[2 * nv + nc + 1, j] = times_post[p]
@@ -470,10 +470,10 @@ def run(X, pre, post, C, times_pre, times_post, code, imm, registers, links, len
                     raw[b0 + j, k, p + 1] = OUT[0, k, p, j]
                     value = OUT[1, k, p, j]
                     rel[b0 + j, k, p + 1] = value
-                    if value > 0:
-                        pos += value
-                    elif value < 0:
-                        neg += value
+                    # adding 0.0 leaves a sum as it is: the sums of the
+                    # positive and of the negative scores, without branches
+                    pos += max(value, 0.0)
+                    neg += min(value, 0.0)
                 sums[b0 + j, k, 0] = pos
                 sums[b0 + j, k, 1] = neg
 '''
@@ -512,8 +512,8 @@ def run_tape(tape: Tape, X, pre, post, C, times_pre, times_post, raw, rel, sums,
     Parameters
     ----------
     tape : Tape
-    X : ndarray, shape (stored steps, variables, runs)
-        The stored variables (``tape.variables``).
+    X : ndarray, shape (stored steps, variables, runs from ``start``)
+        The stored variables (``tape.variables``) of runs ``start:stop``.
     pre, post : ndarray of int64
         Stored step of each saving time's step before and of itself.
     C : ndarray, shape (constants, runs)
