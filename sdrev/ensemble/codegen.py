@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import linecache
+from typing import Any
 
 import numpy as np
 
@@ -191,9 +192,10 @@ def build_simulator(program: Program, outputs, overrides=()) -> Simulator:
     # the model file is untrusted: only the engine's own names may appear
     audit_generated(source, name=program.path.name, names=_NAMES,
                     attributes=_ATTRIBUTES)
-    namespace = {"np": np, "fn": fn, "L": program.lookups, "K": program.arrays,
-                 "_order": _order,
-                 "_delay_order": _delay_order, "_fixed_order": _fixed_order}
+    # the names the generated code runs with; init, prepare and step land here
+    namespace: dict[str, Any] = {"np": np, "fn": fn, "L": program.lookups,
+                                 "K": program.arrays, "_order": _order,
+                                 "_delay_order": _delay_order, "_fixed_order": _fixed_order}
     filename = source_name(source, model=program.path.name)
     _register_source(source, filename)
     exec(compile(source, filename, "exec"), namespace)

@@ -159,11 +159,11 @@ def simulate_chunk(sim: Simulator, constants: dict, n: int, *,
         if kernel is not None:
             from sdrev.ensemble.kernel import KernelFailed, run_kernel
 
-            out = sink(int(grid.saved.sum())) if sink is not None else None
+            target = sink(int(grid.saved.sum())) if sink is not None else None
             try:
                 block = run_kernel(kernel, state, constants, n, grid.times,
                                    grid.saved, sim.lookups, threads=threads,
-                                   out=out, shift=shift)
+                                   out=target, shift=shift)
             except KernelFailed as exc:
                 log.warning("the compiled kernel failed (%s); the numpy "
                             "engine runs instead", exc)

@@ -11,6 +11,7 @@ vectorise raise :class:`UnsupportedConstructError`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,12 +185,12 @@ class Simulator:
 
     outputs: tuple[str, ...]
     source: str
-    init: object = field(repr=False)
-    step: object = field(repr=False)
+    init: Callable[..., tuple] = field(repr=False)
+    step: Callable[..., tuple] = field(repr=False)
     #: shape of each subscripted output after the run axis
     shapes: dict = field(default_factory=dict)
     #: ``prepare(C)`` -> values constant in time hoisted out of ``step``
-    prepare: object = field(default=None, repr=False)
+    prepare: Callable[[dict], dict] | None = field(default=None, repr=False)
     #: the program's lookup tables ``(xs, ys, kind)``, read as ``L[i]``
     lookups: tuple = field(default=(), repr=False)
     #: whether the program has subscripted elements
