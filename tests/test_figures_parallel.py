@@ -71,15 +71,33 @@ def test_a_failing_worker_is_an_error_naming_its_reason(result, tmp_path, monkey
         figures.write_sensitivity_figures(result, tmp_path / "f", formats=("png",), workers=2)
 
 
-def test_few_figures_stay_in_this_process_and_bad_workers_are_refused(result, tmp_path,
-                                                                      monkeypatch):
-    assert len(figures.figure_tasks(result)) < figures.PARALLEL_FIGURES
+@pytest.mark.parametrize("threshold,idle,started", [(1, 2.0, True), (1, 0.5, False),
+                                                   (99, 2.0, False)])
+def test_a_worker_starts_for_many_figures_and_an_idle_core(result, tmp_path, monkeypatch,
+                                                          threshold, idle, started):
+    monkeypatch.setattr(figures, "PARALLEL_FIGURES", threshold)
+    monkeypatch.setattr(figures, "idle_cores", lambda: idle)
+    popen = subprocess.Popen
+    calls = []
 
-    def no_worker(*args, **kwargs):
-        raise AssertionError("a worker process was started")
+    def recording(*args, **kwargs):
+        calls.append(args)
+        return popen(*args, **kwargs)
 
-    monkeypatch.setattr(subprocess, "Popen", no_worker)
+    monkeypatch.setattr(subprocess, "Popen", recording)
     paths = figures.write_sensitivity_figures(result, tmp_path / "f", formats=("png",))
     assert paths and all(p.is_file() for p in paths)
+    assert bool(calls) == started
+
+
+def test_idle_cores_follow_the_load_average(monkeypatch):
+    monkeypatch.setattr(figures.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(figures.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
+    assert figures.idle_cores() == 1.5
+    monkeypatch.setattr(figures.os, "getloadavg", lambda: (7.0, 0.0, 0.0))
+    assert figures.idle_cores() == 0.0
+
+
+def test_bad_workers_are_refused(result, tmp_path):
     with pytest.raises(ValueError, match="workers"):
         figures.write_sensitivity_figures(result, tmp_path / "g", workers=0)
