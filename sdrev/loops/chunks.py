@@ -464,8 +464,12 @@ def _dominance_all(groups, group, partition, codes, rel, raw, dominant, doc_domi
             pos = {i: j for j, i in enumerate(cols)}
             order = np.array([[pos[i] for i in g.loops if partition[i] == p]
                               for g in groups], dtype=np.int64)[group]
-            dominant[:, cols] = dominant_flags(
-                rel[:, cols], np.isin(codes[:, cols], (0, 2)), np.isin(codes[:, cols], (1, 3)),
+            # a view, not a copy, where the partition's loops are adjacent
+            span = slice(cols[0], cols[-1] + 1) if cols == list(range(cols[0], cols[-1] + 1)) \
+                else cols
+            pols = codes[:, span]
+            dominant[:, span] = dominant_flags(
+                rel[:, span], (pols == 0) | (pols == 2), (pols == 1) | (pols == 3),
                 order=order, threshold=threshold)
     if "documented" not in which:
         return
