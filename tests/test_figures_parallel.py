@@ -101,3 +101,25 @@ def test_idle_cores_follow_the_load_average(monkeypatch):
 def test_bad_workers_are_refused(result, tmp_path):
     with pytest.raises(ValueError, match="workers"):
         figures.write_sensitivity_figures(result, tmp_path / "g", workers=0)
+
+
+def test_the_second_format_takes_the_first_formats_layout(result, tmp_path, monkeypatch):
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    tasks = figures.figure_tasks(result)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    figures.draw_figures(tasks, plain, formats=("png",))  # one format: laid out as always
+    runs = []
+    execute = ConstrainedLayoutEngine.execute
+
+    def counting(self, fig):
+        runs.append(fig)
+        return execute(self, fig)
+
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute", counting)
+    paths = figures.draw_figures(tasks, tmp_path, formats=("png", "svg"))
+    assert [p.name for p in paths] == [f"{s}.{f}" for s, _, _ in tasks for f in ("png", "svg")]
+    assert len(runs) == len(tasks)  # once per figure, for its PNG
+    for stem, _, _ in tasks:  # the PNG as drawn alone
+        assert (tmp_path / f"{stem}.png").read_bytes() == (plain / f"{stem}.png").read_bytes()

@@ -358,11 +358,21 @@ def figure_tasks(result) -> list[tuple[str, str, dict]]:
 
 def draw_figures(tasks: Iterable[tuple[str, str, dict]], folder: Path, *,
                  formats: Iterable[str] = ("png", "svg")) -> list[Path]:
-    """Draw and save ``tasks`` (from :func:`figure_tasks`) into ``folder``."""
+    """Draw and save ``tasks`` (from :func:`figure_tasks`) into ``folder``.
+
+    The first format lays a figure out (constrained layout: the text
+    extents of every label, the costliest part of saving); the others take
+    that layout as it is rather than computing it again, so a figure's SVG
+    and PNG have the same layout.
+    """
     paths: list[Path] = []
+    formats = tuple(formats)
     for stem, kind, kwargs in tasks:
-        paths += save_figure(_BUILDERS[kind](**kwargs), Path(folder) / stem,
-                             formats=tuple(formats))
+        fig = _BUILDERS[kind](**kwargs)
+        paths += save_figure(fig, Path(folder) / stem, formats=formats[:1])
+        if len(formats) > 1:
+            fig.set_layout_engine("none")
+            paths += save_figure(fig, Path(folder) / stem, formats=formats[1:])
     return paths
 
 
