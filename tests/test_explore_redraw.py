@@ -150,3 +150,19 @@ def test_a_slider_change_is_not_held_for_panels_debounce(attr):
         waits[cls.__name__] = (later, len(soon))
     assert waits["FloatSlider"] == ([50], 0)  # Panel's own slider: held for 50 ms
     assert waits["ReleaseSlider"] == ([], 1)  # next turn of the server's loop
+
+
+def test_bcast_of_a_value_already_of_its_shape_is_a_view_without_broadcast_to(monkeypatch):
+    import sdrev.ensemble.functions as fn
+
+    calls = []
+    real = np.broadcast_to
+    monkeypatch.setattr(np, "broadcast_to", lambda *a, **k: calls.append(a) or real(*a, **k))
+    stock = np.arange(8.0).reshape(2, 4)
+    view = fn.bcast(stock, (4,))
+    assert calls == []  # the numpy engine calls bcast dozens of times a step
+    np.testing.assert_array_equal(view, stock)
+    assert np.shares_memory(view, stock) and not view.flags.writeable  # as broadcast_to gives
+    scalar = fn.bcast(np.array([1.5, 2.5]).reshape(2, 1), (4,))  # a value per run: broadcast
+    assert len(calls) == 1 and scalar.shape == (2, 4) and not scalar.flags.writeable
+    np.testing.assert_array_equal(scalar, [[1.5] * 4, [2.5] * 4])

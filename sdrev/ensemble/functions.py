@@ -254,6 +254,13 @@ def up(x, k: int):
 
 def bcast(x, shape: tuple):
     """``x`` broadcast to ``(runs, *shape)`` (a read-only view)."""
+    if (type(x) is np.ndarray and x.dtype == np.float64 and x.ndim == len(shape) + 1
+            and x.shape[1:] == shape):
+        # already of that shape (a stock, a subscripted value): the view alone, without
+        # broadcast_to's checks, which cost more than the arithmetic at a few runs
+        view = x.view()
+        view.flags.writeable = False
+        return view
     x = np.asarray(x, dtype=float)
     if x.ndim == 0:
         x = x.reshape((1,) * (1 + len(shape)))
