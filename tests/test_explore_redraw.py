@@ -79,22 +79,25 @@ def test_a_moved_slider_runs_its_track_once_and_each_position_equals_its_run(mne
     calls = _counting(monkeypatch)
     first = mne.run({control.name: float(positions[40])}, mne.baseline_scenario,
                     along=control.name)
-    assert calls == [len(positions)]  # the whole track in one call
+    assert calls == [1]  # the release itself: one run
+    assert mne.prepare_track({control.name: float(positions[40])}, mne.baseline_scenario,
+                             along=control.name)
+    assert calls == [1, len(positions)]  # then the whole track in one call
     second = mne.run({control.name: float(positions[150])}, mne.baseline_scenario,
                      along=control.name)
-    assert calls == [len(positions)]  # looked up
+    assert calls == [1, len(positions)]  # looked up
     alone = mne.run({control.name: float(positions[150])}, mne.baseline_scenario)
-    assert calls == [len(positions), 1]
+    assert calls == [1, len(positions), 1]
     np.testing.assert_array_equal(second.values, alone.values)
     assert not np.array_equal(first.values, second.values)
     # another setting moved: the track no longer holds
-    mne.run({control.name: float(positions[150]), other.name: float(other.positions[10])},
-            mne.baseline_scenario, along=control.name)
-    assert calls == [len(positions), 1, len(positions)]
-    # a value between positions (typed, linked) is one run
-    mne.run({control.name: float(positions[7] + 0.5 * control.step)}, mne.baseline_scenario,
-            along=control.name)
+    moved = {control.name: float(positions[150]), other.name: float(other.positions[10])}
+    mne.run(moved, mne.baseline_scenario, along=control.name)
     assert calls[-1] == 1
+    # a value between positions (typed, linked) has no track
+    assert not mne.prepare_track({control.name: float(positions[7] + 0.5 * control.step)},
+                                 mne.baseline_scenario, along=control.name)
+    assert calls == [1, len(positions), 1, 1]
 
 
 @pytest.mark.slow
@@ -103,6 +106,8 @@ def test_a_kernel_model_runs_one_setting_at_a_time(monkeypatch):
     assert not ex.tracks  # the compiled kernel's cost grows with the runs
     control = next(c for c in ex.controls if not c.switch)
     calls = _counting(monkeypatch)
+    assert not ex.prepare_track({control.name: float(control.positions[30])},
+                                ex.baseline_scenario, along=control.name)
     ex.run({control.name: float(control.positions[30])}, ex.baseline_scenario,
            along=control.name)
     assert calls == [1]
@@ -166,3 +171,22 @@ def test_bcast_of_a_value_already_of_its_shape_is_a_view_without_broadcast_to(mo
     scalar = fn.bcast(np.array([1.5, 2.5]).reshape(2, 1), (4,))  # a value per run: broadcast
     assert len(calls) == 1 and scalar.shape == (2, 4) and not scalar.flags.writeable
     np.testing.assert_array_equal(scalar, [[1.5] * 4, [2.5] * 4])
+
+
+@pytest.mark.slow
+def test_a_release_in_the_page_keeps_the_track_for_the_next_release(mne, monkeypatch):
+    pytest.importorskip("panel")
+    from sdrev.explore.app import ExploreSession
+
+    mne._tracks.clear()
+    session = ExploreSession(mne)
+    control = next(c for c in mne.controls if not c.switch)
+    positions = control.positions
+    calls = _counting(monkeypatch)
+    session._on_control(control.name, float(positions[60]), along=True)
+    assert calls == [1, len(positions)]  # the release's run, then its slider's track
+    session._on_control(control.name, float(positions[120]), along=True)
+    assert calls == [1, len(positions)]  # the next release along it: looked up
+    plotted = np.array(session.source.data["current_0"])
+    alone = mne.run({**session.values, control.name: float(positions[120])}, session.scenario)
+    np.testing.assert_array_equal(plotted, alone.values[0])

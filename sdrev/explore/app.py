@@ -532,9 +532,9 @@ class ExploreSession:
         self.source.data.update(patch)  # only the changed columns go to the page
         # the plots first; the table, the address bar and the band follow in the next
         # turn of the server's loop, so they never delay the redraw
-        self._soon(self._after_redraw)
+        self._soon(lambda: self._after_redraw(along=along))
 
-    def _after_redraw(self) -> None:
+    def _after_redraw(self, *, along: str | None = None) -> None:
         self._table()
         self._url()
         if self.strip_source.data["row"]:
@@ -542,6 +542,14 @@ class ExploreSession:
                                       "the loop analysis.</small>")
         if self.band_toggle.value:
             self._soon(self.draw_band)
+        if along is not None and self.explorer.tracks:  # the next release along it
+            self._soon(lambda: self._prepare_track(along))
+
+    def _prepare_track(self, along: str) -> None:
+        try:
+            self.explorer.prepare_track(self.values, self.scenario, along=along)
+        except Exception:  # the page keeps working: the next release runs alone
+            log.exception("explore: the slider track of %s failed", along)
 
     def draw_band(self) -> None:
         """Run the uncertainty band for the current settings and draw it."""

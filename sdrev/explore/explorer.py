@@ -305,12 +305,9 @@ class Explorer:
         values : mapping of str to float
         scenario : str, optional
         along : str, optional
-            The control being moved. Where :attr:`tracks` holds (the numpy
-            engine, whose cost is its time loop, not its runs) and its value
-            is one of its slider's :attr:`Control.positions`, every position
-            is run in the same engine call, the other settings held, and kept
-            (:data:`TRACK_BYTES` in all): the next value along the slider is
-            looked up. Each run of the track equals the run alone.
+            The control being moved: its value is looked up in the slider's
+            track where :meth:`prepare_track` has run it with these other
+            settings (each run of a track equals the run alone).
 
         Raises
         ------
@@ -323,7 +320,7 @@ class Explorer:
         full.update(self.check_all(values))
         block = None
         if along is not None and self.tracks:
-            block = self._on_track(self.control(along), full, scenario)
+            block = self._on_track(self.control(along), full, scenario, compute=False)
         if block is None:
             block = self._evaluate(self._row(full, scenario)[None, :])[:, 0, :]
         bad = ~np.isfinite(block)
@@ -334,7 +331,31 @@ class Explorer:
                 f"{self.model.time.units or 'time'} {self.times[t]:g}; try other settings")
         return Trajectories(self.times, block)
 
-    def _on_track(self, control: Control, full: dict, scenario: str | None):
+    def prepare_track(self, values: Mapping[str, object], scenario: str | None = None, *,
+                      along: str) -> bool:
+        """Run every position of ``along``'s slider, the other settings held, in one
+        engine call, and keep them: the next release along the slider is looked up.
+
+        Only where :attr:`tracks` holds: the numpy engine (subscripted models),
+        whose cost is its time loop, about the same for one run or a slider's
+        201; the compiled kernel's single run takes a millisecond. Tracks are
+        kept up to :data:`TRACK_BYTES` in all, the least recently used dropped.
+
+        Returns
+        -------
+        bool
+            Whether the track of these settings is kept (``False``: no tracks
+            on this engine, a value off the slider's positions, or a track over
+            :data:`TRACK_BYTES`).
+        """
+        if not self.tracks:
+            return False
+        full = self.scenario_values(scenario)
+        full.update(self.check_all(values))
+        return self._on_track(self.control(along), full, scenario, compute=True) is not None
+
+    def _on_track(self, control: Control, full: dict, scenario: str | None, *,
+                  compute: bool):
         positions = control.positions
         at = np.flatnonzero(positions == full[control.name])
         if len(at) == 0:  # off the slider's positions (typed, linked): one run
@@ -342,6 +363,8 @@ class Explorer:
         key = (scenario, control.name,
                tuple(sorted((n, v) for n, v in full.items() if n != control.name)))
         track = self._tracks.get(key)
+        if track is None and not compute:
+            return None
         if track is None:
             size = len(self.series) * len(positions) * len(self.times) * 8
             if size > TRACK_BYTES:
