@@ -27,6 +27,7 @@ def _numpy_path(st, table, loops_, partition):
     return sp.times, raw, rel
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threads", [1, 2])
 def test_fused_scores_equal_the_numpy_path_bit_for_bit(threads):
     """crrc_standards (its kernel integrates as numpy does): raw and relative
