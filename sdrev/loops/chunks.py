@@ -405,7 +405,7 @@ def _chunk(model, st, start, times, loops, partition, raw, rel, found, naming,
     present = np.ones((n, count), dtype=bool) if found is None else found
     key_rows = np.where(present, codes, -1)
     if count:
-        keys, group = np.unique(key_rows, axis=0, return_inverse=True)
+        keys, group = _distinct_rows(key_rows)
     else:
         keys, group = np.zeros((1, 0), dtype=int), np.zeros(n, dtype=int)
     group = np.asarray(group).reshape(-1)
@@ -440,6 +440,20 @@ def _chunk(model, st, start, times, loops, partition, raw, rel, found, naming,
                      group=group, groups=tuple(groups), dominant=dominant,
                      documented_dominant=doc_dominant, polarity=codes, aliases=aliases,
                      sums=sums)
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(rows, axis=0, return_inverse=True)`` for small integers
+    (polarity codes): rows hashed as bytes instead of sorted as records."""
+    small = np.ascontiguousarray(rows, dtype=np.int8)
+    seen: dict = {}
+    inverse = np.fromiter((seen.setdefault(row, len(seen)) for row in map(bytes, small)),
+                          dtype=np.intp, count=len(small))
+    keys = np.frombuffer(b"".join(seen), dtype=np.int8).reshape(len(seen), rows.shape[1])
+    order = np.lexsort(keys.T[::-1]) if keys.size else np.arange(len(keys))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return keys[order].astype(rows.dtype), rank[inverse]
 
 
 def _name_group(model, st, key) -> tuple[dict, list]:

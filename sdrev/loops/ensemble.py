@@ -508,7 +508,9 @@ class _Accumulator:
         if width <= 8:  # one machine word per row: sorted as integers, far faster
             words = np.zeros((n * steps, 8), dtype=np.uint8)
             words[:, :width] = rows
-            unique, counts = np.unique(words.view(np.uint64).ravel(), return_counts=True)
+            # counted in a hash table (pandas), not sorted: the sets are few
+            tally = pd.Series(words.view(np.uint64).ravel()).value_counts(sort=False)
+            unique, counts = tally.index.to_numpy(dtype=np.uint64), tally.to_numpy()
             rows = unique.view(np.uint8).reshape(-1, 8)[:, :width]
         else:
             keys = rows.view(np.dtype((np.void, width))).ravel()
