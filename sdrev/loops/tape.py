@@ -96,6 +96,13 @@ class _Builder:
         self.base: dict = {}  # id of a node -> register of its value before the step
         self.reads: dict = {}  # id of a node -> the names it reads
 
+    def change(self, name: str) -> int:
+        """Register of ``name(t) - name(t - dt)`` (computed once)."""
+        key = ("change", name)
+        if key not in self.base:
+            self.base[key] = self.emit("SUB", self.reg[("post", name)], self.reg[("pre", name)])
+        return self.base[key]
+
     def new(self) -> int:
         self.next += 1
         return self.next - 1
@@ -235,7 +242,7 @@ def build_tape(st, variables, loops, partition) -> tuple[Tape, tuple]:
             b.emit("COPY", b.expr(trees[name], moved), out=b.reg[(when, name)])
     link: dict = {}
     for z, preds in scored:
-        dz = b.emit("SUB", b.reg[("post", z)], b.reg[("pre", z)])
+        dz = b.change(z)
         if z in cg.stocks:
             flows = cg.stocks[z]
             totals = []
@@ -248,19 +255,19 @@ def build_tape(st, variables, loops, partition) -> tuple[Tape, tuple]:
             dn = b.emit("SUB", *totals)
             for f in flows:
                 if (f.name, z) in wanted:
-                    df = b.emit("SUB", b.reg[("post", f.name)], b.reg[("pre", f.name)])
+                    df = b.change(f.name)
                     size = b.emit("RATIOABS", df, dn)
                     link[(f.name, z)] = b.emit("MUL", b.const(float(f.sign)), size)
             continue
         if z in cg.delayed:
             for x in preds:
-                dx = b.emit("SUB", b.reg[("post", x)], b.reg[("pre", x)])
+                dx = b.change(x)
                 link[(x, z)] = b.emit("SIGN", b.emit("MUL", dz, dx))
             continue
         base = b.expr(trees[z], None)
         for x in preds:
             dxz = b.emit("SUB", b.expr(trees[z], x), base)
-            dx = b.emit("SUB", b.reg[("post", x)], b.reg[("pre", x)])
+            dx = b.change(x)
             link[(x, z)] = b.emit("LINK", dxz, dz, dx)
     first = 2 * len(stored) + len(constants) + 2 + 2 * len(synthetic)
     keep = set(b.imm_reg.values()) | set(link.values())
