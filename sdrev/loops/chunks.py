@@ -332,7 +332,11 @@ def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
                **{_key(k): _key(lg.label(k)) for k in lg.labels}}
     if chunk_size is None:
         steps = len(_saved_steps(table.base))
-        per_run = 8 * steps * (max(len(st.loops), 1) * 6 + len(program.step) * 3)
+        # the compiled passes keep only the scores (raw, relative, flags); the
+        # numpy path also every variable at each saving time and the step before
+        fused = st.complete and st.elements is None and _batch.simulator(program)[1]
+        per_run = 8 * steps * (max(len(st.loops), 1) * (3 if fused else 6)
+                               + (0 if fused else len(program.step) * 3))
         chunk_size = int(max(16, min(4096, CHUNK_BYTES // max(per_run, 1))))
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
