@@ -286,6 +286,8 @@ def test_worker_processes_give_the_same_result(crrc, crrc_ensemble, monkeypatch)
 
     samples, one = crrc_ensemble
     monkeypatch.setattr(module, "PARALLEL_RUNS", 1)
+    # crrc_standards runs in threads in one process; here in worker processes
+    monkeypatch.setattr(module._chunks, "compiled_passes", lambda st: False)
     two = loops.analyze_ensemble(crrc, samples, scenario="baseline", workers=2, chunk_size=5)
     np.testing.assert_array_equal(two.relative, one.relative)
     pd.testing.assert_frame_equal(two.dominance, one.dominance)

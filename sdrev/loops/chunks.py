@@ -31,7 +31,8 @@ from sdrev.loops.naming import LoopName, id_sort_key
 from sdrev.loops.scores import POLARITY_CONFIDENCE_THRESHOLD
 
 __all__ = ["LoopChunk", "NamedGroup", "RunSettingsTable", "dominance_share",
-           "dominance_shift_time", "iter_chunks", "polarities", "polarity_codes",
+           "compiled_passes", "dominance_shift_time", "iter_chunks", "polarities",
+           "polarity_codes",
            "relative_score_at", "run_table", "score_sums"]
 
 #: Polarity classes, in the order of the codes :func:`polarities` returns.
@@ -300,6 +301,14 @@ def _number(value):
     return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float)
 
 
+def compiled_passes(st) -> bool:
+    """Whether a model's loop scores come from the compiled passes
+    (:func:`sdrev.loops.fused.score_chunk`: every loop enumerated, no
+    subscripts, a kernel that integrates as numpy does), which use every
+    core through threads."""
+    return bool(st.complete and st.elements is None and _batch.simulator(st.program)[1])
+
+
 def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
                 threshold: float = DOMINANCE_THRESHOLD, chunk_size: int | None = None,
                 progress: bool = False, dominance=("all", "documented"),
@@ -334,7 +343,7 @@ def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
         steps = len(_saved_steps(table.base))
         # the compiled passes keep only the scores (raw, relative, flags); the
         # numpy path also every variable at each saving time and the step before
-        fused = st.complete and st.elements is None and _batch.simulator(program)[1]
+        fused = compiled_passes(st)
         per_run = 8 * steps * (max(len(st.loops), 1) * (3 if fused else 6)
                                + (0 if fused else len(program.step) * 3))
         chunk_size = int(max(16, min(4096, CHUNK_BYTES // max(per_run, 1))))

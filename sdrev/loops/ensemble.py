@@ -291,7 +291,9 @@ def analyze_ensemble(model, samples: pd.DataFrame, *, scenario: str | None = Non
         Runs analysed together (default: bounded by memory).
     workers : int, optional
         Worker processes sharing the runs (default: all cores from
-        :data:`PARALLEL_RUNS` runs on; ``1``: this process).
+        :data:`PARALLEL_RUNS` runs on; ``1``: this process). Models scored by
+        the compiled passes (:func:`sdrev.loops.chunks.compiled_passes`) run
+        in this process, their threads on every core.
     progress : bool
         Show a progress bar.
     seed : int
@@ -327,7 +329,9 @@ def analyze_ensemble(model, samples: pd.DataFrame, *, scenario: str | None = Non
     table = _chunks.run_table(model, samples, scenario=scenario, program=st.program)
     streams = _streams(st.program, samples, seed)
     table = _chunks.with_noise(table, st.program, seed=seed, streams=streams)
-    if workers == 1 or table.runs < PARALLEL_RUNS:
+    # the compiled passes share the runs between threads already: worker
+    # processes would only add their start-up
+    if workers == 1 or table.runs < PARALLEL_RUNS or _chunks.compiled_passes(st):
         acc = _Accumulator(table.runs)
         for chunk in _chunks.iter_chunks(model, table, max_loops=max_loops,
                                          threshold=threshold, chunk_size=chunk_size,
