@@ -1,31 +1,28 @@
-"""Loop scores computed inside the compiled simulation of a chunk of runs.
+"""Loop scores of a chunk of runs from two compiled passes.
 
 :mod:`sdrev.loops.batch` integrates a chunk of runs keeping every variable
 at each saving time and the step before it, then scores the links over
-those arrays with numpy. Here the same numbers come out of one compiled
-pass instead: the generated kernel integrates each run (the statements of
-:func:`sdrev.ensemble.kernelgen.translate_step`, the ensemble kernel's own)
-and, at each saving time, scores the loops' links from the values at that
-step and the step before, multiplies them into loop scores and divides by
-each cycle partition's sum of absolute loop scores (Schoenberg, Davidsen &
-Eberlein 2020, as :func:`sdrev.loops.links.link_scores` computes them).
-Nothing but the scores leaves the kernel, so memory is the scores' and the
-cost per run is the simulation's plus a few hundred operations per saving
-time.
+those arrays with numpy. Here the same numbers come from compiled code, a
+block of :data:`SPAN` runs at a time (so that what passes between the two
+stays in cache):
 
-The link formulas are :func:`sdrev.loops.links.link_scores`'s, each
-equation the program's own expression translated to scalar code in the same
-order of operations (no reassociation, no fast-math): the change of ``z``
-caused by ``x`` alone is the equation evaluated with ``x`` at ``t`` and
-every other input at ``t - dt``, minus the equation at ``t - dt``;
-``|Δx_z / Δz| sign(Δx_z / Δx)``, a ratio that is not finite counting 0; a
-flow's link into its stock ``±|Δf / Δn|``; a delayed link ``sign(Δz Δx)``.
-Loop products run from each loop's first link and partition sums over the
-loops in order, as :func:`sdrev.loops.batch.saved_scores` does, so every
-score equals the numpy path's. It covers the models whose kernel integrates
-bit for bit as the numpy engine (:func:`sdrev.loops.batch.kernel_exact`)
-and whose loops are all enumerated; :func:`scorer` returns None otherwise
-and the numpy path runs.
+1. a generated kernel integrates the block (the statements of
+   :func:`sdrev.ensemble.kernelgen.translate_step`, the ensemble kernel's
+   own) and keeps only the variables the link scores read, at each saving
+   time and the step before it (:func:`fused_source`);
+2. the link-score program of :mod:`sdrev.loops.tape` (one interpreter
+   compiled for every model) scores each link of the loops from those
+   values (Schoenberg, Davidsen & Eberlein 2020, the formulas of
+   :func:`sdrev.loops.links.link_scores`), multiplies them into loop
+   scores and divides by each cycle partition's sum of absolute loop
+   scores, as :func:`sdrev.loops.batch.saved_scores` does.
+
+Every operation is the numpy path's, in the same order, so every score
+equals it bit for bit. It covers the models whose kernel integrates bit for
+bit as the numpy engine (:func:`sdrev.loops.batch.kernel_exact`: no ``exp``,
+``ln``, powers or lookups, which numba and numpy round differently in the
+last bits), without subscripts, whose loops are all enumerated;
+:func:`score_chunk` returns None otherwise and the numpy path runs.
 """
 
 from __future__ import annotations
@@ -36,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FusedScorer", "fused_source", "scorer"]
+__all__ = ["SPAN", "FusedScorer", "fused_source", "score_chunk", "scorer"]
 
 @dataclass(frozen=True)
 class FusedScorer:
