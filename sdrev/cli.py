@@ -135,9 +135,10 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
             sizes, names, engine = (entry["runs"], entry["times"]), entry["outputs"], \
                 entry.get("engine")
         else:
-            data = ensemble.run(model, samples, outputs=outputs, scheduler=args.scheduler,
-                                progress=not args.quiet, saveper=settings.time.get("saveper"),
-                                seed=args.seed)
+            # plain arrays: NetCDF is written without importing xarray (and dask)
+            data = ensemble.run_arrays(model, samples, outputs=outputs,
+                                       scheduler=args.scheduler, progress=not args.quiet,
+                                       saveper=settings.time.get("saveper"), seed=args.seed)
             bad = ensemble.non_finite_runs(data)
             if len(bad):  # kept, but counted and named: their numbers mean nothing
                 shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
@@ -289,7 +290,8 @@ def cmd_loops(args: argparse.Namespace) -> None:
                                 formats=("png", "svg"))
             (stage / "loops.json").write_text(analysis.to_json(indent=2) + "\n")
             runs.write_json(stage / "manifest.json", runs.manifest(
-                model, run_settings(model, scenario=args.scenario, params=params),
+                model, run_settings(model, scenario=args.scenario, params=params,
+                                    timed=True),
                 command=args.command_line,
                 extra={"files": [p.name for p in paths] + ["loops.json"]}))
         print(f"\nfigure written to {folder / 'loop_scores.png'}", file=sys.stderr)
@@ -306,6 +308,12 @@ def cmd_loops_ensemble(model, params: dict, args: argparse.Namespace) -> None:
                                                samples=frame), force=args.force,
                      hint="ask for fewer runs, or check TIME STEP and FINAL TIME")
 
+    timed = next((f"{k}={v}" for k, v in params.items() if "@" in str(v)), None)
+    if timed is not None:
+        raise InvalidValueError(
+            f"--set {timed}: loop dominance over many runs takes constant settings; a "
+            "timed setting is analysed in one run (`sdrev loops MODEL --set NAME=VALUE@TIME` "
+            "without --samples or --sample)")
     samples, _ = ensemble_samples(model, args, within_budget=within_budget)
     check_samples(model, samples)
     for name, value in params.items():  # --set: the same in every run

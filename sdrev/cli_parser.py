@@ -132,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("loops", help="feedback loops, polarity and dominance (Loops that Matter)")
     p.add_argument("model", metavar="MODEL", help="library name or path to an .mdl, .xmile or .stmx file")
     p.add_argument("--scenario", help="scenario to analyse (default: the model's constants)")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set a constant")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="set a constant (repeatable); NAME=VALUE@TIME: VALUE from TIME on "
+                        "(policy timing; the loops are scored along the run with the step)")
     p.add_argument("--json", action="store_true", help="print the analysis as JSON")
     p.add_argument("--plot", action="store_true",
                    help="write the stacked relative-loop-score figure (PNG, SVG)")
@@ -236,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenarios", metavar="A,B", help="scenarios to compare")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="set a constant on top of every scenario (repeatable): the brief "
-                        "for these settings, as `sdrev explore` opens it")
+                        "for these settings, as `sdrev explore` opens it; NAME=VALUE@TIME: "
+                        "VALUE from TIME on (policy timing)")
     p.add_argument("--sensitivity", type=Path, metavar="RUN_DIR",
                    help="sensitivity run folder (default: a small Sobol' run, N=256)")
     p.add_argument("-N", type=int, default=256,

@@ -140,8 +140,9 @@ def run_settings(model: Model, *, scenario: str | None = None,
         ``"VALUE@TIME"`` (a timed setting) where ``timed`` allows it.
     timed : bool, optional
         Whether the caller runs timed settings (``sdrev simulate``, ``sdrev
-        ensemble``, the explorer); where not (a stage that reads only
-        ``params``), a timed setting is refused rather than ignored.
+        ensemble``, ``sdrev loops``, ``sdrev report``, the explorer); where
+        not (a stage that reads only ``params``), a timed setting is refused
+        rather than ignored.
 
     Raises
     ------
@@ -167,8 +168,8 @@ def run_settings(model: Model, *, scenario: str | None = None,
             if not timed:
                 raise InvalidValueError(
                     f"--set {name}={raw}: timed settings ({SWITCH_FORM}) are taken by "
-                    "`sdrev simulate`, `sdrev ensemble` and `sdrev explore`; here set "
-                    "constants as NAME=VALUE")
+                    "`sdrev simulate`, `ensemble`, `loops`, `report` and `explore`; here "
+                    "set constants as NAME=VALUE")
             if control:
                 raise InvalidValueError(
                     f"--set {name}={raw}: {name} cannot be timed; a timed setting "

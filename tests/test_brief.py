@@ -24,6 +24,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sdrev
@@ -632,10 +633,48 @@ def test_a_brief_for_chosen_settings_runs_them_and_holds_them_fixed(tmp_path):
     assert "Settings of this brief" in html and "Duration of Illness = 3" in html
 
 
+def test_a_brief_with_a_timed_setting_runs_the_switch_as_simulate_does(tmp_path, capsys):
+    """``report --set NAME=VALUE@TIME``: the brief's run is `simulate --set
+    NAME=VALUE@TIME`'s, its uncertainty sets switch too, its loop analysis
+    follows the run with the step, and the settings and methods state the timing."""
+    from html import unescape
+
+    from sdrev.cli import main
+
+    path = tmp_path / "epidemic.mdl"
+    path.write_text((Path(__file__).parent / "fixtures" / "sir.mdl").read_text())
+    setting = "Infectivity=0.4@20"
+    code = main(["report", str(path), "--set", setting, "-N", "16", "--sets", "16",
+                 "--no-pdf", "--quiet", "--out", str(tmp_path / "b")])
+    assert code == 0, capsys.readouterr().err
+    assert main(["simulate", str(path), "--set", setting, "--out", str(tmp_path / "s")]) == 0
+    frame = pd.read_csv(tmp_path / "s" / "trajectories.csv", index_col=0)
+    plain = sdrev.simulate(sdrev.load(path))
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["settings"] == {"Infectivity": {"value": 0.4, "at": 20.0}}
+    assert manifest["switches"] == {"Infectivity": {"value": 0.4, "at": 20.0}}
+    assert set(manifest["engines"].values()) == {"sdrev"}
+    outcomes = {r["output"]: r for r in manifest["outcomes"]}
+    infectious = outcomes["Infectious"]
+    assert infectious["peak_value"] == pytest.approx(frame["infectious"].max(), rel=1e-9)
+    assert infectious["final_value"] == pytest.approx(frame["infectious"].iloc[-1], rel=1e-9)
+    assert abs(infectious["peak_value"] - plain["infectious"].max()) > 0.05 * \
+        plain["infectious"].max()  # the switch changes the epidemic
+    assert "Infectivity" not in manifest["uncertainty"]["factors"]
+    assert "timed settings" in manifest["uncertainty"]["source"]
+    page = (tmp_path / "b" / "brief.html").read_text()
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "Infectivity = 0.4 from 20" in text
+    assert "steps it to the new value at the first time step at or past T" in text
+    assert "runs on sdrev's compiled engine" in unescape(text)
+    assert "with PySD" not in text
+
+
 @pytest.mark.parametrize("setting, message", [
     ("No Such Constant=1", "no such constant"),
     ("FINAL TIME=100", "time axis"),
     ("Infectivity=abc", "abc"),
+    ("Infectivity=0.4@100", "outside [initial time, final time]"),
 ])
 def test_report_set_rejects_what_a_brief_cannot_hold(tmp_path, capsys, setting, message):
     from sdrev.cli import main

@@ -272,7 +272,9 @@ def test_open_as_a_brief_writes_the_brief_of_these_settings(crrc, tmp_path, monk
 
     monkeypatch.setattr(crrc, "report_args", quick)
     monkeypatch.chdir(tmp_path)  # the default run folder: results/crrc_standards/brief-...
-    session = ExploreSession(crrc, {})
+    session = ExploreSession(crrc, {"scenario": ECOLOGY_OFF,  # the ecology switch on from 2012.5
+                                    "ecology_rebuilding_switch": "1",
+                                    "ecology_rebuilding_switch@time": "2012.5"})
     value = _within(crrc, "R and D Spending", 0.8)
     session.exact_name.value = "R and D Spending"
     session.exact_value.value = str(value)
@@ -286,9 +288,20 @@ def test_open_as_a_brief_writes_the_brief_of_these_settings(crrc, tmp_path, monk
     assert session.brief_download.file == str(folder / "brief.html")
     html = (folder / "brief.html").read_text()
     assert "Settings of this brief" in html and f"R and D Spending = {value:g}" in html
+    assert f"{ECOLOGY} = 1 from 2012.5" in html
     import json
+
+    from sdrev.scenario import resolve_variable
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["settings"] == {"R and D Spending": value}
+    assert manifest["settings"] == {"R and D Spending": value,
+                                    ECOLOGY: {"value": 1.0, "at": 2012.5}}
+    # the brief's reference run is the page's: the switch steps on at 2012.5
+    frame = sdrev.simulate(crrc.model, scenario=ECOLOGY_OFF,
+                           params={"R and D Spending": value, ECOLOGY: "1@2012.5"})
+    first = manifest["compared_runs"][0]
+    for row in (r for r in manifest["outcomes"] if r["label"] == first):
+        key = resolve_variable(crrc.model, row["output"]).py_name
+        assert row["final_value"] == pytest.approx(frame[key].iloc[-1], rel=1e-9)
 
 
 def test_cli_says_how_to_install_the_extra(monkeypatch, capsys):
@@ -617,10 +630,20 @@ def test_switch_times_in_the_link_and_their_refusals(crrc):
     assert values[f"{ECOLOGY}@time"] == crrc.model.time.initial
     assert "[INITIAL TIME, FINAL TIME] = [2000, 2040]" in refused[0]
     assert "only switches" in refused[1]
-    with pytest.raises(InvalidValueError, match="a brief takes constant settings"):
-        crrc.report_args(_timed(crrc, 2012.5), ECOLOGY_OFF, out="unused")
-    with pytest.raises(InvalidValueError, match="the loop analysis takes constant settings"):
-        crrc.loop_periods(_timed(crrc, 2012.5), ECOLOGY_OFF)
+    args = crrc.report_args(_timed(crrc, 2012.5), ECOLOGY_OFF, out="unused")
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--set"] == [f"{ECOLOGY}=1.0@2012.5"]
+
+
+def test_the_loop_strip_of_a_switch_on_from_a_time_follows_the_run_with_the_step(crrc):
+    """The loops of the timed run: the off scenario's until the switch, then others."""
+    timed = crrc.loop_periods(_timed(crrc, 2012.5), ECOLOGY_OFF)
+    off = crrc.loop_periods(crrc.scenario_values(ECOLOGY_OFF), ECOLOGY_OFF)
+
+    def until(periods, t):
+        return [(p, s, min(e, t), ids) for p, s, e, ids, _ in periods if s < t]
+
+    assert until(timed, 2012) == until(off, 2012)
+    assert [p[:4] for p in timed] != [p[:4] for p in off]
 
 
 @pytest.mark.slow

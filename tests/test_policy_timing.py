@@ -151,16 +151,39 @@ def test_simulate_cli_records_the_switch(capsys, tmp_path):
     np.testing.assert_allclose(frame.to_numpy(), one[frame.columns].to_numpy(), atol=1e-9)
 
 
-@pytest.mark.parametrize("command", [
-    pytest.param(["loops", "crrc_standards"], marks=pytest.mark.slow),  # 3.6 s
-    ["report", "crrc_standards"],
-])
-def test_commands_that_take_constants_only_refuse_a_timed_setting(command, capsys, tmp_path):
-    code = main([*command, "--set", f"{SWITCH}=1@2012", "--out", str(tmp_path / "r")])
+def test_loop_dominance_over_runs_refuses_a_timed_setting_in_one_line(capsys, tmp_path):
+    """`sdrev loops --sample`: its compiled passes take constants only; the single
+    run (`sdrev loops --set NAME=VALUE@TIME`) takes the timing."""
+    code = main(["loops", "crrc_standards", "--sample", "lhs:4", "--set", f"{SWITCH}=1@2012",
+                 "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
-    assert "timed settings" in err and "sdrev simulate" in err
+    assert "takes constant settings" in err and "without --samples" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_loops_of_a_timed_run_follow_the_step(crrc):
+    """Scored along the run with the step: the scores of the run without it until
+    the switch time, then others; a switch at INITIAL TIME is the constant set."""
+    from sdrev import loops
+
+    def scores(analysis):  # columns keyed by the loop's variables (ids follow polarity)
+        ids = {r.id: tuple(sorted(r.variables)) for r in analysis.loops.itertuples()}
+        return analysis.relative_scores.rename(columns=ids)
+
+    off = scores(loops.analyze(crrc, scenario=OFF))
+    on = scores(loops.analyze(crrc, scenario=OFF, params={SWITCH: 1}))
+    start = scores(loops.analyze(crrc, scenario=OFF,
+                                 params={SWITCH: f"1@{crrc.time.initial}"}))
+    timed = loops.analyze(crrc, scenario=OFF, params={SWITCH: Switch(1, at=2012)})
+    assert timed.switches == {SWITCH: "1@2012"}
+    assert timed.to_dict()["switches"] == {SWITCH: "1@2012"}
+    late = scores(timed)[off.columns]
+    pd.testing.assert_frame_equal(start[off.columns], on[off.columns])
+    before = off.index < 2012
+    np.testing.assert_array_equal(late[before].to_numpy(), off[before].to_numpy())
+    assert np.abs(late[~before].to_numpy() - off[~before].to_numpy()).max() > 0.1
+    assert np.abs(late[~before].to_numpy() - on[off.columns][~before].to_numpy()).max() > 0.1
 
 
 @pytest.mark.slow

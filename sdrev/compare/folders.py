@@ -138,7 +138,8 @@ def write(folder: Path, model: Model, *, comparison: Comparison | None = None,
 
 
 def _run_dict(run: ComparedRun) -> dict:
-    return {"label": run.label, "scenario": run.scenario, "params": dict(run.params)}
+    return {"label": run.label, "scenario": run.scenario, "params": dict(run.params),
+            "engine": run.engine}
 
 
 def _write_comparison(stage: Path, comp: Comparison) -> list[str]:
@@ -205,8 +206,8 @@ def read(folder: str | Path) -> tuple[Comparison | None, RegimeMap | None]:
         long = pd.read_csv(folder / "trajectories.csv")
         traj = long.pivot_table(index="time", columns=["output", "label"], values="value",
                                 sort=False)
-        runs_ = tuple(ComparedRun(r["label"], r["scenario"], MappingProxyType(r["params"]))
-                      for r in info["runs"])
+        runs_ = tuple(ComparedRun(r["label"], r["scenario"], MappingProxyType(r["params"]),
+                                  r.get("engine", "")) for r in info["runs"])
         traj = traj.reindex(columns=pd.MultiIndex.from_product(
             [info["outputs"], [r.label for r in runs_]], names=["output", "label"]))
         metrics = pd.read_csv(folder / "metrics.csv", keep_default_na=True)

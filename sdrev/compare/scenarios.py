@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -32,11 +32,16 @@ _LEADER_COLUMNS = ["output", "year", "before", "after"]
 
 @dataclass(frozen=True)
 class ComparedRun:
-    """One run of a comparison: a label, the scenario and the constants set on top."""
+    """One run of a comparison: a label, the scenario and the constants set on top.
+
+    ``engine`` is the engine that computed the run (``"sdrev"``, the compiled
+    engine; ``"pysd"`` or ``"pysd-fallback"``, PySD; ``""`` where not
+    recorded, a comparison read from an older run folder)."""
 
     label: str
     scenario: str | None
     params: Mapping[str, float]
+    engine: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,11 +171,14 @@ def compare_scenarios(model: Model | str, scenarios: Sequence[str] | None = None
         ``[compare]`` table's, else halfway from the initial value to the
         most extreme final value of all runs.
     params : mapping, optional
-        Constants set on top of every run.
+        Constants set on top of every run; a value may be timed (a
+        :class:`~sdrev.scenario.Switch` or ``"VALUE@TIME"``: the constant
+        takes VALUE from TIME on, its scenario or model value before).
 
     Returns
     -------
     Comparison
+        Each run records the engine that computed it (``ComparedRun.engine``).
 
     Raises
     ------
@@ -178,7 +186,7 @@ def compare_scenarios(model: Model | str, scenarios: Sequence[str] | None = None
     """
     from sdrev.model import Model, load
     from sdrev.scenario import run_settings
-    from sdrev.simulate import simulate_settings
+    from sdrev.simulate import trajectories
 
     if not isinstance(model, Model):
         model = load(model)
@@ -191,11 +199,13 @@ def compare_scenarios(model: Model | str, scenarios: Sequence[str] | None = None
             "default; name outputs with --outputs A,B")
     requested = list(dict.fromkeys(requested))
     frames, settings_of = [], {}
-    for run in runs:
+    for k, run in enumerate(runs):
         settings = run_settings(model, scenario=run.scenario,
-                                params={**dict(params or {}), **dict(run.params)})
+                                params={**dict(params or {}), **dict(run.params)}, timed=True)
         settings_of[run.label] = settings
-        frames.append(simulate_settings(model, settings))
+        result = trajectories(model, settings)
+        runs[k] = replace(run, engine=result.engine)
+        frames.append(result.to_frame())
     series = [s for var, element in requested
               for s in _output_series(model, var, frames[0], element)]
     columns = {(s.name, run.label): frame[s.column].astype(float)

@@ -597,15 +597,9 @@ class Explorer:
             others = [s for s in (compare_defaults(model).scenarios or tuple(model.scenarios))
                       if s != scenario]
             args += ["--scenarios", ",".join([scenario, *others])]
-        settings = self.timed_settings(full, scenario)
-        timed = [name for name, value in settings.items() if isinstance(value, str)]
-        if timed:
-            raise InvalidValueError(
-                f"{timed[0]} is on from a later time: a brief takes constant settings; "
-                "turn its switch on from the start, or run the timing with `sdrev simulate "
-                f"--set \"{timed[0]}={settings[timed[0]]}\"`")
-        for name, value in settings.items():
-            args += ["--set", f"{name}={value!r}"]
+        for name, value in self.timed_settings(full, scenario).items():
+            # a switch on from a later time: "VALUE@TIME", as `sdrev report --set` takes it
+            args += ["--set", f"{name}={value if isinstance(value, str) else repr(value)}"]
         if self.posterior_folder is not None:
             args += ["--posterior", str(self.posterior_folder)]
         return [*args, "--out", str(out)]
@@ -623,13 +617,9 @@ class Explorer:
 
         if not self.model.loops:
             return []
-        settings = self.timed_settings(values, scenario)
-        timed = [name for name, value in settings.items() if isinstance(value, str)]
-        if timed:
-            raise InvalidValueError(
-                f"{timed[0]} is on from a later time: the loop analysis takes constant "
-                "settings; turn the switch on from the start to see its loops")
-        analysis = loops.analyze(self.model, scenario=scenario, params=settings)
+        # a switch on from a later time ("VALUE@TIME"): the loops of the run with the step
+        analysis = loops.analyze(self.model, scenario=scenario,
+                                 params=self.timed_settings(values, scenario))
         names = {loop.id: loop.name for loop in self.model.loops}
         periods = []
         for row in analysis.documented_periods.itertuples(index=False):

@@ -89,6 +89,10 @@ class LoopAnalysis:
     time_units : str
         The model's time unit, in which periods and times are given
         (``""`` when the model gives none).
+    switches : mapping of str to str
+        Timed settings of the run (Vensim name to ``"VALUE@TIME"``): the
+        constant steps to VALUE at TIME, and the loops are scored along the
+        run with the step (empty when none).
     """
 
     model: str
@@ -102,6 +106,7 @@ class LoopAnalysis:
     documented_periods: pd.DataFrame = field(default_factory=pd.DataFrame)
     _names: Mapping[str, str] = field(repr=False, default_factory=dict)
     time_units: str = ""
+    switches: Mapping[str, str] = field(default_factory=dict)
 
     def _summary(self) -> list[tuple[str, object]]:
         polar = self.loops["polarity"].value_counts().to_dict() if len(self.loops) else {}
@@ -182,6 +187,7 @@ class LoopAnalysis:
             "model": self.model,
             "scenario": self.scenario,
             "params": dict(self.params),
+            **({"switches": dict(self.switches)} if self.switches else {}),
             "method": self.method,
             "time_units": self.time_units,
             "loops": [{k: clean(v) for k, v in row.items()}
@@ -238,7 +244,12 @@ def analyze(model, *, scenario: str | None = None,
     scenario : str, optional
     params : mapping, optional
         Constants (and ``FINAL TIME``, ``TIME STEP``, ``SAVEPER``) on top of
-        the scenario, as for :func:`sdrev.simulate`.
+        the scenario, as for :func:`sdrev.simulate`, timed settings included
+        (``"VALUE@TIME"`` or a :class:`~sdrev.scenario.Switch`): the run steps
+        the constant to VALUE at TIME as Vensim's ``STEP`` does, and the loops
+        are scored along that run (the switched constant is an input of the
+        loops, on none of them, so the step moves the variables it feeds and
+        the link scores see the loops' share of each change).
     max_loops : int
         Cap on exhaustive enumeration; a model with more loops is analysed
         with the strongest-path search instead (``method`` says which).
@@ -270,13 +281,21 @@ def analyze(model, *, scenario: str | None = None,
         model = load(model)
     if max_loops < 1:
         raise InvalidValueError(f"max_loops must be at least 1, got {max_loops}")
-    settings = run_settings(model, scenario=scenario, params=params)
+    settings = run_settings(model, scenario=scenario, params=params, timed=True)
     st = _batch.structure(model.path, max_loops)
     program, cg, eg = st.program, st.variables, st.elements
     lg = st.graph  # the graph loops run in
     loops, complete, part = list(st.loops), st.complete, st.partitions
     constants = {program.resolve(name): _number(value)
                  for name, value in settings.params.items()}
+    if settings.switches:  # the switched constant becomes a variable of the run
+        from sdrev.ensemble.switches import switch_constants, with_switches
+        switched = {program.resolve(name): s for name, s in settings.switches.items()}
+        program = with_switches(program, switched)
+        for name, switch in switched.items():
+            before, after, at = switch_constants(name)
+            constants[before] = constants.pop(name, program.constants[before])
+            constants[after], constants[at] = switch.value, switch.at
     for key, value in (("initial_time", model.time.initial), ("final_time", model.time.final),
                        ("time_step", model.time.step), ("saveper", model.time.saveper)):
         if key not in program.constants:  # a control given as an expression
@@ -354,6 +373,7 @@ def analyze(model, *, scenario: str | None = None,
     names_map = {_key(v): _key(k) for k, v in lg.labels.items()}
     return LoopAnalysis(model=model.name, scenario=scenario,
                         params=dict(settings.params), loops=table,
+                        switches={k: str(v) for k, v in settings.switches.items()},
                         relative_scores=relative, loop_scores=raw_df,
                         dominant_periods=periods, method=method,
                         time_units=model.time.units,

@@ -42,7 +42,8 @@ from sdrev.report.brief.levers import (
     levers_from_folder,
     levers_from_result,
 )
-from sdrev.report.brief.settings import SETTINGS_SCENARIO, with_settings
+from sdrev.report.brief.settings import (SETTINGS_SCENARIO, setting_text, switches_of,
+                                         with_settings)
 from sdrev.report.brief.uncertainty import DEFAULT_UNCERTAINTY_N, noise_statement
 from sdrev.report.brief.words import (
     clean_source,
@@ -53,6 +54,7 @@ from sdrev.report.brief.words import (
     unit_text,
     year,
 )
+from sdrev.scenario import Switch
 from sdrev.units import MISSING, duration_label, reader_units
 
 if TYPE_CHECKING:
@@ -123,6 +125,12 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
         Constants set on top of every scenario (Vensim or snake_case names),
         as ``sdrev simulate --set`` sets them: the brief is for these
         settings. They are not sampled as uncertain, and the brief lists them.
+        A value may be timed (``"VALUE@TIME"`` or a
+        :class:`~sdrev.scenario.Switch`): the scenario runs, the uncertainty
+        runs and the loop analysis step the constant to VALUE at TIME (its
+        scenario value before); the parts that hold constants fixed for the
+        whole run (sensitivity, regime map, discovery, loop dominance over
+        parameter sets) say in the brief how they treat it.
     progress : bool
         Progress bars of the ensemble runs.
 
@@ -140,13 +148,14 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
         raise InvalidValueError(f"uncertainty_n must be at least 2, got {uncertainty_n!r}")
     if not isinstance(model, Model):
         model = load(model)
-    settings: dict[str, float] = {}
+    settings: dict[str, object] = {}
     if params:
         if compare is not None:
             raise InvalidValueError("--set and --compare do not go together: the compare "
                                     "run folder was made without these settings")
         model, settings = with_settings(model, params)
     fixed = frozenset(settings)
+    switches = switches_of(settings)
     if posterior is not None and not (Path(posterior) / "posterior.csv").is_file():
         from sdrev.errors import ModelNotFoundError
         raise ModelNotFoundError(f"{str(posterior)!r} is not a calibration run folder (no "
@@ -162,7 +171,7 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
         sources["compare"] = str(compare)
     start = _time.perf_counter()
     if comp is None:
-        comp = cmp.compare_scenarios(model, scenarios)
+        comp = cmp.compare_scenarios(model, scenarios, params=switches or None)
         timings["scenarios"] = _time.perf_counter() - start
     ids = {r.label: r.scenario for r in comp.runs}
     comp = relabel(comp, model)
@@ -173,7 +182,8 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
         start = _time.perf_counter()
         try:
             unc, _ = brief_uncertainty(model, comp, labels, posterior=posterior,
-                                       n=int(uncertainty_n), fixed=fixed, progress=progress)
+                                       n=int(uncertainty_n), fixed=fixed, switches=switches,
+                                       progress=progress)
             if posterior is not None:
                 sources["posterior"] = str(posterior)
         except SdrevError as exc:
@@ -187,14 +197,19 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
         start = _time.perf_counter()
         scen = next((s for s in ("baseline", SETTINGS_SCENARIO) if s in model.scenarios), None)
         try:
-            analysis = loops_mod.analyze(model, scenario=scen)
+            analysis = loops_mod.analyze(model, scenario=scen, params=switches or None)
         except SdrevError as exc:
             notes.append(f"Loop analysis left out: {exc}")
         except Exception as exc:  # engine cannot compile the model (subscripts, macros)
             notes.append(f"Loop analysis left out: {type(exc).__name__}: {exc}")
         timings["loops"] = _time.perf_counter() - start
     spread = None
-    if analysis is not None and unc is not None and unc.samples is not None:
+    if analysis is not None and unc is not None and unc.samples is not None and switches:
+        notes.append("How often each mechanism leads over the plausible parameter sets is "
+                     "left out: loop dominance over many runs takes constant settings, and "
+                     f"{_timed_text(switches)} is timed (the loop analysis above follows "
+                     "the run with the switch).")
+    elif analysis is not None and unc is not None and unc.samples is not None:
         start = _time.perf_counter()
         spread = _loop_ensemble(model, unc.samples, scen, notes, progress=progress)
         timings["loop_dominance"] = _time.perf_counter() - start
@@ -232,6 +247,15 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
             except SdrevError as exc:
                 notes.append(f"Scenario discovery left out: {exc}")
             timings["discovery"] = _time.perf_counter() - start
+    held = [part for part, done in (("the sensitivity analysis", levers is not None
+                                     and sensitivity in (None, True)),
+                                    ("the regime map", rmap is not None and compare is None),
+                                    ("scenario discovery", found is not None)) if done]
+    if switches and held:
+        parts = ", ".join(held[:-1]) + (" and " if len(held) > 1 else "") + held[-1]
+        notes.append(f"{parts[0].upper()}{parts[1:]} hold{'s' if len(held) == 1 else ''} "
+                     f"each constant fixed for the whole run: {_timed_text(switches)} is "
+                     "there at its scenario value, without the switch.")
     from sdrev.ensemble.stochastic import model_has_noise
     return Brief(model=model, comparison=comp, loops=analysis, levers=levers,
                  regime_map=rmap, uncertainty=unc, discovery=found, loop_ensemble=spread,
@@ -239,6 +263,11 @@ def build_brief(model: Model | str, *, scenarios: Sequence[str] | None = None,
                  noise=model_has_noise(model.path),
                  timings={k: round(v, 2) for k, v in timings.items()}, sources=sources,
                  created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def _timed_text(switches) -> str:
+    """The timed settings in words: ``"Policy Switch = 1 from 2012"``, joined."""
+    return " and ".join(setting_text(name, switch) for name, switch in switches.items())
 
 
 #: Parameter sets of the brief's loop-dominance analysis (the first of the
@@ -472,8 +501,13 @@ def brief_context(brief: Brief, *, figures: bool = True) -> dict:
     ctx["settings"] = []
     for name, value in brief.settings.items():
         units = reader_units(model.parameter(name).units)
-        ctx["settings"].append({"name": name, "value": f"{value:g}",
-                                "units": "" if units == MISSING else units})
+        units = "" if units == MISSING else units
+        if isinstance(value, Switch):  # "1 Dmnl from 2012": the units before the time
+            text = f"{value.value:g}{' ' + units if units else ''} from {value.at:g}"
+            ctx["settings"].append({"name": name, "value": text, "timed": True, "units": ""})
+        else:
+            ctx["settings"].append({"name": name, "value": f"{value:g}", "timed": False,
+                                    "units": units})
     ctx["answer"] = answer_text(brief)
     figs = brief_figures(brief) if figures else {}
     numbers = {k: f"Figure {i + 1}" for i, k in enumerate(figs)}
@@ -510,6 +544,39 @@ def brief_context(brief: Brief, *, figures: bool = True) -> dict:
     return ctx
 
 
+#: How the brief names each engine that may have computed a scenario run
+#: (:attr:`sdrev.compare.ComparedRun.engine`).
+ENGINE_WORDS = {"sdrev": "on sdrev's compiled engine",
+                "pysd": "with PySD",
+                "pysd-fallback": "with PySD (the compiled engine could not run the model)"}
+
+
+def _engines_text(comp) -> str:
+    """The engine(s) that computed the comparison's runs, from the runs themselves."""
+    used = [r.engine for r in comp.runs]
+    if len(set(used)) == 1:
+        return ENGINE_WORDS.get(used[0], f"on engine {used[0]}" if used[0] else
+                                "(engine not recorded in the comparison read)")
+    return "(" + "; ".join(f"{r.label} {ENGINE_WORDS.get(r.engine, r.engine or 'engine not recorded')}"
+                           for r in comp.runs) + ")"
+
+
+def _settings_method(brief: Brief) -> str:
+    """The Settings row of the methods table: values, and how timed ones switch."""
+    text = "; ".join(setting_text(k, v) for k, v in brief.settings.items())
+    text += ", set on top of every scenario"
+    timed = switches_of(brief.settings)
+    if len(timed) < len(brief.settings):
+        text += "; constant settings held fixed in every run"
+    if timed:
+        unit = brief.model.time.units
+        text += (f"; a setting “from T” (T in {duration_label(unit, plural=False) if unit else 'the model time unit'}) "
+                 "keeps the constant at its scenario value before T and steps it to the "
+                 "new value at the first time step at or past T, as Vensim's STEP does, in "
+                 "the scenario runs, the uncertainty runs and the loop analysis")
+    return text
+
+
 def _methods(brief: Brief) -> list[dict]:
     model, comp = brief.model, brief.comparison
     t = model.time
@@ -517,10 +584,8 @@ def _methods(brief: Brief) -> list[dict]:
             ("Model file SHA-256", model.sha256),
             ("Time axis", f"{t.initial:g} to {t.final:g}, time step {t.step:g}, saved every "
                           f"{t.saveper:g} ({duration_label(t.units)})"),
-            *([("Settings", "; ".join(f"{k} = {v:g}" for k, v in brief.settings.items())
-                + ", set on top of every scenario and held fixed in every run")]
-              if brief.settings else []),
-            ("Scenarios compared", f"{len(comp.runs)} runs with PySD: "
+            *([("Settings", _settings_method(brief))] if brief.settings else []),
+            ("Scenarios compared", f"{len(comp.runs)} runs {_engines_text(comp)}: "
              + "; ".join(r.label for r in comp.runs)
              + (f" (from {brief.sources['compare']})" if "compare" in brief.sources else "")),
             ("Time to threshold", "first time the output reaches the threshold, linear "

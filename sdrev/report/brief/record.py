@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sdrev.model import Model
     from sdrev.report.brief.levers import Levers
     from sdrev.report.brief.uncertainty import BriefUncertainty
+    from sdrev.scenario import Switch
 
 __all__ = ["Brief"]
 
@@ -43,9 +44,10 @@ class Brief:
         scenario): how often each documented mechanism leads, period by period.
     notes : tuple of str
         Parts left out and why.
-    settings : mapping of str to float
+    settings : mapping of str to float or Switch
         Constants the brief sets on top of every scenario (``--set``), by
-        Vensim name; empty for the model's own scenarios.
+        Vensim name (a Switch for a timed setting, ``NAME=VALUE@TIME``);
+        empty for the model's own scenarios.
     noise : bool
         Whether the model draws random numbers (Vensim's RANDOM functions):
         the brief then says which noise realisations each part follows.
@@ -68,5 +70,5 @@ class Brief:
     uncertainty: BriefUncertainty | None = None
     discovery: DiscoveryResult | None = None
     loop_ensemble: EnsembleLoopAnalysis | None = None
-    settings: Mapping[str, float] = field(default_factory=dict)
+    settings: Mapping[str, float | Switch] = field(default_factory=dict)
     noise: bool = False

@@ -148,7 +148,8 @@ def write_brief(brief: Brief, folder: str | Path, *, command: str = "",
         engine could print the PDF.
     """
     from sdrev import runs
-    from sdrev.scenario import run_settings
+    from sdrev.report.brief.settings import switches_of
+    from sdrev.scenario import Switch, run_settings
 
     folder = Path(folder)
     ctx = brief_context(brief)
@@ -170,7 +171,13 @@ def write_brief(brief: Brief, folder: str | Path, *, command: str = "",
                  "sections": [SECTION_TITLES[k] for k in brief_sections(brief)],
                  "compared_runs": [r.label for r in brief.comparison.runs],
                  "sources": dict(brief.sources), "timings_seconds": dict(brief.timings),
-                 "notes": list(brief.notes), "settings": dict(brief.settings)}
+                 "engines": {r.label: r.engine for r in brief.comparison.runs},
+                 "outcomes": brief.comparison.metrics[
+                     ["output", "label", "final_value", "peak_value", "peak_time"]
+                 ].to_dict("records"),
+                 "notes": list(brief.notes),
+                 "settings": {k: ({"value": v.value, "at": v.at} if isinstance(v, Switch)
+                                  else v) for k, v in brief.settings.items()}}
         if brief.levers is not None:
             extra["sensitivity"] = {"method": brief.levers.method, "n": brief.levers.n,
                                     "seed": brief.levers.seed, "runs": brief.levers.runs,
@@ -183,7 +190,8 @@ def write_brief(brief: Brief, folder: str | Path, *, command: str = "",
         if brief.regime_map is not None:
             extra["regime_map"] = brief.regime_map.summary()
         runs.write_json(stage / "manifest.json", runs.manifest(
-            brief.model, run_settings(brief.model, scenario=scenario), command=command,
+            brief.model, run_settings(brief.model, scenario=scenario, timed=True,
+                                      params=switches_of(brief.settings)), command=command,
             extra=extra))
     if failure is not None:
         raise failure

@@ -26,6 +26,7 @@ from sdrev.errors import InvalidValueError, ModelNotFoundError, NonFiniteError, 
 if TYPE_CHECKING:
     from sdrev.compare import Comparison, ScenarioUncertainty
     from sdrev.model import Model
+    from sdrev.scenario import Switch
 
 __all__ = ["DEFAULT_UNCERTAINTY_N", "DEFAULT_UNCERTAINTY_SEED", "NOISE_SEED", "OWN",
            "BriefUncertainty", "brief_uncertainty", "default_samples", "noise_statement",
@@ -185,6 +186,7 @@ def posterior_samples(model: Model, folder: str | Path, *, n: int = DEFAULT_UNCE
 def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str, str], *,
                       posterior: str | Path | None = None, n: int = DEFAULT_UNCERTAINTY_N,
                       seed: int = DEFAULT_UNCERTAINTY_SEED, fixed: Collection[str] = (),
+                      switches: Mapping[str, Switch] | None = None,
                       progress: bool = False) -> tuple[BriefUncertainty, str]:
     """Run the compared scenarios over the default samples or the posterior.
 
@@ -200,6 +202,11 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
     fixed : collection of str
         Constants set by the brief's settings (Vensim names): not sampled,
         and dropped from posterior draws.
+    switches : mapping of str to Switch, optional
+        The brief's timed settings: every set runs them (sample columns
+        ``NAME@value`` and ``NAME@time``, :func:`sdrev.scenario.switch_columns`),
+        on top of each scenario, whose value the constant keeps before the
+        switch time.
     progress : bool
 
     Returns
@@ -244,7 +251,7 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
         note = source
     kw = {"scenarios": scenarios, "outputs": outputs, "progress": progress}
     try:
-        result = scenario_uncertainty(model, samples, source=source, **kw)
+        result = scenario_uncertainty(model, _timed(samples, switches), source=source, **kw)
         _check_finite(result)
     except NonFiniteError:
         if posterior is not None:
@@ -252,8 +259,10 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
         samples = default_samples(model, n=n, seed=seed, band=FALLBACK_BAND, fixed=fixed)
         note = (f"{source}; the full ranges gave runs that are not finite, so each parameter "
                 f"varies within ±{FALLBACK_BAND:.0%} of its range around its value")
-        result = scenario_uncertainty(model, samples, source=source, **kw)
+        result = scenario_uncertainty(model, _timed(samples, switches), source=source, **kw)
     _check_finite(result)
+    if switches:
+        note += "; every set runs the brief's timed settings"
     relabelled = _relabel(result, labels)
     noise_seed = NOISE_SEED if _has_noise(model) else None
     if noise_seed is not None:
@@ -266,6 +275,17 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
                             seed=None if posterior is not None else seed,
                             labels=dict(labels), samples=samples,
                             noise_seed=noise_seed), note
+
+
+def _timed(samples: pd.DataFrame, switches: Mapping[str, Switch] | None) -> pd.DataFrame:
+    """``samples`` with the columns that switch each timed constant in every set."""
+    from sdrev.scenario import switch_columns
+
+    columns = {}
+    for name, switch in (switches or {}).items():
+        value, at = switch_columns(name)
+        columns[value], columns[at] = switch.value, switch.at
+    return samples.assign(**columns) if columns else samples
 
 
 def _has_noise(model: Model) -> bool:
