@@ -42,8 +42,11 @@ def test_quantiles_are_scipys(factor):
 
 @pytest.mark.slow
 def test_a_warm_ensemble_process_loads_neither_pysd_nor_scipy_stats(tmp_path):
+    # nor xarray (and dask, which xarray's checks load): ensemble.nc is written
+    # from the arrays (sdrev.ensemble.result)
     code = ("import sys\nfrom sdrev.cli import main\nmain(sys.argv[1:])\n"
-            "print(sorted(m for m in ('pysd', 'scipy.stats') if m in sys.modules))")
+            "print(sorted(m for m in ('pysd', 'scipy.stats', 'xarray', 'dask', 'distributed')"
+            " if m in sys.modules))")
     env = {**os.environ, "SDREV_CACHE_DIR": str(tmp_path / "cache")}
     loaded = []
     for k in range(2):
@@ -57,3 +60,6 @@ def test_a_warm_ensemble_process_loads_neither_pysd_nor_scipy_stats(tmp_path):
     assert loaded[1] == "[]", f"a warm sdrev ensemble imported {loaded[1]}"
     assert (tmp_path / "run0" / "samples.csv").read_bytes() == \
         (tmp_path / "run1" / "samples.csv").read_bytes()
+    import xarray as xr
+    with xr.open_dataset(tmp_path / "run1" / "ensemble.nc") as back:
+        assert back["infectious"].shape[0] == 50 and back.attrs["engine"] == "sdrev"

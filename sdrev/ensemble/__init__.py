@@ -12,7 +12,8 @@ Stages, one module each::
     engine    Euler integration of one chunk, exactly as PySD/Vensim
     kernel    the same time loop compiled by numba (scalar models), cached
     execute   chunks over local processes or a Dask cluster
-    api       run / sample_lhs / write
+    api       run / run_arrays / sample_lhs / write
+    result    Arrays (run_arrays' result), NetCDF written without xarray
     batch     Batch: array in, arrays out, for samplers and optimisers
     conformance  Vensim test-model suite
 
@@ -34,7 +35,8 @@ _NAMES = {"Batch": "sdrev.ensemble.batch",
           "compile_model": "sdrev.ensemble.compile",
           "conformance": "sdrev.ensemble.conformance",
           "model_path": "sdrev.ensemble.api", "non_finite_runs": "sdrev.ensemble.api",
-          "run": "sdrev.ensemble.api", "sample_lhs": "sdrev.ensemble.api",
+          "run": "sdrev.ensemble.api", "run_arrays": "sdrev.ensemble.api",
+          "sample_lhs": "sdrev.ensemble.api",
           "write": "sdrev.ensemble.api"}
 
 __all__ = sorted(_NAMES)

@@ -9,9 +9,10 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from sdrev.errors import (InvalidValueError, ModelNotFoundError, OutputError,
                           UnknownNameError, suggest)
@@ -19,10 +20,14 @@ from sdrev.ensemble.compile import compile_model
 from sdrev.ensemble.execute import Job, iter_chunks, kernel_ready
 from sdrev.ensemble.noise import labels_are_streams
 from sdrev.ensemble.program import Program, UnsupportedConstructError, fallback_reason
+from sdrev.ensemble.result import Arrays, write_netcdf
 from sdrev.ensemble.switches import switch_constants, with_switches
 
-__all__ = ["ENGINES", "check_request", "model_namespace", "model_path", "run", "sample_lhs",
-           "split_column", "timed_columns", "write"]
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["ENGINES", "check_request", "model_namespace", "model_path", "run", "run_arrays",
+           "sample_lhs", "split_column", "timed_columns", "write"]
 
 log = logging.getLogger("sdrev.ensemble")
 
@@ -232,19 +237,39 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
     UnsupportedConstructError
         When ``engine="sdrev"`` and the model needs the fallback.
     """
+    return run_arrays(model, samples, outputs=outputs, chunk_size=chunk_size,
+                      scheduler=scheduler, workers=workers, progress=progress,
+                      saveper=saveper, engine=engine, jit=jit, seed=seed).to_dataset()
+
+
+def run_arrays(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
+               scheduler: str | None = None, workers: int | None = None,
+               progress: bool = True, saveper: float | None = None,
+               engine: str = "auto", jit: bool | None = None, seed: int = 0) -> Arrays:
+    """:func:`run`'s result as numpy arrays, without xarray.
+
+    Parameters and errors are those of :func:`run`.
+
+    Returns
+    -------
+    Arrays
+        The outputs, times, sampled inputs and attributes;
+        :meth:`~sdrev.ensemble.result.Arrays.to_dataset` makes :func:`run`'s
+        Dataset, and :func:`write` writes either.
+    """
     if engine == "auto":  # any failure of the engine falls back to PySD
         options = {"outputs": outputs, "chunk_size": chunk_size, "scheduler": scheduler,
                    "workers": workers, "progress": progress, "saveper": saveper,
                    "jit": jit, "seed": seed}
         try:
-            return run(model, samples, engine="sdrev", **options)
+            return run_arrays(model, samples, engine="sdrev", **options)
         except Exception as exc:  # noqa: BLE001 - an engine bug must not end the run
             reason = fallback_reason(exc)
             if reason is None:
                 raise
         log.warning("ensemble engine cannot vectorise %s: %s; falling back "
                     "to PySD runs in parallel", model_path(model).name, reason)
-        data = run(model, samples, engine="pysd", **options)
+        data = run_arrays(model, samples, engine="pysd", **options)
         data.attrs.update(engine="pysd-fallback", fallback_reason=reason)
         return data
     path = model_path(model)
@@ -344,16 +369,10 @@ def run(model, samples=None, *, outputs, chunk_size: int = DEFAULT_CHUNK,
         attrs["fallback_reason"] = reason
     inputs = {}
     for k, name in enumerate(columns):
-        inputs[name] = ("run", values[:, k] if values is not None
+        inputs[name] = (values[:, k] if values is not None
                         else frame.iloc[:, k].to_numpy(dtype=float))
-    # one constructor call: adding coordinates one by one costs ~2 ms each
-    together = {k: v for k, v in inputs.items() if k not in data}
-    dataset = xr.Dataset(data, coords={"run": np.arange(n), "time": times,
-                                       **extra, **together}, attrs=attrs)
-    for name, column in inputs.items():
-        if name not in together:
-            dataset.coords[name] = column
-    return dataset
+    return Arrays(outputs=data, times=times, runs=n, dim_coords=extra, inputs=inputs,
+                  attrs=attrs)
 
 
 class _Store:
@@ -526,10 +545,13 @@ def sample_lhs(ranges: dict, n: int, *, seed: int) -> pd.DataFrame:
     return pd.DataFrame(lo + unit * (hi - lo), columns=list(ranges))
 
 
-def non_finite_runs(dataset: xr.Dataset) -> np.ndarray:
+def non_finite_runs(dataset: xr.Dataset | Arrays) -> np.ndarray:
     """Indices of the runs whose outputs hold NaN or infinity anywhere (a
     division by zero, an overflow): they completed, but their numbers mean
-    nothing, and a caller should say so."""
+    nothing, and a caller should say so. ``dataset`` is :func:`run`'s or
+    :func:`run_arrays`'s result."""
+    if isinstance(dataset, Arrays):
+        return dataset.non_finite_runs()
     bad = np.zeros(dataset.sizes["run"], dtype=bool)
     for name in dataset.data_vars:
         values = np.asarray(dataset[name].values, dtype=float)
@@ -537,14 +559,15 @@ def non_finite_runs(dataset: xr.Dataset) -> np.ndarray:
     return np.flatnonzero(bad)
 
 
-def write(dataset: xr.Dataset, folder, *, format: str = "netcdf",
+def write(dataset: xr.Dataset | Arrays, folder, *, format: str = "netcdf",
           manifest: dict | None = None) -> Path:
     """Write an ensemble result into a run folder.
 
     Parameters
     ----------
-    dataset : xarray.Dataset
-        The result of :func:`run`.
+    dataset : xarray.Dataset or Arrays
+        The result of :func:`run` or :func:`run_arrays` (whose plain results
+        go to NetCDF without xarray: :mod:`sdrev.ensemble.result`).
     folder : str or Path
         Run folder (created if missing).
     format : {"netcdf", "parquet", "zarr"}
@@ -564,10 +587,16 @@ def write(dataset: xr.Dataset, folder, *, format: str = "netcdf",
     formats = ("netcdf", "parquet", "zarr")
     if format not in formats:
         raise InvalidValueError(f"unknown format {format!r}; valid: {formats}")
-    too_large = [n for n, v in dataset.variables.items() if v.nbytes >= 2**31]
+    lean = isinstance(dataset, Arrays) and format == "netcdf" and dataset.plain()
+    if isinstance(dataset, Arrays) and not lean:
+        dataset = dataset.to_dataset()
+    sizes = ({name: values.nbytes for name, (_, values) in dataset.outputs.items()}
+             if isinstance(dataset, Arrays)
+             else {n: v.nbytes for n, v in dataset.variables.items()})
+    too_large = [n for n, size in sizes.items() if size >= 2**31]
     if format == "netcdf" and too_large:
         raise OutputError(
-            f"{too_large[0]!r} holds {dataset[too_large[0]].nbytes / 2**30:.1f} GiB, "
+            f"{too_large[0]!r} holds {sizes[too_large[0]] / 2**30:.1f} GiB, "
             "over NetCDF3's 2 GiB per variable; write format='zarr' (or run "
             "sdrev.ensemble.store.run_to_zarr, which writes as the runs complete)")
     folder = Path(folder)
@@ -575,7 +604,10 @@ def write(dataset: xr.Dataset, folder, *, format: str = "netcdf",
         folder.mkdir(parents=True, exist_ok=True)
         if format == "netcdf":
             target = folder / "ensemble.nc"
-            dataset.to_netcdf(target, engine="scipy")
+            if isinstance(dataset, Arrays):
+                write_netcdf(dataset, target)
+            else:
+                dataset.to_netcdf(target, engine="scipy")
         elif format == "zarr":
             target = folder / "ensemble.zarr"
             dataset.to_zarr(target, mode="w-", consolidated=False)
