@@ -687,3 +687,15 @@ def test_report_set_rejects_what_a_brief_cannot_hold(tmp_path, capsys, setting, 
     assert code == 2, err
     assert message in err.lower() and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "b").exists()
+
+
+def test_the_methods_name_the_engine_the_scenario_runs_used():
+    """From the runs: a model the compiled engine cannot run falls back to PySD,
+    and the brief's methods say so (the SIR brief above says the compiled engine)."""
+    path = Path(__file__).parent / "fixtures" / "macro_unsupported.mdl"
+    b = brief_mod.build_brief(str(path), sensitivity=False, loops=False, uncertainty=False,
+                              regime_map=False, discover=False)
+    assert {r.engine for r in b.comparison.runs} == {"pysd-fallback"}
+    methods = {r["name"]: r["value"] for r in brief_mod.brief_context(b, figures=False)["methods"]}
+    assert "with PySD (the compiled engine could not run the model)" in \
+        methods["Scenarios compared"]

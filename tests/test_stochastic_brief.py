@@ -77,3 +77,31 @@ def test_a_model_without_random_functions_has_no_noise_statement():
     quiet = BriefUncertainty(result=None, factors=(), posterior=False, source="")
     assert noise_statement(quiet) == ""
     assert model_has_noise(NOISY)
+
+
+def test_a_noisy_model_without_ranges_gets_the_noise_as_its_uncertainty(tmp_path):
+    """No documented range to sample: the uncertainty section still runs, over
+    realisations of the noise alone (run i draws stream i of seed 0), and says so."""
+    import pandas as pd
+
+    text = (FIXTURES / "noisy_share.mdl").read_text()
+    path = tmp_path / "share.mdl"
+    path.write_text(text.replace("Dmnl [0, 1]", "Dmnl").replace("Dmnl [0, 2]", "Dmnl"))
+    model = sdrev.load(path)
+    assert not [p for p in model.parameters if p.range is not None]
+    b = brief_mod.build_brief(model, sensitivity=False, loops=False, regime_map=False,
+                              discover=False, uncertainty_n=SETS)
+    unc = b.uncertainty
+    assert unc is not None and unc.noise_only and unc.factors == ()
+    assert unc.sets == SETS and unc.noise_seed == 0
+    data = ens.run(model, pd.DataFrame(index=range(SETS)), outputs=["Output"], seed=0,
+                   progress=False, workers=1)
+    finals = np.asarray(data["output"].values, dtype=float)[:, -1]
+    assert np.std(finals) > 0.5  # the runs differ in their noise alone
+    row = unc.outcome("Output", b.comparison.runs[0].label)
+    lo, mid, hi = np.nanquantile(finals, [0.05, 0.5, 0.95])
+    assert (row["lower"], row["median"], row["upper"]) == pytest.approx((lo, mid, hi))
+    page = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", brief_mod.render_html(b)).split()))
+    assert f"over {SETS} realisations of the model's noise" in page
+    assert "its noise is the uncertainty shown" in page
+    assert "Uncertainty analysis left out" not in page

@@ -119,7 +119,9 @@ def scenario_uncertainty(model: Model, samples: pd.DataFrame, *,
     from sdrev import ensemble
     from sdrev.scenario import resolve_variable
 
-    if not isinstance(samples, pd.DataFrame) or samples.empty:
+    if not isinstance(samples, pd.DataFrame) or not len(samples):
+        # a table without columns (rows only) runs the model's own constants: for a
+        # model with RANDOM functions, one noise realisation per row
         raise InvalidValueError("samples must be a non-empty table of parameter sets")
     names = list(scenarios or compare_defaults(model).scenarios or model.scenarios)
     if not names:

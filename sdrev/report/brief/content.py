@@ -335,6 +335,8 @@ def _trajectories(brief: Brief) -> dict:
                   for out in comp.outputs[:3] if out in comp.thresholds]
     return {"scenarios": scen, "metrics": rows, "thresholds": thresholds,
             "bands": brief.uncertainty is not None,
+            "bands_over": (brief.uncertainty.sets_words if brief.uncertainty is not None
+                           else ""),
             "leader_changes": [{"output": r.output, "year": f"{r.year:.0f}", "before": r.before,
                                 "after": r.after}
                                for r in comp.leader_changes.itertuples(index=False)],
@@ -365,7 +367,9 @@ def _uncertainty(brief: Brief) -> dict:
                           "share": f"{r.probability:.0%}"})
     return {"available": True, "sets": unc.sets, "time": f"{res.time:g}",
             "posterior": unc.posterior, "source": unc.source, "rows": rows, "pairs": pairs,
-            "factors": len(unc.factors), "reference": ref,
+            "factors": len(unc.factors), "reference": ref, "noise_only": unc.noise_only,
+            "sets_words": unc.sets_words,
+            "sets_short": unc.sets_words.removeprefix("plausible "),
             "unidentified": list(unc.unidentified), "noise": noise_statement(unc)}
 
 
@@ -418,7 +422,10 @@ def _loops(brief: Brief) -> dict | None:
         for start, end, loop, share in _fold_periods(spread.leading(), brief.model):
             leading.append({"years": f"{start:g}–{end:g}", "loop": loop_words(a, loop),
                             "share": f"{share:.0%}"})
-    return {"spread": {"sets": spread.runs, "leading": leading} if spread is not None
+    words = (brief.uncertainty.sets_words if brief.uncertainty is not None
+             else "plausible parameter sets")
+    return {"spread": {"sets": spread.runs, "leading": leading, "words": words}
+            if spread is not None
             else None,
             "count": len(a.loops), "method": a.method,
             "dominant": [{"loop": loop_words(a, k), "share": f"{v:.0%}",
@@ -602,10 +609,12 @@ def _methods(brief: Brief) -> list[dict]:
                      "otherwise"))
     unc = brief.uncertainty
     if unc is not None:
-        rows.append(("Uncertainty", f"every compared scenario run over {unc.sets} parameter "
-                     f"sets on the ensemble engine ({unc.source}); {len(unc.factors)} "
-                     "constants varied, 0/1 switches and loop gains kept at their values; "
-                     "bands and ranges: 5th to 95th percentile"))
+        varied = ("only the noise varied" if unc.noise_only else
+                  f"{len(unc.factors)} constants varied, 0/1 switches and loop gains kept at "
+                  "their values")
+        rows.append(("Uncertainty", f"every compared scenario run over {unc.sets} "
+                     f"{unc.sets_words.removeprefix('plausible ')} on the ensemble engine "
+                     f"({unc.source}); {varied}; bands and ranges: 5th to 95th percentile"))
     if brief.loops is not None:
         a = brief.loops
         rows.append(("Feedback loops", f"Loops that Matter (Schoenberg, Davidsen & Eberlein "

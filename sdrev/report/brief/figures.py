@@ -54,8 +54,10 @@ def brief_figures(brief: Brief) -> dict[str, str]:
     if brief.loop_ensemble is not None:
         from sdrev.figures.loops import dominance_probability_figure
         figs["dominance"] = figure_uri(dominance_probability_figure(
-            brief.loop_ensemble, title="How often each documented mechanism leads, "
-                                       "over the plausible parameter sets"))
+            brief.loop_ensemble, title="How often each documented mechanism leads, over "
+                                       "the " + (brief.uncertainty.sets_words
+                                                 if brief.uncertainty is not None
+                                                 else "plausible parameter sets")))
     if brief.regime_map is not None:
         figs["regime"] = figure_uri(regime_map_figure(brief.regime_map))
     return figs

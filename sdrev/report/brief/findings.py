@@ -92,10 +92,14 @@ def _order_spread(brief) -> str:
     if table.empty:
         return ""
     lo, hi = float(table["probability"].min()), float(table["probability"].max())
-    text = (f" Across {spread.runs} plausible parameter sets, the mechanism leading most "
+    unc = brief.uncertainty
+    words = unc.sets_words if unc is not None else "plausible parameter sets"
+    text = (f" Across {spread.runs} {words}, the mechanism leading most "
             f"often leads in {lo:.0%}–{hi:.0%} of them, period by period")
-    return text + ("; which mechanism leads is not settled by what is known of the "
-                   "parameters." if hi < 0.5 else ".")
+    unsettled = ("; which mechanism leads depends on the noise." if unc is not None
+                 and unc.noise_only else "; which mechanism leads is not settled by what "
+                 "is known of the parameters.")
+    return text + (unsettled if hi < 0.5 else ".")
 
 
 def mechanism_sequence(analysis, *, min_share: float = 0.0) -> list[dict]:
@@ -214,7 +218,7 @@ def answer_text(brief: Brief) -> str:
         if unc is not None:
             p = unc.probability(out, best, worst)
             if p is not None:
-                parts.append(f"Over {unc.sets} plausible parameter sets, “{best}” ends above "
+                parts.append(f"Over {unc.sets} {unc.sets_words}, “{best}” ends above "
                              f"“{worst}” in {p:.0%} of them.")
         reached = m["time_to_threshold"].dropna().sort_values()
         if len(reached):
@@ -233,7 +237,7 @@ def answer_text(brief: Brief) -> str:
         if unc is not None:
             o = unc.outcome(out, m.index[0])
             if o is not None:
-                parts.append(f"Over {unc.sets} plausible parameter sets it ends between "
+                parts.append(f"Over {unc.sets} {unc.sets_words} it ends between "
                              f"{num(o['lower'])} and {num(o['upper'])} (90% range).")
     rmap = brief.regime_map
     if rmap is not None:
@@ -318,7 +322,7 @@ def policy_findings(brief: Brief, figures: dict[str, str]) -> list[Finding]:
                 "constants")
         o = unc.outcome(out, best) if unc is not None else None
         if o is not None:
-            text += (f"; over {unc.sets} plausible parameter sets its median is "
+            text += (f"; over {unc.sets} {unc.sets_words} its median is "
                      f"{num(o['median'])} (90% range {num(o['lower'])}–{num(o['upper'])})")
         found.append(Finding("Which scenario comes out ahead", text + ".",
                              f"{traj}, Table “Outcomes under uncertainty”"
@@ -333,7 +337,7 @@ def policy_findings(brief: Brief, figures: dict[str, str]) -> list[Finding]:
                      f"{at_time(row['peak_time'], tu)}")
         o = unc.outcome(out, m.index[0]) if unc is not None else None
         if o is not None:
-            text += (f"; over {unc.sets} plausible parameter sets it ends between "
+            text += (f"; over {unc.sets} {unc.sets_words} it ends between "
                      f"{num(o['lower'])} and {num(o['upper'])} (90% range)")
         found.append(Finding(f"How {out} develops", text + ".", traj))
     # 2. what happens when a mechanism or condition is cut
@@ -347,7 +351,8 @@ def policy_findings(brief: Brief, figures: dict[str, str]) -> list[Finding]:
             p = unc.probability(out, run.label, ref)
             if p is not None:
                 text += (f"; it ends {'below' if diff < 0 else 'above'} the reference in "
-                         f"{(1 - p if diff < 0 else p):.0%} of the parameter sets")
+                         f"{(1 - p if diff < 0 else p):.0%} of the "
+                         f"{unc.sets_words.removeprefix('plausible ')}")
         found.append(Finding(f"If the model runs as “{run.label}”", text + ".", traj))
         if len(found) >= 5:
             break

@@ -87,6 +87,20 @@ class BriefUncertainty:
         return self.result.sets
 
     @property
+    def noise_only(self) -> bool:
+        """Whether the sets vary the model's noise alone (a model with RANDOM
+        functions and no documented uncertain range: every constant keeps its
+        value, each set is one realisation of the noise)."""
+        return not self.factors and self.noise_seed is not None
+
+    @property
+    def sets_words(self) -> str:
+        """How the brief names the sets: ``"plausible parameter sets"``, or
+        ``"realisations of the model's noise"`` when only the noise varies."""
+        return ("realisations of the model's noise" if self.noise_only
+                else "plausible parameter sets")
+
+    @property
     def bands(self) -> pd.DataFrame:
         return self.result.bands
 
@@ -246,15 +260,23 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
         source = f"{n} posterior draws of the calibration in {Path(posterior).name}"
         note = source
     else:
-        samples = default_samples(model, n=n, seed=seed, fixed=fixed)
-        source = f"Latin hypercube of {n} sets over the documented ranges, seed {seed}"
+        try:
+            samples = default_samples(model, n=n, seed=seed, fixed=fixed)
+            source = f"Latin hypercube of {n} sets over the documented ranges, seed {seed}"
+        except InvalidValueError:
+            if not _has_noise(model):
+                raise
+            # nothing documented to vary but the noise: the runs differ in their draws alone
+            samples = pd.DataFrame(index=pd.RangeIndex(n))
+            source = (f"{n} realisations of the model's random numbers, every constant at "
+                      "its value (no uncertain parameter range is documented)")
         note = source
     kw = {"scenarios": scenarios, "outputs": outputs, "progress": progress}
     try:
         result = scenario_uncertainty(model, _timed(samples, switches), source=source, **kw)
         _check_finite(result)
     except NonFiniteError:
-        if posterior is not None:
+        if posterior is not None or samples.columns.empty:
             raise
         samples = default_samples(model, n=n, seed=seed, band=FALLBACK_BAND, fixed=fixed)
         note = (f"{source}; the full ranges gave runs that are not finite, so each parameter "
@@ -265,7 +287,7 @@ def brief_uncertainty(model: Model, comparison: Comparison, labels: Mapping[str,
         note += "; every set runs the brief's timed settings"
     relabelled = _relabel(result, labels)
     noise_seed = NOISE_SEED if _has_noise(model) else None
-    if noise_seed is not None:
+    if noise_seed is not None and not samples.columns.empty:
         note += (f"; each set draws its own realisation of the model's random numbers "
                  f"(stream of the set's index, seed {noise_seed}), the same under every "
                  "scenario: bands and ranges include the noise")
@@ -298,6 +320,13 @@ def noise_statement(unc: BriefUncertainty) -> str:
     noise, in words (``""`` for a model without)."""
     if unc.noise_seed is None:
         return ""
+    if unc.noise_only:
+        return (f"The model draws random numbers and documents no uncertain parameter range, "
+                f"so its noise is the uncertainty shown: each of the {unc.sets} runs of a "
+                f"scenario is one realisation of it (run i draws stream i of seed "
+                f"{unc.noise_seed}, the same under every scenario), with every constant at its "
+                "value. The medians, ranges and bands are the spread the noise alone gives, "
+                "and scenarios are compared on the same draws.")
     return (f"The model draws random numbers, so each of the {unc.sets} sets is also one "
             f"realisation of its noise: set i draws stream i of seed {unc.noise_seed}, the "
             "same under every scenario. The medians, ranges and bands therefore include the "
