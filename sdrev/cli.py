@@ -146,11 +146,16 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
                       f"infinite values (runs {shown}; see samples.csv)", file=sys.stderr)
                 extra["non_finite_runs"] = {"count": int(len(bad)),
                                             "runs": [int(i) for i in bad[:100]]}
-            runs.write_csv(samples, stage / "samples.csv", index_label="run")
-            ensemble.write(data, stage, format=fmt, manifest=runs.manifest(
-                model, settings, command=args.command_line, extra={
-                    **extra, "engine": data.attrs.get("engine"),
-                    "elapsed_seconds": round(time.perf_counter() - start, 3)}))
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # samples.csv beside ensemble.nc: both writers release the GIL
+                csv_written = pool.submit(runs.write_csv, samples, stage / "samples.csv",
+                                          index_label="run")
+                ensemble.write(data, stage, format=fmt, manifest=runs.manifest(
+                    model, settings, command=args.command_line, extra={
+                        **extra, "engine": data.attrs.get("engine"),
+                        "elapsed_seconds": round(time.perf_counter() - start, 3)}))
+                csv_written.result()
             sizes = (data.sizes["run"], data.sizes["time"])
             names, engine = list(data.data_vars), data.attrs.get("engine")
     print(f"{sizes[0]} runs x {sizes[1]} saved times of {', '.join(names)} ({engine}) "
