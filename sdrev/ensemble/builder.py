@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from sdrev.ensemble.arraycalls import LOOKUP_MODES, ArrayCalls, Context
 from sdrev.ensemble.externals import Series
 from sdrev.ensemble.layout import is_numeric
 from sdrev.ensemble.noise import site_key
 from sdrev.ensemble.program import Slot, UnsupportedConstructError, describe
-from sdrev.ensemble.slots import SLOT_TYPES, build_slot
+from sdrev.ensemble.slots import SLOT_TYPES, NpvStructure, build_slot
 from sdrev.translate import abstract_expressions as ae
 
 __all__ = ["HANDLERS", "NOISE_CONSTANTS", "RANDOM_ARITY", "Builder", "Context"]
@@ -56,27 +57,7 @@ _OPS = {"^": "**", "*": "*", "/": "/", "+": "+", "-": "-", "=": "==",
         "<>": "!=", ">=": ">=", ">": ">", "<=": "<=", "<": "<"}
 
 
-@dataclass
-class Context:
-    """Mutable state while compiling one element in one phase."""
-
-    element: str
-    phase: str
-    builder: Builder
-    refs: set = field(default_factory=set)
-    pre: list = field(default_factory=list)
-    #: ``(name, elements)`` of each trailing array axis: the subscript
-    #: ranges of the equation being compiled, then the ``Range!`` axes of
-    #: enclosing SUM/PROD/VMIN/VMAX calls
-    axes: tuple = ()
-
-    @property
-    def tail(self) -> tuple[int, ...]:
-        """Shape of the equation's values after the run axis."""
-        return tuple(len(e) for _, e in self.axes)
-
-
-class Builder:
+class Builder(ArrayCalls):
     """Turns syntax trees into numpy expressions; holds what they share.
 
     Parameters
@@ -99,6 +80,8 @@ class Builder:
         self.coords: dict[str, tuple] = {}
         self.arrays: list = []  # constant arrays K[i] and indices I[i]
         self.tables: list = []
+        #: ``(table, kind)`` -> the same table read in another mode
+        self.mode_tables: dict[tuple[int, str], int] = {}
         #: subscripted lookups: ``(xs, ys, kind, dims, coords)`` with ys of
         #: shape ``(len(xs), *sizes)``
         self.ltables: dict = {}
@@ -304,57 +287,6 @@ class Builder:
             f"{reference}[...] matches none of the equation's subscripts "
             f"{names}")
 
-    def vector_select(self, args, ctx: Context) -> str:
-        """VECTOR SELECT as PySD computes it: selection and expression
-        broadcast over the union of their ``Range!`` axes, reduced over
-        them where the selection is non-zero, ``missing`` where it is zero
-        everywhere."""
-        error = args[4]
-        if not (is_numeric(error) and not isinstance(error, np.ndarray)):
-            raise UnsupportedConstructError(
-                f"element {ctx.element!r}: VECTOR SELECT needs its error "
-                "action given as a number")
-        if error != 0:
-            raise UnsupportedConstructError(
-                f"element {ctx.element!r}: VECTOR SELECT with error action "
-                f"{error:g} (only 0 is supported)")
-        action = self.expr(args[3], ctx)
-        missing = self.expr(args[2], ctx)
-        pair = [args[0], args[1]]
-        inner, axes, ndim = self.bang_context(pair, ctx, "VECTOR SELECT")
-        sel, values = self.expr(args[0], inner), self.expr(args[1], inner)
-        return (f"fn.vector_select({sel}, {values}, {missing}, "
-                f"{action}, {axes}, {ndim})")
-
-    def bang_context(self, node, ctx: Context, func: str):
-        """Context with the ``Range!`` axes used in ``node`` appended, the
-        positions of those axes and the number of axes after the run axis."""
-        bangs = []
-        for sub in _bang_subscripts(node):
-            if sub not in [n for n, _ in ctx.axes] and sub not in bangs:
-                bangs.append(sub)
-        if not bangs:
-            raise UnsupportedConstructError(
-                f"element {ctx.element!r}: {func} needs a "
-                "subscript range marked with '!'")
-        for sub in bangs:
-            if sub[:-1] not in self.ranges:
-                raise UnsupportedConstructError(
-                    f"element {ctx.element!r}: {sub!r} is not a range")
-        inner = Context(ctx.element, ctx.phase, self, ctx.refs, ctx.pre,
-                     ctx.axes + tuple((b, tuple(self.ranges[b[:-1]]))
-                                      for b in bangs))
-        k = len(ctx.axes)
-        return (inner, tuple(1 + k + i for i in range(len(bangs))),
-                k + len(bangs))
-
-    def reduce(self, func: str, node, ctx: Context) -> str:
-        inner, axes, ndim = self.bang_context(node, ctx, func.upper())
-        code = self.expr(node, inner)
-        np_func = {"sum": "np.sum", "prod": "np.prod", "vmin": "np.min",
-                   "vmax": "np.max"}[func]
-        return f"fn.reduce({np_func}, {code}, {axes}, {ndim})"
-
     def operation(self, node, ctx: Context) -> str:
         # a negative number stays bare, as PySD writes it: -2^2 is -(2^2)
         args = [repr(float(a)) if is_numeric(a) and not isinstance(a, np.ndarray)
@@ -402,12 +334,18 @@ class Builder:
             table = self.lookups_of[self.clean[name]]
             ctx.refs.add(self.clean[name])
             return f"fn.lookup({self.expr(args[0], ctx)}, *L[{table}])"
+        if name in LOOKUP_MODES and len(args) == 2:
+            return self.lookup_mode(name, args, ctx)
+        if name == "npv" and len(args) == 4:
+            return self.slot(NpvStructure(*args), ctx)
         if name == "elmcount" and len(args) == 1 and self.sm is not None:
             range_ = self._range_named(getattr(args[0], "reference", ""))
             if range_ is not None:
                 return repr(float(len(self.ranges[range_])))
         if name in ("sum", "prod", "vmin", "vmax") and len(args) == 1:
             return self.reduce(name, args[0], ctx)
+        if name in ("vmin_xmile", "vmax_xmile") and len(args) == 1:
+            return self.reduce_all(name[:4], args[0], ctx)
         if name == "vector_select" and len(args) == 5:
             return self.vector_select(args, ctx)
         if name == "invert_matrix" and len(args) == 2:
@@ -493,43 +431,6 @@ class Builder:
                 f"{self.noise_sites[key]}, time, v_initial_time, v_time_step"
                 + "".join(f", {c}" for c in code + tail) + ")")
 
-    def lookup_nd(self, node, ctx: Context) -> str:
-        """A call of a subscripted lookup: one table per element, sharing
-        the x values."""
-        name = node.function.reference
-        py = self.clean[name]
-        xs, ys, kind, dims, coords = self.ltables[py]
-        subs = node.function.subscripts
-        if len(node.arguments) != 1 or not subs:
-            raise UnsupportedConstructError(
-                f"element {ctx.element!r} calls the subscripted lookup "
-                f"{name!r} without its subscripts")
-        ctx.refs.add(py)
-        table = self.align(self.const(ys), name, dims, coords,
-                           list(subs.subscripts), ctx)
-        if np.ndim(xs) > 1:  # one table per element
-            xs_code = self.align(self.const(xs), name, dims, coords,
-                                 list(subs.subscripts), ctx)
-        else:
-            xs_code = self.const(xs)
-        x = self.expr(node.arguments[0], ctx)
-        return f"fn.lookup_nd({x}, {xs_code}, {table}, {kind!r})"
-
-    def invert(self, arg, ctx: Context) -> str:
-        """INVERT MATRIX: the inverse over the last two subscripts (as
-        PySD's ``invert_matrix``), for a reference subscripted exactly by
-        the equation's ranges."""
-        names = [n for n, _ in ctx.axes]
-        subs = (list(arg.subscripts.subscripts) if isinstance(
-            arg, ae.ReferenceStructure) and arg.subscripts else None)
-        if (subs != names or len(names) < 2
-                or len(ctx.axes[-1][1]) != len(ctx.axes[-2][1])):
-            raise UnsupportedConstructError(
-                f"element {ctx.element!r}: INVERT MATRIX is supported on a "
-                "variable subscripted by the equation's own ranges, square "
-                "in the last two")
-        return f"np.linalg.inv(fn.bcast({self.expr(arg, ctx)}, {ctx.tail}))"
-
     def table(self, lookups) -> int:
         xs = np.asarray(lookups.x, dtype=float)
         ys = np.asarray(lookups.y, dtype=float)
@@ -590,7 +491,9 @@ HANDLERS: dict[type, Callable[[Builder, object, Context], str]] = {
     ae.GameStructure: Builder.game,
     ae.InlineLookupsStructure: Builder.inline_lookup,
     Series: Builder.series,
-    **{getattr(ae, name): Builder.slot for name in sorted(SLOT_TYPES)},
+    **{getattr(ae, name): Builder.slot for name in sorted(SLOT_TYPES)
+       if hasattr(ae, name)},
+    NpvStructure: Builder.slot,
 }
 
 
@@ -622,18 +525,3 @@ def structure(node):
     except TypeError:
         return ("object", repr(node))
     return (type(node).__name__, node)
-
-
-def _bang_subscripts(node) -> list[str]:
-    """``Range!`` subscripts used anywhere inside a syntax tree."""
-    out: list[str] = []
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, ae.SubscriptsReferenceStructure):
-            out += [s for s in item.subscripts if s.endswith("!")]
-        elif isinstance(item, (list, tuple)):
-            stack.extend(reversed(item))
-        elif hasattr(item, "__dict__") and not isinstance(item, np.ndarray):
-            stack.extend(reversed(list(vars(item).values())))
-    return list(dict.fromkeys(out))

@@ -138,14 +138,17 @@ def lookup(x, xs: np.ndarray, ys: np.ndarray, kind: str = "interpolate"):
         Input values.
     xs, ys : ndarray
         Table points, ``xs`` increasing.
-    kind : {"interpolate", "hold_backward", "extrapolate"}
+    kind : {"interpolate", "hold_backward", "look_forward", "extrapolate"}
         Linear interpolation holding the end values (Vensim's default),
-        step-wise holding the previous point, or linear extrapolation
-        beyond the ends (XMILE).
+        step-wise holding the previous point (``LOOKUP BACKWARD``),
+        step-wise taking the next point (``LOOKUP FORWARD``), or linear
+        extrapolation beyond the ends (``LOOKUP EXTRAPOLATE``, XMILE).
     """
     if kind == "hold_backward":
         index = np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(xs) - 1)
         return ys[index]
+    if kind == "look_forward":
+        return ys[np.clip(np.searchsorted(xs, x, side="left"), 0, len(xs) - 1)]
     out = np.interp(x, xs, ys)
     if kind == "extrapolate" and len(xs) > 1:
         low = ys[0] + (ys[1] - ys[0]) / (xs[1] - xs[0]) * (x - xs[0])
@@ -165,7 +168,7 @@ def lookup_nd(x, xs: np.ndarray, ys: np.ndarray, kind: str = "interpolate"):
         Table x values, increasing, shared by every element.
     ys : ndarray
         Table y values, shape ``(len(xs), *sizes)`` (or broadcastable).
-    kind : {"interpolate", "hold_backward", "extrapolate"}
+    kind : {"interpolate", "hold_backward", "look_forward", "extrapolate"}
         As in :func:`lookup`.
     """
     x = np.asarray(x, dtype=float)
@@ -191,6 +194,8 @@ def lookup_nd(x, xs: np.ndarray, ys: np.ndarray, kind: str = "interpolate"):
         return at(table, np.zeros(shape, dtype=int))
     if kind == "hold_backward":
         return at(table, np.clip(count - 1, 0, n - 1))
+    if kind == "look_forward":  # the first point at or after x
+        return at(table, np.clip(np.sum(points < x[None], axis=0), 0, n - 1))
     j = np.clip(count - 1, 0, n - 2)
     x0, x1 = at(points, j), at(points, j + 1)
     low, high = at(table, j), at(table, j + 1)

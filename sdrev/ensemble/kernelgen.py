@@ -47,7 +47,8 @@ _FN_FUNCS = {("if_then_else", 3): "k_where", ("maximum", 2): "k_maximum",
              ("random_normal", 10): "k_random_normal",
              ("random_exponential", 10): "k_random_exponential",
              ("random_triangular", 11): "k_random_triangular"}
-_LOOKUP_KINDS = {"interpolate": 0, "hold_backward": 1, "extrapolate": 2}
+_LOOKUP_KINDS = {"interpolate": 0, "hold_backward": 1, "extrapolate": 2,
+                 "look_forward": 3}
 #: Runs integrated side by side in the kernel's innermost loop.
 BLOCK = 64
 
@@ -285,6 +286,11 @@ def k_lookup(x, xs, ys, kind):
         index = np.searchsorted(xs, x, side="right") - 1
         if index < 0:
             index = 0
+        if index > len(xs) - 1:
+            index = len(xs) - 1
+        return ys[index]
+    if kind == 3:
+        index = np.searchsorted(xs, x, side="left")
         if index > len(xs) - 1:
             index = len(xs) - 1
         return ys[index]

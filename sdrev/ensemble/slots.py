@@ -1,9 +1,10 @@
 """Slot constructors: a stateful function of the model -> a :class:`Slot`.
 
-INTEG, SMOOTH, DELAY, DELAY FIXED, TREND, FORECAST, INITIAL and SAMPLE IF
-TRUE become *slots*: a piece of state with its initialisation, its current
-value and its Euler update, following PySD's ``statefuls`` module line by
-line. :func:`build_slot` writes one; the builder
+INTEG, SMOOTH, DELAY, DELAY FIXED, TREND, FORECAST, INITIAL, SAMPLE IF
+TRUE and NPV become *slots*: a piece of state with its initialisation, its
+current value and its Euler update, following PySD's ``statefuls`` module
+line by line (NPV, which PySD lacks, the equations of Vensim's reference
+manual). :func:`build_slot` writes one; the builder
 (:class:`~sdrev.ensemble.builder.Builder`) passes in how to compile the
 function's arguments, so this module does not depend on it.
 """
@@ -15,13 +16,31 @@ from dataclasses import dataclass
 
 from sdrev.ensemble.program import Slot, UnsupportedConstructError
 
-__all__ = ["SLOT_TYPES", "BuiltSlot", "build_slot"]
+__all__ = ["SLOT_TYPES", "BuiltSlot", "NpvStructure", "build_slot"]
 
-#: Names of PySD's abstract-expression classes that become slots.
+#: Names of PySD's abstract-expression classes (and :class:`NpvStructure`)
+#: that become slots.
 SLOT_TYPES = frozenset({
     "IntegStructure", "SmoothStructure", "SmoothNStructure", "DelayStructure",
     "DelayNStructure", "DelayFixedStructure", "TrendStructure",
-    "ForecastStructure", "InitialStructure", "SampleIfTrueStructure"})
+    "ForecastStructure", "InitialStructure", "SampleIfTrueStructure",
+    "NpvStructure"})
+
+
+@dataclass(frozen=True)
+class NpvStructure:
+    """Vensim's ``NPV(stream, discount rate, init val, factor)``, which PySD
+    parses as a plain call: the net present value of ``stream`` (Vensim
+    reference manual, Financial functions). Its equations there:
+    ``NPV = (ACCUM + stream * TIME STEP * df) * factor``,
+    ``ACCUM = INTEG(stream * df, init val)``,
+    ``df = INTEG(-df * discount rate / (1 + discount rate * TIME STEP), 1)``.
+    """
+
+    stream: object
+    rate: object
+    initial: object
+    factor: object
 
 #: ``compile_arg(node, phase)`` -> ``(code, refs, pre)``: a numpy expression,
 #: the names it reads and the statements it needs first (initialisation).
@@ -224,6 +243,19 @@ def build_slot(node, index: int, element: str, axes: tuple,
         _, c_sub = init_code(node.condition)
         _, i_sub = init_code(node.input)
         init_refs.update(c_sub.refs | i_sub.refs)
+    elif kind == "NpvStructure":
+        stream, rate, factor = args("stream", "rate", "factor")
+        init, = inits("initial")
+        slot_kind = "npv"
+        # row 0 the accumulated discounted stream, row 1 the discount factor
+        init_lines = [f"{s} = np.stack([fn.full({init}, n{tail}), "
+                      f"fn.full(1.0, n{tail})])"]
+        update = [f"n{i} = np.stack([{s}[0] + ({stream}) * {s}[1] * v_time_step, "
+                  f"{s}[1] - {s}[1] * ({rate}) / (1 + ({rate}) * v_time_step) "
+                  "* v_time_step])"]
+        upd_refs.add("time_step")
+        value = f"(({s}[0] + ({stream}) * v_time_step * {s}[1]) * ({factor}))"
+        value_refs.update(upd_refs)
     else:  # pragma: no cover - guarded by SLOT_TYPES
         raise UnsupportedConstructError(f"{kind} is not supported")
     slot = Slot(index=i, kind=slot_kind, element=element, value=value,

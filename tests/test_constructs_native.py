@@ -1,0 +1,162 @@
+"""Constructs of Vensim and XMILE models run natively by the ensemble engine,
+each on a model of its own against values known in closed form (issue 17:
+conformance that holds on models outside the shared suite)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDREV_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _xmile(variables: str, dimensions: str = "") -> str:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<xmile version="1.0" xmlns="http://docs.oasis-open.org/xmile/ns/XMILE/v1.0">
+    <header><vendor>sdrev tests</vendor><product version="1">t</product></header>
+    <sim_specs method="Euler" time_units="Months">
+        <start>0</start><stop>4</stop><dt>1</dt>
+    </sim_specs>
+    <dimensions>{dimensions}</dimensions>
+    <model><variables>
+{variables}
+    </variables></model>
+</xmile>
+"""
+
+
+def test_xmile_one_argument_min_and_max_reduce_every_element(tmp_path):
+    """XMILE's MIN(x[Dim]) and MAX(x[*]) of one argument are the extreme over
+    the array's elements (PySD's vmin_xmile), in a scalar and in a
+    subscripted equation."""
+    import sdrev.ensemble as ens
+
+    path = tmp_path / "minmax.xmile"
+    dims = '<dim name="Dim"><elem name="a"/><elem name="b"/><elem name="c"/></dim>'
+    values = "".join(f'<element subscript="{e}"><eqn>{v}</eqn></element>'
+                     for e, v in zip("abc", ("TIME - 1", "3 - TIME", "1")))
+    own = '<dimensions><dim name="Dim"/></dimensions>'
+    path.write_text(_xmile(
+        f'<aux name="x">{own}{values}</aux>'
+        '<aux name="low"><eqn>MIN(x[Dim])</eqn></aux>'
+        '<aux name="high"><eqn>MAX(x[*]) * 2</eqn></aux>'
+        f'<aux name="spread">{own}<eqn>x[Dim] - MIN(x[Dim])</eqn></aux>', dims))
+    data = ens.run(path, None, outputs=["low", "high", "spread"], progress=False,
+                   workers=1, engine="sdrev")
+    assert data.attrs["engine"] == "sdrev"
+    t = np.arange(5.0)
+    x = np.stack([t - 1, 3 - t, np.ones(5)], axis=1)
+    np.testing.assert_allclose(data["low"].values[0], x.min(axis=1))
+    np.testing.assert_allclose(data["high"].values[0], 2 * x.max(axis=1))
+    np.testing.assert_allclose(data["spread"].values[0], x - x.min(axis=1)[:, None])
+
+
+def _mdl(equations: str, *, final: float = 4, step: float = 1) -> str:
+    return ("{UTF-8}\n" + equations + f"""
+FINAL TIME = {final}
+\t~\tMonth\n\t~\t\t|
+INITIAL TIME = 0
+\t~\tMonth\n\t~\t\t|
+SAVEPER = TIME STEP
+\t~\tMonth\n\t~\t\t|
+TIME STEP = {step}
+\t~\tMonth\n\t~\t\t|
+""")
+
+
+def test_lookup_extrapolate_forward_and_backward_follow_vensims_examples(tmp_path):
+    """The reference manual's examples: LOOK((0,1),(1,1),(2,2)) at -1, 1.5 and
+    2.5 is 1, 1.5, 2.5 extrapolated; 1, 2, 2 forward; 1, 1, 2 backward; the
+    plain lookup holds its end values (1, 1.5, 2). A subscripted table reads
+    each element's own table in the same modes."""
+    import sdrev.ensemble as ens
+
+    scalar = """
+LOOK(
+\t(0,1),(1,1),(2,2))
+\t~\t\n\t~\t\t|
+x = IF THEN ELSE(Time = 0, -1, IF THEN ELSE(Time = 1, 1.5, IF THEN ELSE(Time = 2, 2.5, 1)))
+\t~\t\n\t~\t\t|
+plain = LOOK(x)
+\t~\t\n\t~\t\t|
+ext = LOOKUP EXTRAPOLATE(LOOK, x)
+\t~\t\n\t~\t\t|
+fwd = LOOKUP FORWARD(LOOK, x)
+\t~\t\n\t~\t\t|
+bwd = LOOKUP BACKWARD(LOOK, x)
+\t~\t\n\t~\t\t|
+"""
+    subscripted = """
+sub:
+\tlow, high
+\t~\t\n\t~\t\t|
+tab[low](
+\t(0,1),(1,1),(2,2))
+\t~\t\n\t~\t\t|
+tab[high](
+\t(0,10),(1,20),(2,0))
+\t~\t\n\t~\t\t|
+ext sub[sub] = LOOKUP EXTRAPOLATE(tab[sub], x)
+\t~\t\n\t~\t\t|
+fwd sub[sub] = LOOKUP FORWARD(tab[sub], x)
+\t~\t\n\t~\t\t|
+bwd sub[sub] = LOOKUP BACKWARD(tab[sub], x)
+\t~\t\n\t~\t\t|
+"""
+    path = tmp_path / "modes.mdl"
+    path.write_text(_mdl(scalar + subscripted, final=3))
+    names = ["plain", "ext", "fwd", "bwd", "ext_sub", "fwd_sub", "bwd_sub"]
+    data = ens.run(path, None, outputs=names, progress=False, workers=1,
+                   engine="sdrev")
+    got = {n: data[n].values[0] for n in names}
+    # x = -1, 1.5, 2.5, 1
+    np.testing.assert_allclose(got["plain"], [1, 1.5, 2, 1])
+    np.testing.assert_allclose(got["ext"], [1, 1.5, 2.5, 1])
+    np.testing.assert_allclose(got["fwd"], [1, 2, 2, 1])
+    np.testing.assert_allclose(got["bwd"], [1, 1, 2, 1])
+    np.testing.assert_allclose(got["ext_sub"][:, 0], got["ext"])
+    np.testing.assert_allclose(got["ext_sub"][:, 1], [0, 10, -10, 20])
+    np.testing.assert_allclose(got["fwd_sub"][:, 1], [10, 0, 0, 20])
+    np.testing.assert_allclose(got["bwd_sub"][:, 1], [10, 20, 0, 20])
+
+    # the compiled kernel (scalar models) reads the tables in the same modes
+    alone = tmp_path / "modes_scalar.mdl"
+    alone.write_text(_mdl(scalar, final=3))
+    fast = ens.run(alone, None, outputs=names[:4], progress=False, workers=1,
+                   engine="sdrev", jit=True)
+    assert fast.attrs["kernel"] == 1
+    for name in names[:4]:
+        np.testing.assert_array_equal(fast[name].values[0], got[name])
+
+
+def test_npv_discounts_the_stream_as_vensims_equations(tmp_path):
+    """NPV(stream, rate, init, factor): with a constant stream c the value
+    after k steps is factor * (init + c dt sum_{j<=k} q^j), q = 1/(1 + rate dt)
+    (the manual's df integrated by Euler), one value per element when
+    subscripted."""
+    import sdrev.ensemble as ens
+
+    path = tmp_path / "npv.mdl"
+    path.write_text(_mdl("""
+d:
+\ta, b
+\t~\t\n\t~\t\t|
+flow[d] = 3, 5
+\t~\t\n\t~\t\t|
+value = NPV(3, 0.1, 7, 2)
+\t~\t\n\t~\t\t|
+values[d] = NPV(flow[d], 0.1, 0, 1)
+\t~\t\n\t~\t\t|
+""", final=5, step=0.5))
+    data = ens.run(path, None, outputs=["value", "values"], progress=False,
+                   workers=1, engine="sdrev")
+    assert data.attrs["engine"] == "sdrev"
+    dt, q = 0.5, 1 / (1 + 0.1 * 0.5)
+    k = np.arange(11)
+    discounted = dt * (1 - q ** (k + 1)) / (1 - q)  # dt * sum_{j<=k} q^j
+    np.testing.assert_allclose(data["value"].values[0], 2 * (7 + 3 * discounted))
+    np.testing.assert_allclose(data["values"].values[0],
+                               np.outer(discounted, [3, 5]))
