@@ -1,8 +1,9 @@
 """Policy briefs: a self-contained HTML page and a PDF printed from it.
 
 :func:`build_brief` gathers the results a brief needs, running what is not
-given as a run folder: the scenario comparison (:mod:`sdrev.compare`, PySD
-runs), the scenarios over many plausible parameter sets (bands, outcome
+given as a run folder: the scenario comparison (:mod:`sdrev.compare`; each run
+on the compiled engine, PySD where the engine cannot run the model, the brief
+naming which), the scenarios over many plausible parameter sets (bands, outcome
 ranges, how often one scenario ends above another:
 :func:`sdrev.compare.scenario_uncertainty`, over a Latin hypercube of the
 documented ranges or a calibration's posterior draws), the feedback-loop
