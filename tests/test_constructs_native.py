@@ -160,3 +160,28 @@ values[d] = NPV(flow[d], 0.1, 0, 1)
     np.testing.assert_allclose(data["value"].values[0], 2 * (7 + 3 * discounted))
     np.testing.assert_allclose(data["values"].values[0],
                                np.outer(discounted, [3, 5]))
+
+
+def test_xmile_previous_is_the_value_one_step_earlier(tmp_path):
+    """PREVIOUS(x, init) (XMILE 1.0): init at the start, then x's value one
+    DT earlier; a variable may read its own previous value (a counter), and
+    an arrayed PREVIOUS keeps one value per element."""
+    import sdrev.ensemble as ens
+
+    path = tmp_path / "previous.xmile"
+    dims = '<dim name="Dim"><elem name="a"/><elem name="b"/></dim>'
+    own = '<dimensions><dim name="Dim"/></dimensions>'
+    path.write_text(_xmile(
+        '<aux name="x"><eqn>TIME * TIME</eqn></aux>'
+        '<aux name="last"><eqn>PREVIOUS(x, -1)</eqn></aux>'
+        '<aux name="count"><eqn>PREVIOUS(count, 0) + 1</eqn></aux>'
+        f'<aux name="y">{own}<element subscript="a"><eqn>TIME</eqn></element>'
+        '<element subscript="b"><eqn>10 - TIME</eqn></element></aux>'
+        f'<aux name="ylast">{own}<eqn>PREVIOUS(y[Dim], 7)</eqn></aux>', dims))
+    data = ens.run(path, None, outputs=["last", "count", "ylast"], progress=False,
+                   workers=1, engine="sdrev")
+    assert data.attrs["engine"] == "sdrev"
+    np.testing.assert_array_equal(data["last"].values[0], [-1, 0, 1, 4, 9])
+    np.testing.assert_array_equal(data["count"].values[0], [1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(data["ylast"].values[0],
+                                  [[7, 7], [0, 10], [1, 9], [2, 8], [3, 7]])

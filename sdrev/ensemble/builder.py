@@ -27,7 +27,12 @@ from sdrev.ensemble.externals import Series
 from sdrev.ensemble.layout import is_numeric
 from sdrev.ensemble.noise import site_key
 from sdrev.ensemble.program import Slot, UnsupportedConstructError, describe
-from sdrev.ensemble.slots import SLOT_TYPES, NpvStructure, build_slot
+from sdrev.ensemble.slots import (
+    SLOT_TYPES,
+    NpvStructure,
+    PreviousStructure,
+    build_slot,
+)
 from sdrev.translate import abstract_expressions as ae
 
 __all__ = ["HANDLERS", "NOISE_CONSTANTS", "RANDOM_ARITY", "Builder", "Context"]
@@ -338,6 +343,8 @@ class Builder(ArrayCalls):
             return self.lookup_mode(name, args, ctx)
         if name == "npv" and len(args) == 4:
             return self.slot(NpvStructure(*args), ctx)
+        if name == "previous" and len(args) == 2:
+            return self.slot(PreviousStructure(*args), ctx)
         if name == "elmcount" and len(args) == 1 and self.sm is not None:
             range_ = self._range_named(getattr(args[0], "reference", ""))
             if range_ is not None:
@@ -494,6 +501,7 @@ HANDLERS: dict[type, Callable[[Builder, object, Context], str]] = {
     **{getattr(ae, name): Builder.slot for name in sorted(SLOT_TYPES)
        if hasattr(ae, name)},
     NpvStructure: Builder.slot,
+    PreviousStructure: Builder.slot,
 }
 
 

@@ -1,10 +1,11 @@
 """Slot constructors: a stateful function of the model -> a :class:`Slot`.
 
 INTEG, SMOOTH, DELAY, DELAY FIXED, TREND, FORECAST, INITIAL, SAMPLE IF
-TRUE and NPV become *slots*: a piece of state with its initialisation, its
-current value and its Euler update, following PySD's ``statefuls`` module
-line by line (NPV, which PySD lacks, the equations of Vensim's reference
-manual). :func:`build_slot` writes one; the builder
+TRUE, NPV and PREVIOUS become *slots*: a piece of state with its
+initialisation, its current value and its Euler update, following PySD's
+``statefuls`` module line by line (NPV and XMILE's PREVIOUS, which PySD
+lacks: the equations of Vensim's reference manual and the XMILE 1.0
+standard). :func:`build_slot` writes one; the builder
 (:class:`~sdrev.ensemble.builder.Builder`) passes in how to compile the
 function's arguments, so this module does not depend on it.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from sdrev.ensemble.program import Slot, UnsupportedConstructError
 
-__all__ = ["SLOT_TYPES", "BuiltSlot", "NpvStructure", "build_slot"]
+__all__ = ["SLOT_TYPES", "BuiltSlot", "NpvStructure", "PreviousStructure", "build_slot"]
 
 #: Names of PySD's abstract-expression classes (and :class:`NpvStructure`)
 #: that become slots.
@@ -24,7 +25,7 @@ SLOT_TYPES = frozenset({
     "IntegStructure", "SmoothStructure", "SmoothNStructure", "DelayStructure",
     "DelayNStructure", "DelayFixedStructure", "TrendStructure",
     "ForecastStructure", "InitialStructure", "SampleIfTrueStructure",
-    "NpvStructure"})
+    "NpvStructure", "PreviousStructure"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,16 @@ class NpvStructure:
     rate: object
     initial: object
     factor: object
+
+
+@dataclass(frozen=True)
+class PreviousStructure:
+    """XMILE's ``PREVIOUS(x, init)`` (XMILE 1.0, OASIS 2015), which PySD
+    parses as a plain call: the value ``x`` had one time step earlier,
+    ``init`` at the initial time."""
+
+    input: object
+    initial: object
 
 #: ``compile_arg(node, phase)`` -> ``(code, refs, pre)``: a numpy expression,
 #: the names it reads and the statements it needs first (initialisation).
@@ -256,6 +267,13 @@ def build_slot(node, index: int, element: str, axes: tuple,
         upd_refs.add("time_step")
         value = f"(({s}[0] + ({stream}) * v_time_step * {s}[1]) * ({factor}))"
         value_refs.update(upd_refs)
+    elif kind == "PreviousStructure":
+        inp, = args("input")
+        init, = inits("initial")
+        slot_kind = "previous"
+        init_lines = [f"{s} = fn.full({init}, n{tail})"]
+        update = [f"n{i} = ({inp}) + 0.0 * {s}"]  # the state's shape
+        value = s
     else:  # pragma: no cover - guarded by SLOT_TYPES
         raise UnsupportedConstructError(f"{kind} is not supported")
     slot = Slot(index=i, kind=slot_kind, element=element, value=value,
