@@ -92,6 +92,7 @@ def read_root(path: str | Path):
             "(expected http://docs.oasis-open.org/xmile/ns/XMILE/v1.0)")
     _wrap_variables(root)
     _lookup_calls(root)
+    _indexed_dimensions(root)
     for node in root.iter("{*}element"):  # "north, young": no space kept
         if node.get("subscript") is not None:
             node.set("subscript", ",".join(
@@ -115,6 +116,19 @@ def read_root(path: str | Path):
         if node.text:
             node.text = _builtins(node.text, names)
     return root
+
+
+def _indexed_dimensions(root) -> None:
+    """An indexed dimension (XMILE 1.0, 3.1.4: ``<dim name="N" size="3"/>``,
+    no named elements) given its elements 1..size, as PySD's reader
+    expects them named."""
+    for dim in root.iter("{*}dim"):
+        size = dim.get("size")
+        if size is None or len(dim) or not size.strip().isdigit():
+            continue
+        tag = dim.tag.rsplit("}", 1)[0] + "}elem" if "}" in dim.tag else "elem"
+        for index in range(1, int(size) + 1):
+            dim.append(dim.makeelement(tag, {"name": str(index)}))
 
 
 _VARIABLE_TAGS = ("aux", "stock", "flow", "gf", "module", "group")

@@ -185,3 +185,39 @@ def test_xmile_previous_is_the_value_one_step_earlier(tmp_path):
     np.testing.assert_array_equal(data["count"].values[0], [1, 2, 3, 4, 5])
     np.testing.assert_array_equal(data["ylast"].values[0],
                                   [[7, 7], [0, 10], [1, 9], [2, 8], [3, 7]])
+
+
+def test_xmile_arrays_indexed_dimension_mean_size_and_apply_to_all(tmp_path):
+    """XMILE 1.0 arrays PySD's reader or the engine did not run: an indexed
+    dimension (``size="3"``: elements 1..3, its name a number in equations),
+    MEAN and SIZE over an array, and an array named without subscripts in an
+    apply-to-all equation over its own dimension (element by element)."""
+    import sdrev.ensemble as ens
+
+    path = tmp_path / "arrays.xmile"
+    dims = ('<dim name="D"><elem name="a"/><elem name="b"/><elem name="c"/></dim>'
+            '<dim name="N" size="3"/>')
+    over_d = '<dimensions><dim name="D"/></dimensions>'
+    path.write_text(_xmile(
+        f'<aux name="v">{over_d}<element subscript="a"><eqn>TIME</eqn></element>'
+        '<element subscript="b"><eqn>2</eqn></element>'
+        '<element subscript="c"><eqn>6 - 3 * TIME</eqn></element></aux>'
+        '<aux name="w"><dimensions><dim name="N"/></dimensions><eqn>N * TIME</eqn></aux>'
+        '<aux name="total"><eqn>SUM(w[*])</eqn></aux>'
+        '<aux name="average"><eqn>MEAN(v[*])</eqn></aux>'
+        '<aux name="count"><eqn>SIZE(v[*]) + SIZE(w[*])</eqn></aux>'
+        f'<stock name="s">{over_d}<eqn>1</eqn><inflow>g</inflow></stock>'
+        f'<flow name="g">{over_d}<eqn>v * 2</eqn></flow>', dims))
+    names = ["w", "total", "average", "count", "s"]
+    data = ens.run(path, None, outputs=names, progress=False, workers=1,
+                   engine="sdrev")
+    assert data.attrs["engine"] == "sdrev"
+    t = np.arange(5.0)
+    np.testing.assert_allclose(data["w"].values[0], np.outer(t, [1, 2, 3]))
+    np.testing.assert_allclose(data["total"].values[0], 6 * t)
+    np.testing.assert_allclose(data["average"].values[0], (8 - 2 * t) / 3)
+    np.testing.assert_allclose(data["count"].values[0], np.full(5, 6.0))
+    # s = 1 + 2 * sum of v over the earlier steps (Euler, DT 1)
+    v = np.stack([t, np.full(5, 2.0), 6 - 3 * t], axis=1)
+    expected = 1 + 2 * np.vstack([np.zeros(3), np.cumsum(v, axis=0)[:-1]])
+    np.testing.assert_allclose(data["s"].values[0], expected)

@@ -102,8 +102,9 @@ class ArrayCalls:
         return f"fn.reduce({np_func}, {code}, {axes}, {ndim})"
 
     def reduce_all(self, func: str, node, ctx: Context) -> str:
-        """XMILE's one-argument MIN/MAX (PySD's ``vmin_xmile``): the extreme
-        over every element of the argument, one value per run.
+        """XMILE's one-argument MIN/MAX (PySD's ``vmin_xmile``), MEAN and
+        SIZE (XMILE 1.0, array builtins): the extreme, the mean or the
+        number of every element of the argument, one value per run.
 
         The argument is compiled with one axis per subscript range written
         in it (``MIN(x[Region])``, ``MIN(x[*])``), whatever the equation's
@@ -120,7 +121,9 @@ class ArrayCalls:
                 "needs the argument's subscript ranges written out")
         inner = dataclasses.replace(ctx, axes=tuple(ranges))
         code = self.expr(node, inner)
-        np_func = {"vmin": "np.min", "vmax": "np.max"}[func]
+        if func == "size":
+            return repr(float(np.prod([len(e) for _, e in ranges])))
+        np_func = {"vmin": "np.min", "vmax": "np.max", "mean": "np.mean"}[func]
         axes = tuple(range(1, len(ranges) + 1))
         out = f"fn.reduce({np_func}, {code}, {axes}, {len(ranges)})"
         return f"fn.up({out}, {len(ctx.axes)})" if ctx.axes else out

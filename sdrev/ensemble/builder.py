@@ -221,6 +221,10 @@ class Builder(ArrayCalls):
                     f"element {ctx.element!r} subscripts the scalar "
                     f"{reference!r}")
             return f"fn.up({code}, {k})" if k else code
+        if not subs and set(dims) <= {name for name, _ in ctx.axes}:
+            # XMILE's apply-to-all: an array named without subscripts in an
+            # equation over its own dimensions is read element by element
+            subs = list(dims)
         if len(subs) != len(dims):
             raise UnsupportedConstructError(
                 f"element {ctx.element!r} refers to {reference!r} with "
@@ -353,6 +357,8 @@ class Builder(ArrayCalls):
             return self.reduce(name, args[0], ctx)
         if name in ("vmin_xmile", "vmax_xmile") and len(args) == 1:
             return self.reduce_all(name[:4], args[0], ctx)
+        if name in ("mean", "size") and len(args) == 1:  # XMILE array builtins
+            return self.reduce_all(name, args[0], ctx)
         if name == "vector_select" and len(args) == 5:
             return self.vector_select(args, ctx)
         if name == "invert_matrix" and len(args) == 2:
