@@ -32,6 +32,10 @@ __all__ = [
 SUFFIXES = (".xmile", ".stmx", ".xml")
 _ROUND = re.compile(r"(?<![\w.\"])ROUND\s*\(", re.IGNORECASE)
 _INT = re.compile(r"(?<![\w.\"])INT\s*\(", re.IGNORECASE)
+_IF = re.compile(r"(?<![\w.\"'$])IF(?![\w$'])", re.IGNORECASE)
+#: an equation's tokens for :func:`rewrite_if`: quoted names, words, brackets
+#: (subscripts, copied whole), parentheses, commas, anything else
+_TOKEN = re.compile(r'"[^"]*"|[A-Za-z_][\w$\']*|\[[^\[\]]*\]|[(),]|[^"A-Za-z_\[\](),]+')
 
 
 def reader_digest() -> str:
@@ -113,6 +117,8 @@ def read_root(path: str | Path):
             node.text = rewrite_int(node.text)
         if node.text and _ROUND.search(node.text):
             node.text = rewrite_round(node.text)
+        if node.text and _IF.search(node.text):
+            node.text = rewrite_if(node.text)
         if node.text:
             node.text = _builtins(node.text, names)
     return root
@@ -499,6 +505,60 @@ def _rewrite_calls(text: str, pattern, body) -> str:
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+def rewrite_if(text: str) -> str:
+    """An XMILE equation with each ``IF c THEN a ELSE b`` parenthesised as
+    ``(IF c THEN (a) ELSE (b))``.
+
+    XMILE 1.0 (3.3.5) lets an IF expression stand anywhere an expression
+    may, its ELSE branch reaching as far as the expression around it:
+    ``IF a THEN 1 ELSE IF b THEN 2 ELSE 3``, ``1 + IF a THEN 1 ELSE 0`` and
+    ``IF a THEN IF b THEN 2 ELSE 1 ELSE 0``. PySD's grammar reads an IF
+    only where a parenthesised term may stand, so these failed to parse.
+    """
+    tokens = _TOKEN.findall(text)
+    out, end = _if_expression(tokens, 0, frozenset())
+    return "".join(out) if end == len(tokens) else text
+
+
+def _if_expression(tokens: list[str], i: int, stops: frozenset):
+    """Tokens from ``i`` up to a stop word, a closing parenthesis or a comma
+    (at this depth), with IF expressions parenthesised; and where it ended."""
+    out: list[str] = []
+    while i < len(tokens):
+        token = tokens[i]
+        word = token.upper()
+        if word in stops or token in (")", ","):
+            break
+        if word == "IF":
+            cond, i = _if_expression(tokens, i + 1, frozenset({"THEN"}))
+            if i >= len(tokens) or tokens[i].upper() != "THEN":
+                return out + ["IF"] + cond, i
+            then, i = _if_expression(tokens, i + 1, frozenset({"ELSE"}))
+            if i >= len(tokens) or tokens[i].upper() != "ELSE":
+                return out + ["IF"] + cond + ["THEN"] + then, i
+            other, i = _if_expression(tokens, i + 1, stops)
+            out += ["(IF ", *cond, " THEN (", *then, ") ELSE (", *other, "))"]
+            continue
+        if token == "(":
+            out.append("(")
+            i += 1
+            while i < len(tokens):
+                inner, i = _if_expression(tokens, i, frozenset())
+                out += inner
+                if i < len(tokens) and tokens[i] == ",":
+                    out.append(",")
+                    i += 1
+                    continue
+                break
+            if i < len(tokens) and tokens[i] == ")":
+                out.append(")")
+                i += 1
+            continue
+        out.append(token)
+        i += 1
+    return out, i
 
 
 def rewrite_round(text: str) -> str:

@@ -221,3 +221,29 @@ def test_xmile_arrays_indexed_dimension_mean_size_and_apply_to_all(tmp_path):
     v = np.stack([t, np.full(5, 2.0), 6 - 3 * t], axis=1)
     expected = 1 + 2 * np.vstack([np.zeros(3), np.cumsum(v, axis=0)[:-1]])
     np.testing.assert_allclose(data["s"].values[0], expected)
+
+
+def test_xmile_if_expressions_anywhere_an_expression_may_stand(tmp_path):
+    """XMILE's IF c THEN a ELSE b as an else-if chain, nested in a THEN
+    branch, inside arithmetic and as a function's argument (PySD's grammar
+    parsed none of these); names that merely contain IF are left alone."""
+    import sdrev.ensemble as ens
+    from sdrev.xmile import rewrite_if
+
+    path = tmp_path / "ifs.xmile"
+    path.write_text(_xmile(
+        '<aux name="if_rate"><eqn>0.5</eqn></aux>'
+        '<aux name="chain"><eqn>IF TIME &gt; 3 THEN 2 ELSE IF TIME &gt; 1 THEN 1 ELSE 0</eqn></aux>'
+        '<aux name="nested"><eqn>IF TIME &gt; 1 THEN IF TIME &gt; 3 THEN 20 ELSE 10 ELSE 0</eqn></aux>'
+        '<aux name="total"><eqn>1 + IF TIME &gt; 2 THEN if_rate ELSE 0 * 5</eqn></aux>'
+        '<aux name="arg"><eqn>MAX(IF TIME &lt; 2 THEN -1 ELSE TIME, 0.5)</eqn></aux>'))
+    names = ["chain", "nested", "total", "arg"]
+    data = ens.run(path, None, outputs=names, progress=False, workers=1,
+                   engine="sdrev")
+    np.testing.assert_array_equal(data["chain"].values[0], [0, 0, 1, 1, 2])
+    np.testing.assert_array_equal(data["nested"].values[0], [0, 0, 10, 10, 20])
+    # the ELSE branch reaches to the end: 1 + (IF ... ELSE (0 * 5))
+    np.testing.assert_array_equal(data["total"].values[0], [1, 1, 1, 1.5, 1.5])
+    np.testing.assert_array_equal(data["arg"].values[0], [0.5, 0.5, 2, 3, 4])
+    assert rewrite_if('IF_rate + "IF x" * if_then') == 'IF_rate + "IF x" * if_then'
+    assert rewrite_if("IF(a > 1, 2, 3)") == "IF(a > 1, 2, 3)"
