@@ -156,8 +156,8 @@ def write_netcdf(arrays: Arrays, path: str | Path) -> Path:
             setattr(nc, name, _attribute(value))
         nc.createDimension("run", arrays.runs)
         nc.createDimension("time", len(arrays.times))
-        variables = [(name, ("run", "time"), values)
-                     for name, (_, values) in arrays.outputs.items()]
+        variables: list[tuple[str, tuple[str, ...], np.ndarray]] = [
+            (name, ("run", "time"), values) for name, (_, values) in arrays.outputs.items()]
         # the order xarray writes: outputs, then run, the inputs and time
         variables.append(("run", ("run",), np.arange(arrays.runs, dtype=np.int32)))
         variables += [(name, ("run",), values) for name, values in arrays.inputs.items()]
