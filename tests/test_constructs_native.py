@@ -247,3 +247,38 @@ def test_xmile_if_expressions_anywhere_an_expression_may_stand(tmp_path):
     np.testing.assert_array_equal(data["arg"].values[0], [0.5, 0.5, 2, 3, 4])
     assert rewrite_if('IF_rate + "IF x" * if_then') == 'IF_rate + "IF x" * if_then'
     assert rewrite_if("IF(a > 1, 2, 3)") == "IF(a > 1, 2, 3)"
+
+
+def test_control_variables_defined_through_constants_run_natively(tmp_path):
+    """INITIAL TIME named by a constant and FINAL TIME through it: equations
+    constant in time that read them are computed once per chunk from the
+    names that chunk knows (a NameError before: they read INITIAL TIME,
+    which only the time step defined)."""
+    import sdrev.ensemble as ens
+
+    path = tmp_path / "control.mdl"
+    path.write_text("""{UTF-8}
+start year = 2000
+\t~\t~\t|
+horizon = 4
+\t~\t~\t|
+x = INTEG(1, INITIAL TIME)
+\t~\t~\t|
+y = Time - INITIAL TIME + FINAL TIME * 2
+\t~\t~\t|
+FINAL TIME = INITIAL TIME + horizon
+\t~\tYear\n\t~\t|
+INITIAL TIME = start year
+\t~\tYear\n\t~\t|
+SAVEPER = TIME STEP * 2
+\t~\tYear\n\t~\t|
+TIME STEP = 0.5
+\t~\tYear\n\t~\t|
+""")
+    for jit in (False, True):
+        data = ens.run(path, None, outputs=["x", "y"], progress=False, workers=1,
+                       engine="sdrev", jit=jit)
+        t = np.arange(2000.0, 2005.0)
+        np.testing.assert_array_equal(data["time"].values, t)
+        np.testing.assert_array_equal(data["x"].values[0], t)
+        np.testing.assert_array_equal(data["y"].values[0], t - 2000 + 2 * 2004)

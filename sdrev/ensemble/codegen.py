@@ -279,8 +279,14 @@ def _hoist_invariants(body: list[str], reads: dict,
     value, ``owners`` the elements whose lines use it, in order.
     """
     import ast as pyast
+    import copy
 
     invariant = set(reads)
+    # an invariant element's later uses read what it was found equal to (a
+    # hoisted value, another invariant name or a number: INITIAL TIME =
+    # start year), which ``prepare`` knows: a hoisted expression never reads
+    # a name only the step defines
+    aliases: dict[str, Any] = {}
     hoisted: list = []
     seen: dict = {}
     users: dict[str, list[str]] = {}
@@ -302,6 +308,8 @@ def _hoist_invariants(body: list[str], reads: dict,
         if isinstance(node, pyast.Constant):
             return node, True
         if isinstance(node, pyast.Name):
+            if node.id in aliases:
+                return copy.copy(aliases[node.id]), True
             return node, node.id in invariant
         if isinstance(node, pyast.BinOp):
             (lhs, li), (rhs, ri) = visit(node.left), visit(node.right)
@@ -338,6 +346,7 @@ def _hoist_invariants(body: list[str], reads: dict,
                 value = hoist(value)
             if inv:
                 invariant.add(stmt.targets[0].id)
+                aliases[stmt.targets[0].id] = value
             stmt.value = value
             line = pyast.unparse(stmt)
         out.append(line)
