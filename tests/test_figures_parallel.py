@@ -39,11 +39,40 @@ def test_two_processes_write_the_same_files_in_the_same_order(result, tmp_path, 
                                             workers=2)
     tasks = figures.figure_tasks(result)
     assert len(tasks) >= 2
-    # this process drew every other figure; a worker drew the rest
-    assert drawn_here == [stem for stem, _, _ in tasks[::2]]
+    # this process took figures costliest first, each once; a worker drew the rest
+    by_cost = [tasks[i][0] for i in figures.draw_order(tasks)]
+    assert drawn_here == [stem for stem in by_cost if stem in drawn_here]
+    assert len(set(drawn_here)) == len(drawn_here)
     assert [p.name for p in one] == [p.name for p in two] == [f"{s}.png" for s, _, _ in tasks]
     for a, b in zip(one, two):
         assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_a_claimed_figure_is_drawn_by_one_process_only(result, tmp_path):
+    tasks = figures.figure_tasks(result)
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    (claims / "0").touch()  # another process took the first
+    order = list(range(len(tasks)))
+    first = figures.draw_claimed(tasks, order, tmp_path, formats=("png",), claims=claims)
+    assert sorted(first) == order[1:]
+    assert [p.name for p in first[1]] == [f"{tasks[1][0]}.png"]
+    assert figures.draw_claimed(tasks, order, tmp_path, formats=("png",), claims=claims) == {}
+
+
+def test_the_costliest_figures_are_drawn_first():
+    import pandas as pd
+
+    knockout = pd.DataFrame({"output": ["A", "A", "B", "B"], "metric": ["m"] * 4,
+                             "loop": ["R1", "B1"] * 2})
+    indices = pd.DataFrame({"factor": [f"f{k}" for k in range(30)]})
+    tasks = [("tr", "time_resolved", {"top": 5}),
+             ("small", "output", {"indices": indices.head(2), "metrics": ["m"]}),
+             ("knockout", "knockout", {"knockout": knockout}),
+             ("wide", "output", {"indices": indices, "metrics": ["m", "n"]})]
+    # panels x (3 + labelled rows): 2 x 18 (15 factors shown), 2 x 5, 1 x 8, 1 x 5
+    assert [tasks[i][0] for i in figures.draw_order(tasks)] == ["wide", "knockout", "tr",
+                                                                "small"]
 
 
 @pytest.mark.slow
@@ -103,23 +132,38 @@ def test_bad_workers_are_refused(result, tmp_path):
         figures.write_sensitivity_figures(result, tmp_path / "g", workers=0)
 
 
-def test_the_second_format_takes_the_first_formats_layout(result, tmp_path, monkeypatch):
+def test_figures_are_laid_out_once_and_drawn_once_per_format(result, tmp_path,
+                                                              monkeypatch):
+    import matplotlib
+    from matplotlib.figure import Figure
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # no date in the SVG
+    monkeypatch.setitem(matplotlib.rcParams, "svg.hashsalt", "test")  # fixed SVG ids
     tasks = figures.figure_tasks(result)
     plain = tmp_path / "plain"
     plain.mkdir()
-    figures.draw_figures(tasks, plain, formats=("png",))  # one format: laid out as always
-    runs = []
-    execute = ConstrainedLayoutEngine.execute
+    for stem, kind, kwargs in tasks:  # savefig: the PNG laid out, the SVG in its layout
+        fig = figures.BUILDERS[kind](**kwargs)
+        fig.savefig(plain / f"{stem}.png", dpi=figures.DPI)
+        fig.set_layout_engine("none")
+        fig.savefig(plain / f"{stem}.svg", dpi=figures.DPI)
+    layouts, draws = [], []
+    execute, draw = ConstrainedLayoutEngine.execute, Figure.draw
 
-    def counting(self, fig):
-        runs.append(fig)
+    def counting_layout(self, fig):
+        layouts.append(fig)
         return execute(self, fig)
 
-    monkeypatch.setattr(ConstrainedLayoutEngine, "execute", counting)
+    def counting_draw(self, renderer):
+        draws.append(self)
+        return draw(self, renderer)
+
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute", counting_layout)
+    monkeypatch.setattr(Figure, "draw", counting_draw)
     paths = figures.draw_figures(tasks, tmp_path, formats=("png", "svg"))
     assert [p.name for p in paths] == [f"{s}.{f}" for s, _, _ in tasks for f in ("png", "svg")]
-    assert len(runs) == len(tasks)  # once per figure, for its PNG
-    for stem, _, _ in tasks:  # the PNG as drawn alone
-        assert (tmp_path / f"{stem}.png").read_bytes() == (plain / f"{stem}.png").read_bytes()
+    assert len(layouts) == len(tasks)  # once per figure
+    assert len(draws) == 2 * len(tasks)  # once per file
+    for path in paths:  # the same files, byte for byte
+        assert path.read_bytes() == (plain / path.name).read_bytes(), path.name
