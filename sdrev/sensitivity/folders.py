@@ -139,29 +139,35 @@ def write(result: SensitivityResult, folder: str | Path, *, command: str = "",
     list of Path
         The files written (under their final names).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from sdrev import runs
     from sdrev.scenario import run_settings
 
     folder = Path(folder)
-    written: list[str] = []
+    tables: list[tuple[str, pd.DataFrame, str | None]] = [
+        ("indices.csv", result.indices, None), ("convergence.csv", result.convergence, None),
+        ("time_resolved.csv", result.time_resolved, None),
+        ("knockout.csv", result.knockout, None)]
+    tables += [(f"samples_{group}.csv", frame, "run")
+               for group, frame in result.metric_values.items()]
+    written = [name for name, _, _ in tables] + ["spec.toml", "summary.txt"]
     with runs.staged_folder(folder) as stage:
-        def put(name: str, frame: pd.DataFrame, index_label: str | None = None) -> None:
-            runs.write_csv(frame, stage / name, index_label=index_label)
-            written.append(name)
+        def put_tables() -> None:
+            for name, frame, index_label in tables:
+                runs.write_csv(frame, stage / name, index_label=index_label)
 
-        put("indices.csv", result.indices)
-        put("convergence.csv", result.convergence)
-        put("time_resolved.csv", result.time_resolved)
-        put("knockout.csv", result.knockout)
-        for group, frame in result.metric_values.items():
-            put(f"samples_{group}.csv", frame, index_label="run")
-        (stage / "spec.toml").write_text(result.spec.text, encoding="utf-8")
-        (stage / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")
-        written += ["spec.toml", "summary.txt"]
-        if figures:
-            from sdrev.figures.sensitivity import write_sensitivity_figures
-            paths = write_sensitivity_figures(result, stage / "figures", formats=formats)
-            written += [str(p.relative_to(stage)) for p in paths]
+        # the tables in a thread while the figures are drawn: pyarrow writes
+        # the large ones (the samples) without holding the interpreter lock
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(put_tables)
+            (stage / "spec.toml").write_text(result.spec.text, encoding="utf-8")
+            (stage / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")
+            if figures:
+                from sdrev.figures.sensitivity import write_sensitivity_figures
+                paths = write_sensitivity_figures(result, stage / "figures", formats=formats)
+                written += [str(p.relative_to(stage)) for p in paths]
+            pending.result()
         settings = run_settings(result.model, scenario=result.spec.scenario)
         extra = {
             "analysis": "sensitivity",
