@@ -15,7 +15,7 @@ from sdrev import loops
 from sdrev.ensemble import sample_lhs
 from sdrev.errors import InvalidValueError, UnknownNameError
 from sdrev.loops import batch, chunks
-from sdrev.loops.dominance import dominant_membership, dominant_sets
+from sdrev.loops.dominance import dominant_membership, dominant_sets, set_words
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODELS = Path(__file__).parent.parent / "models"
@@ -140,6 +140,23 @@ def test_dominant_membership_equals_dominant_sets_with_ties(compiled):
         sets = dominant_sets(scores[r], ids, pols, threshold=0.5)
         for k, s in enumerate(sets):
             assert {ids[i] for i in np.flatnonzero(member[r, :, k])} == set(s)
+
+
+def test_set_words_are_the_packed_rows():
+    """set_words packs each run and time's flags (some loops, at scattered
+    bits) as the time stamp and np.packbits' bytes of one machine word."""
+    rng = np.random.default_rng(5)
+    member = rng.random((7, 9, 300)) < 0.3
+    local, positions = [1, 4, 5, 8], [0, 9, 17, 47]
+    words = set_words(member, local, positions)
+    full = np.zeros((7, 300, 48), dtype=bool)
+    full[:, :, positions] = member[:, local].transpose(0, 2, 1)
+    stamp = np.broadcast_to(np.arange(300, dtype=">u2").view(np.uint8).reshape(1, 300, 2),
+                            (7, 300, 2))
+    rows = np.concatenate([stamp, np.packbits(full, axis=-1)], axis=-1).reshape(-1, 8)
+    np.testing.assert_array_equal(words, np.ascontiguousarray(rows).view("<u8").ravel())
+    with pytest.raises(ValueError, match="48 bits"):
+        set_words(member, [0], [48])
 
 
 # --------------------------------------------------------- the analysis

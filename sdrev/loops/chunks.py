@@ -352,11 +352,30 @@ def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
     edges = _batch.loop_edges(st.loops) if st.complete else None
     naming: dict = {}
     bar = tqdm(total=table.runs, desc="loop scores", unit="run", disable=not progress)
+    starts = range(0, table.runs, chunk_size)
+
+    def part(start: int) -> tuple[int, dict]:
+        n = min(chunk_size, table.runs - start)
+        return n, {k: v[start:start + n] for k, v in table.varied.items()}
+
+    # the compiled passes of the next chunk run (their threads release the
+    # GIL) while this one's dominance and the caller's tallies are done
+    ahead = None
+    if len(starts) > 1 and compiled_passes(st):
+        from concurrent.futures import ThreadPoolExecutor
+        ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdrev-ltm-ahead")
+    pending = None
     try:
-        for start in range(0, table.runs, chunk_size):
-            n = min(chunk_size, table.runs - start)
-            varied = {k: v[start:start + n] for k, v in table.varied.items()}
-            fused = _fused(st, table.base, varied, n, threads) if st.complete else None
+        for c, start in enumerate(starts):
+            n, varied = part(start)
+            if pending is not None:
+                fused = pending.result()
+            else:
+                fused = _fused(st, table.base, varied, n, threads) if st.complete else None
+            pending = None
+            if fused is not None and ahead is not None and c + 1 < len(starts):
+                n_next, varied_next = part(starts[c + 1])
+                pending = ahead.submit(_fused, st, table.base, varied_next, n_next, threads)
             if fused is not None:  # integrated and scored in one compiled pass
                 times, raw, rel, sums = fused
                 loops = list(st.loops)
@@ -384,6 +403,8 @@ def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
             bar.update(n)
     finally:
         bar.close()
+        if ahead is not None:
+            ahead.shutdown(wait=True, cancel_futures=True)
 
 
 def _fused(st, base, varied, n, threads):

@@ -22,7 +22,7 @@ from sdrev.loops.naming import id_sort_key
 
 __all__ = ["COMPILED_MIN_SIZE", "DOMINANCE_THRESHOLD", "compiled_scan", "documented_periods",
            "dominant_flags", "dominant_membership",
-           "dominant_periods", "dominant_sets"]
+           "dominant_periods", "dominant_sets", "set_words"]
 
 #: Combined share of the partition's loop activity a dominant set must reach.
 DOMINANCE_THRESHOLD = 0.5
@@ -211,6 +211,9 @@ def _scan(scores, fixed_r, fixed_b, order, threshold, out):  # pragma: no cover 
     threshold: the same members and the same running totals as a full
     sort, without ordering the loops no group reaches."""
     runs, count, times = scores.shape
+    buf = np.empty((times, count))  # a run's scores, times-major, loops in its order
+    cls = np.empty(count, np.int64)  # 0: reinforcing, 1: balancing, 2: by the sign
+    pos = np.empty(count, np.int64)
     idx = np.empty((2, count), np.int64)  # group 0: reinforcing, 1: balancing
     size = np.empty((2, count))
     sel = np.empty((2, count), np.int64)
@@ -218,36 +221,50 @@ def _scan(scores, fixed_r, fixed_b, order, threshold, out):  # pragma: no cover 
     picked = np.zeros(2, np.int64)
     total = np.zeros(2)
     members = np.zeros(2, np.int64)
+    whole = np.zeros(2)
+    low = threshold * (1.0 - 1e-9)
     for r in range(runs):
+        for q in range(count):
+            i = order[r, q]
+            pos[q] = i
+            cls[q] = 0 if fixed_r[r, i] else (1 if fixed_b[r, i] else 2)
+            for k in range(times):
+                buf[k, q] = scores[r, i, k]
         for k in range(times):
-            members[0] = 0
-            members[1] = 0
+            m0 = 0
+            m1 = 0
+            w0 = 0.0
+            w1 = 0.0
             for q in range(count):
-                i = order[r, q]
-                value = scores[r, i, k]
-                if fixed_r[r, i] or (not fixed_b[r, i] and value > 0):
-                    g = 0
-                elif fixed_b[r, i] or value < 0:
-                    g = 1
-                else:
-                    continue
-                idx[g, members[g]] = i
-                size[g, members[g]] = abs(value)
-                members[g] += 1
+                value = buf[k, q]
+                c = cls[q]
+                if c == 0 or (c == 2 and value > 0):
+                    a = abs(value)
+                    idx[0, m0] = pos[q]
+                    size[0, m0] = a
+                    w0 += a
+                    m0 += 1
+                elif c == 1 or value < 0:
+                    a = abs(value)
+                    idx[1, m1] = pos[q]
+                    size[1, m1] = a
+                    w1 += a
+                    m1 += 1
+            members[0] = m0
+            members[1] = m1
+            whole[0] = w0
+            whole[1] = w1
             rough = False
             for g in range(2):
                 m = members[g]
                 # a group whose total stays clearly under the threshold is
                 # taken whole, whatever the order: its total in loop order
                 # differs from the sorted order's in the last bits only
-                whole = 0.0
-                for q in range(m):
-                    whole += size[g, q]
-                if whole < threshold * (1.0 - 1e-9):
+                if whole[g] < low:
                     for q in range(m):
                         sel[g, q] = idx[g, q]
                     picked[g] = m
-                    total[g] = whole
+                    total[g] = whole[g]
                     rough = True
                     continue
                 picked[g], total[g] = _TAKE(idx[g], size[g], m, threshold, sel[g], used)
@@ -275,9 +292,11 @@ def _take(idx, size, m, threshold, sel, used):  # pragma: no cover - numba
     n, tot = 0, 0.0
     while n < m and tot < threshold:
         best = -1
-        for q in range(m):
-            if not used[q] and (best < 0 or size[q] > size[best]):
+        top = 0.0
+        for q in range(m):  # the first of equals
+            if not used[q] and (best < 0 or size[q] > top):
                 best = q
+                top = size[q]
         used[best] = True
         sel[n] = idx[best]
         n += 1
@@ -285,6 +304,48 @@ def _take(idx, size, m, threshold, sel, used):  # pragma: no cover - numba
     return n, tot
 
 
+def set_words(member: np.ndarray, local, positions) -> np.ndarray:
+    """Each run and time's dominant set as one machine word: the time index
+    (two bytes, big-endian) then the flags as bits (``np.packbits`` order,
+    loop ``local[q]`` at bit ``positions[q]``), read as a little-endian
+    ``uint64``; the rows :class:`sdrev.loops.ensemble.EnsembleLoopAnalysis`
+    counts, packed in one compiled pass (no transposed copy).
+
+    Parameters
+    ----------
+    member : ndarray of bool, shape (runs, loops, times)
+    local, positions : sequence of int
+        Loops of ``member`` to pack and their bits (below 48).
+
+    Returns
+    -------
+    ndarray of uint64, shape (runs * times,)
+        Run-major, times along each run.
+    """
+    if max(positions, default=0) >= 48 or member.shape[2] >= 2**16:
+        raise ValueError(f"{max(positions, default=0) + 1} loop bits and {member.shape[2]} "
+                         "times do not fit a word (at most 48 bits and 65,535 times)")
+    compiled_scan()
+    out = np.empty(member.shape[0] * member.shape[2], dtype=np.uint64)
+    _WORDS[0](member, np.asarray(local, dtype=np.int64),
+              np.asarray(positions, dtype=np.int64), out)
+    return out
+
+
+def _words(member, local, positions, out):  # pragma: no cover - numba
+    runs, _, times = member.shape
+    one = np.uint64(1)
+    for r in range(runs):
+        for k in range(times):
+            w = np.uint64(((k >> 8) & 255) | ((k & 255) << 8))
+            for q in range(local.shape[0]):
+                if member[r, local[q], k]:
+                    g = positions[q]
+                    w |= one << np.uint64(8 * (2 + g // 8) + 7 - g % 8)
+            out[r * times + k] = w
+
+
+_WORDS: list = []
 _SCAN: list = []
 _TAKE = _take  # compiled by compiled_scan
 _POOLS: dict = {}
@@ -319,6 +380,7 @@ def compiled_scan():
             global _TAKE
             _TAKE = numba.njit(nogil=True, cache=True)(_take)  # what the scan calls
             _SCAN.append(numba.njit(nogil=True, cache=True)(_scan))
+            _WORDS.append(numba.njit(nogil=True, cache=True)(_words))
     return _SCAN[0]
 
 

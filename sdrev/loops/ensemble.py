@@ -35,7 +35,7 @@ import pandas as pd
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
 from sdrev.loops import batch as _batch
 from sdrev.loops import chunks as _chunks
-from sdrev.loops.dominance import DOMINANCE_THRESHOLD
+from sdrev.loops.dominance import DOMINANCE_THRESHOLD, compiled_scan, set_words
 from sdrev.loops.graph import MAX_LOOPS
 from sdrev.loops.naming import id_sort_key
 
@@ -455,9 +455,11 @@ class _Accumulator:
                                  ("documented", chunk.documented_dominant)):
             for p in sorted(set(chunk.partition)):
                 cols = [i for i, q in enumerate(chunk.partition) if q == p]
-                if analysis == "documented" and not member[:, cols].any():
+                span = slice(cols[0], cols[-1] + 1) if cols == list(
+                    range(cols[0], cols[-1] + 1)) else cols  # a view where adjacent
+                if analysis == "documented" and not member[:, span].any():
                     continue
-                self._count_sets(analysis, p, member[:, cols], [glob[i] for i in cols])
+                self._count_sets(analysis, p, member, cols, [glob[i] for i in cols])
 
     def merge(self, other: _Accumulator, offset: int) -> None:
         """Add the accumulated runs of another slice, starting at row ``offset``."""
@@ -494,10 +496,22 @@ class _Accumulator:
             self.order.append(loop)
         return self.registry[loop]
 
-    def _count_sets(self, analysis, partition, member, columns) -> None:
+    def _count_sets(self, analysis, partition, member, local, columns) -> None:
         """Count each (time, dominant set) pair: sets as bit strings over the
-        loops seen so far (one ``np.unique`` per chunk)."""
+        loops seen so far (one ``np.unique`` per chunk); ``member[:, local]``
+        are the partition's flags, ``columns`` their loops' bits."""
         n, _, steps = member.shape
+        width = 2 + -(-len(self.registry) // 8)
+        if width <= 8 and compiled_scan() is not None:
+            # one machine word per row, packed in one compiled pass, counted
+            # in a hash table (pandas), not sorted: the sets are few
+            words = set_words(member, local, columns)
+            tally = pd.Series(words).value_counts(sort=False)
+            unique, counts = tally.index.to_numpy(dtype=np.uint64), tally.to_numpy()
+            rows = unique.view(np.uint8).reshape(-1, 8)[:, :width]
+            self.sets[analysis].setdefault(partition, []).append((rows, counts))
+            return
+        member = member[:, local]
         if list(columns) == list(range(len(columns))):  # the usual case: no scatter
             full = member.transpose(0, 2, 1)
         else:
@@ -507,12 +521,10 @@ class _Accumulator:
         stamp = np.broadcast_to(np.arange(steps, dtype=">u2").view(np.uint8)
                                 .reshape(1, steps, 2), (n, steps, 2))
         rows = np.ascontiguousarray(np.concatenate([stamp, packed], axis=-1))
-        width = rows.shape[-1]
         rows = rows.reshape(n * steps, width)
-        if width <= 8:  # one machine word per row: sorted as integers, far faster
+        if width <= 8:
             words = np.zeros((n * steps, 8), dtype=np.uint8)
             words[:, :width] = rows
-            # counted in a hash table (pandas), not sorted: the sets are few
             tally = pd.Series(words.view(np.uint64).ravel()).value_counts(sort=False)
             unique, counts = tally.index.to_numpy(dtype=np.uint64), tally.to_numpy()
             rows = unique.view(np.uint8).reshape(-1, 8)[:, :width]
@@ -521,6 +533,20 @@ class _Accumulator:
             unique, counts = np.unique(keys, return_counts=True)
             rows = np.frombuffer(unique.tobytes(), dtype=np.uint8).reshape(-1, width)
         self.sets[analysis].setdefault(partition, []).append((rows, counts))
+
+    def _set_rows(self, ids: dict) -> list[dict]:
+        """Rows of the dominant-set table, in its order."""
+        set_rows = []
+        for analysis in self.sets:
+            for p, k, members, count in self._set_counts(analysis):
+                members = [ids[self.order[j]] for j in members]
+                set_rows.append({"analysis": analysis, "partition": p,
+                                 "time": self.times[k],
+                                 "loops": tuple(sorted(members, key=id_sort_key)),
+                                 "share": count / self.runs})
+        set_rows.sort(key=lambda r: (r["analysis"], r["partition"], r["time"], -r["share"],
+                                     [id_sort_key(i) for i in r["loops"]]))
+        return set_rows
 
     def _set_counts(self, analysis):
         """``(partition, time index, set bits, count)`` of every set of at least
@@ -531,17 +557,42 @@ class _Accumulator:
             rows = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1])))
                                    for r, _ in blocks])
             counts = np.concatenate([c for _, c in blocks])
-            keys = np.ascontiguousarray(rows).view(np.dtype((np.void, width))).ravel()
-            unique, inverse = np.unique(keys, return_inverse=True)
-            total = np.bincount(inverse.ravel(), weights=counts)
-            keep = np.flatnonzero(total >= MIN_SET_SHARE * self.runs)
-            kept = np.frombuffer(unique[keep].tobytes(), dtype=np.uint8).reshape(-1, width)
+            if width <= 8:  # one machine word per row: sorted as integers, far faster
+                words = np.zeros((len(rows), 8), dtype=np.uint8)
+                words[:, :width] = rows
+                unique, inverse = np.unique(words.view(np.uint64).ravel(),
+                                            return_inverse=True)
+                total = np.bincount(inverse.ravel(), weights=counts)
+                keep = np.flatnonzero(total >= MIN_SET_SHARE * self.runs)
+                kept = unique[keep].view(np.uint8).reshape(-1, 8)[:, :width]
+            else:
+                keys = np.ascontiguousarray(rows).view(np.dtype((np.void, width))).ravel()
+                unique, inverse = np.unique(keys, return_inverse=True)
+                total = np.bincount(inverse.ravel(), weights=counts)
+                keep = np.flatnonzero(total >= MIN_SET_SHARE * self.runs)
+                kept = np.frombuffer(unique[keep].tobytes(), dtype=np.uint8).reshape(-1, width)
             for row, count in zip(kept, total[keep]):
                 out.append((p, int.from_bytes(row[:2].tobytes(), "big"),
                             np.flatnonzero(np.unpackbits(row[2:])), round(float(count))))
         return out
 
     def result(self, model, st, scenario, params, method, threshold) -> EnsembleLoopAnalysis:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return self._result(model, st, scenario, params, method, threshold, pool)
+
+    def _result(self, model, st, scenario, params, method, threshold,
+                pool) -> EnsembleLoopAnalysis:
+        steps = len(self.times) if self.times is not None else 0
+        documented = tuple(sorted(self.relative, key=id_sort_key))
+        relative = (np.stack([self.relative[d] for d in documented], axis=1)
+                    if documented else np.zeros((self.runs, 0, steps)))
+        # the band's quantiles (numpy's partition releases the GIL) found
+        # while the tables are built
+        nan = bool(np.isnan(relative).any())
+        band = pool.submit(np.quantile, relative, [BAND[0], 0.5, BAND[1]], axis=0) \
+            if documented and not nan else None
         loops = sorted(self.pooled, key=lambda c: (len(c), c))
         pols, stats = [], []
         for loop in loops:
@@ -549,7 +600,6 @@ class _Accumulator:
             pols.append(_pooled_polarity(r, b))
             stats.append((runs, reinforcing, size))
         names = _batch.loop_names(st, loops, pols, model.loops)
-        steps = len(self.times) if self.times is not None else 0
         rows = []
         for loop, pol, name, (runs, reinforcing, size) in zip(loops, pols, names, stats):
             rows.append({"id": name.id, "name": name.name, "polarity": pol,
@@ -562,22 +612,22 @@ class _Accumulator:
         table = table.iloc[sorted(range(len(table)), key=lambda i: id_sort_key(
             table["id"].iloc[i]))].reset_index(drop=True)
         ids = {loop: name.id for loop, name in zip(loops, names)}
-        documented = tuple(sorted(self.relative, key=id_sort_key))
         doc_names = {}
         for name in names:
             doc_names.setdefault(name.id, name.name)
         for doc in model.loops:
             doc_names.setdefault(doc.id, doc.name)
-        relative = (np.stack([self.relative[d] for d in documented], axis=1)
-                    if documented else np.zeros((self.runs, 0, steps)))
+        set_rows = self._set_rows(ids)
         frames = []
-        with np.errstate(all="ignore"):
+        if band is not None:
+            q = band.result()
+        elif documented:  # runs without some documented loop (NaN)
             import warnings
-            with warnings.catch_warnings():
+            with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-                quantile = np.quantile if not np.isnan(relative).any() else np.nanquantile
-                q = quantile(relative, [BAND[0], 0.5, BAND[1]], axis=0) \
-                    if documented else np.zeros((3, 0, steps))
+                q = np.nanquantile(relative, [BAND[0], 0.5, BAND[1]], axis=0)
+        else:
+            q = np.zeros((3, 0, steps))
         for j, d in enumerate(documented):
             frames.append(pd.DataFrame({
                 "loop": d, "name": doc_names.get(d, ""), "time": self.times,
@@ -586,16 +636,6 @@ class _Accumulator:
                 "median": q[1, j], "low": q[0, j], "high": q[2, j]}))
         dominance = (pd.concat(frames, ignore_index=True) if frames
                      else pd.DataFrame(columns=_DOMINANCE_COLUMNS))
-        set_rows = []
-        for analysis in self.sets:
-            for p, k, members, count in self._set_counts(analysis):
-                members = [ids[self.order[j]] for j in members]
-                set_rows.append({"analysis": analysis, "partition": p,
-                                 "time": self.times[k],
-                                 "loops": tuple(sorted(members, key=id_sort_key)),
-                                 "share": count / self.runs})
-        set_rows.sort(key=lambda r: (r["analysis"], r["partition"], r["time"], -r["share"],
-                                     [id_sort_key(i) for i in r["loops"]]))
         sets = pd.DataFrame(set_rows, columns=["analysis", "partition", "time", "loops",
                                                "share"])
         return EnsembleLoopAnalysis(

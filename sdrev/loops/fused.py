@@ -259,7 +259,7 @@ def score_chunk(st, base: dict, varied: dict, n: int, loops, partition, *,
     slot = np.full(len(grid.times), -1, dtype=np.int64)
     slot[steps] = np.arange(len(steps))
     raw = np.zeros((n, len(loops), len(saved)))
-    rel = np.zeros_like(raw)
+    rel = np.zeros(raw.shape)  # pages zeroed by the system (zeros_like writes them)
     sums = np.zeros((n, len(loops), 2))
     times = np.ascontiguousarray(grid.times, dtype=float)
     pre, post = slot[later - 1], slot[later]
