@@ -22,6 +22,7 @@ convergence, knockout, tables, figures and summary all include them.
 
 from __future__ import annotations
 
+import os
 import time as _time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -463,16 +464,56 @@ class _Context:
         return out
 
     # -- analysis ---------------------------------------------------------
+    def _constant(self, problem, Y) -> pd.DataFrame | None:
+        """The table of NaN indices when ``Y`` does not vary, else None."""
+        if np.ptp(Y) > 1e-12 * max(1.0, float(np.abs(Y).max())):
+            return None
+        rows = [(f, i, np.nan, np.nan) for i in self.mod.INDICES if i != "S2"
+                for f in problem["names"]]
+        return pd.DataFrame(rows, columns=["factor", "index", "value", "conf"])
+
+    def analyse_quietly(self, jobs: list[tuple]) -> list[pd.DataFrame]:
+        """The tables of ``jobs`` (``(problem, X, Y, seed, resamples)`` each),
+        in order, the estimators' warnings discarded (as ``analyse`` with
+        ``note=False``).
+
+        On several threads when the method says its estimator shares no
+        state (``thread_safe``: Sobol' first and total order draw their
+        resamples from a generator of their own); numpy releases the
+        interpreter lock in the array operations that are most of the time.
+        """
+        def one(job) -> pd.DataFrame:
+            problem, X, Y, seed, resamples = job
+            Y = np.asarray(Y, dtype=float)
+            constant = self._constant(problem, Y)
+            if constant is not None:
+                return constant
+            return self.mod.analyze(problem, X, Y, seed=seed,
+                                    second_order=self.spec.second_order, resamples=resamples)
+
+        safe = getattr(self.mod, "thread_safe", None)
+        threads = min(len(jobs), self.workers or os.cpu_count() or 1)
+        if threads > 1 and safe is not None and all(
+                safe(job[0], seed=job[3], second_order=self.spec.second_order) for job in jobs):
+            from concurrent.futures import ThreadPoolExecutor
+
+            # one filter for all threads: catch_warnings is process-wide
+            with warnings.catch_warnings(), ThreadPoolExecutor(threads) as pool:
+                warnings.simplefilter("ignore")
+                return list(pool.map(one, jobs))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [one(job) for job in jobs]
+
     def analyse(self, problem, X, Y, seed, what: str, *, note: bool = True,
                 resamples: int = 100) -> pd.DataFrame:
         Y = np.asarray(Y, dtype=float)
-        if np.ptp(Y) <= 1e-12 * max(1.0, float(np.abs(Y).max())):
+        constant = self._constant(problem, Y)
+        if constant is not None:
             if note:
                 self.warnings.append(f"{what} does not vary over the sample; its indices "
                                      "are undefined (NaN)")
-            rows = [(f, i, np.nan, np.nan) for i in self.mod.INDICES if i != "S2"
-                    for f in problem["names"]]
-            return pd.DataFrame(rows, columns=["factor", "index", "value", "conf"])
+            return constant
         with warnings.catch_warnings(record=True) as caught:
             # SALib divides by the sample variance of each index estimate;
             # near-degenerate bootstrap resamples only affect the intervals.
@@ -552,11 +593,10 @@ class _Context:
                 frame[f"value_{label}"] = np.nan
                 continue
             Xs, scal = subsets[label]
-            parts = []
-            for (output, metric), Y in scal.items():
-                t = self.analyse(problem, Xs, Y, seeds[f"analyze_{group}"], "", note=False)
-                t = t[t["index"] == main]
-                parts.append(t.assign(output=output, metric=metric))
+            tables = self.analyse_quietly([(problem, Xs, Y, seeds[f"analyze_{group}"], 100)
+                                           for Y in scal.values()])
+            parts = [t[t["index"] == main].assign(output=output, metric=metric)
+                     for (output, metric), t in zip(scal, tables)]
             sub = pd.concat(parts).set_index(["output", "metric", "factor"])["value"]
             frame[f"value_{label}"] = sub.reindex(
                 pd.MultiIndex.from_frame(frame[["output", "metric", "factor"]])).to_numpy()
@@ -584,10 +624,11 @@ class _Context:
                 continue
             Y = data[o.py_name]
             undefined = []
-            for k in _thin(len(times), TIME_RESOLVED_POINTS):
+            points = _thin(len(times), TIME_RESOLVED_POINTS)
+            tables = self.analyse_quietly([(problem, X, Y[:, k], seed, TIME_RESOLVED_RESAMPLES)
+                                           for k in points])
+            for k, table in zip(points, tables):
                 t = times[k]
-                table = self.analyse(problem, X, Y[:, k], seed, "", note=False,
-                                     resamples=TIME_RESOLVED_RESAMPLES)
                 table = table[table["index"] != "S2"]
                 if table["value"].isna().all():
                     undefined.append(t)

@@ -19,6 +19,9 @@ Every module has
 ``check_n(problem, n) -> None``
     Raise :class:`sdrev.errors.InvalidValueError` if ``n`` does not suit
     the method.
+``thread_safe(problem, *, seed, second_order=False) -> bool`` (optional)
+    Whether ``analyze`` may run in several threads at once (it shares no
+    state, numpy's global generator included); without it, one at a time.
 
 and the constants ``INDICES`` (names of the indices it reports), ``MAIN``
 (the index used to rank factors), ``N_MEANING`` (what ``n`` counts).

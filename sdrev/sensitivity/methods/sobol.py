@@ -95,6 +95,13 @@ def saltelli_sample(problem: dict, n: int, *, seed: int) -> np.ndarray:
     return scale_samples(rows.reshape(n * (d + 2), d), problem)
 
 
+def thread_safe(problem: dict, *, seed: int, second_order: bool = False) -> bool:
+    """Whether :func:`analyze` may run in several threads at once: with
+    :func:`first_and_total` (its resamples from a generator of its own),
+    not SALib's ``analyze`` (numpy's global generator for seed 0)."""
+    return bool(seed) and not second_order and "groups" not in problem
+
+
 def analyze(problem: dict, X: np.ndarray, Y: np.ndarray, *, seed: int,
             second_order: bool = False, resamples: int = 100) -> pd.DataFrame:
     Y = np.asarray(Y, dtype=float)
