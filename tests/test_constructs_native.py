@@ -67,14 +67,8 @@ TIME STEP = {step}
 """)
 
 
-def test_lookup_extrapolate_forward_and_backward_follow_vensims_examples(tmp_path):
-    """The reference manual's examples: LOOK((0,1),(1,1),(2,2)) at -1, 1.5 and
-    2.5 is 1, 1.5, 2.5 extrapolated; 1, 2, 2 forward; 1, 1, 2 backward; the
-    plain lookup holds its end values (1, 1.5, 2). A subscripted table reads
-    each element's own table in the same modes."""
-    import sdrev.ensemble as ens
-
-    scalar = """
+#: a lookup read plainly and in the three modes, at x = -1, 1.5, 2.5, 1
+_LOOKUP_MODES = """
 LOOK(
 \t(0,1),(1,1),(2,2))
 \t~\t\n\t~\t\t|
@@ -89,6 +83,16 @@ fwd = LOOKUP FORWARD(LOOK, x)
 bwd = LOOKUP BACKWARD(LOOK, x)
 \t~\t\n\t~\t\t|
 """
+
+
+def test_lookup_extrapolate_forward_and_backward_follow_vensims_examples(tmp_path):
+    """The reference manual's examples: LOOK((0,1),(1,1),(2,2)) at -1, 1.5 and
+    2.5 is 1, 1.5, 2.5 extrapolated; 1, 2, 2 forward; 1, 1, 2 backward; the
+    plain lookup holds its end values (1, 1.5, 2). A subscripted table reads
+    each element's own table in the same modes."""
+    import sdrev.ensemble as ens
+
+    scalar = _LOOKUP_MODES
     subscripted = """
 sub:
 \tlow, high
@@ -122,14 +126,24 @@ bwd sub[sub] = LOOKUP BACKWARD(tab[sub], x)
     np.testing.assert_allclose(got["fwd_sub"][:, 1], [10, 0, 0, 20])
     np.testing.assert_allclose(got["bwd_sub"][:, 1], [10, 20, 0, 20])
 
-    # the compiled kernel (scalar models) reads the tables in the same modes
+
+@pytest.mark.slow
+def test_lookup_modes_on_the_compiled_kernel(tmp_path):
+    """The compiled kernel (scalar models) reads the tables in the same
+    modes (compiles a kernel in a fresh cache)."""
+    import sdrev.ensemble as ens
+
     alone = tmp_path / "modes_scalar.mdl"
-    alone.write_text(_mdl(scalar, final=3))
-    fast = ens.run(alone, None, outputs=names[:4], progress=False, workers=1,
+    alone.write_text(_mdl(_LOOKUP_MODES, final=3))
+    names = ["plain", "ext", "fwd", "bwd"]
+    fast = ens.run(alone, None, outputs=names, progress=False, workers=1,
                    engine="sdrev", jit=True)
     assert fast.attrs["kernel"] == 1
-    for name in names[:4]:
-        np.testing.assert_array_equal(fast[name].values[0], got[name])
+    expected = {"plain": [1, 1.5, 2, 1], "ext": [1, 1.5, 2.5, 1],
+                "fwd": [1, 2, 2, 1], "bwd": [1, 1, 2, 1]}
+    for name in names:
+        np.testing.assert_array_equal(fast[name].values[0], expected[name])
+
 
 
 def test_npv_discounts_the_stream_as_vensims_equations(tmp_path):
@@ -249,7 +263,8 @@ def test_xmile_if_expressions_anywhere_an_expression_may_stand(tmp_path):
     assert rewrite_if("IF(a > 1, 2, 3)") == "IF(a > 1, 2, 3)"
 
 
-def test_control_variables_defined_through_constants_run_natively(tmp_path):
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_control_variables_defined_through_constants_run_natively(tmp_path, jit):
     """INITIAL TIME named by a constant and FINAL TIME through it: equations
     constant in time that read them are computed once per chunk from the
     names that chunk knows (a NameError before: they read INITIAL TIME,
@@ -275,10 +290,9 @@ SAVEPER = TIME STEP * 2
 TIME STEP = 0.5
 \t~\tYear\n\t~\t|
 """)
-    for jit in (False, True):
-        data = ens.run(path, None, outputs=["x", "y"], progress=False, workers=1,
-                       engine="sdrev", jit=jit)
-        t = np.arange(2000.0, 2005.0)
-        np.testing.assert_array_equal(data["time"].values, t)
-        np.testing.assert_array_equal(data["x"].values[0], t)
-        np.testing.assert_array_equal(data["y"].values[0], t - 2000 + 2 * 2004)
+    data = ens.run(path, None, outputs=["x", "y"], progress=False, workers=1,
+                   engine="sdrev", jit=jit)
+    t = np.arange(2000.0, 2005.0)
+    np.testing.assert_array_equal(data["time"].values, t)
+    np.testing.assert_array_equal(data["x"].values[0], t)
+    np.testing.assert_array_equal(data["y"].values[0], t - 2000 + 2 * 2004)
