@@ -14,10 +14,6 @@ The first release on a slider of a subscripted model (numpy engine) runs
 every position of that slider in one engine call, and later releases along
 it are looked up (``Explorer.run(along=...)``): ``first`` is that first
 release's time, kept apart from the median and percentiles of all moves.
-The drag itself starts that engine call (the values a slider passes before
-its release reach the server), so a drag as long as a hand's (``--drag-ms``,
-default 300 ms from press to release) hides it; ``--drag-ms 0`` drags in
-one go, as the benchmark did before.
 
 Usage::
 
@@ -49,8 +45,6 @@ HOOK = """() => {
 }"""
 VALUE = ("(name) => Bokeh.documents[0].all_models.values().find("
          "m => m.type === 'Slider' && m.title.startsWith(name + ' (')).value")
-#: Pointer moves of one drag.
-DRAG_STEPS = 4
 POSITIONS = (0.25, 0.75, 0.4, 0.9, 0.1, 0.6, 0.3, 0.8, 0.5, 0.15, 0.7, 0.35, 0.95, 0.05, 0.55,
              0.2, 0.85, 0.45, 0.65, 0.12)
 
@@ -77,7 +71,7 @@ def start_server(model: str):
     return proc, re.search(r"at (http://\S+)", "".join(lines)).group(1)
 
 
-def measure(browser, model: str, moves: int, drag_ms: float = 300.0) -> dict:
+def measure(browser, model: str, moves: int) -> dict:
     from sdrev.explore import Explorer
 
     control = next(c for c in Explorer(model, band_runs=2).controls if not c.switch)
@@ -105,12 +99,8 @@ def measure(browser, model: str, moves: int, drag_ms: float = 300.0) -> dict:
             before = page.evaluate("() => window.__bench.frames.length")
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             page.mouse.down()
-            x0, x1 = box["x"] + box["width"] / 2, base["x"] + POSITIONS[k % len(POSITIONS)] \
-                * base["width"]
-            for step in range(1, DRAG_STEPS + 1):  # the drag's moves, spread over drag_ms
-                page.mouse.move(x0 + (x1 - x0) * step / DRAG_STEPS, box["y"] + box["height"] / 2)
-                if drag_ms > 0:
-                    page.wait_for_timeout(drag_ms / DRAG_STEPS)
+            page.mouse.move(base["x"] + POSITIONS[k % len(POSITIONS)] * base["width"],
+                            box["y"] + box["height"] / 2, steps=4)
             page.mouse.up()
             page.wait_for_timeout(50)
             if page.evaluate(VALUE, control.name) == value:
@@ -140,8 +130,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="models (default: every library model)")
     parser.add_argument("--moves", type=int, default=20, help="slider moves per model")
-    parser.add_argument("--drag-ms", type=float, default=300.0,
-                        help="time from pressing the slider to releasing it (0: at once)")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args()
     models = args.models or [entry.name for entry in list_models()]
@@ -150,7 +138,7 @@ def main() -> None:
         print(f"{'model':28} {'slider':34} {'load s':>6} {'first':>6} {'median':>7} {'p90':>6} "
               f"{'max':>6}  (release to redraw, ms)")
         for model in models:
-            r = measure(browser, model, args.moves, args.drag_ms)
+            r = measure(browser, model, args.moves)
             print(f"{r['model']:28} {r['slider'][:34]:34} {r['load_s']:6.1f} "
                   f"{r['first_ms']:6.0f} {r['median_ms']:7.0f} {r['p90_ms']:6.0f} {r['max_ms']:6.0f}", flush=True)
         browser.close()

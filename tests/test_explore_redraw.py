@@ -190,32 +190,3 @@ def test_a_release_in_the_page_keeps_the_track_for_the_next_release(mne, monkeyp
     plotted = np.array(session.source.data["current_0"])
     alone = mne.run({**session.values, control.name: float(positions[120])}, session.scenario)
     np.testing.assert_array_equal(plotted, alone.values[0])
-
-
-@pytest.mark.slow
-def test_a_drag_runs_the_slider_track_so_that_its_first_release_is_looked_up(mne, monkeypatch):
-    """The values a slider passes while dragged (before the release) run its track
-    once; the release then costs no engine call, and plots the run alone."""
-    pytest.importorskip("panel")
-    from sdrev.explore.app import ExploreSession
-
-    mne._tracks.clear()
-    session = ExploreSession(mne)
-    control = next(c for c in mne.controls if not c.switch)
-    positions = control.positions
-    widget = session.widgets[control.name]
-    calls = _counting(monkeypatch)
-    widget.value = float(positions[50])  # the drag's first move
-    assert calls == [len(positions)]  # the track, in one engine call
-    widget.value = float(positions[90])  # further along: nothing more to run
-    assert calls == [len(positions)]
-    session._on_control(control.name, float(positions[90]), along=True)  # the release
-    assert calls == [len(positions)]  # looked up
-    other = next(c for c in mne.controls if not c.switch and c is not control)
-    session._quiet = True  # a value set by the page itself (reset, scenario): no track
-    session.widgets[other.name].value = float(other.positions[10])
-    session._quiet = False
-    assert calls == [len(positions)]
-    plotted = np.array(session.source.data["current_0"])
-    alone = mne.run({**session.values, control.name: float(positions[90])}, session.scenario)
-    np.testing.assert_array_equal(plotted, alone.values[0])

@@ -218,7 +218,6 @@ class ExploreSession:
         model = explorer.model
         self.scenario, self.values, band, refused = parse_query(explorer, args or {})
         self._quiet = False
-        self._dragged: set[str] = set()  # sliders whose track a drag has asked for
         self.current: Trajectories | None = None
         self.band: np.ndarray | None = None
         self.message = pn.pane.HTML("", css_classes=["sdrev-message"], sizing_mode="stretch_width")
@@ -266,7 +265,6 @@ class ExploreSession:
                         sizing_mode="stretch_width")
                     w.param.watch(lambda e, c=c: self._soon(lambda: self._on_control(
                         c.name, c.snap(e.new), along=True)), "value_throttled")
-                    w.param.watch(lambda e, c=c: self._on_drag(c.name), "value")
                 w.css_classes = ["sdrev-control", f"sdrev-control-{c.py_name}"]
                 self.widgets[c.name] = w
                 column.append(w)
@@ -512,7 +510,6 @@ class ExploreSession:
         """Run the current settings and redraw plots, table and URL (``along``: the
         control whose slider moved, see :meth:`Explorer.run`)."""
         explorer = self.explorer
-        self._dragged.clear()  # the settings changed: a drag asks for its track again
         try:
             current = explorer.run(self.values, self.scenario, along=along)
         except SdrevError as exc:
@@ -548,22 +545,9 @@ class ExploreSession:
         if along is not None and self.explorer.tracks:  # the next release along it
             self._soon(lambda: self._prepare_track(along))
 
-    def _on_drag(self, name: str) -> None:
-        """A slider moves under the pointer (its value before the release): on the
-        numpy engine, run its track now, at about the cost of one run, so that the
-        release is looked up rather than run; the drag's own time hides the run.
-        Once per slider until a setting changes (the track holds the others)."""
-        if self._quiet or not self.explorer.tracks or name in self._dragged:
-            return
-        self._dragged.add(name)
-        self._soon(lambda: self._prepare_track(name))
-
     def _prepare_track(self, along: str) -> None:
-        positions = self.explorer.control(along).positions
-        values = dict(self.values)  # the track holds the others; this one at a position
-        values[along] = float(positions[np.argmin(np.abs(positions - values[along]))])
         try:
-            self.explorer.prepare_track(values, self.scenario, along=along)
+            self.explorer.prepare_track(self.values, self.scenario, along=along)
         except Exception:  # the page keeps working: the next release runs alone
             log.exception("explore: the slider track of %s failed", along)
 
