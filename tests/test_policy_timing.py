@@ -178,6 +178,8 @@ def test_loops_of_a_timed_run_follow_the_step(crrc):
     timed = loops.analyze(crrc, scenario=OFF, params={SWITCH: Switch(1, at=2012)})
     assert timed.switches == {SWITCH: "1@2012"}
     assert timed.to_dict()["switches"] == {SWITCH: "1@2012"}
+    from sdrev.report import loops_table_text
+    assert loops_table_text(timed).splitlines()[1] == f"in the run with {SWITCH} = 1 from 2012"
     late = scores(timed)[off.columns]
     pd.testing.assert_frame_equal(start[off.columns], on[off.columns])
     before = off.index < 2012

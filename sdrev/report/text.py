@@ -120,9 +120,13 @@ def _wrap(text: str, indent: str) -> str:
 
 def loops_table_text(analysis, *, max_variables: int = 8) -> str:
     """The loops and dominant periods of an analysis as plain text."""
+    switches = getattr(analysis, "switches", None) or {}
     lines = [f"Feedback loops of {analysis.model}"
              + (f" (scenario {analysis.scenario})" if analysis.scenario else "")
              + f": {len(analysis.loops)} loops, {analysis.method} search", ""]
+    if switches:  # timed settings: the scores follow the run with the step
+        lines.insert(1, "in the run with " + ", ".join(
+            f"{name} = {value.replace('@', ' from ')}" for name, value in switches.items()))
     width = max([5] + [len(i) for i in analysis.loops["id"]])
     lines.append(f"{'id':<{width}} {'polarity':<19} {'len':>3} {'mean|RS|':>8}  "
                  "name / variables")
