@@ -516,9 +516,12 @@ def _dominance_all(groups, group, partition, codes, rel, raw, dominant, doc_domi
             span = slice(cols[0], cols[-1] + 1) if cols == list(range(cols[0], cols[-1] + 1)) \
                 else cols
             pols = codes[:, span]
-            dominant[:, span] = dominant_flags(
+            flags = dominant_flags(
                 rel[:, span], (pols == 0) | (pols == 2), (pols == 1) | (pols == 3),
-                order=order, threshold=threshold)
+                order=order, threshold=threshold,
+                out=dominant[:, span] if isinstance(span, slice) else None)
+            if not isinstance(span, slice):
+                dominant[:, span] = flags
     if "documented" not in which:
         return
     docs = {p: [[i for i in g.loops if partition[i] == p and g.names[i].documented]

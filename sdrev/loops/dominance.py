@@ -143,7 +143,8 @@ def dominant_membership(scores: np.ndarray, polarities: list[str], *,
 
 def dominant_flags(scores: np.ndarray, reinforcing: np.ndarray, balancing: np.ndarray, *,
                    order: np.ndarray | None = None,
-                   threshold: float = DOMINANCE_THRESHOLD) -> np.ndarray:
+                   threshold: float = DOMINANCE_THRESHOLD,
+                   out: np.ndarray | None = None) -> np.ndarray:
     """:func:`dominant_membership` with each run's own loop polarities, in one
     compiled scan (numba required; runs split between threads).
 
@@ -157,20 +158,29 @@ def dominant_flags(scores: np.ndarray, reinforcing: np.ndarray, balancing: np.nd
         Each run's loops in the order :func:`dominant_sets` receives them
         (ties in ``|score|`` keep it; default: as in ``scores``).
     threshold : float
+    out : ndarray of bool, optional
+        All False, shape of ``scores`` (a view is fine): receives the flags.
 
     Returns
     -------
     ndarray of bool, shape (runs, loops, times)
+        ``out`` when given.
 
     Raises
     ------
     RuntimeError
         Without numba.
+    ValueError
+        For an ``out`` of another shape or type.
     """
     scan = compiled_scan()
     if scan is None:  # pragma: no cover - numba is a dependency
         raise RuntimeError("dominant_flags needs numba")
-    out = np.zeros(scores.shape, dtype=bool)
+    if out is None:
+        out = np.zeros(scores.shape, dtype=bool)
+    elif out.shape != scores.shape or out.dtype != np.bool_:
+        raise ValueError(f"out must be a bool array of shape {scores.shape}, got "
+                         f"{out.dtype} {out.shape}")
     fixed_r = np.ascontiguousarray(reinforcing, dtype=bool)
     fixed_b = np.ascontiguousarray(balancing, dtype=bool)
     runs, count = scores.shape[:2]

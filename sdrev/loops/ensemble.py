@@ -536,16 +536,17 @@ class _Accumulator:
 
     def _set_rows(self, ids: dict) -> list[dict]:
         """Rows of the dominant-set table, in its order."""
+        key = {i: id_sort_key(i) for i in ids.values()}  # computed once per loop
         set_rows = []
         for analysis in self.sets:
             for p, k, members, count in self._set_counts(analysis):
                 members = [ids[self.order[j]] for j in members]
                 set_rows.append({"analysis": analysis, "partition": p,
                                  "time": self.times[k],
-                                 "loops": tuple(sorted(members, key=id_sort_key)),
+                                 "loops": tuple(sorted(members, key=key.__getitem__)),
                                  "share": count / self.runs})
         set_rows.sort(key=lambda r: (r["analysis"], r["partition"], r["time"], -r["share"],
-                                     [id_sort_key(i) for i in r["loops"]]))
+                                     [key[i] for i in r["loops"]]))
         return set_rows
 
     def _set_counts(self, analysis):
