@@ -66,8 +66,9 @@ def test_the_lean_file_is_xarrays_byte_for_byte(tmp_path):
 
 def test_write_takes_the_arrays_or_the_dataset_alike(tmp_path):
     arrays = run_arrays(SIR, _samples(5), outputs=["Infectious"], progress=False, workers=1)
-    arrays.attrs["fallback_reason"] = "a text attribute"
-    arrays.attrs["worker_peak_mib"] = 12.5
+    # attributes of every kind xarray stores in NetCDF3 (numbers coerced to its types)
+    arrays.attrs.update(fallback_reason="text, non-ASCII: é", worker_peak_mib=12.5,
+                        flag=True, count=np.uint16(7), big=2**31 - 1, levels=[1.5, 2.5])
     write(arrays, tmp_path / "lean")
     write(arrays.to_dataset(), tmp_path / "old")
     assert (tmp_path / "lean" / "ensemble.nc").read_bytes() == \
@@ -75,6 +76,9 @@ def test_write_takes_the_arrays_or_the_dataset_alike(tmp_path):
     lean = json.loads((tmp_path / "lean" / "manifest.json").read_text())
     old = json.loads((tmp_path / "old" / "manifest.json").read_text())
     assert lean == old and lean["ensemble"]["runs"] == 5
+    arrays.attrs["big"] = 2**31  # over int32: refused, as xarray refuses it
+    with pytest.raises(ValueError, match="int32"):
+        write_netcdf(arrays, tmp_path / "big.nc")
 
 
 def test_results_xarray_would_store_otherwise_go_through_xarray(tmp_path):

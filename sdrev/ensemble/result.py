@@ -109,17 +109,30 @@ class Arrays:
                         for name, values in self.inputs.items()))
 
 
+#: NetCDF3 has no 64-bit integers, unsigned integers or booleans: xarray
+#: stores them as these types when no value changes.
+_NC3_TYPES = {"int64": "int32", "uint64": "int32", "uint32": "int32",
+              "uint16": "int16", "uint8": "int8", "bool": "int8"}
+
+
 def _attribute(value):
-    """An attribute value as xarray's NetCDF3 encoding stores it."""
+    """An attribute value as xarray's NetCDF3 encoding stores it: text as
+    UTF-8 bytes, numbers as a 1-d array of a NetCDF3 type."""
+    if isinstance(value, bytes):
+        return value
     if isinstance(value, str):
         return value.encode("utf-8")
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"a boolean attribute cannot be stored in NetCDF3, got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        return np.int32(value)
-    if isinstance(value, (float, np.floating)):
-        return np.float64(value)
-    raise TypeError(f"attribute {value!r} is not text or a number")
+    array = np.atleast_1d(value)
+    if array.ndim > 1:
+        raise ValueError(f"a NetCDF attribute must be a number, text or a 1-d array, "
+                         f"got an array of shape {array.shape}")
+    stored = _NC3_TYPES.get(str(array.dtype))
+    if stored is not None:
+        cast = array.astype(stored)
+        if not (cast == array).all():
+            raise ValueError(f"attribute {value!r} does not fit NetCDF3's {stored}")
+        array = cast
+    return array
 
 
 def write_netcdf(arrays: Arrays, path: str | Path) -> Path:
