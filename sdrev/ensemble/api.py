@@ -8,7 +8,6 @@ import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
