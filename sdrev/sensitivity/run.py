@@ -363,17 +363,18 @@ class _Context:
             self.runs += len(frame)
             return np.empty(0), {}
         start = _time.perf_counter()
-        ds = ensemble.run(self.model, frame, outputs=outputs,
-                          progress=self.progress if progress is None else progress,
-                          workers=self.workers if len(frame) > 2000 else 1,
-                          seed=self.seed % 2**53)
+        result = ensemble.run_arrays(self.model, frame, outputs=outputs,
+                                     progress=(self.progress if progress is None
+                                               else progress),
+                                     workers=self.workers if len(frame) > 2000 else 1,
+                                     seed=self.seed % 2**53)
         self.sim_seconds += _time.perf_counter() - start
         self.runs += len(frame)
-        self.engine = str(ds.attrs.get("engine", "sdrev"))
-        times = np.asarray(ds["time"].values, dtype=float)
+        self.engine = str(result.attrs.get("engine", "sdrev"))
+        times = np.asarray(result.times, dtype=float)
         data = {}
         for out in self.spec.outputs:
-            Y = np.asarray(ds[out.py_name].values, dtype=float)
+            Y = np.asarray(result.outputs[out.py_name][1], dtype=float)
             bad = ~np.isfinite(Y)
             if bad.any():
                 rows = np.nonzero(bad.any(axis=1))[0]
