@@ -340,26 +340,8 @@ def test_write_netcdf_and_manifest(tiny, tmp_path):
         write(ds, tmp_path / "x", format="excel")
 
 
-SUBSCRIPTED = """\
-Region: north, south
-\t~\t~\t|
-Level[Region]= INTEG (Growth[Region], 1)
-\t~\tunits\t~\t|
-Growth[Region]= Level[Region] * Rate
-\t~\tunits/Year\t~\t|
-Rate= 0.1
-\t~\t1/Year [0,0.5]\t~\t|
-Total= SUM(Level[Region!])
-\t~\tunits\t~\t|
-FINAL TIME  = 4
-\t~\tYear\t~\t|
-INITIAL TIME  = 0
-\t~\tYear\t~\t|
-SAVEPER  = 1
-\t~\tYear\t~\t|
-TIME STEP  = 0.5
-\t~\tYear\t~\t|
-"""
+#: Two regions growing at one rate, and their SUM (tests/fixtures/regions.mdl).
+SUBSCRIPTED = (Path(__file__).parent / "fixtures" / "regions.mdl").read_text()
 
 
 MACRO = """\

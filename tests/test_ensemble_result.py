@@ -18,22 +18,7 @@ from sdrev.ensemble.result import Arrays, write_netcdf
 
 SIR = Path(__file__).parent / "fixtures" / "sir.mdl"
 #: A model with a subscript range (outputs with a Region dimension).
-SUBSCRIPTED = """\
-Region: north, south
-\t~\t~\t|
-Level[Region]= INTEG (Level[Region] * Rate, 1)
-\t~\tunits\t~\t|
-Rate= 0.1
-\t~\t1/Year [0,0.5]\t~\t|
-FINAL TIME  = 4
-\t~\tYear\t~\t|
-INITIAL TIME  = 0
-\t~\tYear\t~\t|
-SAVEPER  = 1
-\t~\tYear\t~\t|
-TIME STEP  = 0.5
-\t~\tYear\t~\t|
-"""
+REGIONS = Path(__file__).parent / "fixtures" / "regions.mdl"
 
 
 def _samples(n: int = 12) -> pd.DataFrame:
@@ -82,9 +67,7 @@ def test_write_takes_the_arrays_or_the_dataset_alike(tmp_path):
 
 
 def test_results_xarray_would_store_otherwise_go_through_xarray(tmp_path):
-    path = tmp_path / "sub.mdl"
-    path.write_text(SUBSCRIPTED)
-    arrays = run_arrays(path, pd.DataFrame({"Rate": [0.1, 0.2]}),
+    arrays = run_arrays(REGIONS, pd.DataFrame({"Rate": [0.1, 0.2]}),
                         outputs=["Level"], progress=False, workers=1)
     assert not arrays.plain()  # a Region dimension: string coordinates
     with pytest.raises(ValueError, match="plain results only"):
