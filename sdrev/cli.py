@@ -17,7 +17,7 @@ from pathlib import Path
 from sdrev import budget, cli_budget, library, runs
 from sdrev.cli_parser import build_parser
 from sdrev.errors import InvalidValueError, SdrevError
-from sdrev.scenario import check_samples, run_settings, switch_columns
+from sdrev.scenario import check_samples, parse_switch, run_settings, switch_columns
 
 __all__ = ["main"]
 
@@ -313,7 +313,8 @@ def cmd_loops_ensemble(model, params: dict, args: argparse.Namespace) -> None:
                                                samples=frame), force=args.force,
                      hint="ask for fewer runs, or check TIME STEP and FINAL TIME")
 
-    timed = next((f"{k}={v}" for k, v in params.items() if "@" in str(v)), None)
+    timed = next((f"{k}={v}" for k, v in params.items()
+                  if parse_switch(v, k) is not None), None)
     if timed is not None:
         raise InvalidValueError(
             f"--set {timed}: loop dominance over many runs takes constant settings; a "

@@ -19,7 +19,7 @@ from sdrev.ensemble.compile import compile_model
 from sdrev.ensemble.execute import Job, iter_chunks, kernel_ready
 from sdrev.ensemble.noise import labels_are_streams
 from sdrev.ensemble.program import Program, UnsupportedConstructError, fallback_reason
-from sdrev.ensemble.result import Arrays, write_netcdf
+from sdrev.ensemble.result import Arrays, non_finite_rows, write_netcdf
 from sdrev.ensemble.switches import switch_constants, with_switches
 
 if TYPE_CHECKING:
@@ -551,11 +551,8 @@ def non_finite_runs(dataset: xr.Dataset | Arrays) -> np.ndarray:
     :func:`run_arrays`'s result."""
     if isinstance(dataset, Arrays):
         return dataset.non_finite_runs()
-    bad = np.zeros(dataset.sizes["run"], dtype=bool)
-    for name in dataset.data_vars:
-        values = np.asarray(dataset[name].values, dtype=float)
-        bad |= ~np.isfinite(values.reshape(len(bad), -1)).all(axis=1)
-    return np.flatnonzero(bad)
+    return non_finite_rows(dataset.sizes["run"],
+                           (dataset[name].values for name in dataset.data_vars))
 
 
 def write(dataset: xr.Dataset | Arrays, folder, *, format: str = "netcdf",

@@ -28,7 +28,7 @@ import numpy as np
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["Arrays", "write_netcdf"]
+__all__ = ["Arrays", "non_finite_rows", "write_netcdf"]
 
 
 @dataclass
@@ -72,11 +72,7 @@ class Arrays:
 
     def non_finite_runs(self) -> np.ndarray:
         """Indices of the runs whose outputs hold NaN or infinity anywhere."""
-        bad = np.zeros(self.runs, dtype=bool)
-        for _, values in self.outputs.values():
-            block = np.asarray(values, dtype=float).reshape(self.runs, -1)
-            bad |= ~np.isfinite(block).all(axis=1)
-        return np.flatnonzero(bad)
+        return non_finite_rows(self.runs, (values for _, values in self.outputs.values()))
 
     def to_dataset(self) -> xr.Dataset:
         """The :class:`xarray.Dataset` of :func:`sdrev.ensemble.run`."""
@@ -107,6 +103,16 @@ class Arrays:
                 and all(name not in names and " " not in name
                         and values.dtype == np.float64
                         for name, values in self.inputs.items()))
+
+
+def non_finite_rows(runs: int, outputs) -> np.ndarray:
+    """Indices of the runs (first axis) in which any of ``outputs`` (arrays
+    of ``runs`` rows) holds NaN or infinity."""
+    bad = np.zeros(runs, dtype=bool)
+    for values in outputs:
+        block = np.asarray(values, dtype=float).reshape(runs, -1)
+        bad |= ~np.isfinite(block).all(axis=1)
+    return np.flatnonzero(bad)
 
 
 #: NetCDF3 has no 64-bit integers, unsigned integers or booleans: xarray
