@@ -67,6 +67,27 @@ def test_every_constant_has_a_plausible_range_containing_its_value(model):
         assert lo <= hi and all(lo <= v <= hi for v in values), p.name
 
 
+def test_sensitivity_spec_varies_every_documented_range(model):
+    """The spec's factors are the model's scalar constants with a documented
+    range, over that range, loop gains and 0/1 switches aside (they are the
+    loop group and scenario levers): a constant added to the model with a
+    range, or a range changed in the model, is not left out of the analysis.
+    (Before this test, 9 ranged constants were missing from four specs and
+    three of mne_reverse_knowledge's ranges were narrower than documented.)"""
+    from sdrev.sensitivity import load_spec
+
+    spec = load_spec(model)
+    given = {f.name.lower(): tuple(map(float, f.range)) for f in spec.factors}
+    expected = {p.name.lower(): tuple(map(float, p.range)) for p in model.parameters
+                if p.range is not None and p.range[0] < p.range[1]
+                and not isinstance(p.value, Mapping)
+                and not p.name.lower().endswith(("loop gain", "switch"))}
+    assert given == expected, (
+        f"missing {sorted(set(expected) - set(given))}, "
+        f"not documented {sorted(set(given) - set(expected))}, "
+        f"other range {sorted(n for n in set(given) & set(expected) if given[n] != expected[n])}")
+
+
 def test_documented_loops_have_gain_parameters(model):
     polarities = [lp.polarity for lp in model.loops]
     assert polarities.count("reinforcing") >= 2 and polarities.count("balancing") >= 1
