@@ -294,9 +294,10 @@ _ARITY = {**dict.fromkeys(range(len(OPS)), 2), _OP["NEG"]: 1, _OP["ABS"]: 1,
 def _allocate(code, first: int, keep) -> tuple[list, dict, int]:
     """Registers reused once their value is read for the last time (so that
     a block's registers stay in cache): registers below ``first`` (inputs)
-    and those of ``keep`` (numbers, link scores) keep their own. Operations
-    are element-wise, so a destination may be an operand freed by the same
-    operation."""
+    and those of ``keep`` (numbers, link scores) keep their own. A
+    destination is never an operand of its own operation: the interpreter's
+    loops over a block's runs are vectorised where their rows do not overlap
+    (in place they run one value at a time, 1.4x slower on crrc_standards)."""
     last = {}
     for i, (op, _, *args) in enumerate(code):
         for r in args[:_ARITY[op]]:
@@ -307,9 +308,8 @@ def _allocate(code, first: int, keep) -> tuple[list, dict, int]:
     out = []
     for i, (op, d, *args) in enumerate(code):
         reads = [where[r] for r in args[:_ARITY[op]]]
-        for r in set(args[:_ARITY[op]]):
-            if r >= first and r not in keep and last[r] == i:
-                free.append(where[r])
+        freed = [where[r] for r in set(args[:_ARITY[op]])
+                 if r >= first and r not in keep and last[r] == i]
         if d in where:
             target = where[d]
         elif d in keep or not free:
@@ -317,6 +317,7 @@ def _allocate(code, first: int, keep) -> tuple[list, dict, int]:
             top += 1
         else:
             target = where[d] = free.pop()
+        free.extend(freed)  # for the next operations, not this one's result
         full = [args[0], 0, 0] if op == _OP["CONST"] else reads + [0] * (3 - len(reads))
         out.append((op, target, *full))
     return out, where, top
