@@ -76,3 +76,44 @@ def test_bad_input_is_not_hidden_by_the_fallback():
 
     with pytest.raises(UnknownNameError, match="Nosuch"):
         ens.run(MODEL, SAMPLES, outputs=["Nosuch"], progress=False, workers=1)
+
+
+DATA_MODEL = """{UTF-8}
+Level = INTEG(Gain * Input, 0)
+\t~\tunit\t~\t|
+Gain = 1
+\t~\tDmnl [0.5,2]\t~\t|
+Input:INTERPOLATE:
+\t~\tunit/Month\t~\tdata filled from a run's data file\t|
+FINAL TIME = 4
+\t~\tMonth\t~\t|
+INITIAL TIME = 0
+\t~\tMonth\t~\t|
+SAVEPER = 1
+\t~\tMonth\t~\t|
+TIME STEP = 1
+\t~\tMonth\t~\t|
+"""
+
+
+@pytest.mark.parametrize("command", ["simulate", "ensemble"])
+def test_data_variable_without_equation_is_one_line_not_a_fallback(tmp_path, command):
+    """Neither engine can run a Vensim data variable whose values come from a
+    data file named at run time: one line naming the variable and what to
+    do, exit 2, instead of the engine's fallback note and PySD's message about
+    interpolating data before loading it."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "datamodel.mdl"
+    path.write_text(DATA_MODEL)
+    args = [sys.executable, "-m", "sdrev", command, str(path), "--out", str(tmp_path / "out")]
+    if command == "ensemble":
+        args += ["--samples", str(tmp_path / "s.csv"), "--outputs", "Level"]
+        (tmp_path / "s.csv").write_text("Gain\n1\n2\n")
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'Input'" in lines[0] and "without an equation" in lines[0], \
+        done.stderr
+    assert "Traceback" not in done.stderr and "running it with PySD" not in done.stderr

@@ -46,6 +46,7 @@ from sdrev.ensemble.program import (
     UnsupportedConstructError,
     describe,
 )
+from sdrev.errors import ModelParseError
 
 if TYPE_CHECKING:
     from sdrev.ensemble.builder import Builder
@@ -89,7 +90,8 @@ def compile_model(path: str | Path, *, subscripts: bool = False,
     Raises
     ------
     ModelParseError
-        If PySD cannot parse the file.
+        If PySD cannot parse the file, or a data variable has no equation
+        (its values would come from a data file named at run time).
     UnsupportedConstructError
         If the model uses something the engine cannot vectorise; the
         message names the construct and the element.
@@ -126,6 +128,17 @@ def _compile(path: Path, subscripts: bool) -> Program:
     section = model.sections[0]
     if len(model.sections) > 1:
         section = expand_macros(section, model.sections[1:], path)
+    unsourced = [e.name for e in section.elements
+                 if any(c.type == "Data" and type(c.ast) is ae.DataStructure
+                        for c in e.components)]
+    if unsourced:  # PySD cannot run these either: no fallback
+        names = ", ".join(repr(n) for n in unsourced[:3])
+        more = f" and {len(unsourced) - 3} more" if len(unsourced) > 3 else ""
+        raise ModelParseError(
+            f"{path.name}: {names}{more} are data variables without an equation "
+            "(Vensim fills them from a run's data file named when simulating, "
+            "which sdrev does not take); give each an equation or a GET DIRECT "
+            "DATA call on a CSV or spreadsheet beside the model")
     if section.subscripts and not subscripts:
         raise UnsupportedConstructError(
             f"{path.name} defines subscript ranges; compile it with "
