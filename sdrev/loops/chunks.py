@@ -26,7 +26,7 @@ import pandas as pd
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
 from sdrev.loops import batch as _batch
 from sdrev.loops.dominance import (COMPILED_MIN_SIZE, DOMINANCE_THRESHOLD,
-                                  compiled_scan, dominant_flags, dominant_membership)
+                                  compiled_scan, dominant_flags, dominant_membership, shares)
 from sdrev.loops.naming import LoopName, id_sort_key
 from sdrev.loops.scores import POLARITY_CONFIDENCE_THRESHOLD
 
@@ -537,21 +537,12 @@ def _dominance_all(groups, group, partition, codes, rel, raw, dominant, doc_domi
         if not members:
             continue
         at = {i: j for j, i in enumerate(members)}
-        orders = [tuple(at[i] for i in d) for d in docs[p]]
-        block = raw[:, members]
-        total = np.zeros((block.shape[0], block.shape[2]))
-        for seq in set(orders):  # each group's sum in its own order, as per run
-            rows = np.isin(group, [g for g, o in enumerate(orders) if o == seq])
-            part_total = np.zeros((int(rows.sum()), block.shape[2]))
-            for j in seq:
-                part_total += np.abs(block[rows, j])
-            total[rows] = part_total
-        with np.errstate(all="ignore"):
-            share = np.where(total[:, None, :] > 0,
-                             block / np.where(total > 0, total, 1.0)[:, None, :], 0.0)
+        order = np.array([[at[i] for i in d] for d in docs[p]], dtype=np.int64)[group]
+        # each run's shares summed in its group's order, as per run
+        pols = codes[:, members]
         doc_dominant[:, members] = dominant_flags(
-            share, np.isin(codes[:, members], (0, 2)), np.isin(codes[:, members], (1, 3)),
-            order=np.array(orders, dtype=np.int64)[group], threshold=threshold)
+            shares(raw, members, order), (pols == 0) | (pols == 2), (pols == 1) | (pols == 3),
+            order=order, threshold=threshold)
 
 
 def _dominance(named: NamedGroup, partition, rel, raw, runs, dominant, doc_dominant,

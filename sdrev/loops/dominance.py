@@ -22,7 +22,7 @@ from sdrev.loops.naming import id_sort_key
 
 __all__ = ["COMPILED_MIN_SIZE", "DOMINANCE_THRESHOLD", "compiled_scan", "documented_periods",
            "dominant_flags", "dominant_membership",
-           "dominant_periods", "dominant_sets", "set_words"]
+           "dominant_periods", "dominant_sets", "set_words", "shares"]
 
 #: Combined share of the partition's loop activity a dominant set must reach.
 DOMINANCE_THRESHOLD = 0.5
@@ -203,6 +203,61 @@ def dominant_flags(scores: np.ndarray, reinforcing: np.ndarray, balancing: np.nd
     return out
 
 
+def shares(raw: np.ndarray, members, order: np.ndarray) -> np.ndarray:
+    """Each run's scores of some loops as shares of their summed absolute
+    scores at each time (0 where that sum is 0), as
+    :func:`documented_periods` normalises the documented loops, in one
+    compiled pass (runs split between threads).
+
+    Parameters
+    ----------
+    raw : ndarray, shape (runs, loops, times)
+    members : sequence of int
+        The loops of ``raw`` to take.
+    order : ndarray of int, shape (runs, len(members))
+        Each run's order of adding them (positions into ``members``): the
+        sum is added in that order, so it equals that run's own sum bit for
+        bit.
+
+    Returns
+    -------
+    ndarray, shape (runs, len(members), times)
+    """
+    if compiled_scan() is None:  # pragma: no cover - numba is a dependency
+        raise RuntimeError("shares needs numba")
+    members = np.asarray(members, dtype=np.int64)
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    runs = raw.shape[0]
+    if order.shape != (runs, len(members)):
+        raise ValueError(f"order must have shape {(runs, len(members))}, got {order.shape}")
+    out = np.empty((runs, len(members), raw.shape[2]))
+    threads = min(os.cpu_count() or 1, 8, runs // 64 or 1)
+    bounds = np.linspace(0, runs, threads + 1).astype(int)
+    futures = [_pool(threads - 1).submit(_SHARES[0], raw[a:b], members, order[a:b],
+                                         out[a:b])
+               for a, b in zip(bounds[1:-1], bounds[2:])]
+    _SHARES[0](raw[:bounds[1]], members, order[:bounds[1]], out[:bounds[1]])
+    for future in futures:
+        future.result()
+    return out
+
+
+def _shares(raw, members, order, out):  # pragma: no cover - numba
+    runs, _, times = raw.shape
+    total = np.empty(times)
+    for r in range(runs):
+        for k in range(times):
+            total[k] = 0.0
+        for q in range(members.shape[0]):
+            i = members[order[r, q]]
+            for k in range(times):
+                total[k] += abs(raw[r, i, k])
+        for q in range(members.shape[0]):
+            i = members[q]
+            for k in range(times):
+                out[r, q, k] = raw[r, i, k] / total[k] if total[k] > 0 else 0.0
+
+
 #: Fewest scores :func:`dominant_membership` scans with the compiled loop.
 COMPILED_MIN_SIZE = 2_000_000
 
@@ -356,6 +411,7 @@ def _words(member, local, positions, out):  # pragma: no cover - numba
 
 
 _WORDS: list = []
+_SHARES: list = []
 _SCAN: list = []
 _TAKE = _take  # compiled by compiled_scan
 _POOLS: dict = {}
@@ -391,6 +447,7 @@ def compiled_scan():
             _TAKE = numba.njit(nogil=True, cache=True)(_take)  # what the scan calls
             _SCAN.append(numba.njit(nogil=True, cache=True)(_scan))
             _WORDS.append(numba.njit(nogil=True, cache=True)(_words))
+            _SHARES.append(numba.njit(nogil=True, cache=True, error_model="numpy")(_shares))
     return _SCAN[0]
 
 
