@@ -73,6 +73,51 @@ def test_loop_cap_falls_back_to_strongest_paths(sir_model):
             frozenset({"Infectious", "Recovery"})} <= found
 
 
+def _random_graph(seed: int):
+    """A causal graph of 24 nodes (a fifth of them stocks) with random edges,
+    self-links among them, and link scores drawn from few values: ties,
+    zeros and signs for the search's order and pruning to decide."""
+    import networkx as nx
+
+    rng = np.random.default_rng(seed)
+    g = nx.DiGraph()
+    g.add_nodes_from(f"n{i:02d}" for i in rng.permutation(24))
+    nodes = list(g)
+    for a in nodes:
+        for b in rng.choice(nodes, size=rng.integers(1, 5), replace=False):
+            g.add_edge(a, b)
+    scores = {e: rng.choice([-2.0, -0.5, 0.0, 0.25, 0.5, 1.0, 3.0], size=40)
+              for e in g.edges if rng.random() < 0.9}  # some links never scored
+    stocks = {n: () for n in nodes[::5]}
+    return graph.CausalGraph(graph=g, stocks=stocks, equations={}, refs={},
+                             labels={}), scores
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_strongest_path_search_equals_the_python_search(seed):
+    """strongest_paths (numba) finds, for every stock and time, the path the
+    depth-first search in Python finds (same order of ties, same pruning)."""
+    cg, scores = _random_graph(seed)
+    paths = graph.strongest_paths(cg, scores, range(40))
+    found = 0
+    for k in range(40):
+        for stock, path in zip(cg.stocks, paths[k]):
+            want = graph.strongest_path_python(cg.graph, stock, scores, k)
+            assert path == (want or [])
+            found += bool(want)
+    assert found > 40  # most searches close a loop
+    # a NaN score: that time is searched in Python, the loops are the same
+    edge = next(iter(scores))
+    scores[edge] = scores[edge].copy()
+    scores[edge][[3, 7]] = np.nan
+    paths = graph.strongest_paths(cg, scores, range(40))
+    assert [k for k in range(40) if paths[k] is None] == [3, 7]
+    want = {graph.canonical_cycle(p) for k in range(40) for p in (
+        graph.strongest_path_python(cg.graph, s, scores, k) for s in cg.stocks) if p}
+    assert set(graph.strongest_path_loops(cg, scores)) == want
+    assert len(graph.strongest_path_loops(cg, scores, max_loops=3)) == 3
+
+
 # ------------------------------------------------------------------- scores
 
 def test_one_stock_loop_scores_match_the_closed_form(widgets_path):

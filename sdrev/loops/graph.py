@@ -36,7 +36,8 @@ import numpy as np
 from sdrev.ensemble.program import CONTROL, Program, Slot
 
 __all__ = ["MAX_LOOPS", "CausalGraph", "Flow", "canonical_cycle", "causal_graph",
-           "enumerate_loops", "partitions", "stock_slots", "strongest_path_loops"]
+           "enumerate_loops", "partitions", "stock_slots", "strongest_path_loops",
+           "strongest_path_python", "strongest_paths"]
 
 #: Most loops :func:`enumerate_loops` lists before giving up on exhaustive
 #: enumeration (Johnson's algorithm is linear per loop, but the number of
@@ -221,6 +222,11 @@ def strongest_path_loops(cg: CausalGraph, link_scores: dict, *,
     reaches a variable more weakly than an earlier path did (Eberlein &
     Schoenberg 2020, "Finding the loops that matter").
 
+    The searches run compiled by numba over the graph as integer arrays
+    (:func:`strongest_paths`); a time with a NaN link score is searched in
+    Python (:func:`strongest_path_python`), whose sort order of NaN weights
+    the compiled sort does not reproduce. Both give the same loops.
+
     Parameters
     ----------
     cg : CausalGraph
@@ -232,15 +238,16 @@ def strongest_path_loops(cg: CausalGraph, link_scores: dict, *,
         Stop once this many distinct loops are found (default: no limit;
         at most one loop per stock and time is found anyway).
     """
-    g = cg.graph
     length = len(next(iter(link_scores.values()))) if link_scores else 0
+    indices = list(range(length) if times is None else times)
+    stocks = list(cg.stocks)
+    paths = strongest_paths(cg, link_scores, indices)
     found: set = set()
-    indices = range(length) if times is None else times
-    for k in indices:
-        weight = {e: abs(float(s[k])) for e, s in link_scores.items()}
-        for stock in cg.stocks:
-            best: dict[str, float] = {}
-            loop = _strongest_from(g, stock, weight, best)
+    for k, time_paths in zip(indices, paths):
+        if time_paths is None:  # NaN scores at this time
+            time_paths = [strongest_path_python(cg.graph, stock, link_scores, k)
+                          for stock in stocks]
+        for loop in time_paths:
             if loop:
                 found.add(canonical_cycle(loop))
             if max_loops is not None and len(found) >= max_loops:
@@ -248,7 +255,52 @@ def strongest_path_loops(cg: CausalGraph, link_scores: dict, *,
     return sorted(found, key=lambda c: (len(c), c))
 
 
-def _strongest_from(g, start, weight, best):
+def strongest_paths(cg: CausalGraph, link_scores: dict, times) -> list:
+    """The compiled strongest-path search at each of ``times``.
+
+    Returns
+    -------
+    list
+        Per time, per stock of ``cg.stocks``, the strongest closed path's
+        nodes (a list from the stock; empty when there is none); None for a time with a NaN link score (or for every
+        time when numba is missing), to be searched by
+        :func:`strongest_path_python`.
+    """
+    g = cg.graph
+    index = {node: i for i, node in enumerate(g)}
+    heads, succ, edges = [0], [], []
+    for node in g:  # successors in the graph's order (the sort is stable)
+        for s in g.successors(node):
+            succ.append(index[s])
+            edges.append((node, s))
+        heads.append(len(succ))
+    times = np.asarray(list(times), dtype=np.int64)
+    weight = np.zeros((len(times), len(edges)))
+    for j, e in enumerate(edges):
+        if e in link_scores:
+            weight[:, j] = np.abs(np.asarray(link_scores[e], dtype=float)[times])
+    search = _compiled_search()
+    if search is None:  # pragma: no cover - numba is a dependency
+        return [None] * len(times)
+    stocks = np.array([index[s] for s in cg.stocks], dtype=np.int64)
+    lengths, found = search(np.asarray(heads, dtype=np.int64),
+                            np.asarray(succ, dtype=np.int64), weight, stocks)
+    nodes = list(g)
+    nan = np.isnan(weight).any(axis=1)
+    return [None if nan[k] else [[nodes[i] for i in found[k, j, :lengths[k, j]]]
+                                 for j in range(len(stocks))]
+            for k in range(len(times))]
+
+
+def strongest_path_python(g: nx.DiGraph, start, link_scores: dict, k: int):
+    """The strongest closed path from ``start`` back to it at time index
+    ``k`` (a list of nodes from ``start``), or None: a depth-first search
+    following each node's links in order of decreasing ``|link score|``
+    (``sorted``, stable), the path's score the product of its weights; a
+    branch is pruned when it reaches a node no more strongly than an earlier
+    path did."""
+    weight = {e: abs(float(s[k])) for e, s in link_scores.items()}
+    best: dict = {}
     result = [0.0, None]
 
     def visit(node, score, path, on_path):
@@ -272,3 +324,91 @@ def _strongest_from(g, start, weight, best):
 
     visit(start, 1.0, [start], {start})
     return result[1]
+
+
+def _search(heads, succ, weight, stocks):  # pragma: no cover - run compiled
+    """Numba body of :func:`strongest_paths`: for every time (row of
+    ``weight``, one column per edge in ``succ``'s order) each node's edges
+    are sorted by decreasing weight (insertion sort: stable), then from every
+    stock the depth-first search of :func:`strongest_path_python` runs with
+    an explicit stack."""
+    n = len(heads) - 1
+    n_times, n_stocks = weight.shape[0], len(stocks)
+    lengths = np.zeros((n_times, n_stocks), dtype=np.int64)
+    found = np.zeros((n_times, n_stocks, max(n, 1)), dtype=np.int64)
+    order = np.empty(len(succ), dtype=np.int64)
+    best = np.zeros(n)
+    on_path = np.zeros(n, dtype=np.bool_)
+    path = np.empty(n + 1, dtype=np.int64)
+    frame_node = np.empty(n + 1, dtype=np.int64)
+    frame_next = np.empty(n + 1, dtype=np.int64)
+    frame_score = np.empty(n + 1)
+    for k in range(n_times):
+        w_k = weight[k]
+        for u in range(n):
+            for p in range(heads[u], heads[u + 1]):
+                e = p
+                q = p
+                while q > heads[u] and w_k[order[q - 1]] < w_k[e]:
+                    order[q] = order[q - 1]
+                    q -= 1
+                order[q] = e
+        for j in range(n_stocks):
+            start = stocks[j]
+            best[:] = 0.0
+            on_path[:] = False
+            top_score, top_len = 0.0, 0
+            path[0] = start
+            size = 1
+            on_path[start] = True
+            frame_node[0], frame_next[0], frame_score[0] = start, heads[start], 1.0
+            depth = 0
+            while depth >= 0:
+                u = frame_node[depth]
+                score = frame_score[depth]
+                p = frame_next[depth]
+                pushed = False
+                while p < heads[u + 1]:
+                    e = order[p]
+                    p += 1
+                    v = succ[e]
+                    w = score * w_k[e]
+                    if w <= 0.0:
+                        continue
+                    if v == start:
+                        if w > top_score:
+                            top_score, top_len = w, size
+                            found[k, j, :size] = path[:size]
+                        continue
+                    if on_path[v] or w <= best[v]:
+                        continue
+                    best[v] = w
+                    on_path[v] = True
+                    path[size] = v
+                    size += 1
+                    frame_next[depth] = p
+                    depth += 1
+                    frame_node[depth], frame_next[depth], frame_score[depth] = v, heads[v], w
+                    pushed = True
+                    break
+                if not pushed:  # every link of u followed: back to its predecessor
+                    depth -= 1
+                    size -= 1
+                    on_path[path[size]] = False
+            lengths[k, j] = top_len
+    return lengths, found
+
+
+_SEARCH: list = []
+
+
+def _compiled_search():
+    """:func:`_search` compiled by numba (cached on disk), or None."""
+    if not _SEARCH:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba is a dependency
+            _SEARCH.append(None)
+        else:
+            _SEARCH.append(numba.njit(nogil=True, cache=True)(_search))
+    return _SEARCH[0]

@@ -77,9 +77,7 @@ def simulate_every_step(program: Program, cg: CausalGraph,
     """
     consts = dict(program.constants)
     consts.update(constants or {})
-    outputs = tuple(sorted(n for n in program.step
-                           if n not in program.constants and n != "time"))
-    sim = build_simulator(program, outputs)
+    sim = _every_step_simulator(program)
     c = {k: float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float)
          for k, v in consts.items()}
     dt = c["time_step"]
@@ -97,6 +95,23 @@ def simulate_every_step(program: Program, cg: CausalGraph,
         raise RuntimeError("time grid and simulation disagree")  # pragma: no cover
     return Trajectories(times=grid.times, saved=grid.saved, values=values,
                         constants=c)
+
+
+_SIMULATORS: dict = {}
+
+
+def _every_step_simulator(program: Program):
+    """The simulator of every variable of ``program``, generated once per
+    program object (the constants of a run are its input, not part of the
+    code; the program is kept with it so that its ``id`` is not reused)."""
+    key = id(program)
+    if key not in _SIMULATORS:
+        if len(_SIMULATORS) >= 8:
+            _SIMULATORS.clear()
+        outputs = tuple(sorted(n for n in program.step
+                               if n not in program.constants and n != "time"))
+        _SIMULATORS[key] = (program, build_simulator(program, outputs))
+    return _SIMULATORS[key][1]
 
 
 def link_scores(program: Program, cg: CausalGraph, traj: Trajectories, *,
