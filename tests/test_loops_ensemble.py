@@ -59,12 +59,29 @@ def _hits(periods: pd.DataFrame, loop_id: str, times: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Tolerances of relative scores (absolute) and raw loop scores (relative)
+#: for models whose compiled passes call the C library's exp, log or power
+#: (batch.fused_allowed but not kernel_exact) while numpy runs its own SIMD
+#: loops, which differ in the last bit on a few percent of inputs. Link
+#: scores divide one step's changes; at a flow's turning point that change is
+#: 1e-7 of the flow or less, and the last-bit differences of the trajectories
+#: become differences of up to 2e-9 in relative scores and 2e-7 in raw loop
+#: scores (measured over 650 runs of machine_tool_io and
+#: network_reverse_innovation): the per-run analysis's own numbers move as
+#: much between numpy with and without AVX-512. Where numpy uses the C
+#: library's functions they agree bit for bit (test_loops_fused).
+LIBM_TOLERANCE = (1e-8, 1e-6)
+
+
 def _assert_same_as_per_run(model, samples: pd.DataFrame, *, chunk_size: int) -> None:
     """Every run of the ensemble equals ``loops.analyze`` with its constants:
-    loops, ids, names, polarities, relative and raw scores (1e-9), dominant
-    sets over all loops and among the documented loops."""
+    loops, ids, names, polarities, relative and raw scores (1e-9, or
+    :data:`LIBM_TOLERANCE`), dominant sets over all loops and among the
+    documented loops (exactly)."""
     scenario = _scenario(model)
     st = batch.structure(model.path, loops.MAX_LOOPS)
+    libm = batch.fused_allowed(st.program) and not batch.simulator(st.program)[1]
+    rel_tol, raw_tol = LIBM_TOLERANCE if libm else (1e-9, 1e-9)
     table = chunks.run_table(model, samples, scenario=scenario, program=st.program)
     done = 0
     for chunk in chunks.iter_chunks(model, table, max_loops=loops.MAX_LOOPS,
@@ -84,10 +101,10 @@ def _assert_same_as_per_run(model, samples: pd.DataFrame, *, chunk_size: int) ->
                 assert group.polarity[i] == loop.polarity
                 np.testing.assert_allclose(chunk.relative[r, i],
                                            ref.relative_scores[loop.id].to_numpy(),
-                                           rtol=0, atol=1e-9)
+                                           rtol=0, atol=rel_tol)
                 np.testing.assert_allclose(chunk.raw[r, i],
                                            ref.loop_scores[loop.id].to_numpy(),
-                                           rtol=1e-9, atol=1e-12)
+                                           rtol=raw_tol, atol=1e-12)
                 np.testing.assert_array_equal(
                     chunk.dominant[r, i], _hits(ref.dominant_periods, loop.id, times))
                 np.testing.assert_array_equal(
@@ -330,6 +347,8 @@ def test_compiled_kernel_only_where_it_integrates_as_numpy(name, exact, used):
     assert used <= operations(sim)
     assert "**" not in operations(sim) and "L" not in operations(sim)
     assert batch.kernel_exact(sim) is (exact and available())
+    # both run on the compiled loop passes (digital_disruption within LIBM_TOLERANCE)
+    assert batch.kernel_close(sim) is available()
 
 
 def test_compiled_loop_scores_equal_numpy_bit_for_bit(crrc):

@@ -17,7 +17,9 @@ module computes the same numbers for a whole chunk of runs at once:
    operations the kernel evaluates bit for bit as numpy does (arithmetic,
    comparisons, MIN/MAX, IF THEN ELSE, XIDZ/ZIDZ: :func:`kernel_exact`;
    ``exp``, ``ln``, powers and lookups differ in the last bits, and a
-   link score, a ratio of differences, can magnify that);
+   link score, a ratio of differences, can magnify that: such models,
+   :func:`kernel_close`, are scored by :mod:`sdrev.loops.fused` within a
+   documented tolerance, and integrated here by the numpy engine);
 3. the link scores are the same expressions, in the same order of
    operations, evaluated over a flat axis of ``runs x saving times``
    (:func:`batch_link_scores`), so every number equals the per-run
@@ -50,8 +52,8 @@ from sdrev.loops.graph import CausalGraph
 from sdrev.loops.links import evaluate, ratio
 from sdrev.loops.naming import LoopName, name_element_loops, name_loops
 
-__all__ = ["LoopStructure", "StepPairs", "batch_link_scores", "compiled", "kernel_exact",
-           "loop_names", "saved_scores", "simulate_pairs", "simulator", "structure",
+__all__ = ["LoopStructure", "StepPairs", "batch_link_scores", "compiled", "fused_allowed",
+           "kernel_close", "kernel_exact", "loop_names", "saved_scores", "simulate_pairs", "simulator", "structure",
            "uniform"]
 
 
@@ -205,8 +207,15 @@ def simulator(program: Program):
         if len(_SIMULATORS) > 8:
             _SIMULATORS.clear()
         sim = build_simulator(program, outputs)
-        hit = _SIMULATORS[key] = (program, sim, kernel_exact(sim))
+        hit = _SIMULATORS[key] = (program, sim, kernel_exact(sim), kernel_close(sim))
     return hit[1], hit[2]
+
+
+def fused_allowed(program: Program) -> bool:
+    """Whether the compiled loop passes (:mod:`sdrev.loops.fused`) may score
+    ``program``'s runs (:func:`kernel_close` of its :func:`simulator`)."""
+    simulator(program)
+    return _SIMULATORS[id(program)][3]
 
 
 #: Calls in generated code that the compiled kernel evaluates exactly as the
@@ -227,6 +236,34 @@ def kernel_exact(sim) -> bool:
     if sim.subscripted or not available():
         return False
     return operations(sim) <= EXACT_CALLS
+
+
+#: Calls the compiled kernel evaluates with the C library's functions (numba
+#: calls libm) where the numpy engine runs numpy's own loops (SIMD ``exp``,
+#: ``log``, ``power``: the two differ in the last bit on a few percent of
+#: inputs), or with its own scalar helpers (``STEP``, ``RAMP``, lookups:
+#: ``np.interp`` as numba implements it).
+LIBM_CALLS = frozenset({"np.exp", "np.log", "np.power", "**", "np.sqrt", "np.sin", "np.cos",
+                        "np.tan", "np.arcsin", "np.arccos", "np.arctan", "np.sinh",
+                        "np.cosh", "np.tanh", "fn.step", "fn.ramp", "fn.lookup", "L"})
+
+
+def kernel_close(sim) -> bool:
+    """Whether the compiled kernel integrates ``sim`` as the numpy engine
+    does up to the last bits of :data:`LIBM_CALLS`' values: no subscripts
+    and no call but :data:`EXACT_CALLS` and :data:`LIBM_CALLS`. Such
+    models' loop scores come from the compiled passes
+    (:mod:`sdrev.loops.fused`) and equal the per-run analysis's within 1e-8
+    (relative scores) and 1e-6 relative (raw loop scores), bit for bit
+    where numpy's ``exp``, ``log`` and ``power`` are the C library's (see
+    :mod:`sdrev.loops.tape` for why; ``tests/test_loops_ensemble.py`` over
+    every library model)."""
+    from sdrev.ensemble.kernel import available
+    from sdrev.ensemble.kernelgen import operations
+
+    if sim.subscripted or not available():
+        return False
+    return operations(sim) <= EXACT_CALLS | LIBM_CALLS
 
 
 def uniform(name: str, value) -> float:

@@ -304,9 +304,10 @@ def _number(value):
 def compiled_passes(st) -> bool:
     """Whether a model's loop scores come from the compiled passes
     (:func:`sdrev.loops.fused.score_chunk`: every loop enumerated, no
-    subscripts, a kernel that integrates as numpy does), which use every
-    core through threads."""
-    return bool(st.complete and st.elements is None and _batch.simulator(st.program)[1])
+    subscripts, a kernel that integrates as numpy does up to libm's last bits:
+    :func:`sdrev.loops.batch.fused_allowed`), which use every core through
+    threads."""
+    return bool(st.complete and st.elements is None and _batch.fused_allowed(st.program))
 
 
 def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,

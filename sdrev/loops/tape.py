@@ -15,10 +15,25 @@ loop scores and divides by each cycle partition's sum of absolute scores.
 Each operation is the numpy engine's, on machine floats, in the equation's
 own order (no reassociation, no fast-math; ``XIDZ``/``ZIDZ``/``WHERE`` are
 the compiled kernel's scalar helpers, ``MAX``/``MIN`` numpy's rule, signs of
-zeros included), so
-every number equals the numpy path's (:mod:`sdrev.loops.batch`) bit for bit.
-Anything outside that vocabulary raises
-:class:`~sdrev.ensemble.kernelgen.NotCovered` and the numpy path runs.
+zeros included; ``STEP`` and ``RAMP`` spelled out as the arithmetic of
+:mod:`sdrev.ensemble.functions`; ``LOOKUP`` the kernel's ``k_lookup``, equal
+to :func:`sdrev.ensemble.functions.lookup` bit for bit for every kind, at
+and beyond the table's ends), so every number equals the numpy path's
+(:mod:`sdrev.loops.batch`) bit for bit, except where a link equation calls
+``exp``, ``log``, a power, ``sqrt`` or a trigonometric function: those are
+the C library's (as in the compiled kernel), and numpy built with AVX-512
+runs its own SIMD versions, which differ from them in the last bit on about
+0.1-5% of inputs (with those loops switched off, numpy's are the C
+library's and the scores are the same bit for bit:
+``tests/test_loops_fused.py``). A link score divides the changes over one
+step, so such differences (the trajectories' more than the tape's own) can
+grow where a change is tiny beside its value, at a flow's turning point: the
+scores then agree with the per-run analysis within 1e-8 (relative scores)
+and 1e-6 relative (raw loop scores), measured at most 2e-9 and 2e-7, as
+much as the per-run analysis itself moves between numpy with and without
+AVX-512 (:data:`sdrev.loops.batch.LIBM_CALLS`). Anything outside that
+vocabulary raises :class:`~sdrev.ensemble.kernelgen.NotCovered` and the
+numpy path runs.
 """
 
 from __future__ import annotations
@@ -33,15 +48,24 @@ __all__ = ["OPS", "Tape", "build_tape", "run_tape"]
 #: Operation codes of a tape row ``(op, destination, a, b, c)``.
 OPS = ("ADD", "SUB", "MUL", "DIV", "NEG", "MAX", "MIN", "WHERE", "XIDZ", "ZIDZ", "ABS",
        "LT", "LE", "GT", "GE", "EQ", "NE", "TRUNC", "CONST", "COPY", "LINK", "RATIOABS",
-       "SIGN")
+       "SIGN", "POW", "LOOKUP", "EXP", "LOG", "SQRT", "SIN", "COS", "TAN", "ARCSIN",
+       "ARCCOS", "ARCTAN", "SINH", "COSH", "TANH")
 _OP = {name: i for i, name in enumerate(OPS)}
-_BINARY = {ast.Add: "ADD", ast.Sub: "SUB", ast.Mult: "MUL", ast.Div: "DIV"}
+_BINARY = {ast.Add: "ADD", ast.Sub: "SUB", ast.Mult: "MUL", ast.Div: "DIV",
+           ast.Pow: "POW"}
 _COMPARE = {ast.Lt: "LT", ast.LtE: "LE", ast.Gt: "GT", ast.GtE: "GE", ast.Eq: "EQ",
             ast.NotEq: "NE"}
 _CALLS = {("np", "maximum", 2): "MAX", ("np", "minimum", 2): "MIN",
           ("np", "where", 3): "WHERE", ("fn", "if_then_else", 3): "WHERE",
           ("fn", "xidz", 3): "XIDZ", ("fn", "zidz", 2): "ZIDZ", ("np", "abs", 1): "ABS",
-          ("np", "trunc", 1): "TRUNC", ("fn", "integer", 1): "TRUNC"}
+          ("np", "trunc", 1): "TRUNC", ("fn", "integer", 1): "TRUNC",
+          ("np", "power", 2): "POW",
+          **{("np", f, 1): f.upper() for f in ("exp", "log", "sqrt", "sin", "cos", "tan",
+                                                "arcsin", "arccos", "arctan", "sinh",
+                                                "cosh", "tanh")}}
+#: Lookup kinds as the compiled kernel's ``k_lookup`` numbers them
+#: (:data:`sdrev.ensemble.kernelgen.HELPERS`).
+LOOKUP_KINDS = {"interpolate": 0, "hold_backward": 1, "extrapolate": 2, "look_forward": 3}
 
 
 @dataclass(frozen=True)
@@ -79,8 +103,10 @@ class Tape:
 
 
 class _Builder:
-    def __init__(self, variables, constants, synthetic):
+    def __init__(self, variables, constants, synthetic, lookups=()):
         nv = len(variables)
+        self.lookups = lookups  # the program's tables: (xs, ys, kind)
+        self.tables: dict = {}  # table index -> offset of its points in imm
         self.reg = {("pre", v): i for i, v in enumerate(variables)}
         self.reg.update({("post", v): nv + i for i, v in enumerate(variables)})
         self.reg.update({("const", c): 2 * nv + i for i, c in enumerate(constants)})
@@ -167,11 +193,58 @@ class _Builder:
                              self.expr(node.comparators[0], moved))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                 and isinstance(node.func.value, ast.Name) and not node.keywords:
-            op = _CALLS.get((node.func.value.id, node.func.attr, len(node.args)))
+            module, name, count = node.func.value.id, node.func.attr, len(node.args)
+            op = _CALLS.get((module, name, count))
             if op is not None:
                 args = [self.expr(a, moved) for a in node.args] + [0, 0]
                 return self.emit(op, *args[:3])
+            if module == "fn" and (name, count) in (("step", 4), ("ramp", 3), ("ramp", 4)):
+                return self._timed(name, [self.expr(a, moved) for a in node.args])
+            if module == "fn" and name == "lookup":
+                return self._lookup(node, moved)
         raise NotCovered(ast.unparse(node)[:60])
+
+    def _timed(self, name: str, args: list) -> int:
+        """``STEP`` and ``RAMP`` in :mod:`sdrev.ensemble.functions`' order of
+        operations: ``value * (time + dt / 2 > start)`` and ``(time + SMALL >
+        start) * slope * (final - start)`` (a comparison's 1.0 or 0.0
+        multiplies as numpy's boolean does)."""
+        from sdrev.ensemble.functions import SMALL_VENSIM
+
+        if name == "step":
+            time, dt, value, start = args
+            half = self.emit("DIV", dt, self.const(2.0))
+            on = self.emit("GT", self.emit("ADD", time, half), start)
+            return self.emit("MUL", value, on)
+        time, slope, start = args[:3]
+        final = time if len(args) == 3 else self.emit("MIN", args[3], time)
+        on = self.emit("GT", self.emit("ADD", time, self.const(SMALL_VENSIM)), start)
+        return self.emit("MUL", self.emit("MUL", on, slope), self.emit("SUB", final, start))
+
+    def _lookup(self, node, moved) -> int:
+        """``fn.lookup(x, *L[i])``: the table's points kept among the
+        immediates (its length, then x, then y values) at an offset that
+        the ``LOOKUP`` row carries with the kind."""
+        from sdrev.ensemble.kernelgen import NotCovered
+
+        x, table = (node.args + [None])[:2]
+        if not (len(node.args) == 2 and isinstance(table, ast.Starred)
+                and isinstance(table.value, ast.Subscript)
+                and isinstance(table.value.value, ast.Name) and table.value.value.id == "L"
+                and isinstance(table.value.slice, ast.Constant)
+                and isinstance(table.value.slice.value, int)):
+            raise NotCovered(ast.unparse(node)[:60])
+        index = table.value.slice.value
+        xs, ys, kind = self.lookups[index]
+        xs = np.asarray(xs, dtype=float)
+        ys = np.asarray(ys, dtype=float)
+        if kind not in LOOKUP_KINDS or xs.ndim != 1 or ys.shape != xs.shape or not len(xs):
+            raise NotCovered(f"lookup table {index} ({kind})")
+        if index not in self.tables:
+            self.tables[index] = len(self.imm)
+            self.imm.extend([float(len(xs)), *xs.tolist(), *ys.tolist()])
+        return self.emit("LOOKUP", self.expr(x, moved), self.tables[index],
+                         LOOKUP_KINDS[kind])
 
 
 #: Every input at ``t`` (a synthetic net flow's value after the step).
@@ -234,7 +307,7 @@ def build_tape(st, variables, loops, partition) -> tuple[Tape, tuple]:
     missing = read - set(stored) - set(constants) - set(synthetic)
     if missing:
         raise NotCovered(f"link equations read {sorted(missing)[:3]}")
-    b = _Builder(stored, constants, synthetic)
+    b = _Builder(stored, constants, synthetic, program.lookups)
     # synthetic net flows: registers of their own, computed first (as
     # batch.simulate_pairs adds them)
     for name in synthetic:
@@ -286,8 +359,9 @@ def build_tape(st, variables, loops, partition) -> tuple[Tape, tuple]:
 
 
 #: Operand slots each operation reads (the others are unused).
-_ARITY = {**dict.fromkeys(range(len(OPS)), 2), _OP["NEG"]: 1, _OP["ABS"]: 1,
-          _OP["TRUNC"]: 1, _OP["COPY"]: 1, _OP["SIGN"]: 1, _OP["CONST"]: 0,
+_ARITY = {**dict.fromkeys(range(len(OPS)), 1), _OP["CONST"]: 0,
+          **{_OP[op]: 2 for op in ("ADD", "SUB", "MUL", "DIV", "MAX", "MIN", "ZIDZ", "LT",
+                                    "LE", "GT", "GE", "EQ", "NE", "RATIOABS", "POW")},
           _OP["WHERE"]: 3, _OP["XIDZ"]: 3, _OP["LINK"]: 3}
 
 
@@ -318,7 +392,7 @@ def _allocate(code, first: int, keep) -> tuple[list, dict, int]:
         else:
             target = where[d] = free.pop()
         free.extend(freed)  # for the next operations, not this one's result
-        full = [args[0], 0, 0] if op == _OP["CONST"] else reads + [0] * (3 - len(reads))
+        full = reads + list(args[len(reads):])  # the rest: immediates (CONST, LOOKUP)
         out.append((op, target, *full))
     return out, where, top
 
@@ -348,6 +422,30 @@ def k_sign(x):
     # np.sign: 1, -1, 0 (of either zero), NaN
     s = 1.0 * (x > 0) - 1.0 * (x < 0)
     return s if x == x else x
+
+
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def t_math(op, x):
+    # the kernel's element-wise numpy functions (OPS from SQRT on)
+    if op == 27:
+        return np.sqrt(x)
+    if op == 28:
+        return np.sin(x)
+    if op == 29:
+        return np.cos(x)
+    if op == 30:
+        return np.tan(x)
+    if op == 31:
+        return np.arcsin(x)
+    if op == 32:
+        return np.arccos(x)
+    if op == 33:
+        return np.arctan(x)
+    if op == 34:
+        return np.sinh(x)
+    if op == 35:
+        return np.cosh(x)
+    return np.tanh(x)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
@@ -446,9 +544,28 @@ def run(X, pre, post, C, times_pre, times_post, code, imm, registers, links, len
                 elif op == 21:
                     for j in range(m):
                         R[d, j] = abs(k_ratio(R[a, j], R[b, j]))
-                else:
+                elif op == 22:
                     for j in range(m):
                         R[d, j] = k_sign(R[a, j])
+                elif op == 23:
+                    for j in range(m):
+                        R[d, j] = np.power(R[a, j], R[b, j])
+                elif op == 24:
+                    # a lookup: b is the offset of its table in imm, c its kind
+                    size = int(imm[b])
+                    xs = imm[b + 1:b + 1 + size]
+                    ys = imm[b + 1 + size:b + 1 + 2 * size]
+                    for j in range(m):
+                        R[d, j] = k_lookup(R[a, j], xs, ys, c)
+                elif op == 25:
+                    for j in range(m):
+                        R[d, j] = np.exp(R[a, j])
+                elif op == 26:
+                    for j in range(m):
+                        R[d, j] = np.log(R[a, j])
+                else:
+                    for j in range(m):
+                        R[d, j] = t_math(op, R[a, j])
             # loop scores: products from each loop's first link, partition
             # sums over the loops in order (as batch.saved_scores); kept in
             # the block's buffers, runs along the contiguous axis
