@@ -111,3 +111,27 @@ def test_drawing_a_laid_out_figure_measures_no_tick_labels_again_to_place_titles
     monkeypatch.setattr(YAxis, "get_tightbbox", counting)
     figures.save_laid_out(fig, tmp_path / "f", formats=("png", "svg"))
     assert calls == []
+
+
+def test_the_png_reuses_the_text_extents_the_layout_measured(tmp_path, monkeypatch):
+    """Shaping a label is the costliest part of drawing: the layout's
+    renderer draws the PNG too, so no label is measured twice."""
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    indices = pd.DataFrame({"group": "parameters", "output": "Y", "metric": "m",
+                            "factor": [f"factor {k}" for k in range(6)] * 2,
+                            "index": ["ST"] * 6 + ["S1"] * 6,
+                            "value": np.linspace(0, 1, 12), "conf": 0.01})
+    fig = figures.output_figure(indices, group="parameters", output="Y", metrics=["m"],
+                                method="sobol", index="ST")
+    measured = []
+    measure = RendererAgg.get_text_width_height_descent
+
+    def counting(self, text, prop, ismath):
+        measured.append((text, prop.get_size_in_points(), ismath))
+        return measure(self, text, prop, ismath)
+
+    monkeypatch.setattr(RendererAgg, "get_text_width_height_descent", counting)
+    figures.save_laid_out(fig, tmp_path / "f", formats=("png",))
+    assert ("factor 5", 7.0, False) in measured
+    assert len(measured) == len(set(measured))

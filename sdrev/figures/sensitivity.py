@@ -461,8 +461,12 @@ def save_laid_out(fig: Figure, stem: Path, *, formats: Iterable[str] = ("png",),
     format runs both again. Here the layout engine runs once, at the saving
     resolution (the text extents it measures depend on it), and is then
     removed, so each format is one draw of the laid-out figure: the same
-    files as ``savefig`` writes (the PNG byte for byte, tested), in about
-    half the drawing.
+    files as ``savefig`` writes (the PNG's pixels and the SVG byte for
+    byte, tested), in about half the drawing. The layout measures the text
+    with the renderer the PNG is then drawn by (an Agg canvas given to the
+    figure), whose cache of text extents the drawing reuses: shaping a
+    label (libraqm in matplotlib 3.11) costs 1 to 3 ms, and each label was
+    measured anew by the PNG's own renderer.
 
     Parameters
     ----------
@@ -477,7 +481,9 @@ def save_laid_out(fig: Figure, stem: Path, *, formats: Iterable[str] = ("png",),
     list of Path
     """
     import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    FigureCanvasAgg(fig)  # the figure's canvas from now: its renderer is kept
     engine = fig.get_layout_engine()
     if engine is not None:
         fig.set_dpi(dpi)
