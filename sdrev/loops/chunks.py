@@ -42,6 +42,11 @@ POLARITIES = ("reinforcing", "balancing", "mostly reinforcing", "mostly balancin
 #: Memory a chunk's score arrays may take (runs per chunk follow from it).
 CHUNK_BYTES = 256 * 2**20
 
+#: Chunks the runs of the compiled passes are split into at least (of at
+#: least :data:`PIPELINE_RUNS` runs each), equal in size.
+PIPELINE_CHUNKS = 8
+PIPELINE_RUNS = 1024
+
 
 def polarities(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`sdrev.loops.scores.classify_polarity` of every run and loop.
@@ -347,7 +352,13 @@ def iter_chunks(model, table: RunSettingsTable, *, max_loops: int,
         fused = compiled_passes(st)
         per_run = 8 * steps * (max(len(st.loops), 1) * (3 if fused else 6)
                                + (0 if fused else len(program.step) * 3))
-        chunk_size = int(max(16, min(4096, CHUNK_BYTES // max(per_run, 1))))
+        cap = int(max(16, min(4096, CHUNK_BYTES // max(per_run, 1))))
+        count = -(-table.runs // cap)
+        if fused:  # smaller chunks: the compiled passes of one overlap the
+            # dominance of the one before sooner and longer (a short first
+            # and last chunk, no short tail chunk)
+            count = max(count, min(PIPELINE_CHUNKS, table.runs // PIPELINE_RUNS))
+        chunk_size = -(-table.runs // count)
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     edges = _batch.loop_edges(st.loops) if st.complete else None

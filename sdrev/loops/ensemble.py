@@ -430,20 +430,35 @@ class _Accumulator:
         b = -chunk.sums[:, :, 1].sum(axis=0)
         size = r + b
         present = np.zeros(rel.shape[:2], dtype=bool)
-        for g, named in enumerate(chunk.groups):
-            rows = np.flatnonzero(chunk.group == g)
-            present[np.ix_(rows, list(named.loops))] = True
-            for i in named.loops:
-                if not named.names[i].documented:
-                    continue
-                key = named.names[i].id
-                if key not in self.relative:
-                    self.relative[key] = np.full((self.runs, steps), np.nan)
-                    self.hits[key] = np.zeros(steps)
-                    self.doc_hits[key] = np.zeros(steps)
-                self.relative[key][chunk.start + rows] = rel[rows, i]
-                self.hits[key] += chunk.dominant[rows, i].sum(axis=0)
-                self.doc_hits[key] += chunk.documented_dominant[rows, i].sum(axis=0)
+        docs = [{named.names[i].id: i for i in named.loops if named.names[i].documented}
+                for named in chunk.groups]
+        for key in (k for d in docs for k in d):
+            if key not in self.relative:
+                self.relative[key] = np.full((self.runs, steps), np.nan)
+                self.hits[key] = np.zeros(steps)
+                self.doc_hits[key] = np.zeros(steps)
+        if all(d == docs[0] and set(named.loops) == set(chunk.groups[0].loops)
+               for d, named in zip(docs, chunk.groups)):
+            # the usual case: every naming group has the same loops and the
+            # same documented ones, so the chunk's runs are taken at once
+            # (counts of runs are whole numbers: the same sums in any order)
+            if chunk.groups:
+                present[:, list(chunk.groups[0].loops)] = True
+                cols = list(docs[0].values())
+                hits = chunk.dominant[:, cols].sum(axis=0)
+                doc_hits = chunk.documented_dominant[:, cols].sum(axis=0)
+                for j, (key, i) in enumerate(docs[0].items()):
+                    self.relative[key][chunk.start:chunk.start + chunk.runs] = rel[:, i]
+                    self.hits[key] += hits[j]
+                    self.doc_hits[key] += doc_hits[j]
+        else:
+            for g, named in enumerate(chunk.groups):
+                rows = np.flatnonzero(chunk.group == g)
+                present[np.ix_(rows, list(named.loops))] = True
+                for key, i in docs[g].items():
+                    self.relative[key][chunk.start + rows] = rel[rows, i]
+                    self.hits[key] += chunk.dominant[rows, i].sum(axis=0)
+                    self.doc_hits[key] += chunk.documented_dominant[rows, i].sum(axis=0)
         reinforcing = (present & np.isin(codes, (0, 2))).sum(axis=0)
         for i, loop in enumerate(chunk.loops):
             row = np.array([r[i], b[i], present[:, i].sum(), reinforcing[i], size[i]])
@@ -580,20 +595,22 @@ class _Accumulator:
     def result(self, model, st, scenario, params, method, threshold) -> EnsembleLoopAnalysis:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=_threads()) as pool:
             return self._result(model, st, scenario, params, method, threshold, pool)
 
     def _result(self, model, st, scenario, params, method, threshold,
                 pool) -> EnsembleLoopAnalysis:
         steps = len(self.times) if self.times is not None else 0
         documented = tuple(sorted(self.relative, key=id_sort_key))
+        # the band's quantiles (numpy's partition releases the GIL) found in
+        # threads, a few loops each, while the tables are built (a column's
+        # quantiles do not depend on the other columns: the same numbers)
+        nan = any(np.isnan(self.relative[d]).any() for d in documented)
+        share = max(1, -(-len(documented) // _threads()))
+        band = [pool.submit(_quantiles, [self.relative[d] for d in documented[i:i + share]])
+                for i in range(0, len(documented), share)] if documented and not nan else None
         relative = (np.stack([self.relative[d] for d in documented], axis=1)
                     if documented else np.zeros((self.runs, 0, steps)))
-        # the band's quantiles (numpy's partition releases the GIL) found
-        # while the tables are built
-        nan = bool(np.isnan(relative).any())
-        band = pool.submit(np.quantile, relative, [BAND[0], 0.5, BAND[1]], axis=0) \
-            if documented and not nan else None
         loops = sorted(self.pooled, key=lambda c: (len(c), c))
         pols, stats = [], []
         for loop in loops:
@@ -621,7 +638,7 @@ class _Accumulator:
         set_rows = self._set_rows(ids)
         frames = []
         if band is not None:
-            q = band.result()
+            q = np.concatenate([f.result() for f in band], axis=1)
         elif documented:  # runs without some documented loop (NaN)
             import warnings
             with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -644,6 +661,18 @@ class _Accumulator:
             times=np.asarray(self.times if self.times is not None else []),
             loops=table, documented=documented, relative=relative, dominance=dominance,
             dominant_sets=sets, method=method, threshold=threshold)
+
+
+def _threads() -> int:
+    """Threads for the band's quantiles (the cores, up to 8)."""
+    return min(os.cpu_count() or 1, 8)
+
+
+def _quantiles(series: list) -> np.ndarray:
+    """The band's quantiles of each array of ``series`` (runs, times) across
+    runs, shape ``(3, len(series), times)``."""
+    return np.stack([np.quantile(x, [BAND[0], 0.5, BAND[1]], axis=0) for x in series],
+                    axis=1)
 
 
 def _pooled_polarity(r: float, b: float) -> str:
