@@ -282,7 +282,8 @@ def _scan(scores, fixed_r, fixed_b, order, threshold, out):  # pragma: no cover 
     idx = np.empty((2, count), np.int64)  # group 0: reinforcing, 1: balancing
     size = np.empty((2, count))
     sel = np.empty((2, count), np.int64)
-    used = np.zeros(count, np.bool_)
+    spot = np.zeros(count, np.int64)  # for _take
+    taken = np.zeros(count)
     picked = np.zeros(2, np.int64)
     total = np.zeros(2)
     members = np.zeros(2, np.int64)
@@ -332,12 +333,13 @@ def _scan(scores, fixed_r, fixed_b, order, threshold, out):  # pragma: no cover 
                     total[g] = whole[g]
                     rough = True
                     continue
-                picked[g], total[g] = _TAKE(idx[g], size[g], m, threshold, sel[g], used)
+                picked[g], total[g] = _TAKE(idx[g], size[g], m, threshold, sel[g], spot,
+                                            taken)
             if rough and abs(total[0] - total[1]) <= 1e-9 * (total[0] + total[1]):
                 # too close to call on totals added out of order: exactly
                 for g in range(2):
                     picked[g], total[g] = _TAKE(idx[g], size[g], members[g], threshold,
-                                                sel[g], used)
+                                                sel[g], spot, taken)
             win = -1
             if total[0] >= total[1] and total[0] > 0:
                 win = 0
@@ -348,24 +350,34 @@ def _scan(scores, fixed_r, fixed_b, order, threshold, out):  # pragma: no cover 
                     out[r, sel[win, q], k] = True
 
 
-def _take(idx, size, m, threshold, sel, used):  # pragma: no cover - numba
+def _take(idx, size, m, threshold, sel, spot, taken):  # pragma: no cover - numba
     """Members ``idx[:m]`` (sizes ``size[:m]``, in loop order) in decreasing
     size, ties in loop order, until their running total reaches
-    ``threshold``: how many (into ``sel``) and the total."""
-    for q in range(m):
-        used[q] = False
+    ``threshold``: how many (into ``sel``) and the total. A member taken is
+    marked by the size -1 until the end (sizes are absolute values), its
+    place and size kept in ``spot`` and ``taken`` to restore them."""
     n, tot = 0, 0.0
     while n < m and tot < threshold:
         best = -1
-        top = 0.0
+        top = -1.0
         for q in range(m):  # the first of equals
-            if not used[q] and (best < 0 or size[q] > top):
+            if size[q] > top:
                 best = q
                 top = size[q]
-        used[best] = True
+        if best < 0:  # only NaN left (scores are finite): the first not taken
+            for q in range(m):
+                if size[q] != -1.0:
+                    best = q
+                    top = size[q]
+                    break
         sel[n] = idx[best]
+        spot[n] = best
+        taken[n] = top
         n += 1
-        tot += size[best]
+        tot += top
+        size[best] = -1.0
+    for q in range(n):
+        size[spot[q]] = taken[q]
     return n, tot
 
 
@@ -400,14 +412,17 @@ def set_words(member: np.ndarray, local, positions) -> np.ndarray:
 def _words(member, local, positions, out):  # pragma: no cover - numba
     runs, _, times = member.shape
     one = np.uint64(1)
+    zero = np.uint64(0)
     for r in range(runs):
+        w = out[r * times:(r + 1) * times]
         for k in range(times):
-            w = np.uint64(((k >> 8) & 255) | ((k & 255) << 8))
-            for q in range(local.shape[0]):
-                if member[r, local[q], k]:
-                    g = positions[q]
-                    w |= one << np.uint64(8 * (2 + g // 8) + 7 - g % 8)
-            out[r * times + k] = w
+            w[k] = np.uint64(((k >> 8) & 255) | ((k & 255) << 8))
+        for q in range(local.shape[0]):  # a loop's flags along time, contiguous
+            g = positions[q]
+            bit = one << np.uint64(8 * (2 + g // 8) + 7 - g % 8)
+            flags = member[r, local[q]]
+            for k in range(times):
+                w[k] |= bit if flags[k] else zero
 
 
 _WORDS: list = []
