@@ -69,6 +69,7 @@ def _scores(path, runs: int, seed: int):
     return st, out, (_numpy_path(st, table, st.loops, part) if out is not None else None)
 
 
+@pytest.mark.slow
 def test_lookups_steps_ramps_on_loops_equal_the_numpy_path_bit_for_bit():
     """A model whose loops run through a lookup table, STEP, RAMP and SQRT
     (tests/fixtures/crowding.mdl): the compiled passes cover it (the tape
