@@ -410,6 +410,10 @@ class _Accumulator:
         self.runs = runs
         self.times = None
         self.relative: dict[str, np.ndarray] = {}
+        # the documented loops of the first chunk: their scores are views of
+        # one (runs, loops, times) array, the result's (no copy at the end)
+        self.block: np.ndarray | None = None
+        self.block_keys: tuple = ()
         self.hits: dict[str, np.ndarray] = {}
         self.doc_hits: dict[str, np.ndarray] = {}
         self.pooled: dict[tuple, np.ndarray] = {}  # loop -> [r, b, runs, reinforcing, |s|]
@@ -432,6 +436,13 @@ class _Accumulator:
         present = np.zeros(rel.shape[:2], dtype=bool)
         docs = [{named.names[i].id: i for i in named.loops if named.names[i].documented}
                 for named in chunk.groups]
+        if self.block is None and self.runs:
+            self.block_keys = tuple(sorted({k for d in docs for k in d}, key=id_sort_key))
+            self.block = np.full((self.runs, len(self.block_keys), steps), np.nan)
+            for j, key in enumerate(self.block_keys):
+                self.relative[key] = self.block[:, j]
+                self.hits[key] = np.zeros(steps)
+                self.doc_hits[key] = np.zeros(steps)
         for key in (k for d in docs for k in d):
             if key not in self.relative:
                 self.relative[key] = np.full((self.runs, steps), np.nan)
@@ -609,8 +620,11 @@ class _Accumulator:
         share = max(1, -(-len(documented) // _threads()))
         band = [pool.submit(_quantiles, [self.relative[d] for d in documented[i:i + share]])
                 for i in range(0, len(documented), share)] if documented and not nan else None
-        relative = (np.stack([self.relative[d] for d in documented], axis=1)
-                    if documented else np.zeros((self.runs, 0, steps)))
+        if documented and documented == self.block_keys:
+            relative = self.block
+        else:
+            relative = (np.stack([self.relative[d] for d in documented], axis=1)
+                        if documented else np.zeros((self.runs, 0, steps)))
         loops = sorted(self.pooled, key=lambda c: (len(c), c))
         pols, stats = [], []
         for loop in loops:
