@@ -21,8 +21,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 MODELS = Path(__file__).parent.parent / "models"
 SHARED = Path(__file__).parent.parent.parent / "shared" / "test-models" / "tests"
 LIBRARY = sorted(p.stem for p in MODELS.glob("*.mdl"))
-#: strongest-path models search each run's loops in Python (slow): fewer runs
-FEW = {"mne_reverse_knowledge": 12}
 
 _LOADED: dict = {}
 
@@ -123,7 +121,7 @@ def test_library_model_equals_per_run_analysis():
 @pytest.mark.parametrize("name", LIBRARY)
 def test_library_model_equals_per_run_analysis_50_sets(name):
     model = _load(MODELS / f"{name}.mdl")
-    _assert_same_as_per_run(model, _samples(model, FEW.get(name, 50), seed=5),
+    _assert_same_as_per_run(model, _samples(model, 50, seed=5),
                             chunk_size=16)
 
 
