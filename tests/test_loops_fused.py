@@ -71,9 +71,9 @@ def _scores(path, runs: int, seed: int):
 
 @pytest.mark.slow
 def test_lookups_steps_ramps_on_loops_equal_the_numpy_path_bit_for_bit():
-    """A model whose loops run through a lookup table, STEP, RAMP and SQRT
-    (tests/fixtures/crowding.mdl): the compiled passes cover it (the tape
-    has LOOKUP and SQRT rows) and every score equals the numpy path's."""
+    """A model whose loops run through a lookup table, STEP, RAMP, PULSE and
+    SQRT (tests/fixtures/crowding.mdl): the compiled passes cover it (the
+    tape has LOOKUP and SQRT rows) and every score equals the numpy path's."""
     st, out, ref = _scores(FIXTURES / "crowding.mdl", 40, seed=3)
     assert out is not None and len(st.loops) == 3
     sim, exact = batch.simulator(st.program)
@@ -87,15 +87,15 @@ def test_lookups_steps_ramps_on_loops_equal_the_numpy_path_bit_for_bit():
 
 
 def test_fused_path_only_where_the_kernel_covers_the_model(tmp_path):
-    """A call outside the compiled passes' vocabulary (PULSE) leaves the
-    model to the numpy path."""
+    """A call outside the compiled passes' vocabulary (PULSE TRAIN) leaves
+    the model to the numpy path."""
     text = (FIXTURES / "crowding.mdl").read_text()
     path = tmp_path / "pulsed.mdl"
     path.write_text(text.replace("STEP(Stress Height, Stress Year)",
-                                 "PULSE(Stress Year, 5) * Stress Height"))
+                                 "PULSE TRAIN(Stress Year, 1, 5, 30) * Stress Height"))
     st, out, _ = _scores(path, 4, seed=1)
     sim, _ = batch.simulator(st.program)
-    assert "fn.pulse" in operations(sim) and not batch.fused_allowed(st.program)
+    assert "fn.pulse_train" in operations(sim) and not batch.fused_allowed(st.program)
     assert out is None
 
 

@@ -241,11 +241,12 @@ def kernel_exact(sim) -> bool:
 #: Calls the compiled kernel evaluates with the C library's functions (numba
 #: calls libm) where the numpy engine runs numpy's own loops (SIMD ``exp``,
 #: ``log``, ``power``: the two differ in the last bit on a few percent of
-#: inputs), or with its own scalar helpers (``STEP``, ``RAMP``, lookups:
-#: ``np.interp`` as numba implements it).
+#: inputs), or with its own scalar helpers (``STEP``, ``RAMP``, ``PULSE``,
+#: lookups: ``np.interp`` as numba implements it).
 LIBM_CALLS = frozenset({"np.exp", "np.log", "np.power", "**", "np.sqrt", "np.sin", "np.cos",
                         "np.tan", "np.arcsin", "np.arccos", "np.arctan", "np.sinh",
-                        "np.cosh", "np.tanh", "fn.step", "fn.ramp", "fn.lookup", "L"})
+                        "np.cosh", "np.tanh", "fn.step", "fn.ramp", "fn.pulse", "fn.lookup",
+                        "L"})
 
 
 def kernel_close(sim) -> bool:

@@ -22,7 +22,7 @@ kernel integrates bit for bit as the numpy engine
 (:func:`sdrev.loops.batch.kernel_exact`: arithmetic, comparisons, MIN/MAX,
 IF THEN ELSE, XIDZ/ZIDZ) every score equals the numpy path's bit for bit.
 Models that also call ``exp``, ``ln``, powers, square roots, trigonometric
-functions, lookups, STEP or RAMP (:func:`sdrev.loops.batch.kernel_close`)
+functions, lookups, STEP, RAMP or PULSE (:func:`sdrev.loops.batch.kernel_close`)
 run here too: numba calls the C library's ``exp``/``log``/``pow`` where
 numpy built with AVX-512 runs its own SIMD loops, and the two differ in the
 last bit on a few percent of inputs, so those models' scores agree with the

@@ -15,7 +15,7 @@ loop scores and divides by each cycle partition's sum of absolute scores.
 Each operation is the numpy engine's, on machine floats, in the equation's
 own order (no reassociation, no fast-math; ``XIDZ``/``ZIDZ``/``WHERE`` are
 the compiled kernel's scalar helpers, ``MAX``/``MIN`` numpy's rule, signs of
-zeros included; ``STEP`` and ``RAMP`` spelled out as the arithmetic of
+zeros included; ``STEP``, ``RAMP`` and ``PULSE`` spelled out as the arithmetic of
 :mod:`sdrev.ensemble.functions`; ``LOOKUP`` the kernel's ``k_lookup``, equal
 to :func:`sdrev.ensemble.functions.lookup` bit for bit for every kind, at
 and beyond the table's ends), so every number equals the numpy path's
@@ -198,19 +198,27 @@ class _Builder:
             if op is not None:
                 args = [self.expr(a, moved) for a in node.args] + [0, 0]
                 return self.emit(op, *args[:3])
-            if module == "fn" and (name, count) in (("step", 4), ("ramp", 3), ("ramp", 4)):
+            if module == "fn" and (name, count) in (("step", 4), ("ramp", 3), ("ramp", 4),
+                                                    ("pulse", 4)):
                 return self._timed(name, [self.expr(a, moved) for a in node.args])
             if module == "fn" and name == "lookup":
                 return self._lookup(node, moved)
         raise NotCovered(ast.unparse(node)[:60])
 
     def _timed(self, name: str, args: list) -> int:
-        """``STEP`` and ``RAMP`` in :mod:`sdrev.ensemble.functions`' order of
-        operations: ``value * (time + dt / 2 > start)`` and ``(time + SMALL >
-        start) * slope * (final - start)`` (a comparison's 1.0 or 0.0
-        multiplies as numpy's boolean does)."""
+        """``STEP``, ``RAMP`` and ``PULSE`` in :mod:`sdrev.ensemble.functions`'
+        order of operations: ``value * (time + dt / 2 > start)``, ``(time +
+        SMALL > start) * slope * (final - start)`` and ``where((start - SMALL
+        <= time) & (time < start + width), 1.0, 0.0)`` (a comparison's 1.0 or
+        0.0 multiplies as numpy's boolean does)."""
         from sdrev.ensemble.functions import SMALL_VENSIM
 
+        if name == "pulse":
+            time, _, start, width = args
+            after = self.emit("LE", self.emit("SUB", start, self.const(SMALL_VENSIM)), time)
+            before = self.emit("LT", time, self.emit("ADD", start, width))
+            return self.emit("WHERE", self.emit("MUL", after, before), self.const(1.0),
+                             self.const(0.0))
         if name == "step":
             time, dt, value, start = args
             half = self.emit("DIV", dt, self.const(2.0))
