@@ -39,7 +39,7 @@ from sdrev.loops.dominance import DOMINANCE_THRESHOLD, compiled_scan, set_words
 from sdrev.loops.graph import MAX_LOOPS
 from sdrev.loops.naming import id_sort_key
 
-__all__ = ["BAND", "EnsembleLoopAnalysis", "analyze_ensemble"]
+__all__ = ["BAND", "EnsembleLoopAnalysis", "analyze_ensemble", "band_quantiles"]
 
 #: Quantiles of the band around the median relative score (90%).
 BAND = (0.05, 0.95)
@@ -613,7 +613,7 @@ class _Accumulator:
                 pool) -> EnsembleLoopAnalysis:
         steps = len(self.times) if self.times is not None else 0
         documented = tuple(sorted(self.relative, key=id_sort_key))
-        # the band's quantiles (numpy's partition releases the GIL) found in
+        # the band's quantiles (numpy's sort releases the GIL) found in
         # threads, a few loops each, while the tables are built (a column's
         # quantiles do not depend on the other columns: the same numbers)
         nan = any(np.isnan(self.relative[d]).any() for d in documented)
@@ -685,8 +685,51 @@ def _threads() -> int:
 def _quantiles(series: list) -> np.ndarray:
     """The band's quantiles of each array of ``series`` (runs, times) across
     runs, shape ``(3, len(series), times)``."""
-    return np.stack([np.quantile(x, [BAND[0], 0.5, BAND[1]], axis=0) for x in series],
-                    axis=1)
+    return np.stack([band_quantiles(x) for x in series], axis=1)
+
+
+def band_quantiles(x: np.ndarray) -> np.ndarray:
+    """``np.quantile(x, [BAND[0], 0.5, BAND[1]], axis=0)`` of an array
+    without NaN, byte for byte, from one sort of each column (numpy sorts
+    with SIMD instructions: about 3x faster than the partition at the six
+    places np.quantile's linear method reads).
+
+    The values at those places are the same whichever way they are found,
+    except the sign of a zero (0.0 and -0.0 compare equal, so a sort and a
+    partition may place them differently): columns where a value read is
+    zero take np.quantile itself. The interpolation is numpy's
+    (``_lerp``: from below for weights under 0.5, from above otherwise).
+
+    Parameters
+    ----------
+    x : ndarray, shape (runs, columns)
+
+    Returns
+    -------
+    ndarray, shape (3, columns)
+    """
+    x = np.asarray(x, dtype=float)
+    quantiles = [BAND[0], 0.5, BAND[1]]
+    n = x.shape[0]
+    virtual = (n - 1) * np.asarray(quantiles)  # numpy's virtual indexes (linear)
+    below = np.floor(virtual)
+    above = below + 1
+    last = virtual >= n - 1
+    below[last] = -1
+    above[last] = -1
+    below = below.astype(np.intp)
+    above = above.astype(np.intp)
+    gamma = (virtual - below).reshape(-1, 1)
+    ordered = np.sort(x.T, axis=-1)
+    a = ordered[:, below].T
+    b = ordered[:, above].T
+    diff = b - a
+    out = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    zero = ((a == 0) | (b == 0)).any(axis=0)
+    if zero.any():
+        out[:, zero] = np.quantile(x[:, zero], quantiles, axis=0)
+    return out
 
 
 def _pooled_polarity(r: float, b: float) -> str:
