@@ -16,6 +16,7 @@ from sdrev.ensemble import sample_lhs
 from sdrev.errors import InvalidValueError, UnknownNameError
 from sdrev.loops import batch, chunks
 from sdrev.loops.dominance import dominant_membership, dominant_sets, set_words
+from sdrev.loops.ensemble import band_quantiles
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODELS = Path(__file__).parent.parent / "models"
@@ -155,6 +156,20 @@ def test_dominant_membership_equals_dominant_sets_with_ties(compiled):
         sets = dominant_sets(scores[r], ids, pols, threshold=0.5)
         for k, s in enumerate(sets):
             assert {ids[i] for i in np.flatnonzero(member[r, :, k])} == set(s)
+
+
+def test_band_quantiles_are_numpys_byte_for_byte():
+    """The band's quantiles from a sort equal np.quantile's (linear method)
+    bit for bit: weights under and over 0.5, ties, zeros of both signs, one
+    and two runs."""
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 20, 1000):
+        x = np.round(rng.normal(size=(n, 40)) * 4) / 4
+        x[:, :10] = rng.normal(size=(n, 10))
+        x[rng.random(x.shape) < 0.2] = 0.0
+        x[rng.random(x.shape) < 0.1] = -0.0
+        want = np.quantile(x, [0.05, 0.5, 0.95], axis=0)
+        assert band_quantiles(x).tobytes() == want.tobytes()
 
 
 def test_set_words_are_the_packed_rows():
