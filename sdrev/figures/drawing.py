@@ -11,12 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
-__all__ = ["DPI", "hbars", "save_laid_out", "save_png"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["DPI", "hbars", "new_figure", "save_laid_out", "save_png"]
+
+
+def new_figure(**kwargs: Any) -> Figure:
+    """``matplotlib.figure.Figure(**kwargs)``, matplotlib imported on the first
+    call: a module of figure functions can be imported (and a figure worker
+    started, :func:`sdrev.figures.sensitivity.write_sensitivity_figures`)
+    before matplotlib is (about half a second)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def hbars(ax, y, widths, *, height: float = 0.8, color: Any = "0.15",

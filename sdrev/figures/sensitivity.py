@@ -16,14 +16,15 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-
-from sdrev.figures.drawing import DPI, hbars, save_laid_out, save_png
+from sdrev.figures.drawing import DPI, hbars, new_figure, save_laid_out, save_png
 from sdrev.units import time_label
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["BUILDERS", "DPI", "PARALLEL_FIGURES", "draw_claimed", "draw_figures", "draw_order",
            "draw_share", "figure_tasks", "hbars", "idle_cores", "index_bar_figure",
@@ -113,7 +114,7 @@ def sobol_figure(indices: pd.DataFrame, *, group: str, output: str, metric: str,
     value, conf = _by_factor(part, ("ST", "S1")), _by_factor(part, ("ST", "S1"), "conf")
     order = value["ST"].sort_values(ascending=True, na_position="first")
     shown = order.index[-MAX_FACTORS:]
-    fig = Figure(figsize=(6.4, 0.9 + 0.32 * len(shown) + 0.6), layout="constrained")
+    fig = new_figure(figsize=(6.4, 0.9 + 0.32 * len(shown) + 0.6), layout="constrained")
     ax = fig.add_subplot()
     y = np.arange(len(shown))
     for k, (index, shift) in enumerate((("ST", -0.2), ("S1", 0.2))):
@@ -141,7 +142,7 @@ def morris_figure(indices: pd.DataFrame, *, group: str, output: str, metric: str
     can overlap however close the points lie."""
     part = _select(indices, group, output, metric)
     wide = _by_factor(part, ("mu_star", "sigma"))
-    fig = Figure(figsize=(7.6, 4.6), layout="constrained")
+    fig = new_figure(figsize=(7.6, 4.6), layout="constrained")
     ax = fig.add_subplot()
     ax.scatter(wide["mu_star"], wide["sigma"], color="0.2", s=18)
     top = list(wide["mu_star"].sort_values(ascending=False).index[:8])
@@ -172,7 +173,7 @@ def index_bar_figure(indices: pd.DataFrame, *, group: str, output: str, metric: 
     part = _select(indices, group, output, metric)
     part = part[part["index"] == index].sort_values("value", na_position="first")
     part = part.tail(MAX_FACTORS)
-    fig = Figure(figsize=(6.4, 1.5 + 0.3 * len(part)), layout="constrained")
+    fig = new_figure(figsize=(6.4, 1.5 + 0.3 * len(part)), layout="constrained")
     ax = fig.add_subplot()
     conf = part["conf"].to_numpy(dtype=float)
     hbars(ax, np.arange(len(part)), part["value"], color=_GREYS[0],
@@ -201,7 +202,7 @@ def time_resolved_figure(time_resolved: pd.DataFrame, *, group: str, output: str
     order = main.mean().sort_values(ascending=False).index
     shown = list(order[:top])
     other = {"ST": "S1", "S1": "ST"}.get(index)
-    fig = Figure(figsize=(7.2, 4.0), layout="constrained")
+    fig = new_figure(figsize=(7.2, 4.0), layout="constrained")
     ax = fig.add_subplot()
     greys = [str(g) for g in np.linspace(0.05, 0.6, max(1, len(shown)))]
     markers = ("o", "s", "^", "D", "v", "x", "+", "*")
@@ -245,7 +246,7 @@ def knockout_figure(knockout: pd.DataFrame, *, title: str = "Loop knockout") -> 
     cols = min(3, max(1, len(keys)))
     rows = int(np.ceil(len(keys) / cols)) or 1
     loops = list(dict.fromkeys(knockout["loop"]))
-    fig = Figure(figsize=(3.4 * cols, 0.6 + rows * (0.6 + 0.25 * len(loops))),
+    fig = new_figure(figsize=(3.4 * cols, 0.6 + rows * (0.6 + 0.25 * len(loops))),
                  layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
     for ax, (output, metric) in zip(axes.flat, keys):
@@ -274,7 +275,7 @@ def output_figure(indices: pd.DataFrame, *, group: str, output: str, metrics: li
     part = _select(indices, group, output, metrics[0])
     nf = min(MAX_FACTORS, part["factor"].nunique())
     height = 4.4 if method == "morris" else 1.4 + 0.3 * nf
-    fig = Figure(figsize=(4.6 * cols, height), layout="constrained")
+    fig = new_figure(figsize=(4.6 * cols, height), layout="constrained")
     axes = fig.subplots(1, cols, squeeze=False)[0]
     for ax, metric in zip(axes, metrics):
         part = _select(indices, group, output, metric)
