@@ -16,7 +16,7 @@ from sdrev.ensemble import sample_lhs
 from sdrev.errors import InvalidValueError, UnknownNameError
 from sdrev.loops import batch, chunks
 from sdrev.loops.dominance import dominant_membership, dominant_sets, set_words
-from sdrev.loops.ensemble import band_quantiles
+from sdrev.loops.bands import band_quantiles
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODELS = Path(__file__).parent.parent / "models"

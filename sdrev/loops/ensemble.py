@@ -35,14 +35,13 @@ import pandas as pd
 from sdrev.errors import InvalidValueError, UnknownNameError, suggest
 from sdrev.loops import batch as _batch
 from sdrev.loops import chunks as _chunks
+from sdrev.loops.bands import BAND, band_table, threads
 from sdrev.loops.dominance import DOMINANCE_THRESHOLD, compiled_scan, set_words
 from sdrev.loops.graph import MAX_LOOPS
 from sdrev.loops.naming import id_sort_key
 
-__all__ = ["BAND", "EnsembleLoopAnalysis", "analyze_ensemble", "band_quantiles"]
+__all__ = ["BAND", "EnsembleLoopAnalysis", "analyze_ensemble"]
 
-#: Quantiles of the band around the median relative score (90%).
-BAND = (0.05, 0.95)
 
 #: Dominant sets reported: those of at least this share of runs at a time.
 MIN_SET_SHARE = 0.01
@@ -606,7 +605,7 @@ class _Accumulator:
     def result(self, model, st, scenario, params, method, threshold) -> EnsembleLoopAnalysis:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=_threads()) as pool:
+        with ThreadPoolExecutor(max_workers=threads()) as pool:
             return self._result(model, st, scenario, params, method, threshold, pool)
 
     def _result(self, model, st, scenario, params, method, threshold,
@@ -617,8 +616,8 @@ class _Accumulator:
         # threads, a few loops each, while the tables are built (a column's
         # quantiles do not depend on the other columns: the same numbers)
         nan = any(np.isnan(self.relative[d]).any() for d in documented)
-        share = max(1, -(-len(documented) // _threads()))
-        band = [pool.submit(_quantiles, [self.relative[d] for d in documented[i:i + share]])
+        share = max(1, -(-len(documented) // threads()))
+        band = [pool.submit(band_table, [self.relative[d] for d in documented[i:i + share]])
                 for i in range(0, len(documented), share)] if documented and not nan else None
         if documented and documented == self.block_keys:
             relative = self.block
@@ -675,61 +674,6 @@ class _Accumulator:
             times=np.asarray(self.times if self.times is not None else []),
             loops=table, documented=documented, relative=relative, dominance=dominance,
             dominant_sets=sets, method=method, threshold=threshold)
-
-
-def _threads() -> int:
-    """Threads for the band's quantiles (the cores, up to 8)."""
-    return min(os.cpu_count() or 1, 8)
-
-
-def _quantiles(series: list) -> np.ndarray:
-    """The band's quantiles of each array of ``series`` (runs, times) across
-    runs, shape ``(3, len(series), times)``."""
-    return np.stack([band_quantiles(x) for x in series], axis=1)
-
-
-def band_quantiles(x: np.ndarray) -> np.ndarray:
-    """``np.quantile(x, [BAND[0], 0.5, BAND[1]], axis=0)`` of an array
-    without NaN, byte for byte, from one sort of each column (numpy sorts
-    with SIMD instructions: about 3x faster than the partition at the six
-    places np.quantile's linear method reads).
-
-    The values at those places are the same whichever way they are found,
-    except the sign of a zero (0.0 and -0.0 compare equal, so a sort and a
-    partition may place them differently): columns where a value read is
-    zero take np.quantile itself. The interpolation is numpy's
-    (``_lerp``: from below for weights under 0.5, from above otherwise).
-
-    Parameters
-    ----------
-    x : ndarray, shape (runs, columns)
-
-    Returns
-    -------
-    ndarray, shape (3, columns)
-    """
-    x = np.asarray(x, dtype=float)
-    quantiles = [BAND[0], 0.5, BAND[1]]
-    n = x.shape[0]
-    virtual = (n - 1) * np.asarray(quantiles)  # numpy's virtual indexes (linear)
-    below = np.floor(virtual)
-    above = below + 1
-    last = virtual >= n - 1
-    below[last] = -1
-    above[last] = -1
-    below = below.astype(np.intp)
-    above = above.astype(np.intp)
-    gamma = (virtual - below).reshape(-1, 1)
-    ordered = np.sort(x.T, axis=-1)
-    a = ordered[:, below].T
-    b = ordered[:, above].T
-    diff = b - a
-    out = np.add(a, diff * gamma)
-    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
-    zero = ((a == 0) | (b == 0)).any(axis=0)
-    if zero.any():
-        out[:, zero] = np.quantile(x[:, zero], quantiles, axis=0)
-    return out
 
 
 def _pooled_polarity(r: float, b: float) -> str:
