@@ -10,10 +10,14 @@ writing the folder (tables, figures, manifest).
 
 Run::
 
-    python benchmarks/sensitivity.py [-N 1024] [--model crrc_standards] [--cli]
+    python benchmarks/sensitivity.py [-N 1024] [--model crrc_standards] [--cli | --figures]
 
 ``--cli`` times the ``sdrev sensitivity`` command in a subprocess instead
 of the Python API (the command must be wired in ``sdrev/cli.py``).
+``--figures`` runs the analysis through the API, then draws its figures in
+this one process and reports the CPU seconds of each figure: building it,
+laying it out, and drawing each format (PNG, SVG), as the run folder's
+figures are drawn (``sdrev.figures.sensitivity.save_laid_out``).
 The convergence check reuses the first N/4 and N/2 base samples (no extra
 runs); time-resolved indices and the loop group are included, as the
 command computes them.
@@ -77,6 +81,42 @@ def via_cli(model_name: str, n: int, seed: int, method: str) -> dict:
             "simulation_share": round(timings["simulation"] / total, 3), "folder": str(folder)}
 
 
+def figure_costs(model_name: str, n: int, seed: int, method: str) -> dict:
+    """CPU seconds per figure and per step (build, layout, png, svg)."""
+    import matplotlib
+    import matplotlib.figure  # noqa: F401 (imported before the first figure is timed)
+
+    import sdrev
+    import sdrev.sensitivity as sa
+    from sdrev.figures import drawing
+    from sdrev.figures.sensitivity import BUILDERS, figure_tasks
+
+    model = sdrev.load(model_name)
+    result = sa.run(model, sa.load_spec(model), method=method, n=n, seed=seed,
+                    progress=False)
+    folder = Path(tempfile.mkdtemp(prefix="sdrev-bench-figures-"))
+    rows, totals = {}, {"build": 0.0, "layout": 0.0, "png": 0.0, "svg": 0.0}
+    for stem, kind, kwargs in figure_tasks(result):
+        start = time.process_time()
+        fig = BUILDERS[kind](**kwargs)
+        built = time.process_time()
+        drawing.save_laid_out(fig, folder / stem, formats=())  # the layout alone
+        laid = time.process_time()
+        with matplotlib.rc_context({"figure.constrained_layout.use": False}):
+            drawing.save_png(fig, folder / f"{stem}.png")
+            drawn = time.process_time()
+            fig.savefig(folder / f"{stem}.svg", dpi=drawing.DPI)
+        done = time.process_time()
+        row = {"build": built - start, "layout": laid - built, "png": drawn - laid,
+               "svg": done - drawn}
+        rows[stem] = {k: round(v, 3) for k, v in row.items()}
+        for k, v in row.items():
+            totals[k] += v
+    return {"model": model_name, "method": method, "n": n, "figures": rows,
+            "total_cpu_s": {k: round(v, 2) for k, v in totals.items()},
+            "folder": str(folder)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-N", type=int, default=1024)
@@ -84,8 +124,10 @@ def main() -> None:
     parser.add_argument("--method", default="sobol")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cli", action="store_true")
+    parser.add_argument("--figures", action="store_true",
+                        help="CPU seconds of each figure (build, layout, PNG, SVG)")
     args = parser.parse_args()
-    run = via_cli if args.cli else via_api
+    run = via_cli if args.cli else figure_costs if args.figures else via_api
     print(json.dumps(run(args.model, args.N, args.seed, args.method), indent=2))
 
 
