@@ -468,3 +468,23 @@ def test_compiled_program_is_cached_by_content(tmp_path):
     changed = compile_model(path)
     assert changed.constants["rate"] == 3.0
     assert len(set((cache_root() / "programs").glob("tiny-*.pkl"))) == len(entries) + 1
+
+
+def test_model_names_are_read_once_per_file_contents(tmp_path, monkeypatch):
+    """model_namespace parses a file once while its bytes stay the same, and
+    again (same size, same place) when they change; callers get copies."""
+    import sdrev.translate
+    from sdrev.ensemble.api import model_namespace
+
+    parses = []
+    real = sdrev.translate.abstract_model
+    monkeypatch.setattr(sdrev.translate, "abstract_model",
+                        lambda p: parses.append(p) or real(p))
+    path = tmp_path / "tiny.mdl"
+    path.write_text(TINY)
+    first = model_namespace(path)
+    first["Rate"] = "changed by a caller"
+    assert model_namespace(path)["Rate"] == "rate" and len(parses) == 1
+    path.write_text(TINY.replace("Rate", "Pace"))  # as many bytes
+    names = model_namespace(path)
+    assert len(parses) == 2 and names["Pace"] == "pace" and "Rate" not in names

@@ -495,11 +495,28 @@ def _restack(arrays: dict, namespace: dict, layout: dict):
     return out, dims, coords
 
 
-def model_namespace(path: Path) -> dict:
-    """Model name -> Python name of every element of the model at ``path``."""
-    from sdrev.translate import abstract_model, python_names
+_NAMESPACES: dict = {}
 
-    return python_names(abstract_model(path).sections[0])[0]
+
+def model_namespace(path: Path) -> dict:
+    """Model name -> Python name of every element of the model at ``path``.
+
+    Read once per file contents in a process (parsing a model takes PySD
+    0.1-0.3 s, and a run, its fallback and its callers ask for the names of
+    the same file several times); a changed file is read again.
+    """
+    from sdrev.translate import abstract_model, file_hash, python_names
+
+    path = Path(path)
+    try:
+        key = (str(path.resolve()), file_hash(path))
+    except OSError:  # no such file: abstract_model says so
+        return python_names(abstract_model(path).sections[0])[0]
+    if key not in _NAMESPACES:
+        if len(_NAMESPACES) >= 64:
+            _NAMESPACES.clear()
+        _NAMESPACES[key] = python_names(abstract_model(path).sections[0])[0]
+    return dict(_NAMESPACES[key])
 
 
 def _bar(total: int, enabled: bool, label: str):
