@@ -595,12 +595,16 @@ def run(X, pre, post, C, times_pre, times_post, code, imm, registers, links, len
                 q = part[k]
                 for j in range(m):
                     OUT[1, k, p, j] = k_ratio(OUT[0, k, p, j], den[q, j])
-        for j in range(m):  # each run's scores, contiguous
-            for k in range(count):
+        # each run's scores, contiguous; a loop at a time (its block of the
+        # buffers, read across runs, stays in the first-level cache)
+        for k in range(count):
+            for j in range(m):
+                for p in range(pairs):
+                    raw[b0 + j, k, p + 1] = OUT[0, k, p, j]
+            for j in range(m):
                 pos = 0.0
                 neg = 0.0
                 for p in range(pairs):
-                    raw[b0 + j, k, p + 1] = OUT[0, k, p, j]
                     value = OUT[1, k, p, j]
                     rel[b0 + j, k, p + 1] = value
                     # adding 0.0 leaves a sum as it is: the sums of the
