@@ -169,14 +169,16 @@ def test_dominant_membership_equals_dominant_sets_with_ties(compiled):
 
 def test_band_quantiles_are_numpys_byte_for_byte():
     """The band's quantiles from a sort equal np.quantile's (linear method)
-    bit for bit: weights under and over 0.5, ties, zeros of both signs, one
-    and two runs."""
+    bit for bit: weights under and over 0.5, ties, zeros of both signs or of
+    one, one and two runs."""
     rng = np.random.default_rng(7)
     for n in (1, 2, 3, 20, 1000):
         x = np.round(rng.normal(size=(n, 40)) * 4) / 4
         x[:, :10] = rng.normal(size=(n, 10))
         x[rng.random(x.shape) < 0.2] = 0.0
         x[rng.random(x.shape) < 0.1] = -0.0
+        # zeros of one sign only, at the places read
+        x[:, 30:] = np.where(rng.random((n, 10)) < 0.6, -0.0, rng.normal(size=(n, 10)))
         want = np.quantile(x, [0.05, 0.5, 0.95], axis=0)
         assert band_quantiles(x).tobytes() == want.tobytes()
 

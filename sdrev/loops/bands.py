@@ -38,7 +38,7 @@ def band_quantiles(x: np.ndarray) -> np.ndarray:
     The values at those places are the same whichever way they are found,
     except the sign of a zero (0.0 and -0.0 compare equal, so a sort and a
     partition may place them differently): columns where a value read is
-    zero take np.quantile itself. The interpolation is numpy's
+    zero and zeros of both signs are take np.quantile itself. The interpolation is numpy's
     (``_lerp``: from below for weights under 0.5, from above otherwise).
 
     Parameters
@@ -67,7 +67,11 @@ def band_quantiles(x: np.ndarray) -> np.ndarray:
     diff = b - a
     out = np.add(a, diff * gamma)
     np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
-    zero = ((a == 0) | (b == 0)).any(axis=0)
-    if zero.any():
-        out[:, zero] = np.quantile(x[:, zero], quantiles, axis=0)
+    cols = np.flatnonzero(((a == 0) | (b == 0)).any(axis=0))
+    if len(cols):  # a zero read: ambiguous only where zeros of both signs are
+        zero = x[:, cols] == 0
+        negative = np.signbit(x[:, cols])
+        mixed = cols[(zero & negative).any(axis=0) & (zero & ~negative).any(axis=0)]
+        if len(mixed):
+            out[:, mixed] = np.quantile(x[:, mixed], quantiles, axis=0)
     return out
