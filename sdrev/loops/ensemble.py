@@ -529,10 +529,10 @@ class _Accumulator:
         width = 2 + -(-len(self.registry) // 8)
         if width <= 8 and compiled_scan() is not None:
             # one machine word per row, packed in one compiled pass, counted
-            # in a hash table (pandas), not sorted: the sets are few
+            # by np.unique (numpy sorts machine words with SIMD instructions:
+            # twice as fast as pandas' hash table here)
             words = set_words(member, local, columns)
-            tally = pd.Series(words).value_counts(sort=False)
-            unique, counts = tally.index.to_numpy(dtype=np.uint64), tally.to_numpy()
+            unique, counts = np.unique(words, return_counts=True)
             rows = unique.view(np.uint8).reshape(-1, 8)[:, :width]
             self.sets[analysis].setdefault(partition, []).append((rows, counts))
             return
@@ -550,8 +550,7 @@ class _Accumulator:
         if width <= 8:
             words = np.zeros((n * steps, 8), dtype=np.uint8)
             words[:, :width] = rows
-            tally = pd.Series(words.view(np.uint64).ravel()).value_counts(sort=False)
-            unique, counts = tally.index.to_numpy(dtype=np.uint64), tally.to_numpy()
+            unique, counts = np.unique(words.view(np.uint64).ravel(), return_counts=True)
             rows = unique.view(np.uint8).reshape(-1, 8)[:, :width]
         else:
             keys = rows.view(np.dtype((np.void, width))).ravel()
