@@ -472,10 +472,17 @@ def run(X, pre, post, C, times_pre, times_post, code, imm, registers, links, len
             for j in range(m):
                 R[2 * nv + i, j] = C[i, b0 + j]
         for p in range(pairs):
+            # the stored values before and at the saving time, one row of
+            # runs at a time (one stream each: the copies vectorise)
+            s0 = pre[p]
+            s1 = post[p]
+            o = b0 - start
             for i in range(nv):
                 for j in range(m):
-                    R[i, j] = X[pre[p], i, b0 - start + j]
-                    R[nv + i, j] = X[post[p], i, b0 - start + j]
+                    R[i, j] = X[s0, i, o + j]
+            for i in range(nv):
+                for j in range(m):
+                    R[nv + i, j] = X[s1, i, o + j]
             for j in range(m):
                 R[2 * nv + nc, j] = times_pre[p]
                 R[2 * nv + nc + 1, j] = times_post[p]
