@@ -53,9 +53,13 @@ def time_average(times, Y, start: float, end: float) -> np.ndarray:
     times, Y = _check(times, Y)
     if not end > start:
         raise ValueError(f"time_average needs start < end, got {start} and {end}")
-    inside = times[(times > start) & (times < end)]
-    grid = np.concatenate(([start], inside, [end]))
-    values = values_at(times, Y, grid)
+    inside = np.nonzero((times > start) & (times < end))[0]
+    grid = np.concatenate(([start], times[inside], [end]))
+    # saved values inside, interpolated only at the two ends (one gather of
+    # Y instead of two and their weighting: the same numbers where Y is finite)
+    values = np.empty((Y.shape[0], len(grid)), order="F")  # as the gather gives it
+    values[:, [0, -1]] = values_at(times, Y, grid[[0, -1]])
+    values[:, 1:-1] = Y[:, inside]
     dt = np.diff(grid)
     trapezoids = values[:, 1:] + values[:, :-1]
     trapezoids /= 2
