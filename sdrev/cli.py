@@ -350,6 +350,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> None:
         budget.check(cli_budget.sensitivity(
             model, spec, method=method, n=n, given_rows=None if given is None else len(given)),
             force=args.force, hint="give a smaller -N")
+    from sdrev.figures.sensitivity import prestart_worker
+    prestart_worker()  # its start overlaps the runs (about a second of the figures' time)
     result = sa.run(model, spec, method=args.method, n=args.N, seed=args.seed,
                     progress=not args.quiet, given=given)
     folder = args.out or runs.default_run_dir(model.name, f"sensitivity-{result.method}")

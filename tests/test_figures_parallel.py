@@ -121,10 +121,27 @@ def test_a_worker_starts_for_many_figures_and_an_idle_core(result, tmp_path, mon
 
 def test_idle_cores_follow_the_load_average(monkeypatch):
     monkeypatch.setattr(figures.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(figures, "running_others", lambda: None)
     monkeypatch.setattr(figures.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
     assert figures.idle_cores() == 1.5
     monkeypatch.setattr(figures.os, "getloadavg", lambda: (7.0, 0.0, 0.0))
     assert figures.idle_cores() == 0.0
+    # a load average still counting work that has ended: the tasks running now
+    monkeypatch.setattr(figures, "running_others", lambda: 0)
+    assert figures.idle_cores() == 2.0
+    monkeypatch.setattr(figures, "running_others", lambda: 9)
+    assert figures.idle_cores() == 0.0
+
+
+@pytest.mark.parametrize("text,expected", [("1.07 0.96 2.10 3/78 20445\n", 2),
+                                           ("0.00 0.01 0.05 1/64 7\n", 0),
+                                           ("1.07 0.96 2.10\n", None), ("", None)])
+def test_running_others_reads_the_runnable_tasks(tmp_path, text, expected):
+    """The runnable count of /proc/loadavg, less the reader itself."""
+    path = tmp_path / "loadavg"
+    path.write_text(text)
+    assert figures.running_others(path=path) == expected
+    assert figures.running_others(path=tmp_path / "none") is None
 
 
 def test_bad_workers_are_refused(result, tmp_path):
@@ -179,3 +196,41 @@ def png_pixels(path):
 
     with Image.open(path) as image:
         return np.asarray(image.convert("RGBA"))
+
+
+@pytest.mark.slow
+def test_a_prestarted_worker_draws_its_share(result, tmp_path, monkeypatch):
+    """A worker started before the runs (``sdrev sensitivity``) is the one given
+    the job: no worker is started when the figures are written, and the files
+    are the one-process files."""
+    one = figures.write_sensitivity_figures(result, tmp_path / "one", formats=("png",),
+                                            workers=1)
+    assert figures.prestart_worker(when_busy=True)
+    warm = figures._prestarted[0]
+    monkeypatch.setattr(figures, "PARALLEL_FIGURES", 1)
+    monkeypatch.setattr(figures, "idle_cores", lambda: 0.0)  # would draw in one process
+    popen = subprocess.Popen
+    started = []
+    monkeypatch.setattr(subprocess, "Popen",
+                        lambda *a, **kw: started.append(a) or popen(*a, **kw))
+    claimed = figures.draw_claimed
+    here = []
+    monkeypatch.setattr(figures, "draw_claimed",
+                        lambda *a, **kw: here.append(1) or claimed(*a, **kw))
+    two = figures.write_sensitivity_figures(result, tmp_path / "two", formats=("png",))
+    assert here, "the figures were drawn in one process"
+    assert not started and not figures._prestarted
+    assert warm.returncode == 0 and warm.stdin.closed
+    assert [p.name for p in one] == [p.name for p in two]
+    for a, b in zip(one, two):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_an_unused_prestarted_worker_exits_with_its_parent():
+    """Its standard input closes when the process that started it ends (or
+    draws in one process): it exits without drawing."""
+    assert figures.prestart_worker(when_busy=True)
+    warm = figures._take_prestarted()
+    assert warm is not None and not figures._prestarted
+    _, err = warm.communicate(timeout=60)
+    assert warm.returncode == 0, err.decode()

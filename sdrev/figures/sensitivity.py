@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BUILDERS", "DPI", "PARALLEL_FIGURES", "draw_claimed", "draw_figures", "draw_order",
            "draw_share", "figure_tasks", "hbars", "idle_cores", "index_bar_figure",
-           "knockout_figure", "metric_title", "morris_figure", "output_figure", "save_laid_out",
+           "knockout_figure", "metric_title", "morris_figure", "output_figure",
+           "prestart_worker", "running_others", "save_laid_out", "serve",
            "save_png", "sobol_figure", "time_resolved_figure", "write_sensitivity_figures"]
 
 #: Most factors shown in one chart; the rest are summarised in the title.
@@ -435,16 +436,21 @@ def write_sensitivity_figures(result, folder: Path, *,
         costliest first (:func:`draw_order`), so a worker that starts late
         takes fewer.
     """
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool)
+                                or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     formats = tuple(formats)
     tasks = figure_tasks(result)
+    warm = _take_prestarted()
     if workers is None:
-        workers = 2 if len(tasks) >= PARALLEL_FIGURES and idle_cores() >= 1 else 1
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        workers = 2 if len(tasks) >= PARALLEL_FIGURES and (
+            warm is not None or idle_cores() >= 1) else 1
     workers = min(workers, len(tasks)) or 1
     if workers == 1:
+        if warm is not None:
+            warm.communicate()  # no job: it exits
         return draw_figures(tasks, folder, formats=formats)
     # The others are plain interpreters given the tasks in a file (not
     # multiprocessing: its spawned children import the caller's main script
@@ -460,6 +466,12 @@ def write_sensitivity_figures(result, folder: Path, *,
         for k in range(1, workers):
             job = Path(tmp) / f"worker{k}.pickle"
             job.write_bytes(pickle.dumps((tasks, order, folder, formats, claims)))
+            if warm is not None:  # started earlier: given the job's path
+                warm.stdin.write(f"{job}\n".encode())
+                warm.stdin.flush()
+                procs.append((job, warm))
+                warm = None
+                continue
             procs.append((job, subprocess.Popen(
                 [sys.executable, "-c", _WORKER, str(job)], stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE, env=_worker_env())))
@@ -480,6 +492,63 @@ def write_sensitivity_figures(result, folder: Path, *,
     if missing:
         raise RuntimeError(f"figures not drawn: {', '.join(missing)}")
     return [path for i in range(len(tasks)) for path in done[i]]
+
+
+#: A figure worker started by :func:`prestart_worker`, not yet given a job.
+_prestarted: list[subprocess.Popen] = []
+
+
+def prestart_worker(*, when_busy: bool = False) -> bool:
+    """Start a figure worker now, for the next :func:`write_sensitivity_figures`.
+
+    A worker's start (Python, pandas, matplotlib and its fonts: about a
+    second) then overlaps the caller's simulations and analysis instead of
+    delaying the figures; the worker waits for its job on its standard
+    input and exits unused when this process ends (``sdrev sensitivity``
+    starts one before simulating).
+
+    Parameters
+    ----------
+    when_busy : bool, optional
+        Start one even when no core is idle (by default only with an idle
+        core, as :func:`write_sensitivity_figures` decides).
+
+    Returns
+    -------
+    bool
+        Whether a started worker is waiting.
+    """
+    if not _prestarted and (when_busy or idle_cores() >= 1):
+        _prestarted.append(subprocess.Popen(
+            [sys.executable, "-c", _WAITING_WORKER], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_worker_env()))
+    return bool(_prestarted)
+
+
+def _take_prestarted() -> subprocess.Popen | None:
+    """The waiting worker, if one is still alive (it is then no longer waiting)."""
+    while _prestarted:
+        proc = _prestarted.pop()
+        if proc.poll() is None:
+            return proc
+        proc.communicate()
+    return None
+
+
+def serve() -> None:
+    """Prestarted figure worker: import and warm what drawing needs, then
+    draw the job whose path arrives on standard input (none: exit)."""
+    import pandas  # noqa: F401 - the tasks hold frames
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = new_figure(figsize=(1, 1))
+    FigureCanvasAgg(fig)
+    fig.text(0.5, 0.5, "0.5")  # loads the font
+    fig.canvas.draw()
+    job = sys.stdin.readline().strip()
+    if job:
+        draw_share(Path(job))
 
 
 def draw_order(tasks: list[tuple[str, str, dict]]) -> list[int]:
@@ -528,19 +597,42 @@ def draw_claimed(tasks: list[tuple[str, str, dict]], order: list[int], folder: P
 
 
 def idle_cores() -> float:
-    """Cores not in use: the core count less the 1-minute load average (0
-    where the load average is unknown)."""
+    """Cores not in use: the core count less the 1-minute load average or,
+    when fewer, the tasks running right now besides this one
+    (:func:`running_others`); 0 where the load average is unknown.
+
+    The load average lags: it still counts, for a minute, work that has
+    ended (a command run just before, or this command's own simulations).
+    """
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return 0.0
+    now = running_others()
+    if now is not None:
+        load = min(load, now)
     return max(0.0, (os.cpu_count() or 1) - load)
+
+
+def running_others(*, path: str | Path = "/proc/loadavg") -> int | None:
+    """Runnable tasks now, this one not counted (the first number of the
+    fourth field of Linux's ``/proc/loadavg``, read from ``path``); None
+    where unknown."""
+    try:
+        field = Path(path).read_text().split()[3]
+        return max(0, int(field.split("/")[0]) - 1)
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 #: What a figure worker runs: draw the tasks in the file named by argv[1]
 #: and leave the paths beside it (``.done``).
 _WORKER = ("import sys; from pathlib import Path; "
            "from sdrev.figures.sensitivity import draw_share; draw_share(Path(sys.argv[1]))")
+
+
+#: What a prestarted figure worker runs (:func:`serve`).
+_WAITING_WORKER = "from sdrev.figures.sensitivity import serve; serve()"
 
 
 def _worker_env() -> dict[str, str]:
