@@ -144,13 +144,24 @@ def sensitivity(n: int) -> dict:
             "simulation_s": timings.get("simulation"), "analysis_s": timings.get("analysis")}
 
 
+def positive(text: str) -> int:
+    """An integer of at least 1 (argparse type: anything else is one line, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer of at least 1, got {text!r}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--sequential", type=int, default=40,
                         help="runs timed for pysimlin (one after another)")
-    parser.add_argument("--check", type=int, default=5,
-                        help="runs compared with sdrev.loops.analyze one by one")
+    parser.add_argument("--check", type=positive, default=5,
+                        help="runs compared with sdrev.loops.analyze one by one (at least 1)")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--sensitivity", type=int, default=1024, metavar="N",
                         help="N of the dominance Sobol analysis (0: skip)")
