@@ -466,7 +466,7 @@ def write_sensitivity_figures(result, folder: Path, *,
         for k in range(1, workers):
             job = Path(tmp) / f"worker{k}.pickle"
             job.write_bytes(pickle.dumps((tasks, order, folder, formats, claims)))
-            if warm is not None:  # started earlier: given the job's path
+            if warm is not None and warm.stdin is not None:  # started earlier: its job
                 warm.stdin.write(f"{job}\n".encode())
                 warm.stdin.flush()
                 procs.append((job, warm))
