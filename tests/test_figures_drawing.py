@@ -34,6 +34,16 @@ def bar_figure(draw):
     return fig
 
 
+def sobol_output_figure(label: str):
+    """A Sobol' output figure of six factors named ``label0`` ... ``label5``."""
+    indices = pd.DataFrame({"group": "parameters", "output": "Y", "metric": "m",
+                            "factor": [f"{label}{k}" for k in range(6)] * 2,
+                            "index": ["ST"] * 6 + ["S1"] * 6,
+                            "value": np.linspace(0, 1, 12), "conf": 0.01})
+    return figures.output_figure(indices, group="parameters", output="Y", metrics=["m"],
+                                 method="sobol", index="ST")
+
+
 def test_bars_are_drawn_as_barh_draws_them(tmp_path):
     def barh(ax, y, widths, **kw):
         ax.barh(y, widths, **kw)
@@ -94,12 +104,7 @@ def test_drawing_a_laid_out_figure_measures_no_tick_labels_again_to_place_titles
     tick labels of every titled panel (matplotlib's automatic placement)."""
     from matplotlib.axis import YAxis
 
-    indices = pd.DataFrame({"group": "parameters", "output": "Y", "metric": "m",
-                            "factor": [f"f{k}" for k in range(6)] * 2,
-                            "index": ["ST"] * 6 + ["S1"] * 6,
-                            "value": np.linspace(0, 1, 12), "conf": 0.01})
-    fig = figures.output_figure(indices, group="parameters", output="Y", metrics=["m"],
-                                method="sobol", index="ST")
+    fig = sobol_output_figure("f")
     calls = []
     measure = YAxis.get_tightbbox
 
@@ -118,12 +123,7 @@ def test_the_png_reuses_the_text_extents_the_layout_measured(tmp_path, monkeypat
     renderer draws the PNG too, so no label is measured twice."""
     from matplotlib.backends.backend_agg import RendererAgg
 
-    indices = pd.DataFrame({"group": "parameters", "output": "Y", "metric": "m",
-                            "factor": [f"factor {k}" for k in range(6)] * 2,
-                            "index": ["ST"] * 6 + ["S1"] * 6,
-                            "value": np.linspace(0, 1, 12), "conf": 0.01})
-    fig = figures.output_figure(indices, group="parameters", output="Y", metrics=["m"],
-                                method="sobol", index="ST")
+    fig = sobol_output_figure("factor ")
     measured = []
     measure = RendererAgg.get_text_width_height_descent
 

@@ -230,12 +230,7 @@ def kernel_exact(sim) -> bool:
     numpy engine (the per-run analysis's engine) does: no subscripts, no
     lookup, no power and no call but :data:`EXACT_CALLS`
     (:func:`sdrev.ensemble.kernelgen.operations`)."""
-    from sdrev.ensemble.kernel import available
-    from sdrev.ensemble.kernelgen import operations
-
-    if sim.subscripted or not available():
-        return False
-    return operations(sim) <= EXACT_CALLS
+    return _kernel_covers(sim, EXACT_CALLS)
 
 
 #: Calls the compiled kernel evaluates with the C library's functions (numba
@@ -259,12 +254,18 @@ def kernel_close(sim) -> bool:
     where numpy's ``exp``, ``log`` and ``power`` are the C library's (see
     :mod:`sdrev.loops.tape` for why; ``tests/test_loops_ensemble.py`` over
     every library model)."""
+    return _kernel_covers(sim, EXACT_CALLS | LIBM_CALLS)
+
+
+def _kernel_covers(sim, calls: frozenset) -> bool:
+    """Whether ``sim`` is scalar, the compiled kernel is available and its
+    generated code calls nothing outside ``calls``."""
     from sdrev.ensemble.kernel import available
     from sdrev.ensemble.kernelgen import operations
 
     if sim.subscripted or not available():
         return False
-    return operations(sim) <= EXACT_CALLS | LIBM_CALLS
+    return operations(sim) <= calls
 
 
 def uniform(name: str, value) -> float:
